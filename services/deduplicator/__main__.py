@@ -1,0 +1,25 @@
+"""Run the deduplicator: ``python -m services.deduplicator`` or ``docmesh run deduplicator``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+
+from services.deduplicator.handler import Deps, handle
+from shared.db import open_pool
+from shared.events import Stream, TextExtracted
+from shared.settings import Settings
+from shared.worker import Handler, WorkerSpec, run_worker
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings) -> AsyncIterator[Handler[TextExtracted]]:
+    async with open_pool(settings) as pool:
+        yield functools.partial(handle, Deps(pool))
+
+
+SPEC = WorkerSpec("deduplicator", Stream.DEDUP, TextExtracted, lifespan)
+
+if __name__ == "__main__":
+    run_worker(SPEC)

@@ -1,0 +1,26 @@
+"""Run the embedder: ``python -m services.embedder`` or ``docmesh run embedder``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+
+from services.embedder.handler import Deps, handle
+from shared.db import open_pool
+from shared.embeddings import open_embeddings
+from shared.events import ChunksStored, Stream
+from shared.settings import Settings
+from shared.worker import Handler, WorkerSpec, run_worker
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings) -> AsyncIterator[Handler[ChunksStored]]:
+    async with open_pool(settings) as pool, open_embeddings(settings) as embeddings:
+        yield functools.partial(handle, Deps(settings, pool, embeddings))
+
+
+SPEC = WorkerSpec("embedder", Stream.EMBED, ChunksStored, lifespan)
+
+if __name__ == "__main__":
+    run_worker(SPEC)

@@ -1,0 +1,74 @@
+"""The gateway's aiohttp application: resources, middleware, routes, projector."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from services.gateway import documents, projector, queue
+from services.gateway.schemas import ApiError
+from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
+from shared.db import open_pool
+from shared.settings import Settings
+from shared.storage import open_store
+from shared.streams import Streams
+from shared.worker import consume, open_redis
+
+log = structlog.get_logger()
+
+MAX_BODY_BYTES = 64 * 1024
+"""Request bodies are small JSON documents; files never pass through the gateway."""
+
+
+@web.middleware
+async def errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Every error is JSON ``{"error": {code, message, field}}``."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        err = ApiError(413, "body_too_large", f"The body is over {MAX_BODY_BYTES} bytes.")
+        return web.json_response(err.body(), status=413)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return web.json_response(ApiError(exc.status, code, exc.reason).body(), status=exc.status)
+    except Exception:
+        log.exception("request_failed", path=request.path)
+        err = ApiError(500, "internal_error", "The server failed; the error was logged.")
+        return web.json_response(err.body(), status=500)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with (
+        open_pool(settings) as pool,
+        open_redis(settings) as redis,
+        open_store(settings) as store,
+    ):
+        app[POOL], app[REDIS], app[STORE] = pool, redis, store
+        app[STREAMS] = Streams(redis, settings.stream_prefix)
+        yield
+
+
+async def _projector(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(projector.SPEC, app[SETTINGS], stop))
+    yield
+    stop.set()
+    await task
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The gateway application for ``settings``."""
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_resources, _projector])
+    app.add_routes(documents.routes)
+    app.add_routes(queue.routes)
+    return app

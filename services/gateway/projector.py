@@ -1,0 +1,42 @@
+"""The projector: folds every stage's progress events into the status view.
+
+It is a consumer like any worker (group ``gateway`` on the progress stream),
+run inside the gateway process; with several gateways the events are shared
+between them, which is safe because the fold is monotonic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Sequence
+
+import structlog
+
+from shared.db import Pool, open_pool
+from shared.events import Event, Progress, Stream
+from shared.settings import Settings
+from shared.status import apply_progress
+from shared.worker import Context, Handler, WorkerSpec
+
+log = structlog.get_logger()
+
+
+async def project(pool: Pool, event: Progress, ctx: Context) -> Sequence[Event]:
+    """Apply one progress event; stale ones change nothing."""
+    applied = await apply_progress(pool, event)
+    log.debug("progress_projected", status=event.status, progress=event.progress, applied=applied)
+    return []
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings) -> AsyncIterator[Handler[Progress]]:
+    async with open_pool(settings, max_size=2) as pool:
+        yield functools.partial(project, pool)
+
+
+def _no_failure_events(event: Event, code: str, message: str) -> list[Event]:
+    return []
+
+
+SPEC = WorkerSpec("gateway", Stream.PROGRESS, Progress, lifespan, _no_failure_events)

@@ -1,0 +1,106 @@
+"""Queue routes: the state of every stream and group, and the health of the mesh."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
+from shared.events import Stream
+from shared.streams import Streams
+
+routes = web.RouteTableDef()
+
+WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
+    """Length, groups, consumers, pending and lag of one stream (XINFO)."""
+    redis, key = streams.redis, streams.key(stream)
+    if not await redis.exists(key):
+        return {"stream": key, "length": 0, "groups": []}
+    groups = []
+    for group in await redis.xinfo_groups(key):
+        name = _text(group["name"])
+        consumers = await redis.xinfo_consumers(key, name)
+        groups.append(
+            {
+                "name": name,
+                "consumers": len(consumers),
+                "pending": group["pending"],
+                "lag": group.get("lag"),
+                "last_delivered_id": _text(group["last-delivered-id"]),
+                "consumer_details": [
+                    {"name": _text(c["name"]), "pending": c["pending"], "idle_ms": c["idle"]}
+                    for c in consumers
+                ],
+            }
+        )
+    return {"stream": key, "length": await redis.xlen(key), "groups": groups}
+
+
+@routes.get("/api/v1/queue/info")
+async def queue_info(request: web.Request) -> web.Response:
+    streams = request.app[STREAMS]
+    infos = [await stream_info(streams, s) for s in WORK_STREAMS]
+    dead = await streams.redis.xlen(streams.key(Stream.DEAD))
+    return web.json_response({"streams": infos, "dead_letters": dead})
+
+
+async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str | None]:
+    try:
+        await asyncio.wait_for(probe, 5)
+    except Exception as exc:
+        return name, f"{type(exc).__name__}: {exc}" or "unavailable"
+    return name, None
+
+
+async def stuck_groups(streams: Streams, idle_ms: int) -> list[str]:
+    """Groups holding an entry unacked for longer than ``idle_ms``."""
+    stuck = []
+    for stream in WORK_STREAMS:
+        key = streams.key(stream)
+        if not await streams.redis.exists(key):
+            continue
+        for group in await streams.redis.xinfo_groups(key):
+            name = _text(group["name"])
+            old = await streams.redis.execute_command(
+                "XPENDING", key, name, "IDLE", idle_ms, "-", "+", 1
+            )
+            if old:
+                stuck.append(f"{name} on {key}")
+    return stuck
+
+
+@routes.get("/api/v1/queue/health")
+async def queue_health(request: web.Request) -> web.Response:
+    app = request.app
+    checks = dict(
+        await asyncio.gather(
+            _check("redis", app[REDIS].ping()),
+            _check("postgresql", app[POOL].fetchval("SELECT 1")),
+            _check("s3", app[STORE].ping()),
+        )
+    )
+    reasons = [f"{name}: {error}" for name, error in checks.items() if error]
+    if checks["redis"] is None:
+        idle_ms = int(app[SETTINGS].stuck_after_s * 1000)
+        reasons += [f"stage stuck: {g}" for g in await stuck_groups(app[STREAMS], idle_ms)]
+    body = {
+        "status": "ok" if not reasons else "unhealthy",
+        "dependencies": {name: error or "ok" for name, error in checks.items()},
+        "reasons": reasons,
+    }
+    return web.Response(
+        body=msgspec.json.encode(body),
+        status=200 if not reasons else 503,
+        content_type="application/json",
+    )

