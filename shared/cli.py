@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import msgspec
 
 from shared.log import configure_logging
 from shared.mesh import SERVICES, up
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 
 
 def _replicas(values: list[str]) -> dict[str, int]:
@@ -22,6 +24,24 @@ def _replicas(values: list[str]) -> dict[str, int]:
             raise argparse.ArgumentTypeError(f"--scale wants SERVICE=N, got {value!r}")
         replicas[service] = int(count)
     return replicas
+
+
+def alive(service: str, settings: Settings) -> bool:
+    """The gateway answers HTTP; a worker touched its heartbeat file recently."""
+    if service == "gateway":
+        url = f"http://127.0.0.1:{settings.gateway_port}/api/v1/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+    if not settings.heartbeat_file:
+        return True
+    try:
+        age = time.time() - Path(settings.heartbeat_file).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age < max(2 * settings.lease_ms / 1000, 30)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     up_cmd.add_argument("--verbose", action="store_true", help="service logs on the terminal")
     run_cmd = commands.add_parser("run", help="run one service against configured servers")
     run_cmd.add_argument("service", choices=SERVICES)
+    health_cmd = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
+    health_cmd.add_argument("service", choices=SERVICES)
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -53,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
             settings = msgspec.structs.replace(settings, gateway_port=args.port)
         configure_logging(settings, "docmesh")
         up(args.state_dir.resolve(), settings, _replicas(args.scale), args.verbose)
+    elif args.command == "healthcheck":
+        sys.exit(0 if alive(args.service, settings) else 1)
     else:
         sys.argv = [f"services.{args.service}"]
         runpy.run_module(f"services.{args.service}", run_name="__main__", alter_sys=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from importlib import resources
+from typing import TypeAlias
 
 import asyncpg
 import structlog
@@ -14,7 +15,7 @@ from shared.settings import Settings
 
 log = structlog.get_logger()
 
-Pool = asyncpg.Pool
+Pool: TypeAlias = asyncpg.Pool
 
 # An arbitrary constant: the advisory lock that serialises migrations when
 # several services start at once.
@@ -42,7 +43,7 @@ async def open_pool(
 
 def _migrations() -> list[tuple[str, str]]:
     folder = resources.files("shared") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 

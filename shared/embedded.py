@@ -198,9 +198,8 @@ def plan_servers(state: Path, base: Settings) -> Servers:
         embeddings_base_url=f"http://127.0.0.1:{ports['embeddings']}/v1",
         embeddings_model=EMBEDDINGS_MODEL,
         embeddings_dimensions=EMBEDDINGS_DIMENSIONS,
-        embeddings_input_type=True,
+        embeddings_input_mode="input_type",
         embeddings_send_dimensions=False,
-        tokenizer="e5",
     )
     specs = [
         redis(state, ports["redis"]),

@@ -21,7 +21,7 @@ class Embeddings:
         self.model = settings.embeddings_model
         self.dimensions = settings.embeddings_dimensions
         self._send_dimensions = settings.embeddings_send_dimensions
-        self._send_input_type = settings.embeddings_input_type
+        self._input_mode = settings.embeddings_input_mode
 
     async def embed(self, texts: Sequence[str], kind: Kind) -> list[list[float]]:
         """One vector per text, in order.
@@ -32,11 +32,14 @@ class Embeddings:
         extra: dict[str, Any] = {}
         if self._send_dimensions:
             extra["dimensions"] = self.dimensions
+        inputs = list(texts)
+        if self._input_mode == "prefix":
+            inputs = [f"{kind}: {text}" for text in inputs]
         response = await self._client.embeddings.create(
             model=self.model,
-            input=list(texts),
+            input=inputs,
             encoding_format="float",
-            extra_body={"input_type": kind} if self._send_input_type else None,
+            extra_body={"input_type": kind} if self._input_mode == "input_type" else None,
             **extra,
         )
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]

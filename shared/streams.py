@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -78,7 +79,8 @@ class GroupReader:
         return await self._read(">", count, block=block_ms)
 
     async def _read(self, cursor: str, count: int, block: int | None) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
+        # redis-py types the reply for RESP2 and RESP3 at once; this is RESP2.
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.key: cursor}, count=count, block=block
         )
         if not reply:

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 import msgspec
@@ -114,6 +115,7 @@ class _Runner(Generic[E]):
         backlog = await self.reader.own_pending(100)
         last_claim = 0.0
         while not self.stop.is_set():
+            self._beat()
             try:
                 if backlog:
                     entries, backlog = backlog, []
@@ -129,7 +131,9 @@ class _Runner(Generic[E]):
                         break
                     await self._finish_or_abandon(asyncio.create_task(self._process(entry)))
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                # After a Redis wipe (or a deleted stream) reads fail with NOGROUP,
+                # or UNBLOCKED for a read that was waiting: recreate, carry on.
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 log.warning("group_missing_recreating", stream=self.reader.key)
                 await self.reader.ensure_group()
@@ -137,6 +141,11 @@ class _Runner(Generic[E]):
                 log.warning("redis_unavailable", error=str(exc))
                 await _sleep_unless(self.stop, 1.0)
         log.info("worker_stopped")
+
+    def _beat(self) -> None:
+        """Touch the heartbeat file: the loop is alive (the container health check)."""
+        if self.settings.heartbeat_file:
+            Path(self.settings.heartbeat_file).touch()
 
     async def _claim(self) -> list[Entry]:
         """Entries idle past the lease; the ones delivered too often go to dead letters."""
@@ -196,7 +205,7 @@ class _Runner(Generic[E]):
             async for attempt in AsyncRetrying(
                 retry=retry_if_not_exception_type(DocumentFailed),
                 stop=stop_after_attempt(self.settings.handler_attempts),
-                wait=wait_exponential_jitter(initial=0.5, max=10),
+                wait=wait_exponential_jitter(multiplier=0.5, max=10),
                 reraise=True,
             ):
                 with attempt:
@@ -209,6 +218,7 @@ class _Runner(Generic[E]):
     async def _renew_lease(self, entry_id: str) -> None:
         while True:
             await asyncio.sleep(self.settings.lease_ms / 3000)
+            self._beat()  # a long handler is alive too
             with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
                 await self.reader.renew(entry_id)
 

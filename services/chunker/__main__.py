@@ -16,7 +16,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[DuplicatesChecked]]:
-    count_tokens = token_counter(settings.tokenizer)
+    count_tokens = token_counter()
     async with open_pool(settings) as pool:
         yield functools.partial(handle, Deps(settings, pool, count_tokens))
 

