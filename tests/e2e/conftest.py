@@ -33,9 +33,8 @@ class Mesh:
         return load_settings(dict(line.split("=", 1) for line in lines if line))
 
 
-@pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    state = tmp_path_factory.mktemp("mesh")
+def start_mesh(state: Path) -> Mesh:
+    """``docmesh up`` in a subprocess, once it says it is up."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCMESH_")}
     process = subprocess.Popen(
@@ -53,15 +52,26 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         if "docmesh is up" in line or process.poll() is not None:
             break
     assert "docmesh is up" in output[-1], "".join(output)
-    children = psutil.Process(process.pid).children(recursive=True)
+    return Mesh(f"http://127.0.0.1:{port}", state, process)
+
+
+def stop_mesh(mesh: Mesh) -> None:
+    """SIGTERM, as an init system stops it; no process it started may be left."""
+    children = psutil.Process(mesh.process.pid).children(recursive=True)
+    mesh.process.send_signal(signal.SIGTERM)
+    mesh.process.wait(timeout=90)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left running after docmesh up stopped: {alive}"
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    running = start_mesh(tmp_path_factory.mktemp("mesh"))
     try:
-        yield Mesh(f"http://127.0.0.1:{port}", state, process)
+        yield running
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=90)
-        time.sleep(1)
-        alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-        assert not alive, f"left running after docmesh up stopped: {alive}"
+        stop_mesh(running)
 
 
 @pytest.fixture
