@@ -17,6 +17,14 @@ from shared.settings import Settings
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
+class ObjectMissing(Exception):
+    """The object is not in the bucket."""
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
 class ObjectStore:
     """The documents bucket: presigned uploads, checks, downloads and deletes."""
 
@@ -44,7 +52,7 @@ class ObjectStore:
         try:
             head = await self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+            if _missing(exc):
                 return None
             raise
         return int(head["ContentLength"])
@@ -60,10 +68,16 @@ class ObjectStore:
     async def download(self, key: str, path: Path, chunk_size: int = 1 << 20) -> str:
         """Stream the object into ``path``; returns its SHA-256 (hex).
 
-        The file is never held in memory whole, whatever its size.
+        The file is never held in memory whole, whatever its size. Raises
+        ``ObjectMissing`` when there is no such object.
         """
         digest = hashlib.sha256()
-        resp = await self._s3.get_object(Bucket=self.bucket, Key=key)
+        try:
+            resp = await self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                raise ObjectMissing(key) from exc
+            raise
         body = resp["Body"]
         async with body:
             with path.open("wb") as out:

@@ -14,6 +14,7 @@ from shared.embeddings import Embeddings
 from shared.events import ChunksStored, Event, ProcessingFinished
 from shared.settings import Settings
 from shared.stages import Status, within
+from shared.status import is_finished
 from shared.text import embedded_text
 from shared.worker import Context, progress_event
 
@@ -39,6 +40,8 @@ class Deps:
 
 async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
     """Embed every chunk still without a vector (so a replay resumes, not restarts)."""
+    if await is_finished(deps.pool, event.document_id):
+        return []
     rows = await deps.pool.fetch(
         "SELECT id, context, text, text_sha256, token_count FROM chunks "
         "WHERE document_id = $1 AND embedding IS NULL ORDER BY ordinal",

@@ -15,7 +15,8 @@ from shared.events import DocumentUploaded, Event, TextExtracted
 from shared.formats import describe, sniff_file
 from shared.settings import Settings
 from shared.stages import Status, within
-from shared.storage import ObjectStore
+from shared.status import is_finished
+from shared.storage import ObjectMissing, ObjectStore
 from shared.text import content_hash
 from shared.worker import Context, progress_event
 
@@ -29,10 +30,17 @@ class Deps:
 
 async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[Event]:
     """Turn an uploaded file into stored pages, or fail the document with a reason."""
+    if await is_finished(deps.pool, event.document_id):
+        return []
     await ctx.progress(Status.EXTRACTING, 5, "Downloading the file")
     with tempfile.TemporaryDirectory(prefix="docmesh-") as folder:
         path = Path(folder) / "upload"
-        sha256 = await deps.store.download(event.object_key, path)
+        try:
+            sha256 = await deps.store.download(event.object_key, path)
+        except ObjectMissing:
+            raise DocumentFailed(
+                "upload_missing", "The uploaded file is no longer in storage; upload it again."
+            ) from None
         if event.file_hash and event.file_hash.lower() != sha256:
             raise DocumentFailed(
                 "hash_mismatch",

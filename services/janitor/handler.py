@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress
-from shared.stages import Status
+from shared.stages import TERMINAL, Status
 from shared.status import apply_progress
 from shared.storage import ObjectStore
 from shared.worker import Context, progress_event
@@ -20,26 +20,27 @@ class Deps:
 
 
 async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequence[Event]:
-    """Finish the document: the S3 object always goes, whatever the outcome."""
-    key = await deps.pool.fetchval(
-        "SELECT object_key FROM documents WHERE id = $1", event.document_id
-    )
-    if key is None:
-        return []  # deleted meanwhile: nothing left to finish
-    await deps.store.delete(key)
+    """Finish the document: the S3 object always goes, whatever the outcome.
+
+    The row stays locked from the check to the final status, so two finishing
+    events for one document (a replay, a late dead letter) finish it once.
+    """
+    doc_id = event.document_id
     final = terminal_progress(event)
     async with deps.pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE documents SET object_deleted = true WHERE id = $1", event.document_id
+        row = await conn.fetchrow(
+            "SELECT object_key, status FROM documents WHERE id = $1 FOR UPDATE", doc_id
         )
+        if row is None or row["status"] in TERMINAL:
+            return []  # finished before, or deleted: nothing to do
+        await deps.store.delete(row["object_key"])
+        await conn.execute("UPDATE documents SET object_deleted = true WHERE id = $1", doc_id)
         if event.outcome != "completed":
             # Nothing of a failed or duplicate document stays searchable.
-            await conn.execute("DELETE FROM chunks WHERE document_id = $1", event.document_id)
-            await conn.execute("DELETE FROM pages WHERE document_id = $1", event.document_id)
+            await conn.execute("DELETE FROM chunks WHERE document_id = $1", doc_id)
+            await conn.execute("DELETE FROM pages WHERE document_id = $1", doc_id)
         if event.outcome == "failed":
-            await conn.execute(
-                "DELETE FROM content_hashes WHERE document_id = $1", event.document_id
-            )
+            await conn.execute("DELETE FROM content_hashes WHERE document_id = $1", doc_id)
         await apply_progress(conn, final)
     return [final]
 
