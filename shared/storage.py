@@ -90,6 +90,13 @@ class ObjectStore:
         """Delete the object; deleting a missing object is not an error."""
         await self._s3.delete_object(Bucket=self.bucket, Key=key)
 
+    async def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists (deployments usually create it)."""
+        try:
+            await self._s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            await self._s3.create_bucket(Bucket=self.bucket)
+
     async def ping(self) -> None:
         """Raise unless the bucket answers."""
         await self._s3.head_bucket(Bucket=self.bucket)

