@@ -6,6 +6,8 @@ import enum
 import zipfile
 from pathlib import Path
 
+import olefile
+
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -38,7 +40,7 @@ def describe(head: bytes) -> str:
     if head.startswith(ZIP_MAGIC):
         return "a ZIP archive that is not a Word document"
     if head.startswith(OLE2_MAGIC):
-        return "an OLE2 file that is not a Word document"
+        return "an OLE2 file that is not a Word document (Excel or PowerPoint?)"
     printable = all(32 <= b < 127 or b in b"\r\n\t" for b in head[:64])
     return "plain text" if printable else f"bytes starting {head[:8].hex(' ')}"
 
@@ -53,5 +55,11 @@ def sniff_file(path: Path) -> Format | None:
             with zipfile.ZipFile(path) as archive:
                 return Format.DOCX if "word/document.xml" in archive.namelist() else None
         except zipfile.BadZipFile:
+            return None
+    if found is Format.DOC:
+        try:
+            with olefile.OleFileIO(str(path)) as ole:
+                return Format.DOC if ole.exists("WordDocument") else None
+        except OSError:
             return None
     return found

@@ -61,6 +61,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     chunk_tokens: int = 400
     chunk_overlap_tokens: int = 60
     extract_progress_every_pages: int = 10
+    max_pages: int = 5000
+    extract_timeout_s: float = 900.0
+    max_unpacked_bytes: int = 1024**3
+    """A DOCX that unpacks to more than this is refused (a ZIP bomb, or absurd)."""
+    ocr: Literal["auto", "on", "off"] = "auto"
+    """OCR for pages without text: ``auto`` uses Tesseract when it is installed."""
+    ocr_languages: str = "por+eng"
 
     # Streams and workers
     stream_prefix: str = "docmesh"

@@ -39,15 +39,16 @@ def clean(text: str) -> str:
 
 
 def content_hash(pages: list[str]) -> str:
-    """SHA-256 of the text with case and all whitespace folded away.
+    """SHA-256 of the letters and digits of the text, case folded.
 
-    The same content laid out differently (PDF vs DOCX, other line breaks)
-    gets the same hash.
+    Layout, punctuation, bullets and list markers differ between formats of
+    one document (PDF, DOCX, DOC); its words do not, so the same content gets
+    the same hash whatever the format.
     """
     digest = hashlib.sha256()
     for page in pages:
-        folded = "".join(unicodedata.normalize("NFKC", page).casefold().split())
-        digest.update(folded.encode("utf-8"))
+        folded = unicodedata.normalize("NFKC", page).casefold()
+        digest.update("".join(ch for ch in folded if ch.isalnum()).encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -11,7 +11,7 @@ import bisect
 import functools
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from semantic_text_splitter import TextSplitter
@@ -24,11 +24,21 @@ TokenCounter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
+class Heading:
+    page: int
+    offset: int
+    """Offset of the heading inside its page's text."""
+    level: int
+    title: str
+
+
+@dataclass(frozen=True)
 class Chunk:
     id: str
     ordinal: int
     text: str
     context: str
+    section: str
     page_start: int
     page_end: int
     token_count: int
@@ -56,16 +66,19 @@ def split(
     count_tokens: TokenCounter,
     max_tokens: int,
     overlap_tokens: int,
+    headings: Sequence[Heading] = (),
 ) -> list[Chunk]:
-    """Chunks of ``pages`` with their context (title and page range)."""
+    """Chunks of ``pages``, each with its context: title, section path, pages."""
     text = PAGE_SEPARATOR.join(pages)
     starts = _page_starts(pages)
+    sections = _section_paths(headings, starts, title)
     splitter = TextSplitter.from_callback(count_tokens, max_tokens, overlap=overlap_tokens)
     chunks = []
     for ordinal, (offset, piece) in enumerate(splitter.chunk_indices(text)):
         first = bisect.bisect_right(starts, offset)
         last = bisect.bisect_right(starts, offset + len(piece) - 1)
-        context = f"{title} (page {first})" if first == last else f"{title} (pages {first}-{last})"
+        section = _section_at(*sections, offset)
+        context = _context(title, section, first, last, len(pages))
         body = embedded_text(context, piece)
         chunks.append(
             Chunk(
@@ -73,6 +86,7 @@ def split(
                 ordinal=ordinal,
                 text=piece,
                 context=context,
+                section=section,
                 page_start=first,
                 page_end=last,
                 token_count=count_tokens(body),
@@ -80,6 +94,36 @@ def split(
             )
         )
     return chunks
+
+
+def _context(title: str, section: str, first: int, last: int, page_count: int) -> str:
+    """``Title > Section > Subsection (pages 3-4)``; pages only when there are several."""
+    context = f"{title} > {section}" if section else title
+    if page_count > 1:
+        context += f" (page {first})" if first == last else f" (pages {first}-{last})"
+    return context
+
+
+def _section_paths(
+    headings: Sequence[Heading], starts: list[int], title: str
+) -> tuple[list[int], list[str]]:
+    """Absolute offsets of the headings, and the section path each one opens."""
+    stack: list[Heading] = []
+    offsets, paths = [], []
+    for heading in sorted(headings, key=lambda h: (h.page, h.offset)):
+        while stack and stack[-1].level >= heading.level:
+            stack.pop()
+        stack.append(heading)
+        names = [h.title for h in stack if h.title.casefold() != title.casefold()]
+        offsets.append(starts[heading.page - 1] + heading.offset)
+        paths.append(" > ".join(names))
+    return offsets, paths
+
+
+def _section_at(offsets: list[int], paths: list[str], offset: int) -> str:
+    """The section path in force at ``offset`` (a chunk starting on a heading is in it)."""
+    index = bisect.bisect_right(offsets, offset) - 1
+    return paths[index] if index >= 0 else ""
 
 
 def _page_starts(pages: list[str]) -> list[int]:

@@ -76,10 +76,10 @@ async def _store(pool: Pool, document_id: str, chunks: list[Chunk]) -> None:
         await conn.executemany(
             """
             INSERT INTO chunks (id, document_id, ordinal, text, context, page_start, page_end,
-                                token_count, text_sha256)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                token_count, text_sha256, section)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (document_id, ordinal) DO UPDATE SET
-                text = EXCLUDED.text, context = EXCLUDED.context,
+                text = EXCLUDED.text, context = EXCLUDED.context, section = EXCLUDED.section,
                 page_start = EXCLUDED.page_start, page_end = EXCLUDED.page_end,
                 token_count = EXCLUDED.token_count, text_sha256 = EXCLUDED.text_sha256,
                 embedding = CASE WHEN chunks.text_sha256 = EXCLUDED.text_sha256
@@ -96,6 +96,7 @@ async def _store(pool: Pool, document_id: str, chunks: list[Chunk]) -> None:
                     c.page_end,
                     c.token_count,
                     c.text_sha256,
+                    c.section,
                 )
                 for c in chunks
             ],

@@ -62,7 +62,7 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
         settings.embeddings_batch_inputs,
         settings.embeddings_batch_tokens,
     ):
-        await _embed_batch(deps, batch)
+        await _embed_batch(deps, event.document_id, batch)
         done += len(batch)
         await ctx.progress(
             Status.EMBEDDING,
@@ -84,7 +84,7 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
     ]
 
 
-async def _embed_batch(deps: Deps, batch: list[asyncpg.Record]) -> None:
+async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]) -> None:
     model, dims = deps.embeddings.model, deps.embeddings.dimensions
     hashes = [r["text_sha256"] for r in batch]
     cached = {
@@ -119,4 +119,10 @@ async def _embed_batch(deps: Deps, batch: list[asyncpg.Record]) -> None:
         await conn.executemany(
             "UPDATE chunks SET embedding = $2 WHERE id = $1",
             [(r["id"], cached[r["text_sha256"]]) for r in batch],
+        )
+        # Counts are facts of the database, not of the progress events.
+        await conn.execute(
+            "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
+            " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1",
+            document_id,
         )

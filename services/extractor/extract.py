@@ -1,79 +1,62 @@
-"""Text extraction per format, page by page, in plain synchronous code.
+"""Text extraction for every supported format, with the limits that keep a worker safe.
 
-The handler runs these functions in a thread; ``on_page`` lets it report
-progress while a long document is read.
+Plain synchronous code: the handler runs it in a thread and ``on_page``
+reports progress while a long document is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import time
 from pathlib import Path
 
-import legacy_doc
-import mammoth
 import pymupdf
 
+from services.extractor.document import Extracted
+from services.extractor.pdf import Limits, OnPage, extract_pdf
+from services.extractor.word import extract_doc, extract_docx
 from shared.errors import DocumentFailed
 from shared.formats import Format
-from shared.text import clean
-
-OnPage = Callable[[int, int], None]
-"""Called with (pages done, page total) as extraction goes."""
+from shared.settings import Settings
 
 
-def extract(path: Path, fmt: Format, on_page: OnPage) -> list[str]:
-    """The cleaned text of each page of the file at ``path``.
+@functools.cache
+def ocr_available() -> bool:
+    """Tesseract's language data is installed (PyMuPDF finds it)."""
+    try:
+        return bool(pymupdf.get_tessdata())
+    except (RuntimeError, OSError):
+        return False
 
-    Raises ``DocumentFailed`` for files that can never be read (encrypted,
-    corrupt, no text at all).
+
+def limits_for(settings: Settings) -> Limits:
+    """The page cap, the deadline from now, and the OCR languages when OCR can run."""
+    use_ocr = settings.ocr == "on" or (settings.ocr == "auto" and ocr_available())
+    return Limits(
+        max_pages=settings.max_pages,
+        deadline=time.monotonic() + settings.extract_timeout_s,
+        ocr_language=settings.ocr_languages if use_ocr else None,
+    )
+
+
+def extract(path: Path, fmt: Format, settings: Settings, on_page: OnPage) -> Extracted:
+    """The cleaned pages and headings of the file at ``path``.
+
+    Raises ``DocumentFailed`` for files that can never be read: encrypted,
+    corrupt, too large, too slow, or without any text.
     """
     if fmt is Format.PDF:
-        pages = _pdf(path, on_page)
+        out = extract_pdf(path, limits_for(settings), on_page)
     elif fmt is Format.DOCX:
-        pages = _docx(path)
+        out = extract_docx(path, settings.max_unpacked_bytes)
     else:
-        pages = _doc(path)
-    if not any(pages):
-        if fmt is Format.PDF and pages:
+        out = extract_doc(path)
+    if not out.has_text:
+        if fmt is Format.PDF and out.pages:
             raise DocumentFailed(
                 "image_only",
-                "The PDF has no text layer (a scan?). Run OCR on it, or upload a PDF with text.",
+                "The PDF has no text layer (a scan?) and OCR is not available here. "
+                "Run OCR on it, or upload a PDF with text.",
             )
         raise DocumentFailed("empty", "The document contains no text.")
-    return pages
-
-
-def _pdf(path: Path, on_page: OnPage) -> list[str]:
-    try:
-        doc = pymupdf.open(path, filetype="pdf")
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
-        raise DocumentFailed("corrupt", f"The PDF cannot be read: {exc}") from exc
-    with doc:
-        if doc.needs_pass:
-            raise DocumentFailed(
-                "encrypted", "The PDF is password-protected. Upload it without the password."
-            )
-        total = doc.page_count
-        pages = []
-        for number, page in enumerate(doc, start=1):
-            pages.append(clean(page.get_text("text", sort=True)))
-            on_page(number, total)
-        return pages
-
-
-def _docx(path: Path) -> list[str]:
-    try:
-        with path.open("rb") as f:
-            result = mammoth.extract_raw_text(f)
-    except Exception as exc:  # mammoth raises many kinds on broken archives
-        raise DocumentFailed("corrupt", f"The DOCX cannot be read: {exc}") from exc
-    # A DOCX has no fixed pages; its text is one page for now.
-    return [clean(result.value)]
-
-
-def _doc(path: Path) -> list[str]:
-    try:
-        result = legacy_doc.extract_text(path.read_bytes())
-    except Exception as exc:  # the parser raises plain exceptions on bad files
-        raise DocumentFailed("corrupt", f"The Word 97-2003 file cannot be read: {exc}") from exc
-    return [clean(result.text)]
+    return out

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.extractor.extract import OnPage, extract
+from services.extractor.document import Extracted
+from services.extractor.extract import extract
+from services.extractor.pdf import OnPage
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
@@ -33,20 +35,10 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
     if await is_finished(deps.pool, event.document_id):
         return []
     await ctx.progress(Status.EXTRACTING, 5, "Downloading the file")
+    # The temporary folder (and the download in it) goes whatever happens.
     with tempfile.TemporaryDirectory(prefix="docmesh-") as folder:
         path = Path(folder) / "upload"
-        try:
-            sha256 = await deps.store.download(event.object_key, path)
-        except ObjectMissing:
-            raise DocumentFailed(
-                "upload_missing", "The uploaded file is no longer in storage; upload it again."
-            ) from None
-        if event.file_hash and event.file_hash.lower() != sha256:
-            raise DocumentFailed(
-                "hash_mismatch",
-                f"The uploaded file's SHA-256 is {sha256}, not the {event.file_hash} declared. "
-                "Upload the file again.",
-            )
+        sha256 = await _download(deps, event, path)
         fmt = sniff_file(path)
         if fmt is None:
             with path.open("rb") as f:
@@ -55,21 +47,42 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
                 "unsupported_format", f"Expected a PDF, DOC or DOCX file but found {found}."
             )
         await ctx.progress(Status.EXTRACTING, 6, f"Extracting text ({fmt.value.upper()})")
-        pages = await asyncio.to_thread(extract, path, fmt, _page_reporter(deps, ctx))
-    await _store_pages(deps.pool, event.document_id, pages)
-    text_extracted = TextExtracted(
-        event_id=event.child_id("text_extracted"),
-        document_id=event.document_id,
-        job_id=event.job_id,
-        page_count=len(pages),
-        char_count=sum(map(len, pages)),
-        file_sha256=sha256,
-        text_hash=content_hash(pages),
+        reporter = _page_reporter(deps, ctx)
+        result = await asyncio.to_thread(extract, path, fmt, deps.settings, reporter)
+    await _store(deps.pool, event.document_id, result)
+    pages = len(result.pages)
+    step = f"Extracted {pages} pages" + (
+        f" ({result.ocr_pages} by OCR)" if result.ocr_pages else ""
     )
-    done = progress_event(
-        event, Status.EXTRACTING, 25, f"Extracted {len(pages)} pages", page_count=len(pages)
-    )
-    return [done, text_extracted]
+    return [
+        progress_event(event, Status.EXTRACTING, 25, step, page_count=pages),
+        TextExtracted(
+            event_id=event.child_id("text_extracted"),
+            document_id=event.document_id,
+            job_id=event.job_id,
+            page_count=pages,
+            char_count=sum(map(len, result.pages)),
+            file_sha256=sha256,
+            text_hash=content_hash(result.pages),
+        ),
+    ]
+
+
+async def _download(deps: Deps, event: DocumentUploaded, path: Path) -> str:
+    """Stream the upload to ``path``; its SHA-256, checked against the client's."""
+    try:
+        sha256 = await deps.store.download(event.object_key, path)
+    except ObjectMissing:
+        raise DocumentFailed(
+            "upload_missing", "The uploaded file is no longer in storage; upload it again."
+        ) from None
+    if event.file_hash and event.file_hash.lower() != sha256:
+        raise DocumentFailed(
+            "hash_mismatch",
+            f"The uploaded file's SHA-256 is {sha256}, not the {event.file_hash} declared. "
+            "Upload the file again.",
+        )
+    return sha256
 
 
 def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
@@ -87,15 +100,27 @@ def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
     return report
 
 
-async def _store_pages(pool: Pool, document_id: str, pages: list[str]) -> None:
-    """Replace the document's pages (a replay writes the same rows again)."""
+async def _store(pool: Pool, document_id: str, result: Extracted) -> None:
+    """Replace the document's pages and headings (a replay writes the same rows)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
+        await conn.execute("DELETE FROM headings WHERE document_id = $1", document_id)
         await conn.copy_records_to_table(
             "pages",
-            records=[(document_id, no, text) for no, text in enumerate(pages, start=1)],
+            records=[(document_id, n, text) for n, text in enumerate(result.pages, start=1)],
             columns=["document_id", "page_no", "text"],
         )
+        await conn.copy_records_to_table(
+            "headings",
+            records=[
+                (document_id, n, h.page, h.offset, h.level, h.title)
+                for n, h in enumerate(result.headings)
+            ],
+            columns=["document_id", "ordinal", "page_no", "page_offset", "level", "title"],
+        )
         await conn.execute(
-            "UPDATE documents SET page_count = $2 WHERE id = $1", document_id, len(pages)
+            "UPDATE documents SET page_count = $2, ocr_pages = $3 WHERE id = $1",
+            document_id,
+            len(result.pages),
+            result.ocr_pages,
         )

@@ -199,7 +199,7 @@ def _humanise(seconds: int) -> str:
 
 _STATUS_SQL = """
 SELECT id, upload_id, job_id, filename, title, tags, file_size, status, progress, current_step,
-       error_code, error_message, duplicate_of, page_count, chunk_count, embedded_count,
+       error_code, error_message, duplicate_of, page_count, ocr_pages, chunk_count, embedded_count,
        object_deleted, created_at, queued_at, started_at, finished_at, updated_at
 FROM documents WHERE id = $1
 """
@@ -236,6 +236,7 @@ def status_body(row: asyncpg.Record) -> dict[str, Any]:
         "progress",
         "current_step",
         "page_count",
+        "ocr_pages",
         "chunk_count",
         "embedded_count",
         "object_deleted",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -12,6 +13,7 @@ import pytest
 
 from tests.client import Client
 from tests.e2e.conftest import Mesh, start_mesh, stop_mesh
+from tests.generate import make_pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -24,10 +26,10 @@ def service_processes(mesh: Mesh, service: str) -> list[psutil.Process]:
     ]
 
 
-async def test_a_killed_worker_is_restarted(mesh: Mesh, client: Client, corpus: Path) -> None:
+async def test_a_killed_worker_is_restarted(mesh: Mesh, client: Client, tmp_path: Path) -> None:
     (chunker,) = service_processes(mesh, "chunker")
     os.kill(chunker.pid, signal.SIGKILL)
-    job = await client.upload(corpus / "korean-text-with-tables.pdf")
+    job = await client.upload(make_pdf(tmp_path / "fresh.pdf", 2, f"unique {uuid.uuid4()}"))
     final = (await client.wait(job["document_id"]))[-1]
     assert final["status"] == "completed" and final["chunk_count"] > 0
     (again,) = service_processes(mesh, "chunker")

@@ -40,3 +40,22 @@ def test_split_is_deterministic() -> None:
 def test_token_count_includes_the_context() -> None:
     (chunk,) = split(DOC, "A long title here", ["one two three"], words, 50, 0)
     assert chunk.token_count == words(f"{chunk.context}\n\n{chunk.text}")
+
+
+def test_chunks_carry_their_section_path() -> None:
+    from services.chunker.chunking import Heading
+
+    intro = "Intro text. " * 30
+    method = "Method text. " * 30
+    pages = [f"Guide\n\n1 Introduction\n\n{intro}", f"2 Method\n\n2.1 Data\n\n{method}"]
+    headings = [
+        Heading(1, 0, 1, "Guide"),
+        Heading(1, pages[0].index("1 Introduction"), 2, "1 Introduction"),
+        Heading(2, 0, 2, "2 Method"),
+        Heading(2, pages[1].index("2.1 Data"), 3, "2.1 Data"),
+    ]
+    chunks = split(DOC, "Guide", pages, words, 40, 0, headings)
+    sections = {c.section for c in chunks}
+    assert "1 Introduction" in sections and "2 Method > 2.1 Data" in sections
+    last = chunks[-1]
+    assert last.context == "Guide > 2 Method > 2.1 Data (page 2)"

@@ -16,4 +16,5 @@ def test_clean_composes_unicode() -> None:
 
 def test_content_hash_ignores_layout_and_case() -> None:
     assert content_hash(["Hello  World\n", "Page two"]) == content_hash(["hello world page", "two"])
-    assert content_hash(["Hello"]) != content_hash(["Hello!"])
+    assert content_hash(["• Parrots\n- Hockey"]) == content_hash(["Parrots", "Hockey."])
+    assert content_hash(["Hello"]) != content_hash(["Hallo"])

@@ -1,0 +1,62 @@
+"""What extraction produces: cleaned page texts, the headings in them, OCR counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shared.text import clean
+
+BLOCK_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-like piece of a page; ``level`` > 0 makes it a heading."""
+
+    text: str
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class Heading:
+    page: int
+    offset: int
+    """Character offset of the heading inside its (cleaned) page text."""
+    level: int
+    title: str
+
+
+@dataclass
+class Extracted:
+    pages: list[str] = field(default_factory=list)
+    headings: list[Heading] = field(default_factory=list)
+    ocr_pages: int = 0
+
+    def add_page(self, blocks: Iterable[Block]) -> None:
+        """Append a page made of ``blocks``, cleaning each and recording headings."""
+        number = len(self.pages) + 1
+        parts: list[str] = []
+        offset = 0
+        for block in blocks:
+            text = clean(block.text)
+            if not text:
+                continue
+            if parts:
+                offset += len(BLOCK_SEPARATOR)
+            if block.level:
+                self.headings.append(Heading(number, offset, block.level, " ".join(text.split())))
+            parts.append(text)
+            offset += len(text)
+        self.pages.append(BLOCK_SEPARATOR.join(parts))
+
+    def add_heading(self, page: int, level: int, title: str) -> None:
+        """A heading known from an outline: placed where its title appears on the page."""
+        words = [re.escape(w) for w in title.split()]
+        found = re.search(r"\s+".join(words), self.pages[page - 1], re.IGNORECASE)
+        self.headings.append(Heading(page, found.start() if found else 0, level, title))
+
+    @property
+    def has_text(self) -> bool:
+        return any(page.strip() for page in self.pages)

@@ -1,0 +1,64 @@
+"""Every corpus document through the running mesh ends in its expected state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from services.extractor.extract import ocr_available
+from tests.client import Client
+from tests.e2e.conftest import Mesh, start_mesh, stop_mesh
+from tests.e2e.test_mesh import assert_monotonic
+
+pytestmark = pytest.mark.e2e
+
+CORPUS = Path(__file__).parents[1] / "corpus"
+FAILURES = {"password.pdf": "encrypted"}
+SCANS = {"single_table.pdf", "textract-pdf_ocr_text.pdf"}
+
+
+@pytest.fixture(scope="module")
+def own_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A mesh of its own: which copy of a content is the original must not
+    depend on what other tests uploaded first."""
+    running = start_mesh(tmp_path_factory.mktemp("corpus-mesh"))
+    try:
+        yield running
+    finally:
+        stop_mesh(running)
+
+
+async def test_every_corpus_document_reaches_its_expected_end(own_mesh: Mesh) -> None:
+    async with aiohttp.ClientSession() as session:
+        await check_corpus(Client(session, own_mesh.url))
+
+
+async def check_corpus(client: Client) -> None:
+    names = sorted(p.name for p in CORPUS.iterdir() if p.suffix in {".pdf", ".doc", ".docx"})
+    jobs = {}
+    for name in names:  # one by one, so which copy is the original is fixed
+        jobs[name] = await client.upload(CORPUS / name)
+        await client.wait(jobs[name]["document_id"])
+    finals = {}
+    for name, job in jobs.items():
+        seen = await client.wait(job["document_id"])
+        finals[name] = seen[-1]
+        assert_monotonic([s for s in seen if s["status"] != "failed"])
+        assert seen[-1]["object_deleted"] is True
+    for name, final in finals.items():
+        if name in FAILURES or (name in SCANS and not ocr_available()):
+            assert final["status"] == "failed", (name, final)
+            assert final["error"]["code"] == FAILURES.get(name, "image_only")
+            continue
+        assert final["status"] == "completed", (name, final)
+        if final["duplicate_of"] is None:
+            assert final["chunk_count"] > 0, (name, final)
+            assert final["embedded_count"] == final["chunk_count"]
+        if name in SCANS:
+            assert final["ocr_pages"] == final["page_count"]
+    # The same content as DOC and as DOCX: the DOCX (uploaded after) is the duplicate.
+    for stem in ("fake", "simple", "duplicate-paragraphs"):
+        assert finals[f"{stem}.docx"]["duplicate_of"] == jobs[f"{stem}.doc"]["document_id"]
