@@ -50,7 +50,7 @@ def extract(path: Path, fmt: Format, settings: Settings, on_page: OnPage) -> Ext
     elif fmt is Format.DOCX:
         out = extract_docx(path, settings.max_unpacked_bytes)
     else:
-        out = extract_doc(path)
+        out = extract_doc(path, settings.max_unpacked_bytes)
     if not out.has_text:
         if fmt is Format.PDF and out.pages:
             raise DocumentFailed(

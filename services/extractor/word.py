@@ -6,6 +6,8 @@ import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import doc2docx
+import doc2docx.errors
 import legacy_doc
 import mammoth
 
@@ -59,8 +61,27 @@ def extract_docx(path: Path, max_uncompressed: int) -> Extracted:
     return out
 
 
-def extract_doc(path: Path) -> Extracted:
-    """Text of a Word 97-2003 file, paragraph by paragraph (one page)."""
+def extract_doc(path: Path, max_uncompressed: int) -> Extracted:
+    """A Word 97-2003 file, converted to DOCX and read with its structure.
+
+    Files the converter refuses are read as plain text by legacy-doc.
+    """
+    converted = path.with_name(path.name + ".docx")
+    try:
+        doc2docx.convert(path, converted)
+    except doc2docx.errors.EncryptedDocumentError as exc:
+        raise DocumentFailed(
+            "encrypted", "The Word file is password-protected. Upload it without the password."
+        ) from exc
+    except doc2docx.errors.Doc2DocxError:
+        return _doc_text(path)
+    try:
+        return extract_docx(converted, max_uncompressed)
+    finally:
+        converted.unlink(missing_ok=True)
+
+
+def _doc_text(path: Path) -> Extracted:
     try:
         result = legacy_doc.extract_text(path.read_bytes())
     except Exception as exc:  # the parser raises plain exceptions on damaged files

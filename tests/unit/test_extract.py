@@ -165,3 +165,12 @@ def test_broken_files_fail_as_corrupt(tmp_path: Path) -> None:
 
 def test_settings_replace_keeps_defaults() -> None:
     assert msgspec.structs.replace(SETTINGS, ocr="off").max_pages == SETTINGS.max_pages
+
+
+def test_word_97_keeps_its_structure_and_has_a_plain_text_fallback() -> None:
+    simple = run(CORPUS / "simple.doc")
+    assert [h.title for h in simple.headings] == ["These are a few of my favorite things:"]
+    from services.extractor.word import _doc_text
+
+    fallback = _doc_text(CORPUS / "simple.doc")
+    assert "This is my third thought." in fallback.pages[0]
