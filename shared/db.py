@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import TypeAlias
@@ -41,6 +42,12 @@ async def open_pool(
         await pool.close()
 
 
+def _identifier(name: str) -> str:
+    if not re.fullmatch(r"[a-z_]+", name):
+        raise ValueError(f"not a text search configuration name: {name!r}")
+    return name
+
+
 def _migrations() -> list[tuple[str, str]]:
     folder = resources.files("shared") / "migrations"
     files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
@@ -67,6 +74,7 @@ async def migrate(settings: Settings) -> list[str]:
             if name in done:
                 continue
             sql = sql.replace(":dimensions", str(int(settings.embeddings_dimensions)))
+            sql = sql.replace(":fts_language", _identifier(settings.search_language))
             async with conn.transaction():
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)

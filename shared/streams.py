@@ -25,8 +25,12 @@ class Entry:
     """The raw event; None when the entry has no event field (a poison entry)."""
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _entry(raw_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
-    entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+    entry_id = _text(raw_id)
     payload = (fields or {}).get(FIELD.encode())
     return Entry(entry_id, payload)
 
@@ -40,6 +44,20 @@ class Streams:
 
     def key(self, stream: Stream) -> str:
         return stream_key(self.prefix, stream)
+
+    def metrics_key(self, service: str) -> str:
+        return f"{{{self.prefix}}}:metrics:{service}"
+
+    async def count(self, service: str, **increments: int) -> None:
+        """Add to a service's counters (a Redis hash that ``redis-cli HGETALL`` shows)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, value in increments.items():
+                pipe.hincrby(self.metrics_key(service), name, value)
+            await pipe.execute()
+
+    async def counters(self, service: str) -> dict[str, int]:
+        raw = await self.redis.hgetall(self.metrics_key(service))
+        return {_text(k): int(v) for k, v in raw.items()}
 
     async def publish(self, *events: Event) -> None:
         """Append each event to its stream (one round trip)."""

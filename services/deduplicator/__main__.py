@@ -16,7 +16,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[TextExtracted]]:
     async with open_pool(settings) as pool:
-        yield functools.partial(handle, Deps(pool))
+        yield functools.partial(handle, Deps(settings, pool))
 
 
 SPEC = WorkerSpec("deduplicator", Stream.DEDUP, TextExtracted, lifespan)

@@ -1,14 +1,19 @@
-"""Deduplicator: a document whose file or text was seen before is not embedded again."""
+"""Deduplicator: a document whose file or text was seen before is not embedded again;
+one that is merely similar to others is processed, and says so."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
+from services.deduplicator.similarity import bands, signature, similarity
 from shared.db import Pool
 from shared.events import DuplicatesChecked, Event, ProcessingFinished, TextExtracted
+from shared.settings import Settings
 from shared.stages import Status
 from shared.status import is_finished
 from shared.worker import Context, progress_event
@@ -16,6 +21,7 @@ from shared.worker import Context, progress_event
 
 @dataclass(frozen=True)
 class Deps:
+    settings: Settings
     pool: Pool
 
 
@@ -33,29 +39,32 @@ async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Eve
             event.text_hash,
         )
         original = await claim_hashes(conn, event.document_id, hashes)
-    if original is None:
+    if original is not None:
         return [
-            progress_event(event, Status.CHECKING_DUPLICATES, 35, "No duplicate found"),
-            DuplicatesChecked(
-                event_id=event.child_id("duplicates_checked"),
+            progress_event(
+                event,
+                Status.CHECKING_DUPLICATES,
+                35,
+                "Duplicate of an earlier document",
+                duplicate_of=original,
+            ),
+            ProcessingFinished(
+                event_id=event.child_id("finished"),
                 document_id=event.document_id,
                 job_id=event.job_id,
+                outcome="duplicate",
+                duplicate_of=original,
             ),
         ]
+    await ctx.progress(Status.CHECKING_DUPLICATES, 30, "Looking for similar documents")
+    similar = await find_similar(deps, event.document_id)
+    step = f"Similar to {len(similar)} documents" if similar else "No duplicate found"
     return [
-        progress_event(
-            event,
-            Status.CHECKING_DUPLICATES,
-            35,
-            "Duplicate of an earlier document",
-            duplicate_of=original,
-        ),
-        ProcessingFinished(
-            event_id=event.child_id("finished"),
+        progress_event(event, Status.CHECKING_DUPLICATES, 35, step),
+        DuplicatesChecked(
+            event_id=event.child_id("duplicates_checked"),
             document_id=event.document_id,
             job_id=event.job_id,
-            outcome="duplicate",
-            duplicate_of=original,
         ),
     ]
 
@@ -87,3 +96,53 @@ async def claim_hashes(conn: asyncpg.Connection, document_id: str, hashes: list[
             document_id,
         )
     return str(owner) if owner is not None else None
+
+
+async def find_similar(deps: Deps, document_id: str) -> list[dict[str, object]]:
+    """Documents whose MinHash estimate reaches the threshold; recorded in ``similar_to``.
+
+    Candidates come from the LSH bands index, so the check does not scan
+    every document.
+    """
+    pages = [
+        r["text"]
+        for r in await deps.pool.fetch(
+            "SELECT text FROM pages WHERE document_id = $1 ORDER BY page_no", document_id
+        )
+    ]
+    sig = await asyncio.to_thread(signature, pages)
+    own = bands(sig)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        candidates = await conn.fetch(
+            """
+            SELECT d.id::text AS id, d.minhash FROM documents d
+            WHERE d.id IN (SELECT b.document_id FROM minhash_bands b
+                           JOIN unnest($1::smallint[], $2::bigint[]) AS o(band, hash)
+                             ON b.band = o.band AND b.hash = o.hash)
+              AND d.id <> $3 AND d.status <> 'failed' AND d.minhash IS NOT NULL
+            """,
+            [b for b, _ in own],
+            [h for _, h in own],
+            document_id,
+        )
+        scored = sorted(
+            ((similarity(sig, list(r["minhash"])), r["id"]) for r in candidates), reverse=True
+        )
+        similar: list[dict[str, object]] = [
+            {"document_id": doc, "similarity": round(score, 3)}
+            for score, doc in scored
+            if score >= deps.settings.near_duplicate_threshold
+        ]
+        # MinHash values are unsigned 32-bit: they fit a bigint as they are.
+        await conn.execute(
+            "UPDATE documents SET minhash = $2, similar_to = $3::jsonb WHERE id = $1",
+            document_id,
+            sig,
+            json.dumps(similar[:10]),
+        )
+        await conn.executemany(
+            "INSERT INTO minhash_bands (band, hash, document_id) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            [(band, value, document_id) for band, value in own],
+        )
+    return similar

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
+import openai
 import structlog
 
 from services.embedder.batching import batches
 from shared.db import Pool
 from shared.embeddings import Embeddings
+from shared.errors import DocumentFailed
 from shared.events import ChunksStored, Event, ProcessingFinished
 from shared.settings import Settings
 from shared.stages import Status, within
@@ -23,11 +26,16 @@ log = structlog.get_logger()
 
 @dataclass
 class Counters:
-    """What this process sent to the API and what the cache saved."""
+    """What was sent to the API and what the cache saved."""
 
     texts_embedded: int = 0
     tokens_embedded: int = 0
     cache_hits: int = 0
+    requests: int = 0
+
+    def add(self, other: Counters) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,11 @@ class Deps:
 
 
 async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
-    """Embed every chunk still without a vector (so a replay resumes, not restarts)."""
+    """Embed every chunk still without a vector (so a replay resumes, not restarts).
+
+    Batches are bounded by inputs and tokens and run a few at a time; the
+    progress moves as each one is stored.
+    """
     if await is_finished(deps.pool, event.document_id):
         return []
     rows = await deps.pool.fetch(
@@ -56,20 +68,30 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
         embedded_count=done,
     )
     settings = deps.settings
-    for batch in batches(
-        rows,
-        lambda r: int(r["token_count"]),
-        settings.embeddings_batch_inputs,
-        settings.embeddings_batch_tokens,
-    ):
-        await _embed_batch(deps, event.document_id, batch)
+    gate = asyncio.Semaphore(max(settings.embeddings_concurrency, 1))
+
+    async def run(batch: list[asyncpg.Record]) -> None:
+        nonlocal done
+        async with gate:
+            counted = await _embed_batch(deps, event.document_id, batch)
         done += len(batch)
+        deps.counters.add(counted)
+        await ctx.streams.count("embedder", **vars(counted))
         await ctx.progress(
             Status.EMBEDDING,
             within(Status.EMBEDDING, done, total),
             f"Embedded {done} of {total} chunks",
             embedded_count=done,
         )
+
+    async with asyncio.TaskGroup() as group:
+        for batch in batches(
+            rows,
+            lambda r: int(r["token_count"]),
+            settings.embeddings_batch_inputs,
+            settings.embeddings_batch_tokens,
+        ):
+            group.create_task(run(batch))
     log.info("document_embedded", chunks=total, **vars(deps.counters))
     return [
         progress_event(
@@ -84,7 +106,9 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
     ]
 
 
-async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]) -> None:
+async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]) -> Counters:
+    """Vectors for one batch, stored with the document's embedded count; what it cost."""
+    counted = Counters()
     model, dims = deps.embeddings.model, deps.embeddings.dimensions
     hashes = [r["text_sha256"] for r in batch]
     cached = {
@@ -97,18 +121,15 @@ async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]
             hashes,
         )
     }
-    missing = [r for r in batch if r["text_sha256"] not in cached]
-    # Identical texts inside one batch are sent once.
-    unique = list({r["text_sha256"]: r for r in missing}.values())
+    # Texts in the cache are not sent; identical texts inside one batch are sent once.
+    unique = list({r["text_sha256"]: r for r in batch if r["text_sha256"] not in cached}.values())
     if unique:
-        vectors = await deps.embeddings.embed(
-            [embedded_text(r["context"], r["text"]) for r in unique], "passage"
-        )
-        fresh = {r["text_sha256"]: v for r, v in zip(unique, vectors, strict=True)}
-        cached.update(fresh)
-        deps.counters.texts_embedded += len(unique)
-        deps.counters.tokens_embedded += sum(int(r["token_count"]) for r in unique)
-    deps.counters.cache_hits += len(batch) - len(unique)
+        texts = [embedded_text(r["context"], r["text"]) for r in unique]
+        vectors = await embed_splitting(deps.embeddings, texts, counted)
+        cached.update({r["text_sha256"]: v for r, v in zip(unique, vectors, strict=True)})
+        counted.texts_embedded += len(unique)
+        counted.tokens_embedded += sum(int(r["token_count"]) for r in unique)
+    counted.cache_hits += len(batch) - len(unique)
     async with deps.pool.acquire() as conn, conn.transaction():
         if unique:
             await conn.executemany(
@@ -126,3 +147,37 @@ async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]
             " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1",
             document_id,
         )
+    return counted
+
+
+async def embed_splitting(
+    embeddings: Embeddings, texts: list[str], counted: Counters
+) -> list[list[float]]:
+    """Embed ``texts``; a request refused as too large is split in halves and retried.
+
+    Rate limits and server errors are retried inside the client, which honours
+    ``Retry-After`` and backs off exponentially with jitter.
+    """
+    try:
+        counted.requests += 1
+        return await embeddings.embed(texts, "passage")
+    except openai.APIStatusError as exc:
+        if not _too_large(exc):
+            if isinstance(exc, openai.BadRequestError):
+                raise DocumentFailed(
+                    "embedding_refused", f"The embeddings API refused the text: {exc}"
+                ) from exc
+            raise
+        if len(texts) == 1:
+            raise DocumentFailed(
+                "too_large", "A chunk is larger than the embedding model accepts."
+            ) from exc
+    half = len(texts) // 2
+    first = await embed_splitting(embeddings, texts[:half], counted)
+    return [*first, *await embed_splitting(embeddings, texts[half:], counted)]
+
+
+def _too_large(exc: openai.APIStatusError) -> bool:
+    message = str(exc).lower()
+    hints = ("too many tokens", "maximum context length", "too large", "too many inputs")
+    return exc.status_code == 413 or any(hint in message for hint in hints)

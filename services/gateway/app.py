@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from services.gateway import documents, projector, queue
+from services.gateway import documents, projector, queue, search
 from services.gateway.schemas import ApiError
-from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
+from services.gateway.state import EMBEDDINGS, POOL, REDIS, SETTINGS, STORE, STREAMS
 from shared.db import open_pool
+from shared.embeddings import open_embeddings
 from shared.settings import Settings
 from shared.storage import open_store
 from shared.streams import Streams
@@ -52,8 +53,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         open_pool(settings) as pool,
         open_redis(settings) as redis,
         open_store(settings) as store,
+        open_embeddings(settings) as embeddings,
     ):
-        app[POOL], app[REDIS], app[STORE] = pool, redis, store
+        app[POOL], app[REDIS], app[STORE], app[EMBEDDINGS] = pool, redis, store, embeddings
         app[STREAMS] = Streams(redis, settings.stream_prefix)
         yield
 
@@ -73,4 +75,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_resources, _projector])
     app.add_routes(documents.routes)
     app.add_routes(queue.routes)
+    app.add_routes(search.routes)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -199,7 +200,8 @@ def _humanise(seconds: int) -> str:
 
 _STATUS_SQL = """
 SELECT id, upload_id, job_id, filename, title, tags, file_size, status, progress, current_step,
-       error_code, error_message, duplicate_of, page_count, ocr_pages, chunk_count, embedded_count,
+       error_code, error_message, duplicate_of, similar_to, page_count, ocr_pages, chunk_count,
+       embedded_count,
        object_deleted, created_at, queued_at, started_at, finished_at, updated_at
 FROM documents WHERE id = $1
 """
@@ -221,6 +223,7 @@ def status_body(row: asyncpg.Record) -> dict[str, Any]:
         "upload_id": str(row["upload_id"]),
         "job_id": str(row["job_id"]) if row["job_id"] else None,
         "duplicate_of": str(row["duplicate_of"]) if row["duplicate_of"] else None,
+        "similar_to": json.loads(row["similar_to"]),
         "error": (
             {"code": row["error_code"], "message": row["error_message"]}
             if row["status"] == "failed"

@@ -58,7 +58,8 @@ async def queue_info(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
     infos = [await stream_info(streams, s) for s in WORK_STREAMS]
     dead = await streams.redis.xlen(streams.key(Stream.DEAD))
-    return web.json_response({"streams": infos, "dead_letters": dead})
+    counters = {"embedder": await streams.counters("embedder")}
+    return web.json_response({"streams": infos, "dead_letters": dead, "counters": counters})
 
 
 async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str | None]:

@@ -123,3 +123,25 @@ def check_presign(req: PresignRequest, max_size: int) -> Format:
             "filename",
         )
     return fmt
+
+
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    query: Annotated[str, Meta(min_length=1, max_length=2000)]
+    top_k: Annotated[int, Meta(ge=1, le=100)] = 10
+    document_ids: Annotated[list[str], Meta(max_length=1000)] | None = None
+    tags: Annotated[list[Tag], Meta(max_length=32)] | None = None
+
+
+class SearchResult(msgspec.Struct):
+    document_id: str
+    chunk_id: str
+    title: str
+    text: str
+    context: str
+    page_start: int
+    page_end: int
+    score: float
+
+
+class SearchResponse(msgspec.Struct):
+    results: list[SearchResult]

@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from shared.db import Pool
+from shared.embeddings import Embeddings
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -15,3 +16,4 @@ POOL = web.AppKey("pool", Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 STREAMS = web.AppKey("streams", Streams)
 STORE = web.AppKey("store", ObjectStore)
+EMBEDDINGS = web.AppKey("embeddings", Embeddings)

@@ -41,6 +41,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
             await conn.execute("DELETE FROM pages WHERE document_id = $1", doc_id)
         if event.outcome == "failed":
             await conn.execute("DELETE FROM content_hashes WHERE document_id = $1", doc_id)
+            await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", doc_id)
         await apply_progress(conn, final)
     return [final]
 

@@ -100,7 +100,7 @@ async def test_every_stage_is_idempotent(
     extracted = only(first, TextExtracted)
     assert isinstance(extracted, TextExtracted) and extracted.page_count == 2
 
-    d_deps = deduplicator.Deps(pool)
+    d_deps = deduplicator.Deps(settings, pool)
     checked = only(await deduplicator.handle(d_deps, extracted, ctx(extracted)), DuplicatesChecked)
     again = await deduplicator.handle(d_deps, extracted, ctx(extracted))
     assert timeless([only(again, DuplicatesChecked)]) == timeless([checked])

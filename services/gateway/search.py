@@ -1,0 +1,113 @@
+"""Hybrid search: pgvector cosine and PostgreSQL full-text, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import openai
+from aiohttp import web
+
+from services.gateway.schemas import (
+    ApiError,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    decode_body,
+)
+from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
+
+routes = web.RouteTableDef()
+
+RRF_K = 60
+"""The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
+
+_SEARCH = """
+WITH vector AS (
+    SELECT c.id, row_number() OVER (ORDER BY c.embedding <=> $1) AS rank
+    FROM chunks c JOIN documents d ON d.id = c.document_id
+    WHERE d.status = 'completed' AND c.embedding IS NOT NULL
+      AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
+      AND ($5::text[] IS NULL OR d.tags && $5)
+    ORDER BY c.embedding <=> $1
+    LIMIT $3
+), fulltext AS (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q) DESC) AS rank
+    FROM chunks c JOIN documents d ON d.id = c.document_id,
+         websearch_to_tsquery($6::regconfig, $2) AS q
+    WHERE d.status = 'completed' AND c.tsv @@ q
+      AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
+      AND ($5::text[] IS NULL OR d.tags && $5)
+    ORDER BY ts_rank_cd(c.tsv, q) DESC
+    LIMIT $3
+)
+SELECT c.id, c.document_id, coalesce(nullif(d.title, ''), d.filename) AS title, c.text,
+       c.context, c.page_start, c.page_end,
+       coalesce(1.0 / ($8 + vector.rank), 0) + coalesce(1.0 / ($8 + fulltext.rank), 0) AS score
+FROM (SELECT id FROM vector UNION SELECT id FROM fulltext) AS found
+JOIN chunks c ON c.id = found.id
+JOIN documents d ON d.id = c.document_id
+LEFT JOIN vector ON vector.id = found.id
+LEFT JOIN fulltext ON fulltext.id = found.id
+ORDER BY score DESC, c.id
+LIMIT $7
+"""
+
+
+def _uuids(values: list[str] | None) -> list[uuid.UUID] | None:
+    if values is None:
+        return None
+    try:
+        return [uuid.UUID(v) for v in values]
+    except ValueError:
+        raise ApiError(
+            422, "invalid_field", "document_ids must be UUIDs.", "document_ids"
+        ) from None
+
+
+@routes.post("/api/v1/search")
+async def search(request: web.Request) -> web.Response:
+    body = decode_body(await request.read(), SearchRequest)
+    if not body.query.strip():
+        raise ApiError(422, "invalid_field", "query must not be blank.", "query")
+    document_ids = _uuids(body.document_ids)
+    settings = request.app[SETTINGS]
+    try:
+        (vector,) = await request.app[EMBEDDINGS].embed([body.query], "query")
+    except openai.APIError as exc:
+        raise ApiError(
+            503,
+            "embeddings_unavailable",
+            "The embeddings service did not answer; try again shortly.",
+        ) from exc
+    candidates = max(settings.search_candidates, body.top_k)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        # With filters, keep scanning the HNSW graph until enough rows pass them.
+        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        rows = await conn.fetch(
+            _SEARCH,
+            vector,
+            body.query,
+            candidates,
+            document_ids,
+            body.tags,
+            settings.search_language,
+            body.top_k,
+            RRF_K,
+        )
+    results = [
+        SearchResult(
+            document_id=str(r["document_id"]),
+            chunk_id=str(r["id"]),
+            title=r["title"],
+            text=r["text"],
+            context=r["context"],
+            page_start=r["page_start"],
+            page_end=r["page_end"],
+            score=float(r["score"]),
+        )
+        for r in rows
+    ]
+    return web.Response(
+        body=msgspec.json.encode(SearchResponse(results)), content_type="application/json"
+    )
