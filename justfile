@@ -14,13 +14,37 @@ default:
 up *ARGS:
     {{venv}}docmesh up --state-dir {{state}} {{ARGS}}
 
+# Gateway only, restarted when the code changes (against the running local mesh's servers)
+dev:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; DOCMESH_CONSUMER_NAME=gateway-dev DOCMESH_GATEWAY_PORT=8001 DOCMESH_LOG_FORMAT=console {{venv}}watchfiles --filter python "{{venv}}docmesh run gateway" services shared
+
 # Run one service against the servers of the running local mesh (or DOCMESH_* settings)
 worker SERVICE:
-    set -a; [ -f {{mesh_env}} ] && . ./{{mesh_env}}; set +a; DOCMESH_CONSUMER_NAME={{SERVICE}}-manual-$$ {{venv}}docmesh run {{SERVICE}}
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; DOCMESH_CONSUMER_NAME={{SERVICE}}-manual-$$ {{venv}}docmesh run {{SERVICE}}
 
 # Run one service with debug logs on the console
 worker-verbose SERVICE:
-    set -a; [ -f {{mesh_env}} ] && . ./{{mesh_env}}; set +a; DOCMESH_CONSUMER_NAME={{SERVICE}}-manual-$$ DOCMESH_LOG_LEVEL=DEBUG DOCMESH_LOG_FORMAT=console {{venv}}docmesh run {{SERVICE}}
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; DOCMESH_CONSUMER_NAME={{SERVICE}}-manual-$$ DOCMESH_LOG_LEVEL=DEBUG DOCMESH_LOG_FORMAT=console {{venv}}docmesh run {{SERVICE}}
+
+# One more replica of every worker against the running local mesh's servers
+worker-all:
+    #!/usr/bin/env bash
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a
+    trap 'kill 0' INT TERM EXIT
+    for s in extractor deduplicator chunker embedder janitor; do
+        DOCMESH_CONSUMER_NAME=$s-manual-$$ {{venv}}docmesh run $s &
+    done
+    wait
+
+# Set the replicas of a worker: TARGET=local (the running docmesh up) or compose
+scale SERVICE N TARGET="local":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "{{TARGET}}" = compose ]; then
+        docker compose up -d --no-recreate --scale {{SERVICE}}={{N}}
+    else
+        {{venv}}docmesh scale {{SERVICE}} {{N}} --state-dir {{state}}
+    fi
 
 # Follow the log of one process of the local mesh (a service or a server)
 logs SERVICE:
@@ -30,7 +54,7 @@ logs SERVICE:
 queue-info:
     #!/usr/bin/env bash
     set -euo pipefail
-    set -a; . ./{{mesh_env}}; set +a
+    set -a; . "{{mesh_env}}"; set +a
     for s in extract dedup chunk embed finalize progress dead; do
         key="{${DOCMESH_STREAM_PREFIX}}:$s"
         echo "== $key  length $(redis-cli -u "$DOCMESH_REDIS_URL" XLEN "$key")"
@@ -44,8 +68,24 @@ queue-info:
 # Health of Redis, PostgreSQL, S3 and every stage, from the gateway
 queue-health:
     #!/usr/bin/env bash
-    set -a; . ./{{mesh_env}}; set +a
+    set -a; . "{{mesh_env}}"; set +a
     curl -s "http://$DOCMESH_GATEWAY_HOST:$DOCMESH_GATEWAY_PORT/api/v1/queue/health"; echo
+
+# Dead letters: list, retry or purge them (ACTION=list|retry|purge)
+dlq ACTION="list" *ARGS:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh dlq {{ACTION}} {{ARGS}}
+
+# Delete orphan temporary uploads now (objects under temp/ with no live job)
+cleanup-s3:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh cleanup --s3
+
+# Run the janitor's whole sweep now (orphans, expired uploads, stalled jobs, stream trimming)
+cleanup-daily:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh cleanup --all
+
+# Benchmarks of the mesh on embedded servers (ARGS: --quick, --out FILE)
+bench *ARGS:
+    {{venv}}docmesh bench {{ARGS}}
 
 # Run the whole test suite (starts its own servers)
 test *ARGS:

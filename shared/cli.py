@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from shared.log import configure_logging
-from shared.mesh import SERVICES, up
+from shared.mesh import SERVICES, WORKERS, request_scale, up
 from shared.settings import Settings, load_settings
 
 
@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     up_cmd.add_argument("--verbose", action="store_true", help="service logs on the terminal")
     run_cmd = commands.add_parser("run", help="run one service against configured servers")
     run_cmd.add_argument("service", choices=SERVICES)
+    scale_cmd = commands.add_parser("scale", help="set the replicas of a worker of docmesh up")
+    scale_cmd.add_argument("service", choices=WORKERS)
+    scale_cmd.add_argument("replicas", type=int)
+    scale_cmd.add_argument("--state-dir", type=Path, default=Path(".docmesh"))
+    commands.add_parser("settings", help="print every setting as a Markdown table")
     health_cmd = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health_cmd.add_argument("service", choices=SERVICES)
     args = parser.parse_args(argv)
@@ -75,6 +80,15 @@ def main(argv: list[str] | None = None) -> None:
             settings = msgspec.structs.replace(settings, gateway_port=args.port)
         configure_logging(settings, "docmesh")
         up(args.state_dir.resolve(), settings, _replicas(args.scale), args.verbose)
+    elif args.command == "scale":
+        if args.replicas < 1:
+            parser.error("replicas must be at least 1")
+        request_scale(args.state_dir.resolve(), args.service, args.replicas)
+        print(f"asked docmesh up for {args.replicas} {args.service} replicas")
+    elif args.command == "settings":
+        from shared.settings_doc import markdown_table
+
+        print(markdown_table())
     elif args.command == "healthcheck":
         sys.exit(0 if alive(args.service, settings) else 1)
     else:

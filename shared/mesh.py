@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
 import sys
 from pathlib import Path
@@ -21,12 +23,51 @@ SERVICES = ("gateway", "extractor", "deduplicator", "chunker", "embedder", "jani
 WORKERS = SERVICES[1:]
 
 
+def replica_name(service: str, replica: int) -> str:
+    return service if replica == 1 else f"{service}-{replica}"
+
+
 def service_spec(service: str, settings: Settings, replica: int = 1) -> ProcessSpec:
     """The process of one service replica, with a stable consumer name per slot."""
     env = to_env(msgspec.structs.replace(settings, consumer_name=f"{service}-{replica}"))
     port = settings.gateway_port if service == "gateway" else None
-    name = service if replica == 1 else f"{service}-{replica}"
-    return ProcessSpec(name, [sys.executable, "-m", f"services.{service}"], port, env=env)
+    argv = [sys.executable, "-m", f"services.{service}"]
+    return ProcessSpec(replica_name(service, replica), argv, port, env=env)
+
+
+def request_scale(state: Path, service: str, replicas: int) -> None:
+    """Ask a running ``docmesh up`` to run ``replicas`` of ``service`` (it checks every 2 s)."""
+    path = state / "replicas.json"
+    wanted = json.loads(path.read_text()) if path.exists() else {}
+    wanted[service] = replicas
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted))
+    tmp.replace(path)
+
+
+async def _follow_scale(
+    supervisor: Supervisor,
+    settings: Settings,
+    state: Path,
+    base: dict[str, int],
+    stop: asyncio.Event,
+) -> None:
+    """Start or stop worker replicas to match ``state/replicas.json``."""
+    path = state / "replicas.json"
+    while not stop.is_set():
+        wanted = {**base, **(json.loads(path.read_text()) if path.exists() else {})}
+        running = supervisor.names()
+        for service in WORKERS:
+            have = sum(1 for r in range(1, 1000) if replica_name(service, r) in running)
+            for replica in range(have + 1, wanted.get(service, 1) + 1):
+                log.info("replica_started", service=service, replica=replica)
+                spec = service_spec(service, settings, replica)
+                await supervisor.start(spec, spec.env)
+            for replica in range(have, max(wanted.get(service, 1), 1), -1):
+                log.info("replica_stopped", service=service, replica=replica)
+                await supervisor.remove(replica_name(service, replica))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2)
 
 
 async def run_mesh(
@@ -55,9 +96,10 @@ async def run_mesh(
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         print(f"docmesh is up: {url}  (logs in {state / 'logs'}; Ctrl-C stops)", flush=True)
         _write_env_file(state, settings)
+        (state / "replicas.json").unlink(missing_ok=True)
         if ready:
             ready.set()
-        await stop.wait()
+        await _follow_scale(supervisor, settings, state, replicas, stop)
     finally:
         print("docmesh is stopping", flush=True)
         await supervisor.stop(grace=settings.shutdown_grace_s + 5)

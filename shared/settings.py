@@ -22,24 +22,35 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Servers
     redis_url: str = "redis://localhost:6379/0"
+    """Redis 7.0+ or Valkey holding the streams."""
     database_url: str = "postgresql://postgres@localhost:5432/docmesh"
+    """PostgreSQL with the pgvector extension available."""
     s3_endpoint_url: str | None = None
     """S3 endpoint the services use; empty means AWS S3 itself."""
     s3_public_endpoint_url: str | None = None
     """Endpoint written into presigned URLs (what browsers reach); defaults to s3_endpoint_url."""
     s3_region: str = "us-east-1"
+    """S3 region (used for signatures)."""
     s3_access_key_id: str | None = None
+    """S3 access key; empty uses the usual AWS credential chain."""
     s3_secret_access_key: str | None = None
+    """S3 secret key."""
     s3_bucket: str = "documents"
+    """Bucket of the uploads."""
     s3_temp_prefix: str = "temp/"
+    """Prefix of temporary uploads inside the bucket."""
     s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+    """``path`` for MinIO and rclone, ``virtual`` for AWS S3."""
 
     # Embeddings (any OpenAI-compatible endpoint)
     embeddings_base_url: str | None = None
     """Base URL of the embeddings API; empty means OpenAI."""
     embeddings_api_key: str = "unused"
+    """API key of the embeddings API."""
     embeddings_model: str = "text-embedding-3-small"
+    """Embedding model name."""
     embeddings_dimensions: int = 1536
+    """Vector dimension of the model; the vector column is created with it."""
     embeddings_send_dimensions: bool = False
     """Send ``dimensions`` in requests (OpenAI text-embedding-3 models accept it)."""
     embeddings_input_mode: Literal["none", "input_type", "prefix"] = "none"
@@ -53,7 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embeddings_concurrency: int = 1
     """Requests in flight per embedder; 1 suits a local model that serves one at a time."""
     embeddings_timeout_s: float = 120.0
-
+    """Timeout of one embeddings request, in seconds."""
     near_duplicate_threshold: float = 0.8
     """MinHash Jaccard estimate from which a document is reported ``similar_to`` another."""
 
@@ -66,40 +77,59 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Gateway
     gateway_host: str = "127.0.0.1"
+    """Address the gateway listens on."""
     gateway_port: int = 8000
+    """Port the gateway listens on."""
     max_file_size: int = 5 * 1024**3
+    """Largest upload accepted, in bytes."""
     presign_expires_s: int = 3600
+    """Lifetime of a presigned upload URL, in seconds."""
     cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (comma-separated)."""
 
     # Processing
     chunk_tokens: int = 400
+    """Largest chunk, in e5 tokens (the context line comes on top)."""
     chunk_overlap_tokens: int = 60
+    """Overlap between neighbouring chunks, in e5 tokens."""
     extract_progress_every_pages: int = 10
+    """Report extraction progress every this many pages."""
     max_pages: int = 5000
+    """Documents with more pages fail as ``too_large``."""
     extract_timeout_s: float = 900.0
+    """Extraction taking longer fails as ``timeout``."""
     max_unpacked_bytes: int = 1024**3
     """A DOCX that unpacks to more than this is refused (a ZIP bomb, or absurd)."""
     ocr: Literal["auto", "on", "off"] = "auto"
     """OCR for pages without text: ``auto`` uses Tesseract when it is installed."""
     ocr_languages: str = "por+eng"
+    """Tesseract languages for OCR."""
 
     # Streams and workers
     stream_prefix: str = "docmesh"
+    """Prefix (and Redis Cluster hash tag) of every stream key."""
     consumer_name: str = ""
     """Consumer name inside the service's group; defaults to the host name."""
     lease_ms: int = 60_000
+    """An entry unacked for this long is taken over by another consumer."""
     block_ms: int = 2_000
+    """How long a read waits for new entries."""
     max_deliveries: int = 5
+    """An entry delivered more often goes to the dead-letter stream."""
     handler_attempts: int = 3
+    """Attempts of a handler on transient errors before the entry is left for later."""
     shutdown_grace_s: float = 30.0
+    """Time a stopping worker gives the message in flight."""
     stuck_after_s: float = 600.0
-
+    """An entry pending this long makes /queue/health report its stage stuck."""
     heartbeat_file: str | None = None
     """A file a worker touches while its loop runs, for container health checks."""
 
     # Logging
     log_level: str = "INFO"
+    """Log level (DEBUG, INFO, WARNING...)."""
     log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: console on a terminal, JSON lines otherwise."""
 
     def consumer(self, service: str) -> str:
         """The consumer name this process uses in ``service``'s group."""

@@ -79,13 +79,13 @@ class Supervisor:
 
     async def _keep(self, child: _Child, first_start: asyncio.Future[None]) -> None:
         backoff = 0.5
-        while not self.stopping:
+        while not self.stopping and child in self.children:
             child.process = await self._spawn(child)
             if not first_start.done():
                 first_start.set_result(None)
             started = time.monotonic()
             code = await child.process.wait()
-            if self.stopping:
+            if self.stopping or child not in self.children:
                 return
             log.warning("process_exited_restarting", process=child.spec.name, code=code)
             child.restarts += 1
@@ -105,6 +105,17 @@ class Supervisor:
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{spec.name} did not listen on port {spec.port} in {timeout:.0f}s")
+
+    def names(self) -> list[str]:
+        return [c.spec.name for c in self.children]
+
+    async def remove(self, name: str, grace: float = 30.0) -> None:
+        """Stop the child called ``name`` for good."""
+        for child in [c for c in self.children if c.spec.name == name]:
+            self.children.remove(child)
+            if child.task:
+                child.task.cancel()
+            await self._stop_child(child, grace)
 
     def pid(self, name: str) -> list[int]:
         """Process ids of the children called ``name`` (for tests and tools)."""

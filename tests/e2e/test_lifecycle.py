@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import subprocess
+import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import psutil
 import pytest
+import redis.asyncio as aioredis
 
 from tests.client import Client
 from tests.e2e.conftest import Mesh, start_mesh, stop_mesh
@@ -56,3 +61,40 @@ async def test_documents_survive_a_restart(tmp_path: Path, corpus: Path) -> None
             assert page["total"] == before["chunk_count"]
     finally:
         stop_mesh(second)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.2)
+
+
+async def test_scaling_a_worker_of_the_local_mesh(mesh: Mesh) -> None:
+    cli = [sys.executable, "-m", "shared.cli", "scale", "embedder"]
+    await asyncio.to_thread(subprocess.run, [*cli, "3", "--state-dir", str(mesh.state)], check=True)
+    await wait_until(lambda: len(service_processes(mesh, "embedder")) == 3)
+    async with aioredis.Redis.from_url(mesh.settings.redis_url, decode_responses=True) as redis:
+        key = "{docmesh}:embed"
+
+        async def consumers() -> set[str]:
+            return {c["name"] for c in await redis.xinfo_consumers(key, "embedder")}
+
+        async with asyncio.timeout(30):
+            while not {"embedder-2", "embedder-3"} <= await consumers():
+                await asyncio.sleep(0.2)
+    await asyncio.to_thread(subprocess.run, [*cli, "1", "--state-dir", str(mesh.state)], check=True)
+    await wait_until(lambda: len(service_processes(mesh, "embedder")) == 1)
+
+
+def test_just_queue_info_shows_groups_consumers_and_pending(mesh: Mesh) -> None:
+    just = str(Path(sys.executable).parent / "just")
+    root = Path(__file__).parents[2]
+    out = subprocess.run(
+        [just, f"state={mesh.state}", "queue-info"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "{docmesh}:embed" in out and "embedder" in out
+    assert "pending" in out and "consumers of embedder" in out

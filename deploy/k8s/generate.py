@@ -1,0 +1,159 @@
+"""Writes deploy/k8s/docmesh.yaml: one Deployment per service, KEDA autoscaling.
+
+The manifests are generated so that the six Deployments cannot drift apart;
+the YAML is committed for ``kubectl apply -f deploy/k8s/docmesh.yaml`` and a
+test checks that it is what this script writes.
+
+    python deploy/k8s/generate.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGE = "docmesh:0.1.0"
+WORKERS = {  # service: (stream, max replicas)
+    "extractor": ("extract", 4),
+    "deduplicator": ("dedup", 2),
+    "chunker": ("chunk", 4),
+    "embedder": ("embed", 8),
+    "janitor": ("finalize", 2),
+}
+CONFIG = {
+    "DOCMESH_REDIS_URL": "redis://redis:6379/0",
+    "DOCMESH_S3_BUCKET": "documents",
+    "DOCMESH_EMBEDDINGS_MODEL": "text-embedding-3-small",
+    "DOCMESH_EMBEDDINGS_DIMENSIONS": "1536",
+    "DOCMESH_EMBEDDINGS_CONCURRENCY": "4",
+    "DOCMESH_EMBEDDINGS_BATCH_INPUTS": "512",
+    "DOCMESH_LOG_FORMAT": "json",
+    "DOCMESH_HEARTBEAT_FILE": "/tmp/docmesh-heartbeat",
+}
+SECRET_KEYS = [
+    "DOCMESH_DATABASE_URL",
+    "DOCMESH_S3_ACCESS_KEY_ID",
+    "DOCMESH_S3_SECRET_ACCESS_KEY",
+    "DOCMESH_EMBEDDINGS_API_KEY",
+]
+LABELS = {"app.kubernetes.io/part-of": "docmesh"}
+
+
+def _labels(service: str) -> dict[str, str]:
+    return {**LABELS, "app.kubernetes.io/name": service}
+
+
+def deployment(service: str) -> dict[str, Any]:
+    probe = {
+        "exec": {"command": ["docmesh", "healthcheck", service]},
+        "periodSeconds": 15,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
+    container: dict[str, Any] = {
+        "name": service,
+        "image": IMAGE,
+        "args": [service],
+        "envFrom": [
+            {"configMapRef": {"name": "docmesh-config"}},
+            {"secretRef": {"name": "docmesh-secrets"}},
+        ],
+        # One consumer per pod, named after the pod.
+        "env": [
+            {
+                "name": "DOCMESH_CONSUMER_NAME",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            }
+        ],
+        "livenessProbe": probe,
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False},
+    }
+    if service == "gateway":
+        container["env"].append({"name": "DOCMESH_GATEWAY_HOST", "value": "0.0.0.0"})
+        container["ports"] = [{"containerPort": 8000, "name": "http"}]
+        container["readinessProbe"] = {
+            "httpGet": {"path": "/api/v1/healthz", "port": "http"},
+            "periodSeconds": 10,
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"docmesh-{service}", "labels": _labels(service)},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": _labels(service)},
+            "template": {
+                "metadata": {"labels": _labels(service)},
+                "spec": {
+                    # Longer than the handler grace period (DOCMESH_SHUTDOWN_GRACE_S).
+                    "terminationGracePeriodSeconds": 45,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def scaled_object(service: str, stream: str, max_replicas: int) -> dict[str, Any]:
+    """Scale a worker on its own group's backlog: entries not yet read, and unacked ones."""
+    common = {"address": "redis:6379", "stream": f"{{docmesh}}:{stream}", "consumerGroup": service}
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": f"docmesh-{service}", "labels": _labels(service)},
+        "spec": {
+            "scaleTargetRef": {"name": f"docmesh-{service}"},
+            "minReplicaCount": 1,
+            "maxReplicaCount": max_replicas,
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
+            "triggers": [
+                {"type": "redis-streams", "metadata": {**common, "lagCount": "5"}},
+                {"type": "redis-streams", "metadata": {**common, "pendingEntriesCount": "5"}},
+            ],
+        },
+    }
+
+
+def manifests() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "docmesh-config", "labels": LABELS},
+            "data": CONFIG,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "docmesh-secrets", "labels": LABELS},
+            "type": "Opaque",
+            "stringData": {key: "change-me" for key in SECRET_KEYS},
+        },
+        deployment("gateway"),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "docmesh-gateway", "labels": _labels("gateway")},
+            "spec": {
+                "selector": _labels("gateway"),
+                "ports": [{"name": "http", "port": 8000, "targetPort": "http"}],
+            },
+        },
+    ]
+    for service, (stream, max_replicas) in WORKERS.items():
+        docs += [deployment(service), scaled_object(service, stream, max_replicas)]
+    return docs
+
+
+def render() -> str:
+    header = "# Generated by deploy/k8s/generate.py; edit that script, not this file.\n"
+    return header + yaml.safe_dump_all(manifests(), sort_keys=False)
+
+
+if __name__ == "__main__":
+    (Path(__file__).parent / "docmesh.yaml").write_text(render())

@@ -1,0 +1,142 @@
+"""The deployment files, checked here since no Docker engine runs on these machines."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import compose_spec
+import pytest
+import yaml
+
+from shared.mesh import SERVICES
+from shared.settings import ENV_PREFIX, Settings, load_settings
+
+ROOT = Path(__file__).parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # resolves << merges
+SERVICES_IN_COMPOSE = {name: svc for name, svc in COMPOSE["services"].items() if name in SERVICES}
+_DEFAULT = re.compile(r"\$\{[A-Z_]+:-([^}]*)\}")
+
+
+def interpolated(value: object) -> str:
+    """A compose value with ``${VAR:-default}`` replaced by its default."""
+    return _DEFAULT.sub(lambda m: m.group(1), str(value))
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    parsed = compose_spec.PyCompose.from_json(json.dumps(COMPOSE))
+    assert set(parsed.service_names()) >= set(SERVICES)
+
+
+def test_every_service_uses_the_one_image_and_a_real_command() -> None:
+    assert set(SERVICES_IN_COMPOSE) == set(SERVICES)
+    for name, svc in SERVICES_IN_COMPOSE.items():
+        assert svc["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert svc["image"] == "docmesh:0.1.0"
+        assert svc["command"] == [name]
+        assert "container_name" not in svc
+        if name != "gateway":
+            assert "ports" not in svc, f"{name} could not be scaled with a fixed host port"
+
+
+def test_environment_is_made_of_real_settings_with_the_required_ones_set() -> None:
+    for name, svc in SERVICES_IN_COMPOSE.items():
+        env = {k: interpolated(v) for k, v in svc["environment"].items()}
+        unknown = [k for k in env if not k.startswith(ENV_PREFIX)]
+        assert not unknown, f"{name} sets {unknown}"
+        settings = load_settings(env)  # refuses unknown DOCMESH_* and wrong types
+        assert settings.redis_url.startswith("redis://redis:")
+        assert "@postgres:5432/" in settings.database_url
+        assert settings.s3_endpoint_url and settings.s3_access_key_id
+        assert settings.s3_secret_access_key and settings.embeddings_base_url
+        assert settings.embeddings_dimensions == 384
+
+
+def test_images_are_pinned_and_everything_has_a_health_check() -> None:
+    for name, svc in COMPOSE["services"].items():
+        image = svc["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{name}: {image}"
+        if svc.get("restart") != "no":  # the one-shot bucket init has none
+            assert svc["healthcheck"]["test"], name
+            assert svc["restart"] == "unless-stopped", name
+
+
+def test_workers_stop_slower_than_their_grace_period() -> None:
+    grace = Settings().shutdown_grace_s
+    for svc in SERVICES_IN_COMPOSE.values():
+        assert float(svc["stop_grace_period"].rstrip("s")) > grace
+        assert any(cond["condition"] == "service_healthy" for cond in svc["depends_on"].values())
+
+
+def test_redis_keeps_its_data_and_never_evicts() -> None:
+    command = COMPOSE["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+def test_bucket_init_sets_the_lifecycle_rule() -> None:
+    script = " ".join(COMPOSE["services"]["minio-init"]["command"])
+    assert "mc mb" in script and "--expire-days 7" in script and "--prefix temp/" in script
+
+
+def test_dockerfile_is_slim_pinned_unprivileged_and_healthy() -> None:
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    assert len(bases) == 2 and all(re.search(r":\d+\.\d+\.\d+-", b) for b in bases)
+    final = text.split("\nFROM ")[-1]
+    assert "USER docmesh" in final and "HEALTHCHECK" in final
+    assert 'ENTRYPOINT ["tini", "--", "docmesh", "run"]' in final
+    assert "gcc" not in final and "build-essential" not in final
+
+
+def test_env_example_lists_real_settings() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    names = [line.split("=", 1)[0].lstrip("# ") for line in lines if "=" in line]
+    env = {n: "x" for n in names if n.startswith(ENV_PREFIX)}
+    fields = {f"{ENV_PREFIX}{n.upper()}" for n in Settings.__struct_fields__}
+    assert set(env) <= fields
+
+
+RECIPES = [
+    "up",
+    "compose-up",
+    "compose-down",
+    "dev",
+    "worker",
+    "worker-all",
+    "worker-verbose",
+    "scale",
+    "logs",
+    "queue-info",
+    "queue-health",
+    "dlq",
+    "cleanup-s3",
+    "cleanup-daily",
+    "test",
+    "bench",
+    "lint",
+    "typecheck",
+    "fmt",
+]
+
+
+def test_just_lists_every_recipe_with_a_description() -> None:
+    just = shutil.which("just") or str(Path(__import__("sys").executable).parent / "just")
+    out = subprocess.run(
+        [just, "--list"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    listed: dict[str, Any] = {}
+    for line in out.splitlines()[1:]:
+        name, _, comment = line.strip().partition("#")
+        listed[name.split()[0]] = comment.strip()
+    for recipe in RECIPES:
+        assert listed.get(recipe), f"just {recipe} is missing or has no description"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_module_exists(service: str) -> None:
+    assert (ROOT / "services" / service / "__main__.py").exists()

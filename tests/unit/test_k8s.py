@@ -1,0 +1,88 @@
+"""Kubernetes manifests: generated, valid against the API schemas, KEDA wired to each group."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared.events import Stream, stream_key
+
+K8S = Path(__file__).parents[2] / "deploy" / "k8s"
+DOCS = list(yaml.safe_load_all((K8S / "docmesh.yaml").read_text()))
+KUBERNETES_VERSION = "1.30"
+
+
+def generator() -> Any:
+    spec = importlib.util.spec_from_file_location("k8s_generate", K8S / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_manifests_are_what_the_generator_writes() -> None:
+    assert (K8S / "docmesh.yaml").read_text() == generator().render()
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [d for d in DOCS if not d["apiVersion"].startswith("keda")],
+    ids=lambda d: f"{d['kind']}/{d['metadata']['name']}",
+)
+def test_manifest_validates_against_the_kubernetes_schema(doc: dict[str, Any]) -> None:
+    kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_strict_validation_catches_a_typo() -> None:
+    bad = copy.deepcopy(next(d for d in DOCS if d["kind"] == "Deployment"))
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBERNETES_VERSION, strict=True)
+
+
+def test_every_service_has_a_deployment_and_every_worker_scales_on_its_group() -> None:
+    deployments = {d["metadata"]["name"] for d in DOCS if d["kind"] == "Deployment"}
+    assert deployments == {
+        f"docmesh-{s}"
+        for s in ("gateway", "extractor", "deduplicator", "chunker", "embedder", "janitor")
+    }
+    streams = {
+        "extractor": Stream.EXTRACT,
+        "deduplicator": Stream.DEDUP,
+        "chunker": Stream.CHUNK,
+        "embedder": Stream.EMBED,
+        "janitor": Stream.FINALIZE,
+    }
+    scaled = [d for d in DOCS if d["kind"] == "ScaledObject"]
+    assert {d["spec"]["scaleTargetRef"]["name"] for d in scaled} == {
+        f"docmesh-{s}" for s in streams
+    }
+    for obj in scaled:
+        assert obj["apiVersion"] == "keda.sh/v1alpha1"
+        service = obj["spec"]["scaleTargetRef"]["name"].removeprefix("docmesh-")
+        spec = obj["spec"]
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+        for trigger in spec["triggers"]:
+            meta = trigger["metadata"]
+            assert trigger["type"] == "redis-streams"
+            assert meta["address"] and meta["consumerGroup"] == service
+            assert meta["stream"] == stream_key("docmesh", streams[service])
+            thresholds = {"pendingEntriesCount", "lagCount", "streamLength"} & set(meta)
+            assert len(thresholds) == 1 and all(meta[t].isdigit() for t in thresholds)
+            assert set(meta) <= {
+                "address",
+                "stream",
+                "consumerGroup",
+                "pendingEntriesCount",
+                "lagCount",
+                "streamLength",
+                "activationLagCount",
+                "databaseIndex",
+                "enableTLS",
+            }
