@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import runpy
 import sys
 import time
@@ -11,9 +13,13 @@ from pathlib import Path
 
 import msgspec
 
+from shared.db import open_pool
+from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.log import configure_logging
 from shared.mesh import SERVICES, WORKERS, request_scale, up
 from shared.settings import Settings, load_settings
+from shared.streams import Streams
+from shared.worker import open_redis
 
 
 def _replicas(values: list[str]) -> dict[str, int]:
@@ -24,6 +30,17 @@ def _replicas(values: list[str]) -> dict[str, int]:
             raise argparse.ArgumentTypeError(f"--scale wants SERVICE=N, got {value!r}")
         replicas[service] = int(count)
     return replicas
+
+
+async def _dlq(settings: Settings, action: str, ids: list[str] | None) -> object:
+    async with open_redis(settings) as redis:
+        streams = Streams(redis, settings.stream_prefix)
+        if action == "list":
+            return await list_dead(streams)
+        if action == "purge":
+            return {"purged": await purge_dead(streams, ids)}
+        async with open_pool(settings, max_size=1) as pool:
+            return {"retried": await retry_dead(streams, pool, ids)}
 
 
 def alive(service: str, settings: Settings) -> bool:
@@ -69,6 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     scale_cmd.add_argument("service", choices=WORKERS)
     scale_cmd.add_argument("replicas", type=int)
     scale_cmd.add_argument("--state-dir", type=Path, default=Path(".docmesh"))
+    dlq_cmd = commands.add_parser("dlq", help="list, retry or purge dead letters")
+    dlq_cmd.add_argument("action", choices=["list", "retry", "purge"])
+    dlq_cmd.add_argument("ids", nargs="*", help="entry ids (default: all)")
+    cleanup_cmd = commands.add_parser("cleanup", help="run the janitor's sweeps now")
+    cleanup_cmd.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
+    cleanup_cmd.add_argument("--all", action="store_true", help="every sweep (the default)")
     commands.add_parser("settings", help="print every setting as a Markdown table")
     health_cmd = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health_cmd.add_argument("service", choices=SERVICES)
@@ -85,6 +108,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("replicas must be at least 1")
         request_scale(args.state_dir.resolve(), args.service, args.replicas)
         print(f"asked docmesh up for {args.replicas} {args.service} replicas")
+    elif args.command == "dlq":
+        print(json.dumps(asyncio.run(_dlq(settings, args.action, args.ids or None)), indent=2))
+    elif args.command == "cleanup":
+        sys.argv = ["services.janitor", "sweep", "--s3" if args.s3 and not args.all else "--all"]
+        runpy.run_module("services.janitor", run_name="__main__", alter_sys=True)
     elif args.command == "settings":
         from shared.settings_doc import markdown_table
 

@@ -80,7 +80,7 @@ class ChunksStored(Event, frozen=True, tag="chunks_stored"):
     chunk_count: int
 
 
-Outcome = Literal["completed", "failed", "duplicate"]
+Outcome = Literal["completed", "failed", "duplicate", "cancelled"]
 
 
 class ProcessingFinished(Event, frozen=True, tag="processing_finished"):

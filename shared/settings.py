@@ -122,6 +122,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Time a stopping worker gives the message in flight."""
     stuck_after_s: float = 600.0
     """An entry pending this long makes /queue/health report its stage stuck."""
+    sweep_interval_s: float = 300.0
+    """How often the janitor sweeps (orphans, expired uploads, stalled jobs, trimming)."""
+    orphan_age_s: float = 86_400.0
+    """Temporary objects older than this with no live document are deleted."""
+    expire_grace_s: float = 3_600.0
+    """A presigned upload unused this long after its URL expired is marked ``expired``."""
+    stall_after_s: float = 900.0
+    """A document without progress for this long is re-driven from its last stage."""
+    max_redrives: int = 3
+    """Re-drives before a document that cannot progress fails as ``stalled``."""
+    idle_consumer_s: float = 3_600.0
+    """Consumers idle this long with nothing pending are removed from their group."""
+    temp_expiry_days: int = 7
+    """Bucket lifecycle rule on the temporary prefix, where the store supports one."""
     heartbeat_file: str | None = None
     """A file a worker touches while its loop runs, for container health checks."""
 

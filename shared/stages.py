@@ -14,12 +14,22 @@ class Status(enum.StrEnum):
     EMBEDDING = "embedding"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 ORDER: tuple[Status, ...] = tuple(Status)
 """Statuses in pipeline order; a document never moves back in this order."""
 
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
+PIPELINE = (
+    Status.UPLOADED,
+    Status.EXTRACTING,
+    Status.CHECKING_DUPLICATES,
+    Status.CHUNKING,
+    Status.EMBEDDING,
+)
+"""Statuses of a document a worker is responsible for."""
 
 RANGES: dict[Status, tuple[int, int]] = {
     Status.AWAITING_UPLOAD: (0, 0),
@@ -30,6 +40,8 @@ RANGES: dict[Status, tuple[int, int]] = {
     Status.EMBEDDING: (55, 85),
     Status.COMPLETED: (85, 100),
     Status.FAILED: (0, 100),
+    Status.CANCELLED: (0, 100),
+    Status.EXPIRED: (0, 0),
 }
 
 

@@ -38,16 +38,6 @@ WHERE id = $1::uuid
 """
 
 
-async def is_finished(conn: asyncpg.Connection | asyncpg.Pool, document_id: str) -> bool:
-    """True when the document is gone or already completed or failed.
-
-    Handlers check it first, so an event replayed after the end (a redelivery,
-    a re-driven job) changes nothing.
-    """
-    status = await conn.fetchval("SELECT status FROM documents WHERE id = $1", document_id)
-    return status is None or status in TERMINAL
-
-
 async def apply_progress(conn: asyncpg.Connection | asyncpg.Pool, event: Progress) -> bool:
     """Fold ``event`` into its document's status; False when it was stale."""
     result = await conn.execute(

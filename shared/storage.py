@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,6 +90,30 @@ class ObjectStore:
     async def delete(self, key: str) -> None:
         """Delete the object; deleting a missing object is not an error."""
         await self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    async def temp_objects(self, older_than: dt.datetime) -> AsyncIterator[str]:
+        """Keys under the temporary prefix last modified before ``older_than``."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.temp_prefix):
+            for item in page.get("Contents", []):
+                if item["LastModified"] < older_than:
+                    yield str(item["Key"])
+
+    async def expire_temp_objects(self, days: int) -> bool:
+        """Ask the store to expire temporary objects after ``days``; False if it cannot."""
+        rule = {
+            "ID": "docmesh-temp-expiry",
+            "Status": "Enabled",
+            "Filter": {"Prefix": self.temp_prefix},
+            "Expiration": {"Days": days},
+        }
+        try:
+            await self._s3.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]}
+            )
+        except ClientError:
+            return False
+        return True
 
     async def ensure_bucket(self) -> None:
         """Create the bucket unless it exists (deployments usually create it)."""

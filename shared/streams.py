@@ -25,12 +25,13 @@ class Entry:
     """The raw event; None when the entry has no event field (a poison entry)."""
 
 
-def _text(value: bytes | str) -> str:
+def decoded(value: bytes | str) -> str:
+    """A Redis reply value as text."""
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _entry(raw_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
-    entry_id = _text(raw_id)
+    entry_id = decoded(raw_id)
     payload = (fields or {}).get(FIELD.encode())
     return Entry(entry_id, payload)
 
@@ -57,7 +58,14 @@ class Streams:
 
     async def counters(self, service: str) -> dict[str, int]:
         raw = await self.redis.hgetall(self.metrics_key(service))
-        return {_text(k): int(v) for k, v in raw.items()}
+        return {decoded(k): int(v) for k, v in raw.items()}
+
+    async def entries(
+        self, stream: Stream, first: str = "-", last: str = "+", count: int | None = None
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries of ``stream`` between two ids (XRANGE), ids as text."""
+        rows: Any = await self.redis.xrange(self.key(stream), min=first, max=last, count=count)
+        return [(decoded(entry_id), fields) for entry_id, fields in rows]
 
     async def publish(self, *events: Event) -> None:
         """Append each event to its stream (one round trip)."""

@@ -10,6 +10,7 @@ from services.chunker.chunking import token_counter
 from services.chunker.handler import Deps, handle
 from shared.db import open_pool
 from shared.events import DuplicatesChecked, Stream
+from shared.guard import guarded
 from shared.settings import Settings
 from shared.worker import Handler, WorkerSpec, run_worker
 
@@ -18,7 +19,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[DuplicatesChecked]]:
     count_tokens = token_counter()
     async with open_pool(settings) as pool:
-        yield functools.partial(handle, Deps(settings, pool, count_tokens))
+        yield guarded(pool, functools.partial(handle, Deps(settings, pool, count_tokens)))
 
 
 SPEC = WorkerSpec("chunker", Stream.CHUNK, DuplicatesChecked, lifespan)

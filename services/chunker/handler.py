@@ -12,7 +12,6 @@ from shared.errors import DocumentFailed
 from shared.events import ChunksStored, DuplicatesChecked, Event
 from shared.settings import Settings
 from shared.stages import Status
-from shared.status import is_finished
 from shared.worker import Context, progress_event
 
 
@@ -25,8 +24,6 @@ class Deps:
 
 async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence[Event]:
     """Store the document's chunks (replacing any from an earlier attempt)."""
-    if await is_finished(deps.pool, event.document_id):
-        return []
     await ctx.progress(Status.CHUNKING, 35, "Splitting into chunks")
     doc = await deps.pool.fetchrow(
         "SELECT coalesce(nullif(title, ''), filename) AS title FROM documents WHERE id = $1",

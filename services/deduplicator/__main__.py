@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from services.deduplicator.handler import Deps, handle
 from shared.db import open_pool
 from shared.events import Stream, TextExtracted
+from shared.guard import guarded
 from shared.settings import Settings
 from shared.worker import Handler, WorkerSpec, run_worker
 
@@ -16,7 +17,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[TextExtracted]]:
     async with open_pool(settings) as pool:
-        yield functools.partial(handle, Deps(settings, pool))
+        yield guarded(pool, functools.partial(handle, Deps(settings, pool)))
 
 
 SPEC = WorkerSpec("deduplicator", Stream.DEDUP, TextExtracted, lifespan)

@@ -15,7 +15,6 @@ from shared.db import Pool
 from shared.events import DuplicatesChecked, Event, ProcessingFinished, TextExtracted
 from shared.settings import Settings
 from shared.stages import Status
-from shared.status import is_finished
 from shared.worker import Context, progress_event
 
 
@@ -27,8 +26,6 @@ class Deps:
 
 async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Event]:
     """Pass a new document on to chunking, or finish it as a duplicate of the original."""
-    if await is_finished(deps.pool, event.document_id):
-        return []
     await ctx.progress(Status.CHECKING_DUPLICATES, 25, "Checking for duplicates")
     hashes = [f"file:{event.file_sha256}", f"text:{event.text_hash}"]
     async with deps.pool.acquire() as conn, conn.transaction():

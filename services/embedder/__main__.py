@@ -10,6 +10,7 @@ from services.embedder.handler import Deps, handle
 from shared.db import open_pool
 from shared.embeddings import open_embeddings
 from shared.events import ChunksStored, Stream
+from shared.guard import guarded
 from shared.settings import Settings
 from shared.worker import Handler, WorkerSpec, run_worker
 
@@ -17,7 +18,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[ChunksStored]]:
     async with open_pool(settings) as pool, open_embeddings(settings) as embeddings:
-        yield functools.partial(handle, Deps(settings, pool, embeddings))
+        yield guarded(pool, functools.partial(handle, Deps(settings, pool, embeddings)))
 
 
 SPEC = WorkerSpec("embedder", Stream.EMBED, ChunksStored, lifespan)

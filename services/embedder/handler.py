@@ -17,7 +17,6 @@ from shared.errors import DocumentFailed
 from shared.events import ChunksStored, Event, ProcessingFinished
 from shared.settings import Settings
 from shared.stages import Status, within
-from shared.status import is_finished
 from shared.text import embedded_text
 from shared.worker import Context, progress_event
 
@@ -52,8 +51,6 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
     Batches are bounded by inputs and tokens and run a few at a time; the
     progress moves as each one is stored.
     """
-    if await is_finished(deps.pool, event.document_id):
-        return []
     rows = await deps.pool.fetch(
         "SELECT id, context, text, text_sha256, token_count FROM chunks "
         "WHERE document_id = $1 AND embedding IS NULL ORDER BY ordinal",

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from services.extractor.handler import Deps, handle
 from shared.db import open_pool
 from shared.events import DocumentUploaded, Stream
+from shared.guard import guarded
 from shared.settings import Settings
 from shared.storage import open_store
 from shared.worker import Handler, WorkerSpec, run_worker
@@ -17,7 +18,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[DocumentUploaded]]:
     async with open_pool(settings) as pool, open_store(settings) as store:
-        yield functools.partial(handle, Deps(settings, pool, store))
+        yield guarded(pool, functools.partial(handle, Deps(settings, pool, store)))
 
 
 SPEC = WorkerSpec("extractor", Stream.EXTRACT, DocumentUploaded, lifespan)

@@ -17,7 +17,6 @@ from shared.events import DocumentUploaded, Event, TextExtracted
 from shared.formats import describe, sniff_file
 from shared.settings import Settings
 from shared.stages import Status, within
-from shared.status import is_finished
 from shared.storage import ObjectMissing, ObjectStore
 from shared.text import content_hash
 from shared.worker import Context, progress_event
@@ -32,8 +31,6 @@ class Deps:
 
 async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[Event]:
     """Turn an uploaded file into stored pages, or fail the document with a reason."""
-    if await is_finished(deps.pool, event.document_id):
-        return []
     await ctx.progress(Status.EXTRACTING, 5, "Downloading the file")
     # The temporary folder (and the download in it) goes whatever happens.
     with tempfile.TemporaryDirectory(prefix="docmesh-") as folder:
@@ -49,7 +46,8 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
         await ctx.progress(Status.EXTRACTING, 6, f"Extracting text ({fmt.value.upper()})")
         reporter = _page_reporter(deps, ctx)
         result = await asyncio.to_thread(extract, path, fmt, deps.settings, reporter)
-    await _store(deps.pool, event.document_id, result)
+    text_hash = content_hash(result.pages)
+    await _store(deps.pool, event.document_id, result, sha256, text_hash)
     pages = len(result.pages)
     step = f"Extracted {pages} pages" + (
         f" ({result.ocr_pages} by OCR)" if result.ocr_pages else ""
@@ -63,7 +61,7 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
             page_count=pages,
             char_count=sum(map(len, result.pages)),
             file_sha256=sha256,
-            text_hash=content_hash(result.pages),
+            text_hash=text_hash,
         ),
     ]
 
@@ -100,7 +98,9 @@ def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
     return report
 
 
-async def _store(pool: Pool, document_id: str, result: Extracted) -> None:
+async def _store(
+    pool: Pool, document_id: str, result: Extracted, sha256: str, text_hash: str
+) -> None:
     """Replace the document's pages and headings (a replay writes the same rows)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
@@ -119,8 +119,11 @@ async def _store(pool: Pool, document_id: str, result: Extracted) -> None:
             columns=["document_id", "ordinal", "page_no", "page_offset", "level", "title"],
         )
         await conn.execute(
-            "UPDATE documents SET page_count = $2, ocr_pages = $3 WHERE id = $1",
+            "UPDATE documents SET page_count = $2, ocr_pages = $3, file_sha256 = $4, text_hash = $5"
+            " WHERE id = $1",
             document_id,
             len(result.pages),
             result.ocr_pages,
+            sha256,
+            text_hash,
         )

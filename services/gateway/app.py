@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from services.gateway import documents, projector, queue, search
+from services.gateway import documents, lifecycle, projector, queue, search, views
 from services.gateway.schemas import ApiError
 from services.gateway.state import EMBEDDINGS, POOL, REDIS, SETTINGS, STORE, STREAMS
 from shared.db import open_pool
@@ -74,6 +74,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])
     app.add_routes(documents.routes)
+    app.add_routes(views.routes)
+    app.add_routes(lifecycle.routes)
     app.add_routes(queue.routes)
     app.add_routes(search.routes)
     return app

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from typing import Any
 
 import asyncpg
-import msgspec
 from aiohttp import web
 
+from services.gateway.http import fetch_document, json_response, path_document_id
 from services.gateway.schemas import (
     CONTENT_TYPES,
     ApiError,
@@ -26,22 +24,6 @@ from shared.events import DocumentUploaded
 from shared.formats import sniff_prefix
 
 routes = web.RouteTableDef()
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=msgspec.json.encode(data), status=status, content_type="application/json"
-    )
-
-
-def _document_id(request: web.Request) -> str:
-    raw = request.match_info["document_id"]
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ApiError(
-            404, "not_found", f"No document has the id {raw!r}.", "document_id"
-        ) from None
 
 
 @routes.post("/api/v1/documents/upload/presigned")
@@ -71,7 +53,7 @@ async def presign(request: web.Request) -> web.Response:
         key,
         expires_at,
     )
-    return _json(
+    return json_response(
         PresignResponse(
             document_id=document_id,
             upload_id=upload_id,
@@ -87,15 +69,19 @@ async def presign(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/documents/{document_id}/process")
 async def process(request: web.Request) -> web.Response:
-    document_id = _document_id(request)
+    document_id = path_document_id(request)
     body = decode_body(await request.read(), ProcessRequest)
     pool = request.app[POOL]
-    doc = await pool.fetchrow("SELECT * FROM documents WHERE id = $1", document_id)
-    if doc is None:
-        raise ApiError(404, "not_found", f"No document has the id {document_id}.", "document_id")
+    doc = await fetch_document(pool, document_id)
     if body.upload_id != str(doc["upload_id"]):
         raise ApiError(
             422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
+        )
+    if doc["status"] in {"expired", "cancelled"}:
+        raise ApiError(
+            409,
+            f"document_{doc['status']}",
+            f"The document was {doc['status']}; presign and upload again.",
         )
     if doc["job_id"] is None:
         await _verify_upload(request, doc)
@@ -103,7 +89,7 @@ async def process(request: web.Request) -> web.Response:
     else:
         job_id = str(doc["job_id"])  # asking twice returns the same job
     seconds = estimate_seconds(int(doc["file_size"]))
-    return _json(
+    return json_response(
         ProcessResponse(
             document_id=document_id,
             job_id=job_id,
@@ -196,120 +182,3 @@ def _humanise(seconds: int) -> str:
         return "under a minute"
     minutes = seconds // 60
     return f"about {minutes} minute{'s' if minutes > 1 else ''}"
-
-
-_STATUS_SQL = """
-SELECT id, upload_id, job_id, filename, title, tags, file_size, status, progress, current_step,
-       error_code, error_message, duplicate_of, similar_to, page_count, ocr_pages, chunk_count,
-       embedded_count,
-       object_deleted, created_at, queued_at, started_at, finished_at, updated_at
-FROM documents WHERE id = $1
-"""
-
-
-@routes.get("/api/v1/documents/{document_id}/status")
-async def status(request: web.Request) -> web.Response:
-    document_id = _document_id(request)
-    row = await request.app[POOL].fetchrow(_STATUS_SQL, document_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"No document has the id {document_id}.", "document_id")
-    return _json(status_body(row))
-
-
-def status_body(row: asyncpg.Record) -> dict[str, Any]:
-    """The status view of one document row."""
-    body: dict[str, Any] = {
-        "document_id": str(row["id"]),
-        "upload_id": str(row["upload_id"]),
-        "job_id": str(row["job_id"]) if row["job_id"] else None,
-        "duplicate_of": str(row["duplicate_of"]) if row["duplicate_of"] else None,
-        "similar_to": json.loads(row["similar_to"]),
-        "error": (
-            {"code": row["error_code"], "message": row["error_message"]}
-            if row["status"] == "failed"
-            else None
-        ),
-    }
-    for name in (
-        "filename",
-        "title",
-        "tags",
-        "file_size",
-        "status",
-        "progress",
-        "current_step",
-        "page_count",
-        "ocr_pages",
-        "chunk_count",
-        "embedded_count",
-        "object_deleted",
-    ):
-        body[name] = row[name]
-    for name in ("created_at", "queued_at", "started_at", "finished_at", "updated_at"):
-        body[name] = row[name].isoformat().replace("+00:00", "Z") if row[name] else None
-    return body
-
-
-@routes.get("/api/v1/documents/{document_id}/chunks")
-async def chunks(request: web.Request) -> web.Response:
-    document_id = _document_id(request)
-    limit = _int_param(request, "limit", 50, 1, 500)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
-    pool = request.app[POOL]
-    if await pool.fetchval("SELECT 1 FROM documents WHERE id = $1", document_id) is None:
-        raise ApiError(404, "not_found", f"No document has the id {document_id}.", "document_id")
-    rows = await pool.fetch(
-        """
-        SELECT id, ordinal, text, context, page_start, page_end, token_count,
-               vector_dims(embedding) AS dimensions, count(*) OVER () AS total
-        FROM chunks WHERE document_id = $1 ORDER BY ordinal LIMIT $2 OFFSET $3
-        """,
-        document_id,
-        limit,
-        offset,
-    )
-    total = (
-        rows[0]["total"]
-        if rows
-        else await pool.fetchval("SELECT count(*) FROM chunks WHERE document_id = $1", document_id)
-    )
-    items = [
-        {
-            "chunk_id": str(r["id"]),
-            **{
-                k: r[k]
-                for k in (
-                    "ordinal",
-                    "text",
-                    "context",
-                    "page_start",
-                    "page_end",
-                    "token_count",
-                    "dimensions",
-                )
-            },
-        }
-        for r in rows
-    ]
-    return _json(
-        {
-            "document_id": document_id,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "items": items,
-        }
-    )
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer.", name) from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}.", name)
-    return value

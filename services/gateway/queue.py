@@ -11,15 +11,11 @@ from aiohttp import web
 
 from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
 from shared.events import Stream
-from shared.streams import Streams
+from shared.streams import Streams, decoded
 
 routes = web.RouteTableDef()
 
 WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
-
-
-def _text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
@@ -29,7 +25,7 @@ async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
         return {"stream": key, "length": 0, "groups": []}
     groups = []
     for group in await redis.xinfo_groups(key):
-        name = _text(group["name"])
+        name = decoded(group["name"])
         consumers = await redis.xinfo_consumers(key, name)
         groups.append(
             {
@@ -37,9 +33,9 @@ async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
                 "consumers": len(consumers),
                 "pending": group["pending"],
                 "lag": group.get("lag"),
-                "last_delivered_id": _text(group["last-delivered-id"]),
+                "last_delivered_id": decoded(group["last-delivered-id"]),
                 "consumer_details": [
-                    {"name": _text(c["name"]), "pending": c["pending"], "idle_ms": c["idle"]}
+                    {"name": decoded(c["name"]), "pending": c["pending"], "idle_ms": c["idle"]}
                     for c in consumers
                 ],
             }
@@ -78,7 +74,7 @@ async def stuck_groups(streams: Streams, idle_ms: int) -> list[str]:
         if not await streams.redis.exists(key):
             continue
         for group in await streams.redis.xinfo_groups(key):
-            name = _text(group["name"])
+            name = decoded(group["name"])
             old = await streams.redis.xpending_range(key, name, "-", "+", 1, idle=idle_ms)
             if old:
                 stuck.append(f"{name} on {key}")

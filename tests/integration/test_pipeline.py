@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from shared.events import (
     ProcessingFinished,
     TextExtracted,
 )
+from shared.guard import guarded
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -123,15 +125,16 @@ async def test_every_stage_is_idempotent(
         assert e_deps.counters.texts_embedded == sent
     assert all(row[-1] for row in await snapshot(pool, doc))
 
-    j_deps = janitor.Deps(pool, store)
+    j_deps = janitor.Deps(settings, pool, store)
     assert isinstance(finished, ProcessingFinished)
     assert len(await janitor.handle(j_deps, finished, ctx(finished))) == 1
     assert await janitor.handle(j_deps, finished, ctx(finished)) == []
     assert await store.size(uploaded.object_key) is None
     row = await pool.fetchrow("SELECT status, progress FROM documents WHERE id = $1", doc)
     assert (row["status"], row["progress"]) == ("completed", 100)
-    # Events after the end change nothing either.
-    assert await extractor.handle(x_deps, uploaded, ctx(uploaded)) == []
+    # Events after the end change nothing either: the gate in front of every stage.
+    gated = guarded(pool, functools.partial(extractor.handle, x_deps))
+    assert await gated(uploaded, ctx(uploaded)) == []
     assert await snapshot(pool, doc) == [(*c[:-1], True) for c in chunks]
 
 

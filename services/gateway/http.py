@@ -1,0 +1,51 @@
+"""Small helpers every route module of the gateway uses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from services.gateway.schemas import ApiError
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """``data`` (msgspec structs included) as a JSON response."""
+    return web.Response(
+        body=msgspec.json.encode(data), status=status, content_type="application/json"
+    )
+
+
+def path_document_id(request: web.Request) -> str:
+    """The ``{document_id}`` of the path; a malformed id is simply not found."""
+    raw = request.match_info["document_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(
+            404, "not_found", f"No document has the id {raw!r}.", "document_id"
+        ) from None
+
+
+async def fetch_document(pool: asyncpg.Pool, doc_id: str) -> asyncpg.Record:
+    """The document's row, or a 404."""
+    row = await pool.fetchrow("SELECT * FROM documents WHERE id = $1", doc_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"No document has the id {doc_id}.", "document_id")
+    return row
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an integer.", name) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}.", name)
+    return value

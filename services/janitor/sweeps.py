@@ -1,0 +1,227 @@
+"""The janitor's sweeps: PostgreSQL is the source of truth, Redis and S3 follow it.
+
+Each sweep is safe to run twice and from several janitors at once (they take
+a Redis lock so that usually one does): it deletes orphan uploads, expires
+presigned uploads that never came, re-drives jobs that stopped progressing
+(lost events after a Redis restart, a publish that never happened), trims the
+streams below what every group still needs, and removes idle consumers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from shared.db import Pool
+from shared.events import (
+    ChunksStored,
+    DocumentUploaded,
+    DuplicatesChecked,
+    Event,
+    ProcessingFinished,
+    Stream,
+    TextExtracted,
+)
+from shared.settings import Settings
+from shared.stages import PIPELINE, TERMINAL
+from shared.storage import ObjectStore
+from shared.streams import Streams, decoded
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Report:
+    orphans_deleted: int = 0
+    uploads_expired: int = 0
+    redriven: int = 0
+    stalled: int = 0
+    entries_trimmed: int = 0
+    consumers_removed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sweeper:
+    settings: Settings
+    pool: Pool
+    store: ObjectStore
+    streams: Streams
+
+    async def all(self) -> Report:
+        report = Report()
+        report.orphans_deleted = await self.orphans()
+        report.uploads_expired = await self.expire_uploads()
+        report.redriven, report.stalled = await self.reconcile()
+        report.entries_trimmed = await self.trim_streams()
+        report.consumers_removed = await self.remove_idle_consumers()
+        log.info("sweep_done", **{k: v for k, v in vars(report).items() if k != "notes"})
+        return report
+
+    async def orphans(self) -> int:
+        """Delete temporary objects older than ``orphan_age_s`` that no live document owns."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.orphan_age_s)
+        keys = [key async for key in self.store.temp_objects(cutoff)]
+        if not keys:
+            return 0
+        live = {
+            r["object_key"]
+            for r in await self.pool.fetch(
+                "SELECT object_key FROM documents WHERE object_key = ANY($1::text[])"
+                " AND NOT status = ANY($2::text[])",
+                keys,
+                [s.value for s in TERMINAL],
+            )
+        }
+        deleted = 0
+        for key in keys:
+            if key not in live:
+                await self.store.delete(key)
+                deleted += 1
+                log.info("orphan_deleted", key=key)
+        return deleted
+
+    async def expire_uploads(self) -> int:
+        """Presigned uploads that never became a job are ``expired``; their object goes."""
+        rows = await self.pool.fetch(
+            """
+            UPDATE documents SET status = 'expired', current_step = 'The upload URL expired',
+                   finished_at = now(), updated_at = now(), object_deleted = true
+            WHERE status = 'awaiting_upload'
+              AND upload_expires_at < now() - make_interval(secs => $1)
+            RETURNING object_key
+            """,
+            self.settings.expire_grace_s,
+        )
+        for row in rows:
+            await self.store.delete(row["object_key"])
+            log.info("upload_expired", key=row["object_key"])
+        return len(rows)
+
+    async def reconcile(self) -> tuple[int, int]:
+        """Re-drive documents that made no progress for ``stall_after_s``; past
+        ``max_redrives`` they fail as ``stalled`` instead of staying "processing"."""
+        rows = await self.pool.fetch(
+            """
+            UPDATE documents SET redrives = redrives + 1, updated_at = now()
+            WHERE status = ANY($1::text[]) AND job_id IS NOT NULL
+              AND updated_at < now() - make_interval(secs => $2)
+            RETURNING *
+            """,
+            [s.value for s in PIPELINE],
+            self.settings.stall_after_s,
+        )
+        redriven = stalled = 0
+        for row in rows:
+            if row["redrives"] > self.settings.max_redrives:
+                await self.streams.publish(stalled_event(row, self.settings))
+                stalled += 1
+            else:
+                await self.streams.publish(redrive_event(row))
+                redriven += 1
+            log.warning(
+                "document_redriven",
+                document_id=str(row["id"]),
+                status=row["status"],
+                redrives=row["redrives"],
+            )
+        return redriven, stalled
+
+    async def trim_streams(self) -> int:
+        """XTRIM MINID each stream below the oldest entry any of its groups still needs."""
+        trimmed = 0
+        for stream in Stream:
+            if stream is Stream.DEAD:
+                continue
+            key = self.streams.key(stream)
+            groups = (
+                await self.streams.redis.xinfo_groups(key)
+                if await self.streams.redis.exists(key)
+                else []
+            )
+            if not groups:
+                continue
+            floor = min([await self._needed_from(key, g) for g in groups], key=_id_order)
+            trimmed += int(await self.streams.redis.xtrim(key, minid=floor, approximate=False))
+        return trimmed
+
+    async def _needed_from(self, key: str, group: dict[str, object]) -> str:
+        name = decoded(group["name"])  # type: ignore[arg-type]
+        if int(group["pending"]) > 0:  # type: ignore[call-overload]
+            summary = await self.streams.redis.xpending(key, name)
+            return decoded(summary["min"])
+        return decoded(group["last-delivered-id"])  # type: ignore[arg-type]
+
+    async def remove_idle_consumers(self) -> int:
+        removed = 0
+        idle_ms = self.settings.idle_consumer_s * 1000
+        for stream in Stream:
+            key = self.streams.key(stream)
+            if stream is Stream.DEAD or not await self.streams.redis.exists(key):
+                continue
+            for group in await self.streams.redis.xinfo_groups(key):
+                name = decoded(group["name"])
+                for consumer in await self.streams.redis.xinfo_consumers(key, name):
+                    if consumer["pending"] == 0 and consumer["idle"] > idle_ms:
+                        await self.streams.redis.xgroup_delconsumer(
+                            key, name, decoded(consumer["name"])
+                        )
+                        removed += 1
+        return removed
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def redrive_event(row: asyncpg.Record) -> Event:
+    """The event that restarts the document from its last committed stage."""
+    job, doc, status = str(row["job_id"]), str(row["id"]), row["status"]
+    event_id = str(uuid.uuid5(uuid.UUID(job), f"redrive:{row['redrives']}:{status}"))
+    if status == "embedding" and row["chunk_count"]:
+        return ChunksStored(
+            event_id=event_id, document_id=doc, job_id=job, chunk_count=row["chunk_count"]
+        )
+    if status == "chunking":
+        return DuplicatesChecked(event_id=event_id, document_id=doc, job_id=job)
+    if status == "checking_duplicates" and row["file_sha256"] and row["text_hash"]:
+        return TextExtracted(
+            event_id=event_id,
+            document_id=doc,
+            job_id=job,
+            page_count=row["page_count"] or 0,
+            char_count=0,
+            file_sha256=row["file_sha256"],
+            text_hash=row["text_hash"],
+        )
+    return DocumentUploaded(
+        event_id=event_id,
+        document_id=doc,
+        job_id=job,
+        object_key=row["object_key"],
+        content_type=row["content_type"],
+        file_size=row["file_size"],
+        file_hash=row["file_hash"],
+    )
+
+
+def stalled_event(row: asyncpg.Record, settings: Settings) -> ProcessingFinished:
+    job = str(row["job_id"])
+    minutes = round(settings.stall_after_s / 60)
+    return ProcessingFinished(
+        event_id=str(uuid.uuid5(uuid.UUID(job), "stalled")),
+        document_id=str(row["id"]),
+        job_id=job,
+        outcome="failed",
+        error_code="stalled",
+        error_message=(
+            f"Processing stopped at '{row['status']}' and did not resume after "
+            f"{settings.max_redrives} attempts, {minutes} minutes apart. "
+            "Retry the document; if it stalls again, report it."
+        ),
+    )

@@ -1,0 +1,100 @@
+"""Dead letters for operators: list them, replay them, purge them.
+
+A dead-lettered entry already failed its document (``dead_lettered``). A
+retry puts the document back at the entry's stage and the entry back on its
+stream; the stage's handler then runs as if the entry were new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from shared.db import Pool
+from shared.events import (
+    FIELD,
+    ChunksStored,
+    DocumentUploaded,
+    DuplicatesChecked,
+    ProcessingFinished,
+    TextExtracted,
+    decode,
+)
+from shared.events import Stream as StreamName
+from shared.stages import Status
+from shared.streams import Streams, decoded
+
+RESUMES_AT: dict[type, Status] = {
+    DocumentUploaded: Status.UPLOADED,
+    TextExtracted: Status.CHECKING_DUPLICATES,
+    DuplicatesChecked: Status.CHUNKING,
+    ChunksStored: Status.EMBEDDING,
+    ProcessingFinished: Status.EMBEDDING,
+}
+
+
+def _summary(entry_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": entry_id,
+        "stream": decoded(fields.get(b"stream", b"")),
+        "group": decoded(fields.get(b"group", b"")),
+        "reason": decoded(fields.get(b"reason", b"")),
+        "event_type": None,
+        "document_id": None,
+    }
+    try:
+        event = decode(fields.get(FIELD.encode(), b""))
+    except msgspec.DecodeError:
+        return item
+    item.update(event_type=type(event).__name__, document_id=event.document_id)
+    return item
+
+
+async def list_dead(streams: Streams, count: int = 100) -> list[dict[str, Any]]:
+    """The oldest ``count`` dead letters with their reason and document."""
+    rows = await streams.entries(StreamName.DEAD, count=count)
+    return [_summary(entry_id, fields) for entry_id, fields in rows]
+
+
+async def _selected(
+    streams: Streams, ids: list[str] | None
+) -> list[tuple[str, dict[bytes, bytes]]]:
+    if ids is None:
+        return await streams.entries(StreamName.DEAD)
+    found = []
+    for entry_id in ids:
+        found += await streams.entries(StreamName.DEAD, entry_id, entry_id)
+    return found
+
+
+async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None) -> int:
+    """Replay dead letters (all, or ``ids``); poison entries are left for purging."""
+    replayed = 0
+    for entry_id, fields in await _selected(streams, ids):
+        try:
+            event = decode(fields[FIELD.encode()])
+        except (KeyError, msgspec.DecodeError):
+            continue
+        await pool.execute(
+            "UPDATE documents SET status = $2, error_code = NULL, error_message = NULL,"
+            " finished_at = NULL, redrives = 0, updated_at = now(),"
+            " current_step = 'Retrying after a dead letter'"
+            " WHERE id = $1 AND status = 'failed'",
+            event.document_id,
+            RESUMES_AT[type(event)].value,
+        )
+        async with streams.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(decoded(fields[b"stream"]), {FIELD: fields[FIELD.encode()]})
+            pipe.xdel(streams.key(StreamName.DEAD), entry_id)
+            await pipe.execute()
+        replayed += 1
+    return replayed
+
+
+async def purge_dead(streams: Streams, ids: list[str] | None = None) -> int:
+    """Delete dead letters (all, or ``ids``)."""
+    selected = [entry_id for entry_id, _ in await _selected(streams, ids)]
+    if not selected:
+        return 0
+    return int(await streams.redis.xdel(streams.key(StreamName.DEAD), *selected))
