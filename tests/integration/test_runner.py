@@ -252,3 +252,22 @@ async def test_a_wiped_stream_recreates_the_group(
         await asyncio.sleep(0.5)
         await streams.publish(uploaded())
         await wait_for(lambda: _count(redis, settings, Stream.DEDUP, 2))
+
+
+async def test_a_slow_live_handler_keeps_its_lease(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await Streams(redis, settings.stream_prefix).publish(uploaded())
+    calls: list[str] = []
+
+    async def slow(ev: DocumentUploaded, ctx: Context) -> Sequence[Event]:
+        calls.append(ev.event_id)
+        await asyncio.sleep(settings.lease_ms / 1000 * 2.5)  # well past the lease
+        return [extracted(ev)]
+
+    other = msgspec.structs.replace(settings, consumer_name="extractor-peer")
+    async with running(spec_for(slow), settings), running(spec_for(slow), other):
+        await wait_for(lambda: _count(redis, settings, Stream.DEDUP, 1), timeout=30)
+        await asyncio.sleep(settings.lease_ms / 1000)
+    assert len(calls) == 1
+    assert len(await entries(redis, settings, Stream.DEDUP)) == 1
