@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from shared.events import FIELD, STREAM_OF, Event, Stream, encode, stream_key
 
@@ -34,6 +36,19 @@ def _entry(raw_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
     entry_id = decoded(raw_id)
     payload = (fields or {}).get(FIELD.encode())
     return Entry(entry_id, payload)
+
+
+def _reconnecting() -> AsyncRetrying:
+    """redis-py retries single commands on a dropped connection, not pipelines; after a
+    Redis restart the first pipeline on a pooled connection would fail. Repeating one
+    is safe here: a second publish is a duplicate the handlers absorb, a second XACK
+    does nothing."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(RedisConnectionError),
+        stop=stop_after_attempt(4),
+        wait=wait_fixed(0.5),
+        reraise=True,
+    )
 
 
 class Streams:
@@ -69,10 +84,12 @@ class Streams:
 
     async def publish(self, *events: Event) -> None:
         """Append each event to its stream (one round trip)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.xadd(self.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
-            await pipe.execute()
+        async for attempt in _reconnecting():
+            with attempt:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for event in events:
+                        pipe.xadd(self.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
+                    await pipe.execute()
 
 
 class GroupReader:
@@ -141,11 +158,13 @@ class GroupReader:
         publishing; a crash before EXEC only causes a redelivery, which
         handlers tolerate (they are idempotent).
         """
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for event in events:
-                pipe.xadd(self.streams.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
-            pipe.xack(self.key, self.group, entry_id)
-            await pipe.execute()
+        async for attempt in _reconnecting():
+            with attempt:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    for event in events:
+                        pipe.xadd(self.streams.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
+                    pipe.xack(self.key, self.group, entry_id)
+                    await pipe.execute()
 
     async def dead_letter(self, entry: Entry, reason: str, events: Sequence[Event]) -> None:
         """Move ``entry`` to the dead-letter stream with ``reason``, and ack it."""

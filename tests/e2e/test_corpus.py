@@ -10,8 +10,8 @@ import pytest
 
 from services.extractor.extract import ocr_available
 from tests.client import Client
-from tests.e2e.conftest import Mesh, start_mesh, stop_mesh
 from tests.e2e.test_mesh import assert_monotonic
+from tests.mesh import Mesh, start_mesh, stop_mesh
 
 pytestmark = pytest.mark.e2e
 

@@ -17,18 +17,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.client import Client
-from tests.e2e.conftest import Mesh, start_mesh, stop_mesh
 from tests.generate import make_pdf
+from tests.mesh import Mesh, processes, start_mesh, stop_mesh
 
 pytestmark = pytest.mark.e2e
 
 
 def service_processes(mesh: Mesh, service: str) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process(mesh.process.pid).children(recursive=True)
-        if f"services.{service}" in " ".join(p.cmdline())
-    ]
+    return processes(mesh, f"services.{service}")
 
 
 async def test_a_killed_worker_is_restarted(mesh: Mesh, client: Client, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from shared.events import Stream
 from shared.stages import rank
 from shared.storage import open_store
 from tests.client import Client
-from tests.e2e.conftest import Mesh
+from tests.mesh import Mesh
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,116 @@
+"""A mesh tuned for fault injection: short leases, frequent sweeps, quick re-drives."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from shared.events import Stream, stream_key
+from shared.storage import open_store
+from tests.client import Client
+from tests.generate import make_pdf
+from tests.mesh import Mesh, start_mesh, stop_mesh
+
+FAST = {
+    "DOCMESH_LEASE_MS": "3000",
+    "DOCMESH_BLOCK_MS": "500",
+    "DOCMESH_SWEEP_INTERVAL_S": "2",
+    "DOCMESH_STALL_AFTER_S": "10",
+    "DOCMESH_MAX_REDRIVES": "6",
+    "DOCMESH_MAX_DELIVERIES": "4",
+    "DOCMESH_SHUTDOWN_GRACE_S": "5",
+}
+PAGES = 3
+WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    running = start_mesh(tmp_path_factory.mktemp("faults"), FAST)
+    try:
+        yield running
+    finally:
+        stop_mesh(running)
+
+
+@pytest.fixture
+async def client(mesh: Mesh) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession() as session:
+        yield Client(session, mesh.url)
+
+
+@dataclass
+class Batch:
+    """Documents of the same shape (so a clean run's chunk count is known)."""
+
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def batch_files(folder: Path, count: int) -> list[Path]:
+    return [
+        make_pdf(folder / f"doc{n}.pdf", PAGES, f"Fault batch {uuid.uuid4()}") for n in range(count)
+    ]
+
+
+async def upload_all(client: Client, files: list[Path]) -> Batch:
+    return Batch(list(await asyncio.gather(*(client.upload(f) for f in files))))
+
+
+async def finish(client: Client, batch: Batch, timeout: float = 240) -> list[dict[str, Any]]:
+    return [(await client.wait(j["document_id"], timeout))[-1] for j in batch.jobs]
+
+
+async def assert_clean(
+    mesh: Mesh,
+    client: Client,
+    finals: list[dict[str, Any]],
+    chunks_per_document: int,
+    dead_letters: int = 0,
+) -> None:
+    """Every document completed once with a clean run's chunks; nothing pending or left."""
+    for final in finals:
+        assert final["status"] == "completed", final
+        assert final["progress"] == 100 and final["object_deleted"] is True
+        assert final["chunk_count"] == chunks_per_document, final
+        _, page = await client.call("GET", f"/documents/{final['document_id']}/chunks?limit=500")
+        assert page["total"] == chunks_per_document
+        ordinals = [c["ordinal"] for c in page["items"]]
+        assert ordinals == list(range(chunks_per_document))  # no duplicate chunks
+        assert all(c["dimensions"] == 384 for c in page["items"])
+    settings = mesh.settings
+    async with aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as redis:
+        async with asyncio.timeout(60):
+            while True:  # Redis may still be coming back from a fault
+                try:
+                    if not await _pending(redis, settings.stream_prefix):
+                        break
+                except aioredis.ConnectionError:
+                    pass
+                await asyncio.sleep(0.5)
+        dead = await redis.xlen(stream_key(settings.stream_prefix, Stream.DEAD))
+    assert dead == dead_letters
+    async with open_store(settings) as store:
+        paginator = store._s3.get_paginator("list_objects_v2")
+        left = [
+            o["Key"]
+            async for page in paginator.paginate(Bucket=store.bucket, Prefix=store.temp_prefix)
+            for o in page.get("Contents", [])
+        ]
+    assert left == []
+
+
+async def _pending(redis: aioredis.Redis, prefix: str) -> int:
+    total = 0
+    for stream in WORK_STREAMS:
+        key = stream_key(prefix, stream)
+        if await redis.exists(key):
+            total += sum(g["pending"] for g in await redis.xinfo_groups(key))
+    return total
