@@ -1,0 +1,142 @@
+"""S3 answering 500s and stalling, through a proxy in front of the real S3 server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from services.extractor import handler as extractor
+from shared.events import DocumentUploaded, Event, Stream, TextExtracted, decode
+from shared.settings import Settings
+from shared.storage import ObjectStore, open_store
+from shared.streams import Streams
+from shared.worker import Context, Handler, WorkerSpec, consume
+
+pytestmark = pytest.mark.faults
+
+
+class FlakyS3:
+    """Forwards to the real S3 server; the first GETs fail with 500 and one stalls."""
+
+    def __init__(self, upstream: str, failures: int) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.failures = failures
+        self.seen: list[int] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and "Range" not in request.headers:
+            if len([s for s in self.seen if s == 500]) < self.failures:
+                self.seen.append(500)
+                return web.Response(status=500, text="<Error><Code>InternalError</Code></Error>")
+            if 0 not in self.seen:
+                self.seen.append(0)
+                await asyncio.sleep(2)  # a stalled answer, then a good one
+        # The Host header is part of the SigV4 signature: forward it unchanged.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        async with (
+            aiohttp.ClientSession(auto_decompress=False) as http,
+            http.request(
+                request.method,
+                self.upstream + request.path_qs,
+                headers=headers,
+                data=await request.read(),
+            ) as resp,
+        ):
+            body = await resp.read()
+            self.seen.append(resp.status)
+            keep = {
+                k: v
+                for k, v in resp.headers.items()
+                if k.lower() not in {"transfer-encoding", "content-length", "connection"}
+            }
+            return web.Response(body=body, status=resp.status, headers=keep)
+
+
+@contextlib.asynccontextmanager
+async def serving(proxy: FlakyS3) -> AsyncIterator[str]:
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_extraction_survives_s3_errors_and_stalls(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    store: ObjectStore,
+    redis: aioredis.Redis,
+    corpus: Path,
+) -> None:
+    assert settings.s3_endpoint_url
+    proxy = FlakyS3(settings.s3_endpoint_url, failures=3)
+    doc, upload_id, job = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    key = store.temp_key(upload_id, "pdf")
+    data = (corpus / "fake-memo.pdf").read_bytes()
+    await store._s3.put_object(Bucket=store.bucket, Key=key, Body=data)
+    await pool.execute(
+        "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
+        " upload_expires_at, job_id, status) VALUES ($1, $2, 'm.pdf', 'application/pdf', $3,"
+        " $4, $5, $6, 'uploaded')",
+        doc,
+        upload_id,
+        len(data),
+        key,
+        dt.datetime.now(dt.UTC),
+        job,
+    )
+    async with serving(proxy) as url:
+        flaky = msgspec.structs.replace(settings, s3_endpoint_url=url, handler_attempts=5)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(s: Settings) -> AsyncIterator[Handler[DocumentUploaded]]:
+            async with open_store(s) as flaky_store:
+                deps = extractor.Deps(s, pool, flaky_store)
+
+                async def handle(ev: DocumentUploaded, ctx: Context) -> Sequence[Event]:
+                    return await extractor.handle(deps, ev, ctx)
+
+                yield handle
+
+        streams = Streams(redis, flaky.stream_prefix)
+        await streams.publish(
+            DocumentUploaded(
+                event_id=str(uuid.uuid4()),
+                document_id=doc,
+                job_id=job,
+                object_key=key,
+                content_type="application/pdf",
+                file_size=len(data),
+            )
+        )
+        stop = asyncio.Event()
+        spec = WorkerSpec("extractor", Stream.EXTRACT, DocumentUploaded, lifespan)
+        task = asyncio.create_task(consume(spec, flaky, stop))
+        try:
+            async with asyncio.timeout(60):
+                while not await streams.entries(Stream.DEDUP):
+                    await asyncio.sleep(0.2)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+    ((_, fields),) = await streams.entries(Stream.DEDUP)
+    assert isinstance(decode(fields[b"event"]), TextExtracted)
+    assert proxy.seen.count(500) == 3 and 0 in proxy.seen and 200 in proxy.seen
+    assert await pool.fetchval("SELECT count(*) FROM pages WHERE document_id = $1", doc) == 1
