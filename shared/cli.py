@@ -92,9 +92,17 @@ def main(argv: list[str] | None = None) -> None:
     cleanup_cmd = commands.add_parser("cleanup", help="run the janitor's sweeps now")
     cleanup_cmd.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
     cleanup_cmd.add_argument("--all", action="store_true", help="every sweep (the default)")
+    # The benchmark parses its own options (--quick, --out FILE).
+    commands.add_parser("bench", help="benchmark a mesh of its own: docmesh bench --help")
     commands.add_parser("settings", help="print every setting as a Markdown table")
     health_cmd = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health_cmd.add_argument("service", choices=SERVICES)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from bench.run import main as bench
+
+        bench(argv[1:])
+        return
     args = parser.parse_args(argv)
 
     settings = load_settings()

@@ -10,7 +10,16 @@ from aiohttp import web
 
 from services.gateway import documents, lifecycle, projector, queue, search, views
 from services.gateway.schemas import ApiError
-from services.gateway.state import EMBEDDINGS, POOL, REDIS, SETTINGS, STORE, STREAMS
+from services.gateway.state import (
+    EMBEDDINGS,
+    POOL,
+    REDIS,
+    SETTINGS,
+    STATUS_READER,
+    STORE,
+    STREAMS,
+)
+from services.gateway.status_reader import StatusReader
 from shared.db import open_pool
 from shared.embeddings import open_embeddings
 from shared.settings import Settings
@@ -57,6 +66,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     ):
         app[POOL], app[REDIS], app[STORE], app[EMBEDDINGS] = pool, redis, store, embeddings
         app[STREAMS] = Streams(redis, settings.stream_prefix)
+        app[STATUS_READER] = StatusReader(pool)
         yield
 
 

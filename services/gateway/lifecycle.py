@@ -8,7 +8,7 @@ from aiohttp import web
 from services.gateway.http import fetch_document, json_response, path_document_id
 from services.gateway.schemas import ApiError, decode_body
 from services.gateway.state import POOL, STORE, STREAMS
-from services.gateway.views import status_body
+from services.gateway.views import status_json
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.stages import TERMINAL
 
@@ -37,8 +37,8 @@ async def cancel(request: web.Request) -> web.Response:
             " updated_at = now() WHERE id = $1",
             document_id,
         )
-    row = await fetch_document(pool, document_id)
-    return json_response({**status_body(row), "cancel_requested": row["cancel_requested"]}, 202)
+    body = await status_json(request, document_id)
+    return web.Response(text=body, status=202, content_type="application/json")
 
 
 class DeadLetterIds(msgspec.Struct, forbid_unknown_fields=True):

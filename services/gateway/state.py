@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from services.gateway.status_reader import StatusReader
 from shared.db import Pool
 from shared.embeddings import Embeddings
 from shared.settings import Settings
@@ -17,3 +18,4 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 STREAMS = web.AppKey("streams", Streams)
 STORE = web.AppKey("store", ObjectStore)
 EMBEDDINGS = web.AppKey("embeddings", Embeddings)
+STATUS_READER = web.AppKey("status_reader", StatusReader)

@@ -2,68 +2,26 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import asyncpg
 from aiohttp import web
 
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
-from services.gateway.state import POOL
+from services.gateway.state import POOL, STATUS_READER
 
 routes = web.RouteTableDef()
 
 
-_STATUS_SQL = """
-SELECT id, upload_id, job_id, filename, title, tags, file_size, status, progress, current_step,
-       error_code, error_message, duplicate_of, similar_to, page_count, ocr_pages, chunk_count,
-       embedded_count,
-       object_deleted, created_at, queued_at, started_at, finished_at, updated_at
-FROM documents WHERE id = $1
-"""
+async def status_json(request: web.Request, document_id: str) -> str:
+    """The status view of a document as JSON text; a 404 when there is none."""
+    body = await request.app[STATUS_READER].read(document_id)
+    if body is None:
+        await fetch_document(request.app[POOL], document_id)  # answers the 404
+    return str(body)
 
 
 @routes.get("/api/v1/documents/{document_id}/status")
 async def status(request: web.Request) -> web.Response:
-    document_id = path_document_id(request)
-    row = await request.app[POOL].fetchrow(_STATUS_SQL, document_id)
-    if row is None:
-        await fetch_document(request.app[POOL], document_id)  # answers the 404
-    return json_response(status_body(row))
-
-
-def status_body(row: asyncpg.Record) -> dict[str, Any]:
-    """The status view of one document row."""
-    body: dict[str, Any] = {
-        "document_id": str(row["id"]),
-        "upload_id": str(row["upload_id"]),
-        "job_id": str(row["job_id"]) if row["job_id"] else None,
-        "duplicate_of": str(row["duplicate_of"]) if row["duplicate_of"] else None,
-        "similar_to": json.loads(row["similar_to"]),
-        "error": (
-            {"code": row["error_code"], "message": row["error_message"]}
-            if row["status"] == "failed"
-            else None
-        ),
-    }
-    for name in (
-        "filename",
-        "title",
-        "tags",
-        "file_size",
-        "status",
-        "progress",
-        "current_step",
-        "page_count",
-        "ocr_pages",
-        "chunk_count",
-        "embedded_count",
-        "object_deleted",
-    ):
-        body[name] = row[name]
-    for name in ("created_at", "queued_at", "started_at", "finished_at", "updated_at"):
-        body[name] = row[name].isoformat().replace("+00:00", "Z") if row[name] else None
-    return body
+    body = await status_json(request, path_document_id(request))
+    return web.Response(text=body, content_type="application/json")
 
 
 @routes.get("/api/v1/documents/{document_id}/chunks")

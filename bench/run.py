@@ -1,0 +1,369 @@
+"""``docmesh bench``: the mesh's throughput and its limits, measured side by side.
+
+Starts its own ``docmesh up`` on embedded servers and measures, in one run:
+end-to-end throughput with per-stage time and queue wait, the mesh against a
+single-process loop over the same functions, the embeddings server's raw
+throughput against the mesh's, the gateway against a bare aiohttp handler, the
+extractor against pypdf, 1 against 2 replicas of the extractor and chunker, and
+the latency of a hop between stages. Ratios, not absolute figures, are what
+carries from one (noisy, shared) machine to another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from bench.client import Client
+from bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
+from bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
+from shared.db import open_pool
+from shared.embedded import free_port
+from shared.embeddings import open_embeddings
+from shared.mesh import request_scale
+from shared.spawn import Mesh, processes, start_mesh, stop_mesh
+from shared.streams import Streams
+from shared.worker import open_redis
+
+MESH_SETTINGS = {"DOCMESH_SWEEP_INTERVAL_S": "3600", "DOCMESH_LOG_LEVEL": "WARNING"}
+
+
+def say(step: str) -> None:
+    print(f"bench: {step}...", file=sys.stderr, flush=True)
+
+
+def copies(folder: Path, rounds: int, tag: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for r in range(rounds):
+        for name in BENCH_FILES:
+            line = f"Benchmark copy {tag} {r} {uuid.uuid4()}"
+            out.append(unique_copy(CORPUS / name, folder / f"{tag}-{r}-{name}", line))
+    return out
+
+
+async def ingest(client: Client, files: list[Path], parallel: int = 8) -> tuple[list[str], float]:
+    """Upload every file as a browser would and wait for all; ids and wall seconds."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(path: Path) -> str:
+        async with gate:
+            job = await client.upload(path)
+        final = (await client.wait(job["document_id"], timeout=1800))[-1]
+        assert final["status"] == "completed", final
+        return str(job["document_id"])
+
+    started = time.perf_counter()
+    ids = list(await asyncio.gather(*(one(f) for f in files)))
+    return ids, time.perf_counter() - started
+
+
+async def counters(client: Client) -> dict[str, int]:
+    return dict((await client.call("GET", "/queue/info"))[1]["counters"]["embedder"])
+
+
+async def end_to_end(mesh: Mesh, client: Client, files: list[Path]) -> dict[str, Any]:
+    before = await counters(client)
+    ids, wall = await ingest(client, files)
+    after = await counters(client)
+    async with open_pool(mesh.settings, max_size=2) as pool:
+        rows = await pool.fetch(
+            "SELECT page_count, chunk_count FROM documents WHERE id = ANY($1::uuid[])", ids
+        )
+    async with open_redis(mesh.settings) as redis:
+        events = await events_by_document(Streams(redis, mesh.settings.stream_prefix), set(ids))
+    pages = sum(r["page_count"] or 0 for r in rows)
+    tokens = after.get("tokens_embedded", 0) - before.get("tokens_embedded", 0)
+    return {
+        "documents": len(ids),
+        "pages": pages,
+        "chunks": sum(r["chunk_count"] or 0 for r in rows),
+        "seconds": round(wall, 2),
+        "documents_per_minute": round(len(ids) / wall * 60, 1),
+        "pages_per_second": round(pages / wall, 2),
+        "tokens_embedded": tokens,
+        "tokens_per_second": round(tokens / wall, 1),
+        "stages": stage_times(events),
+        "hop_latency_ms": hop_latency(events),
+        "ids": ids,
+    }
+
+
+async def idle_hops(mesh: Mesh, client: Client, folder: Path, count: int) -> dict[str, float]:
+    """Publish-to-handler latency with no queue in front (documents sent one by one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for n in range(count):
+        path = make_pdf(folder / f"hop{n}.pdf", 1, f"Hop {uuid.uuid4()}")
+        ids += (await ingest(client, [path]))[0]
+    async with open_redis(mesh.settings) as redis:
+        events = await events_by_document(Streams(redis, mesh.settings.stream_prefix), set(ids))
+    return hop_latency(events)
+
+
+async def raw_embeddings(mesh: Mesh, ids: list[str]) -> dict[str, Any]:
+    """The embeddings server alone, on the same chunk texts, straight through the client."""
+    settings = mesh.settings
+    async with open_pool(settings, max_size=2) as pool:
+        rows = await pool.fetch(
+            "SELECT context, text, token_count FROM chunks WHERE document_id = ANY($1::uuid[])"
+            " ORDER BY document_id, ordinal",
+            ids,
+        )
+    texts = [f"{r['context']}\n\n{r['text']}" for r in rows]
+    tokens = sum(r["token_count"] for r in rows)
+    async with open_embeddings(settings) as embeddings:
+        started = time.perf_counter()
+        for i in range(0, len(texts), settings.embeddings_batch_inputs):
+            await embeddings.embed(texts[i : i + settings.embeddings_batch_inputs], "passage")
+        seconds = time.perf_counter() - started
+    return {
+        "texts": len(texts),
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1),
+    }
+
+
+def load(url: str, method: str = "GET", body: str = "", seconds: float = 5) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.load", "hit", url, method, body, "64", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+async def gateway(mesh: Mesh, document_id: str, seconds: float) -> dict[str, Any]:
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, "-m", "bench.load", "bare", str(port)])
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    break
+                except OSError:
+                    await asyncio.sleep(0.1)
+        presign = json.dumps(
+            {"filename": "load.pdf", "file_size": 1000, "content_type": "application/pdf"}
+        )
+        results: dict[str, Any] = {
+            "bare_handler": await asyncio.to_thread(
+                load, f"http://127.0.0.1:{port}/", "GET", "", seconds
+            ),
+            "get_status": await asyncio.to_thread(
+                load, f"{mesh.url}/api/v1/documents/{document_id}/status", "GET", "", seconds
+            ),
+            "post_presigned": await asyncio.to_thread(
+                load, f"{mesh.url}/api/v1/documents/upload/presigned", "POST", presign, seconds
+            ),
+        }
+    finally:
+        bare.terminate()
+        bare.wait()
+    results["status_over_bare"] = round(
+        results["get_status"]["rps"] / results["bare_handler"]["rps"], 3
+    )
+    return results
+
+
+def extractor(folder: Path, pages: int) -> dict[str, Any]:
+    largest = max(
+        (CORPUS / n for n in BENCH_FILES if n.endswith(".pdf")), key=lambda p: p.stat().st_size
+    )
+    generated = make_pdf(folder / f"generated-{pages}.pdf", pages)
+    out: dict[str, Any] = {}
+    for label, path in ((largest.name, largest), (generated.name, generated)):
+        out[label] = {}
+        for tool in ("docmesh", "pypdf"):
+            run = subprocess.run(
+                [sys.executable, "-m", "bench.extraction", tool, str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[label][tool] = json.loads(run.stdout)
+    return out
+
+
+async def scaling(mesh: Mesh, client: Client, folder: Path, count: int) -> dict[str, Any]:
+    """1 against 2 replicas of the extractor and the chunker on many small documents."""
+    results: dict[str, Any] = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for replicas in (1, 2):
+        for service in ("extractor", "chunker"):
+            request_scale(mesh.state, service, replicas)
+        async with asyncio.timeout(60):
+            while (
+                len(processes(mesh, "services.extractor")) != replicas
+                or len(processes(mesh, "services.chunker")) != replicas
+            ):
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # let the new consumers join their groups
+        files = [
+            make_pdf(folder / f"s{replicas}-{n}.pdf", 1, f"Scaling {uuid.uuid4()}")
+            for n in range(count)
+        ]
+        ids, wall = await ingest(client, files, parallel=16)
+        async with open_redis(mesh.settings) as redis:
+            events = await events_by_document(Streams(redis, mesh.settings.stream_prefix), set(ids))
+        stages = stage_times(events)
+        results[f"{replicas}_replicas"] = {
+            "documents": count,
+            "seconds": round(wall, 2),
+            "extracting_docs_per_s": stages["extracting"]["throughput_docs_per_s"],
+            "chunking_docs_per_s": stages["chunking"]["throughput_docs_per_s"],
+        }
+    for stage in ("extracting", "chunking"):
+        one, two = (results[f"{r}_replicas"][f"{stage}_docs_per_s"] for r in (1, 2))
+        results[f"{stage}_2_over_1"] = round(two / one, 2) if one else None
+    return results
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="docmesh-bench-") as tmp:
+        folder = Path(tmp)
+        mesh = start_mesh(folder / "state", MESH_SETTINGS)
+        try:
+            async with aiohttp.ClientSession() as session:
+                client = Client(session, mesh.url)
+                rounds = 1 if quick else 3
+                say("end to end through the mesh")
+                e2e = await end_to_end(mesh, client, copies(folder / "mesh", rounds, "mesh"))
+                say("the same documents in a single-process loop")
+                loop = await loop_run(mesh.settings, copies(folder / "loop", rounds, "loop"))
+                say("stream hops on an idle mesh, one document at a time")
+                hops = await idle_hops(mesh, client, folder / "hops", 5 if quick else 20)
+                say("the embeddings server alone")
+                raw = await raw_embeddings(mesh, e2e["ids"])
+                say("gateway under 64 concurrent clients")
+                gw = await gateway(mesh, e2e["ids"][0], 3 if quick else 8)
+                say("1 and 2 replicas of the extractor and the chunker")
+                scale = await scaling(mesh, client, folder / "scale", 20 if quick else 200)
+        finally:
+            await asyncio.to_thread(stop_mesh, mesh)
+        say("extractor against pypdf")
+        extraction = extractor(folder, 500 if quick else 2000)
+    e2e.pop("ids")
+    return {
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "quick": quick,
+        "end_to_end": e2e,
+        "mesh_vs_loop": {
+            "mesh_seconds": e2e["seconds"],
+            "loop_seconds": loop["seconds"],
+            "mesh_over_loop": round(e2e["seconds"] / loop["seconds"], 3),
+            "target": "<= 1.10",
+            "loop": loop,
+        },
+        "embedding_bound": {
+            "raw": raw,
+            "mesh_tokens_per_second": e2e["tokens_per_second"],
+            "mesh_over_raw": round(e2e["tokens_per_second"] / raw["tokens_per_second"], 3),
+            "target": ">= 0.90",
+        },
+        "gateway": gw,
+        "extractor": extraction,
+        "scaling": scale,
+        "hop_latency_ms": hops,
+        "hop_latency_under_load_ms": e2e["hop_latency_ms"],
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    e2e, vs, emb, gw = (
+        results[k] for k in ("end_to_end", "mesh_vs_loop", "embedding_bound", "gateway")
+    )
+    rows = [
+        ("documents / pages / chunks", f"{e2e['documents']} / {e2e['pages']} / {e2e['chunks']}"),
+        (
+            "end to end",
+            f"{e2e['documents_per_minute']} docs/min, "
+            f"{e2e['pages_per_second']} pages/s, {e2e['tokens_per_second']} tokens/s",
+        ),
+        (
+            "mesh / loop time",
+            f"{vs['mesh_over_loop']} (target {vs['target']}; "
+            f"{vs['mesh_seconds']} s vs {vs['loop_seconds']} s)",
+        ),
+        (
+            "mesh / raw embeddings",
+            f"{emb['mesh_over_raw']} (target {emb['target']}; "
+            f"raw {emb['raw']['tokens_per_second']} tokens/s)",
+        ),
+        (
+            "GET status / bare handler",
+            f"{gw['status_over_bare']} (target >= 0.5; "
+            f"{gw['get_status']['rps']} vs {gw['bare_handler']['rps']}"
+            f" req/s, p99 {gw['get_status']['p99_ms']} ms)",
+        ),
+        (
+            "POST presigned",
+            f"{gw['post_presigned']['rps']} req/s, p99 {gw['post_presigned']['p99_ms']} ms",
+        ),
+    ]
+    for name, tools in results["extractor"].items():
+        d, p = tools["docmesh"], tools["pypdf"]
+        rows.append(
+            (
+                f"extract {name}",
+                f"{d['pages_per_s']} pages/s, {d['peak_rss_mb']} MB "
+                f"(pypdf {p['pages_per_s']} pages/s, {p['peak_rss_mb']} MB)",
+            )
+        )
+    sc = results["scaling"]
+    rows.append(
+        (
+            "2 / 1 replicas",
+            f"extracting {sc['extracting_2_over_1']}, chunking {sc['chunking_2_over_1']}",
+        )
+    )
+    for stage, t in e2e["stages"].items():
+        rows.append((f"stage {stage}", f"mean {t['mean_s']} s, queue wait {t['mean_wait_s']} s"))
+    hop, busy = results["hop_latency_ms"], results["hop_latency_under_load_ms"]
+    rows.append(
+        ("stream hop (idle mesh)", f"p50 {hop['p50']} ms, p99 {hop['p99']} ms ({hop['hops']} hops)")
+    )
+    rows.append(
+        (
+            "stream hop (during the batch)",
+            f"p50 {busy['p50']} ms, p99 {busy['p99']} ms (includes queueing)",
+        )
+    )
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="docmesh bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smaller run (under 5 minutes)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args.quick))
+    args.out.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nresults written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""A whole mesh started with ``docmesh up`` in a subprocess, as a user starts it.
+
+Used by the benchmarks and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from shared.embedded import free_port
+from shared.settings import Settings, load_settings
+
+
+class MeshFailed(RuntimeError):
+    """``docmesh up`` did not come up, or did not stop cleanly."""
+
+
+@dataclass
+class Mesh:
+    """A running ``docmesh up``: its gateway URL, its state dir, its process."""
+
+    url: str
+    state: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the running mesh wrote to its state dir."""
+        lines = (self.state / "mesh.env").read_text().splitlines()
+        return load_settings(dict(line.split("=", 1) for line in lines if line))
+
+
+def start_mesh(state: Path, settings: dict[str, str] | None = None) -> Mesh:
+    """``docmesh up`` in a subprocess, once it says it is up; ``settings`` are
+    ``DOCMESH_*`` variables for every process of the mesh."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCMESH_")}
+    env.update(settings or {})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "up", "--state-dir", str(state), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    deadline, output = time.monotonic() + 240, []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        output.append(line)
+        if "docmesh is up" in line or process.poll() is not None:
+            break
+    if "docmesh is up" not in output[-1]:
+        process.kill()
+        raise MeshFailed("".join(output))
+    return Mesh(f"http://127.0.0.1:{port}", state, process)
+
+
+def stop_mesh(mesh: Mesh) -> None:
+    """SIGTERM, as an init system stops it; raises if a process it started is left."""
+    children = psutil.Process(mesh.process.pid).children(recursive=True)
+    mesh.process.send_signal(signal.SIGTERM)
+    mesh.process.wait(timeout=90)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    if alive:
+        raise MeshFailed(f"left running after docmesh up stopped: {alive}")
+
+
+def processes(mesh: Mesh, name: str) -> list[psutil.Process]:
+    """Running processes of the mesh whose command line mentions ``name``."""
+    found = []
+    for p in psutil.Process(mesh.process.pid).children(recursive=True):
+        try:
+            if name in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return found
