@@ -37,11 +37,23 @@ class Client:
         return dict(data)
 
     async def put(self, presigned: dict[str, Any], data: bytes) -> int:
-        async with self.http.request(
-            presigned["method"], presigned["upload_url"], data=data, headers=presigned["headers"]
-        ) as resp:
-            await resp.read()
-            return resp.status
+        """PUT the bytes to the presigned URL, retrying a 5xx as S3 clients do.
+
+        (The local S3 server removes the emptied ``temp/`` folder when the last
+        upload in it is deleted, which can fail a PUT racing with it.)
+        """
+        for attempt in range(4):
+            async with self.http.request(
+                presigned["method"],
+                presigned["upload_url"],
+                data=data,
+                headers=presigned["headers"],
+            ) as resp:
+                await resp.read()
+                if resp.status < 500 or attempt == 3:
+                    return resp.status
+            await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def process(self, document_id: str, upload_id: str, **extra: Any) -> tuple[int, Any]:
         return await self.call(
