@@ -32,7 +32,9 @@ from bench.pipeline import events_by_document, hop_latency, loop_run, stage_time
 from shared.db import open_pool
 from shared.embedded import free_port
 from shared.embeddings import open_embeddings
+from shared.log import configure_logging
 from shared.mesh import request_scale
+from shared.settings import Settings
 from shared.spawn import Mesh, processes, start_mesh, stop_mesh
 from shared.streams import Streams
 from shared.worker import open_redis
@@ -359,6 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller run (under 5 minutes)")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(argv)
+    configure_logging(Settings(log_level="WARNING"), "bench")
     results = asyncio.run(run(args.quick))
     args.out.write_text(json.dumps(results, indent=2))
     print(table(results))
