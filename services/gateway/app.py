@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from services.gateway import documents, lifecycle, projector, queue, search, views
+from services.gateway import documents, events, lifecycle, projector, queue, search, views
+from services.gateway.http import allowed_origin
 from services.gateway.schemas import ApiError
 from services.gateway.state import (
     EMBEDDINGS,
@@ -31,6 +32,27 @@ log = structlog.get_logger()
 
 MAX_BODY_BYTES = 64 * 1024
 """Request bodies are small JSON documents; files never pass through the gateway."""
+
+
+@web.middleware
+async def cors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """CORS for the configured frontend origins (``DOCMESH_CORS_ORIGINS``; ``*`` for any)."""
+    allowed = allowed_origin(request)
+    if allowed and request.method == "OPTIONS":
+        response: web.StreamResponse = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Content-Type, Authorization"
+        )
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        response = await handler(request)
+    if allowed and not response.prepared:  # a stream sets its own before it starts
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        response.headers["Vary"] = "Origin"
+    return response
 
 
 @web.middleware
@@ -80,12 +102,13 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings``."""
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[cors, errors], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])
     app.add_routes(documents.routes)
     app.add_routes(views.routes)
     app.add_routes(lifecycle.routes)
+    app.add_routes(events.routes)
     app.add_routes(queue.routes)
     app.add_routes(search.routes)
     return app

@@ -10,6 +10,14 @@ import msgspec
 from aiohttp import web
 
 from services.gateway.schemas import ApiError
+from services.gateway.state import SETTINGS
+
+
+def allowed_origin(request: web.Request) -> str | None:
+    """The request's Origin when CORS allows it (``DOCMESH_CORS_ORIGINS``; ``*`` for any)."""
+    origins = request.app[SETTINGS].cors_origins
+    origin = request.headers.get("Origin")
+    return origin if origin and (origin in origins or "*" in origins) else None
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

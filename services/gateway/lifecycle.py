@@ -1,16 +1,18 @@
-"""Changing a document's course: cancel it; operate on dead letters."""
+"""A document's lifecycle (list, get, delete, retry, cancel) and dead letters."""
 
 from __future__ import annotations
 
 import msgspec
 from aiohttp import web
 
-from services.gateway.http import fetch_document, json_response, path_document_id
+from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.schemas import ApiError, decode_body
 from services.gateway.state import POOL, STORE, STREAMS
+from services.gateway.status_reader import STATUS_VIEW
 from services.gateway.views import status_json
 from shared.dlq import list_dead, purge_dead, retry_dead
-from shared.stages import TERMINAL
+from shared.redrive import redrive_event
+from shared.stages import TERMINAL, Status
 
 routes = web.RouteTableDef()
 
@@ -62,3 +64,76 @@ async def retry_dead_letters(request: web.Request) -> web.Response:
 async def purge_dead_letters(request: web.Request) -> web.Response:
     body = decode_body(await request.read() or b"{}", DeadLetterIds)
     return json_response({"purged": await purge_dead(request.app[STREAMS], body.ids)})
+
+
+@routes.get("/api/v1/documents")
+async def list_documents(request: web.Request) -> web.Response:
+    """Documents, newest first, filtered by ``status`` and ``tag``, paginated."""
+    limit = int_param(request, "limit", 50, 1, 500)
+    offset = int_param(request, "offset", 0, 0, 10**9)
+    status, tag = request.query.get("status"), request.query.get("tag")
+    if status is not None and status not in {s.value for s in Status}:
+        raise ApiError(400, "invalid_parameter", f"Unknown status {status!r}.", "status")
+    rows = await request.app[POOL].fetch(
+        f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM documents"
+        " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR $2 = ANY(tags))"
+        " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+        status,
+        tag,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    items = ",".join(r["body"] for r in rows)
+    body = f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}'
+    return web.Response(text=body, content_type="application/json")
+
+
+@routes.get("/api/v1/documents/{document_id}")
+async def get_document(request: web.Request) -> web.Response:
+    body = await status_json(request, path_document_id(request))
+    return web.Response(text=body, content_type="application/json")
+
+
+@routes.delete("/api/v1/documents/{document_id}")
+async def delete_document(request: web.Request) -> web.Response:
+    """Remove the document, its chunks and vectors, and any upload left in S3.
+
+    Workers still holding one of its events find no row and skip it.
+    """
+    pool, document_id = request.app[POOL], path_document_id(request)
+    doc = await fetch_document(pool, document_id)
+    await request.app[STORE].delete(doc["object_key"])
+    await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
+    return web.Response(status=204)
+
+
+@routes.post("/api/v1/documents/{document_id}/retry")
+async def retry_document(request: web.Request) -> web.Response:
+    """Run a failed document again from its extracted text (the upload is gone by then)."""
+    pool, document_id = request.app[POOL], path_document_id(request)
+    doc = await fetch_document(pool, document_id)
+    if doc["status"] != "failed":
+        raise ApiError(
+            409, "not_failed", f"Only a failed document can be retried; it is {doc['status']}."
+        )
+    pages = await pool.fetchval("SELECT count(*) FROM pages WHERE document_id = $1", document_id)
+    if not pages or not doc["text_hash"]:
+        raise ApiError(
+            409,
+            "upload_gone",
+            "The document failed before its text was extracted "
+            "and its upload is deleted: presign and upload it again.",
+        )
+    row = await pool.fetchrow(
+        "UPDATE documents SET status = 'checking_duplicates', error_code = NULL,"
+        " error_message = NULL, finished_at = NULL, cancel_requested = false,"
+        " redrives = redrives + 1, current_step = 'Retrying', updated_at = now()"
+        " WHERE id = $1 AND status = 'failed' RETURNING *",
+        document_id,
+    )
+    if row is None:
+        raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
+    await request.app[STREAMS].publish(redrive_event(row, "retry"))
+    body = await status_json(request, document_id)
+    return web.Response(text=body, status=202, content_type="application/json")

@@ -12,8 +12,7 @@ def _utc(column: str) -> str:
 
 
 # PostgreSQL builds the status body itself; the gateway passes the text on.
-STATUS_JSON = f"""
-SELECT id::text, json_build_object(
+STATUS_VIEW = f"""json_build_object(
     'document_id', id, 'upload_id', upload_id, 'job_id', job_id, 'filename', filename,
     'title', title, 'tags', tags, 'file_size', file_size, 'status', status,
     'progress', progress, 'current_step', current_step,
@@ -25,9 +24,8 @@ SELECT id::text, json_build_object(
     'created_at', {_utc("created_at")}, 'queued_at', {_utc("queued_at")},
     'started_at', {_utc("started_at")}, 'finished_at', {_utc("finished_at")},
     'updated_at', {_utc("updated_at")}
-)::text
-FROM documents WHERE id = ANY($1::uuid[])
-"""
+)::text"""
+STATUS_JSON = f"SELECT id::text, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
 
 
 class StatusReader:

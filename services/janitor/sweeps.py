@@ -17,15 +17,8 @@ import asyncpg
 import structlog
 
 from shared.db import Pool
-from shared.events import (
-    ChunksStored,
-    DocumentUploaded,
-    DuplicatesChecked,
-    Event,
-    ProcessingFinished,
-    Stream,
-    TextExtracted,
-)
+from shared.events import ProcessingFinished, Stream
+from shared.redrive import redrive_event
 from shared.settings import Settings
 from shared.stages import PIPELINE, TERMINAL
 from shared.storage import ObjectStore
@@ -177,37 +170,6 @@ class Sweeper:
 def _id_order(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def redrive_event(row: asyncpg.Record) -> Event:
-    """The event that restarts the document from its last committed stage."""
-    job, doc, status = str(row["job_id"]), str(row["id"]), row["status"]
-    event_id = str(uuid.uuid5(uuid.UUID(job), f"redrive:{row['redrives']}:{status}"))
-    if status == "embedding" and row["chunk_count"]:
-        return ChunksStored(
-            event_id=event_id, document_id=doc, job_id=job, chunk_count=row["chunk_count"]
-        )
-    if status == "chunking":
-        return DuplicatesChecked(event_id=event_id, document_id=doc, job_id=job)
-    if status == "checking_duplicates" and row["file_sha256"] and row["text_hash"]:
-        return TextExtracted(
-            event_id=event_id,
-            document_id=doc,
-            job_id=job,
-            page_count=row["page_count"] or 0,
-            char_count=0,
-            file_sha256=row["file_sha256"],
-            text_hash=row["text_hash"],
-        )
-    return DocumentUploaded(
-        event_id=event_id,
-        document_id=doc,
-        job_id=job,
-        object_key=row["object_key"],
-        content_type=row["content_type"],
-        file_size=row["file_size"],
-        file_hash=row["file_hash"],
-    )
 
 
 def stalled_event(row: asyncpg.Record, settings: Settings) -> ProcessingFinished:
