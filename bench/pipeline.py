@@ -156,7 +156,7 @@ async def loop_run(settings: Settings, files: list[Path]) -> dict[str, Any]:
         ]
         started = time.perf_counter()
         for path in files:
-            event: Event | None = await _upload(pool, store, path)
+            event: Event | None = await register_upload(pool, store, path)
             for index, (handle, deps) in enumerate(stages):
                 assert event is not None
                 out = await handle(deps, event, Context(streams, event))
@@ -165,7 +165,8 @@ async def loop_run(settings: Settings, files: list[Path]) -> dict[str, Any]:
     return {"documents": len(files), "seconds": round(seconds, 2)}
 
 
-async def _upload(pool: Any, store: Any, path: Path) -> DocumentUploaded:
+async def register_upload(pool: Any, store: Any, path: Path) -> DocumentUploaded:
+    """Put ``path`` in S3 and record its document as the gateway's /process does."""
     doc, upload_id, job = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     ext = path.suffix.lstrip(".")
     key = store.temp_key(upload_id, ext)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 
 # Ligatures PDF fonts use for Latin text; NFKC would also rewrite things we
 # want to keep (superscripts, full-width forms), so expand only these.
@@ -55,3 +56,14 @@ def content_hash(pages: list[str]) -> str:
 def embedded_text(context: str, text: str) -> str:
     """What is sent to the embedding model for a chunk: its context line, then its text."""
     return f"{context}\n\n{text}"
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading found by extraction; the chunker turns them into section paths."""
+
+    page: int
+    offset: int
+    """Character offset of the heading inside its (cleaned) page text."""
+    level: int
+    title: str

@@ -16,20 +16,11 @@ from dataclasses import dataclass
 
 from semantic_text_splitter import TextSplitter
 
-from shared.text import embedded_text
+from shared.text import Heading, embedded_text
 
 PAGE_SEPARATOR = "\n\n"
 
 TokenCounter = Callable[[str], int]
-
-
-@dataclass(frozen=True)
-class Heading:
-    page: int
-    offset: int
-    """Offset of the heading inside its page's text."""
-    level: int
-    title: str
 
 
 @dataclass(frozen=True)

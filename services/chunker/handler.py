@@ -12,6 +12,7 @@ from shared.errors import DocumentFailed
 from shared.events import ChunksStored, DuplicatesChecked, Event
 from shared.settings import Settings
 from shared.stages import Status
+from shared.text import Heading
 from shared.worker import Context, progress_event
 
 
@@ -37,6 +38,14 @@ async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence
             "SELECT text FROM pages WHERE document_id = $1 ORDER BY page_no", event.document_id
         )
     ]
+    headings = [
+        Heading(r["page_no"], r["page_offset"], r["level"], r["title"])
+        for r in await deps.pool.fetch(
+            "SELECT page_no, page_offset, level, title FROM headings WHERE document_id = $1"
+            " ORDER BY ordinal",
+            event.document_id,
+        )
+    ]
     chunks = await asyncio.to_thread(
         split,
         event.document_id,
@@ -45,6 +54,7 @@ async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence
         deps.count_tokens,
         deps.settings.chunk_tokens,
         deps.settings.chunk_overlap_tokens,
+        headings,
     )
     if not chunks:
         raise DocumentFailed("empty", "The document contains no text to index.")

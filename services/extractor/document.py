@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from shared.text import clean
+from shared.text import Heading, clean
 
 BLOCK_SEPARATOR = "\n\n"
 
@@ -17,15 +17,6 @@ class Block:
 
     text: str
     level: int = 0
-
-
-@dataclass(frozen=True)
-class Heading:
-    page: int
-    offset: int
-    """Character offset of the heading inside its (cleaned) page text."""
-    level: int
-    title: str
 
 
 @dataclass

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from bench.pipeline import register_upload
 from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.deduplicator import handler as deduplicator
@@ -48,29 +47,7 @@ def timeless(events: Sequence[Event]) -> list[Event]:
 
 
 async def upload(pool: asyncpg.Pool, store: ObjectStore, path: Path) -> DocumentUploaded:
-    doc, upload_id, job = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    key = store.temp_key(upload_id, "pdf")
-    await store._s3.put_object(Bucket=store.bucket, Key=key, Body=path.read_bytes())
-    await pool.execute(
-        "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status) VALUES ($1, $2, $3, 'application/pdf', $4, $5, $6,"
-        " $7, 'uploaded')",
-        doc,
-        upload_id,
-        path.name,
-        path.stat().st_size,
-        key,
-        dt.datetime.now(dt.UTC),
-        job,
-    )
-    return DocumentUploaded(
-        event_id=str(uuid.uuid4()),
-        document_id=doc,
-        job_id=job,
-        object_key=key,
-        content_type="application/pdf",
-        file_size=path.stat().st_size,
-    )
+    return await register_upload(pool, store, path)
 
 
 async def snapshot(pool: asyncpg.Pool, doc: str) -> list[tuple[object, ...]]:
@@ -114,6 +91,8 @@ async def test_every_stage_is_idempotent(
     assert timeless([only(again, ChunksStored)]) == timeless([stored])
     assert await snapshot(pool, doc) == chunks
     assert isinstance(stored, ChunksStored) and stored.chunk_count == len(chunks) > 0
+    # The PDF's outline gives its chunks a section path in their context.
+    assert any(" > LayoutParser" in str(c[2]) for c in chunks), chunks
 
     async with open_embeddings(settings) as embeddings:
         e_deps = embedder.Deps(settings, pool, embeddings)

@@ -43,7 +43,7 @@ def test_token_count_includes_the_context() -> None:
 
 
 def test_chunks_carry_their_section_path() -> None:
-    from services.chunker.chunking import Heading
+    from shared.text import Heading
 
     intro = "Intro text. " * 30
     method = "Method text. " * 30
