@@ -89,12 +89,6 @@ async def list_documents(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="application/json")
 
 
-@routes.get("/api/v1/documents/{document_id}")
-async def get_document(request: web.Request) -> web.Response:
-    body = await status_json(request, path_document_id(request))
-    return web.Response(text=body, content_type="application/json")
-
-
 @routes.delete("/api/v1/documents/{document_id}")
 async def delete_document(request: web.Request) -> web.Response:
     """Remove the document, its chunks and vectors, and any upload left in S3.

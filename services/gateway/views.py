@@ -18,6 +18,7 @@ async def status_json(request: web.Request, document_id: str) -> str:
     return str(body)
 
 
+@routes.get("/api/v1/documents/{document_id}")
 @routes.get("/api/v1/documents/{document_id}/status")
 async def status(request: web.Request) -> web.Response:
     body = await status_json(request, path_document_id(request))

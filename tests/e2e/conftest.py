@@ -8,16 +8,13 @@ import aiohttp
 import pytest
 
 from tests.client import Client
-from tests.mesh import Mesh, start_mesh, stop_mesh
+from tests.mesh import Mesh, running_mesh
 
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    running = start_mesh(tmp_path_factory.mktemp("mesh"))
-    try:
-        yield running
-    finally:
-        stop_mesh(running)
+    with running_mesh(tmp_path_factory.mktemp("mesh")) as mesh:
+        yield mesh
 
 
 @pytest.fixture

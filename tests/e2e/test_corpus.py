@@ -11,7 +11,7 @@ import pytest
 from services.extractor.extract import ocr_available
 from tests.client import Client
 from tests.e2e.test_mesh import assert_monotonic
-from tests.mesh import Mesh, start_mesh, stop_mesh
+from tests.mesh import Mesh, running_mesh
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +24,8 @@ SCANS = {"single_table.pdf", "textract-pdf_ocr_text.pdf"}
 def own_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh of its own: which copy of a content is the original must not
     depend on what other tests uploaded first."""
-    running = start_mesh(tmp_path_factory.mktemp("corpus-mesh"))
-    try:
-        yield running
-    finally:
-        stop_mesh(running)
+    with running_mesh(tmp_path_factory.mktemp("corpus-mesh")) as mesh:
+        yield mesh
 
 
 async def test_every_corpus_document_reaches_its_expected_end(own_mesh: Mesh) -> None:

@@ -17,7 +17,7 @@ from shared.events import Stream, stream_key
 from shared.storage import open_store
 from tests.client import Client
 from tests.generate import make_pdf
-from tests.mesh import Mesh, start_mesh, stop_mesh
+from tests.mesh import Mesh, running_mesh
 
 FAST = {
     "DOCMESH_LEASE_MS": "3000",
@@ -34,11 +34,8 @@ WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    running = start_mesh(tmp_path_factory.mktemp("faults"), FAST)
-    try:
-        yield running
-    finally:
-        stop_mesh(running)
+    with running_mesh(tmp_path_factory.mktemp("faults"), FAST) as mesh:
+        yield mesh
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -16,12 +14,14 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bench.pipeline import register_upload
 from services.extractor import handler as extractor
 from shared.events import DocumentUploaded, Event, Stream, TextExtracted, decode
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
 from shared.streams import Streams
 from shared.worker import Context, Handler, WorkerSpec, consume
+from tests.http_server import serving
 
 pytestmark = pytest.mark.faults
 
@@ -63,19 +63,10 @@ class FlakyS3:
             return web.Response(body=body, status=resp.status, headers=keep)
 
 
-@contextlib.asynccontextmanager
-async def serving(proxy: FlakyS3) -> AsyncIterator[str]:
+def proxy_app(proxy: FlakyS3) -> web.Application:
     app = web.Application(client_max_size=1 << 30)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    return app
 
 
 async def test_extraction_survives_s3_errors_and_stalls(
@@ -87,22 +78,9 @@ async def test_extraction_survives_s3_errors_and_stalls(
 ) -> None:
     assert settings.s3_endpoint_url
     proxy = FlakyS3(settings.s3_endpoint_url, failures=3)
-    doc, upload_id, job = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    key = store.temp_key(upload_id, "pdf")
-    data = (corpus / "fake-memo.pdf").read_bytes()
-    await store._s3.put_object(Bucket=store.bucket, Key=key, Body=data)
-    await pool.execute(
-        "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status) VALUES ($1, $2, 'm.pdf', 'application/pdf', $3,"
-        " $4, $5, $6, 'uploaded')",
-        doc,
-        upload_id,
-        len(data),
-        key,
-        dt.datetime.now(dt.UTC),
-        job,
-    )
-    async with serving(proxy) as url:
+    uploaded = await register_upload(pool, store, corpus / "fake-memo.pdf")
+    doc = uploaded.document_id
+    async with serving(proxy_app(proxy)) as url:
         flaky = msgspec.structs.replace(settings, s3_endpoint_url=url, handler_attempts=5)
 
         @contextlib.asynccontextmanager
@@ -116,16 +94,7 @@ async def test_extraction_survives_s3_errors_and_stalls(
                 yield handle
 
         streams = Streams(redis, flaky.stream_prefix)
-        await streams.publish(
-            DocumentUploaded(
-                event_id=str(uuid.uuid4()),
-                document_id=doc,
-                job_id=job,
-                object_key=key,
-                content_type="application/pdf",
-                file_size=len(data),
-            )
-        )
+        await streams.publish(uploaded)
         stop = asyncio.Event()
         spec = WorkerSpec("extractor", Stream.EXTRACT, DocumentUploaded, lifespan)
         task = asyncio.create_task(consume(spec, flaky, stop))

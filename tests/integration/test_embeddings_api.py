@@ -19,6 +19,7 @@ from aiohttp import web
 from services.embedder.handler import Counters, embed_splitting
 from shared.embeddings import open_embeddings
 from shared.settings import Settings
+from tests.http_server import serving
 
 pytestmark = pytest.mark.integration
 
@@ -59,15 +60,8 @@ async def proxy(servers: Settings) -> AsyncIterator[tuple[Proxy, str]]:
     proxy = Proxy(servers.embeddings_base_url)
     app = web.Application()
     app.router.add_post("/v1/embeddings", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield proxy, f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield proxy, f"{url}/v1"
 
 
 async def test_rate_limits_are_waited_out_and_large_batches_split(
