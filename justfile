@@ -75,6 +75,10 @@ queue-health:
 dlq ACTION="list" *ARGS:
     set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh dlq {{ACTION}} {{ARGS}}
 
+# API keys of the local mesh: create --tenant T [--admin], list, revoke ID
+keys *ARGS:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh keys {{ARGS}}
+
 # Delete orphan temporary uploads now (objects under temp/ with no live job)
 cleanup-s3:
     set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh cleanup --s3

@@ -20,11 +20,16 @@ TERMINAL = {"completed", "failed", "cancelled", "expired"}
 
 
 class Client:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, api_key: str | None = None
+    ) -> None:
         self.http = session
         self.base = base_url.rstrip("/") + "/api/v1"
+        # Sent to the API only: the presigned PUT carries its own signature.
+        self.auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        kwargs["headers"] = {**self.auth, **kwargs.get("headers", {})}
         async with self.http.request(method, self.base + path, **kwargs) as resp:
             return resp.status, await resp.json(content_type=None)
 

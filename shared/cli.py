@@ -15,6 +15,7 @@ import msgspec
 
 from shared.db import open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
+from shared.keys import create_key, list_keys, revoke_key
 from shared.log import configure_logging
 from shared.mesh import SERVICES, WORKERS, request_scale, up
 from shared.settings import Settings, load_settings
@@ -41,6 +42,17 @@ async def _dlq(settings: Settings, action: str, ids: list[str] | None) -> object
             return {"purged": await purge_dead(streams, ids)}
         async with open_pool(settings, max_size=1) as pool:
             return {"retried": await retry_dead(streams, pool, ids)}
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> object:
+    async with open_pool(settings, max_size=1) as pool:
+        if args.action == "create":
+            return await create_key(pool, args.tenant, args.name, args.admin)
+        if args.action == "list":
+            return await list_keys(pool)
+        if not await revoke_key(pool, args.id):
+            raise SystemExit(f"no live key has an id starting with {args.id!r}")
+        return {"revoked": args.id}
 
 
 def alive(service: str, settings: Settings) -> bool:
@@ -89,6 +101,17 @@ def main(argv: list[str] | None = None) -> None:
     dlq_cmd = commands.add_parser("dlq", help="list, retry or purge dead letters")
     dlq_cmd.add_argument("action", choices=["list", "retry", "purge"])
     dlq_cmd.add_argument("ids", nargs="*", help="entry ids (default: all)")
+    keys_cmd = commands.add_parser("keys", help="create, list or revoke API keys")
+    keys_actions = keys_cmd.add_subparsers(dest="action", required=True)
+    create_cmd = keys_actions.add_parser("create", help="a new key; it is printed only once")
+    create_cmd.add_argument("--tenant", required=True, help="whose documents the key reaches")
+    create_cmd.add_argument("--name", default="", help="a note on who holds the key")
+    create_cmd.add_argument(
+        "--admin", action="store_true", help="may also read queue state and dead letters"
+    )
+    keys_actions.add_parser("list", help="every key, without its secret")
+    revoke_cmd = keys_actions.add_parser("revoke", help="stop a key working (within 5 s)")
+    revoke_cmd.add_argument("id", help="the key's id, or enough of its start")
     cleanup_cmd = commands.add_parser("cleanup", help="run the janitor's sweeps now")
     cleanup_cmd.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
     cleanup_cmd.add_argument("--all", action="store_true", help="every sweep (the default)")
@@ -118,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"asked docmesh up for {args.replicas} {args.service} replicas")
     elif args.command == "dlq":
         print(json.dumps(asyncio.run(_dlq(settings, args.action, args.ids or None)), indent=2))
+    elif args.command == "keys":
+        print(json.dumps(asyncio.run(_keys(settings, args)), indent=2))
     elif args.command == "cleanup":
         sys.argv = ["services.janitor", "sweep", "--s3" if args.s3 and not args.all else "--all"]
         runpy.run_module("services.janitor", run_name="__main__", alter_sys=True)

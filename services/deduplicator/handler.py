@@ -69,22 +69,27 @@ async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Eve
 async def claim_hashes(conn: asyncpg.Connection, document_id: str, hashes: list[str]) -> str | None:
     """Claim ``hashes`` for the document; the id of the original if another owns one.
 
-    The primary key on ``content_hashes.hash`` decides between two copies
+    Hashes are claimed within the document's tenant: tenants never see each
+    other's documents, not even as duplicates. The primary key on
+    ``content_hashes (tenant, hash)`` decides between two copies
     processed at the same time: the second insert waits for the first
     transaction and then finds its owner. A duplicate gives back what it
     claimed, so the original stays the only owner of its content.
     """
+    tenant = await conn.fetchval("SELECT tenant FROM documents WHERE id = $1", document_id)
     inserted = await conn.fetch(
-        "INSERT INTO content_hashes (hash, document_id) SELECT unnest($1::text[]), $2 "
-        "ON CONFLICT (hash) DO NOTHING RETURNING hash",
+        "INSERT INTO content_hashes (tenant, hash, document_id)"
+        " SELECT $3, unnest($1::text[]), $2 ON CONFLICT (tenant, hash) DO NOTHING RETURNING hash",
         hashes,
         document_id,
+        tenant,
     )
     owner = await conn.fetchval(
         "SELECT document_id::text FROM content_hashes "
-        "WHERE hash = ANY($1::text[]) AND document_id <> $2 LIMIT 1",
+        "WHERE tenant = $3 AND hash = ANY($1::text[]) AND document_id <> $2 LIMIT 1",
         hashes,
         document_id,
+        tenant,
     )
     if owner is not None and inserted:
         await conn.execute(
@@ -117,6 +122,7 @@ async def find_similar(deps: Deps, document_id: str) -> list[dict[str, object]]:
                            JOIN unnest($1::smallint[], $2::bigint[]) AS o(band, hash)
                              ON b.band = o.band AND b.hash = o.hash)
               AND d.id <> $3 AND d.status <> 'failed' AND d.minhash IS NOT NULL
+              AND d.tenant = (SELECT tenant FROM documents WHERE id = $3)
             """,
             [b for b, _ in own],
             [h for _, h in own],

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway import documents, events, lifecycle, projector, queue, search, views
+from services.gateway.auth import KEYS, KeyCache, authenticate
 from services.gateway.http import allowed_origin
 from services.gateway.schemas import ApiError
 from services.gateway.state import (
@@ -63,7 +64,7 @@ async def errors(
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
     except web.HTTPRequestEntityTooLarge:
         err = ApiError(413, "body_too_large", f"The body is over {MAX_BODY_BYTES} bytes.")
         return web.json_response(err.body(), status=413)
@@ -89,6 +90,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[POOL], app[REDIS], app[STORE], app[EMBEDDINGS] = pool, redis, store, embeddings
         app[STREAMS] = Streams(redis, settings.stream_prefix)
         app[STATUS_READER] = StatusReader(pool)
+        app[KEYS] = KeyCache(pool)
         yield
 
 
@@ -102,7 +104,7 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings``."""
-    app = web.Application(middlewares=[cors, errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[cors, errors, authenticate], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])
     app.add_routes(documents.routes)

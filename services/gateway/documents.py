@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 from aiohttp import web
 
+from services.gateway.auth import tenant
 from services.gateway.http import fetch_document, json_response, path_document_id
 from services.gateway.schemas import (
     CONTENT_TYPES,
@@ -39,8 +40,8 @@ async def presign(request: web.Request) -> web.Response:
     await request.app[POOL].execute(
         """
         INSERT INTO documents (id, upload_id, filename, content_type, file_size, title,
-                               description, tags, object_key, upload_expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                               description, tags, object_key, upload_expires_at, tenant)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """,
         document_id,
         upload_id,
@@ -52,6 +53,7 @@ async def presign(request: web.Request) -> web.Response:
         body.tags,
         key,
         expires_at,
+        tenant(request),
     )
     return json_response(
         PresignResponse(
@@ -71,8 +73,7 @@ async def presign(request: web.Request) -> web.Response:
 async def process(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     body = decode_body(await request.read(), ProcessRequest)
-    pool = request.app[POOL]
-    doc = await fetch_document(pool, document_id)
+    doc = await fetch_document(request, document_id)
     if body.upload_id != str(doc["upload_id"]):
         raise ApiError(
             422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"

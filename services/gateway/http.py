@@ -9,8 +9,9 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from services.gateway.auth import tenant
 from services.gateway.schemas import ApiError
-from services.gateway.state import SETTINGS
+from services.gateway.state import POOL, SETTINGS
 
 
 def allowed_origin(request: web.Request) -> str | None:
@@ -38,9 +39,11 @@ def path_document_id(request: web.Request) -> str:
         ) from None
 
 
-async def fetch_document(pool: asyncpg.Pool, doc_id: str) -> asyncpg.Record:
-    """The document's row, or a 404."""
-    row = await pool.fetchrow("SELECT * FROM documents WHERE id = $1", doc_id)
+async def fetch_document(request: web.Request, doc_id: str) -> asyncpg.Record:
+    """The calling tenant's document row, or a 404 (another tenant's id is not found)."""
+    row = await request.app[POOL].fetchrow(
+        "SELECT * FROM documents WHERE id = $1 AND tenant = $2", doc_id, tenant(request)
+    )
     if row is None:
         raise ApiError(404, "not_found", f"No document has the id {doc_id}.", "document_id")
     return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from services.gateway.auth import tenant
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.schemas import ApiError, decode_body
 from services.gateway.state import POOL, STORE, STREAMS
@@ -22,7 +23,7 @@ async def cancel(request: web.Request) -> web.Response:
     """Stop a document at its next stage boundary; the janitor then removes its
     partial chunks and its upload and ends it as ``cancelled``."""
     pool, document_id = request.app[POOL], path_document_id(request)
-    doc = await fetch_document(pool, document_id)
+    doc = await fetch_document(request, document_id)
     if doc["status"] in TERMINAL:
         raise ApiError(409, "already_finished", f"The document is already {doc['status']}.")
     if doc["job_id"] is None:  # nothing runs yet: it ends here
@@ -76,12 +77,14 @@ async def list_documents(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", f"Unknown status {status!r}.", "status")
     rows = await request.app[POOL].fetch(
         f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM documents"
-        " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR $2 = ANY(tags))"
+        " WHERE tenant = $5 AND ($1::text IS NULL OR status = $1)"
+        " AND ($2::text IS NULL OR $2 = ANY(tags))"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
         status,
         tag,
         limit,
         offset,
+        tenant(request),
     )
     total = rows[0]["total"] if rows else 0
     items = ",".join(r["body"] for r in rows)
@@ -96,7 +99,7 @@ async def delete_document(request: web.Request) -> web.Response:
     Workers still holding one of its events find no row and skip it.
     """
     pool, document_id = request.app[POOL], path_document_id(request)
-    doc = await fetch_document(pool, document_id)
+    doc = await fetch_document(request, document_id)
     await request.app[STORE].delete(doc["object_key"])
     await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
     return web.Response(status=204)
@@ -106,7 +109,7 @@ async def delete_document(request: web.Request) -> web.Response:
 async def retry_document(request: web.Request) -> web.Response:
     """Run a failed document again from its extracted text (the upload is gone by then)."""
     pool, document_id = request.app[POOL], path_document_id(request)
-    doc = await fetch_document(pool, document_id)
+    doc = await fetch_document(request, document_id)
     if doc["status"] != "failed":
         raise ApiError(
             409, "not_failed", f"Only a failed document can be retried; it is {doc['status']}."

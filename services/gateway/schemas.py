@@ -63,6 +63,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.field = field
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}

@@ -8,6 +8,7 @@ import msgspec
 import openai
 from aiohttp import web
 
+from services.gateway.auth import tenant
 from services.gateway.schemas import (
     ApiError,
     SearchRequest,
@@ -26,7 +27,7 @@ _SEARCH = """
 WITH vector AS (
     SELECT c.id, row_number() OVER (ORDER BY c.embedding <=> $1) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id
-    WHERE d.status = 'completed' AND c.embedding IS NOT NULL
+    WHERE d.tenant = $9 AND d.status = 'completed' AND c.embedding IS NOT NULL
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
     ORDER BY c.embedding <=> $1
@@ -35,7 +36,7 @@ WITH vector AS (
     SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q) DESC) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id,
          websearch_to_tsquery($6::regconfig, $2) AS q
-    WHERE d.status = 'completed' AND c.tsv @@ q
+    WHERE d.tenant = $9 AND d.status = 'completed' AND c.tsv @@ q
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
     ORDER BY ts_rank_cd(c.tsv, q) DESC
@@ -94,6 +95,7 @@ async def search(request: web.Request) -> web.Response:
             settings.search_language,
             body.top_k,
             RRF_K,
+            tenant(request),
         )
     results = [
         SearchResult(

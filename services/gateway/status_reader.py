@@ -25,7 +25,7 @@ STATUS_VIEW = f"""json_build_object(
     'started_at', {_utc("started_at")}, 'finished_at', {_utc("finished_at")},
     'updated_at', {_utc("updated_at")}
 )::text"""
-STATUS_JSON = f"SELECT id::text, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
+STATUS_JSON = f"SELECT id::text, tenant, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
 
 
 class StatusReader:
@@ -40,13 +40,14 @@ class StatusReader:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.waiting: dict[str, list[asyncio.Future[str | None]]] = {}
+        self.waiting: dict[str, list[tuple[str, asyncio.Future[str | None]]]] = {}
 
-    async def read(self, document_id: str) -> str | None:
+    async def read(self, document_id: str, tenant: str) -> str | None:
+        """The status view of ``tenant``'s document, or None."""
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         if not self.waiting:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.waiting.setdefault(document_id, []).append(future)
+        self.waiting.setdefault(document_id, []).append((tenant, future))
         return await future
 
     def _flush(self) -> None:
@@ -54,16 +55,17 @@ class StatusReader:
         task = asyncio.ensure_future(self._query(batch))
         task.add_done_callback(lambda t: t.exception())  # failures go to the futures
 
-    async def _query(self, batch: dict[str, list[asyncio.Future[str | None]]]) -> None:
+    async def _query(self, batch: dict[str, list[tuple[str, asyncio.Future[str | None]]]]) -> None:
         try:
-            rows = dict(await self.pool.fetch(STATUS_JSON, list(batch)))
+            rows = {r[0]: (r[1], r[2]) for r in await self.pool.fetch(STATUS_JSON, list(batch))}
         except Exception as exc:
-            for futures in batch.values():
-                for future in futures:
+            for waiters in batch.values():
+                for _, future in waiters:
                     if not future.done():
                         future.set_exception(exc)
             return
-        for document_id, futures in batch.items():
-            for future in futures:
+        for document_id, waiters in batch.items():
+            owner, body = rows.get(document_id, (None, None))
+            for tenant, future in waiters:
                 if not future.done():
-                    future.set_result(rows.get(document_id))
+                    future.set_result(body if owner == tenant else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway.auth import tenant
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.state import POOL, STATUS_READER
 
@@ -12,9 +13,9 @@ routes = web.RouteTableDef()
 
 async def status_json(request: web.Request, document_id: str) -> str:
     """The status view of a document as JSON text; a 404 when there is none."""
-    body = await request.app[STATUS_READER].read(document_id)
+    body = await request.app[STATUS_READER].read(document_id, tenant(request))
     if body is None:
-        await fetch_document(request.app[POOL], document_id)  # answers the 404
+        await fetch_document(request, document_id)  # answers the 404
     return str(body)
 
 
@@ -31,7 +32,7 @@ async def chunks(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
     pool = request.app[POOL]
-    await fetch_document(pool, document_id)
+    await fetch_document(request, document_id)
     rows = await pool.fetch(
         """
         SELECT id, ordinal, text, context, page_start, page_end, token_count,

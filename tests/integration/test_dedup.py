@@ -37,3 +37,11 @@ async def test_concurrent_copies_find_one_original(pool: asyncpg.Pool) -> None:
     originals = [d for d, r in zip(docs, results, strict=True) if r is None]
     assert len(originals) == 1
     assert all(r == originals[0] for r in results if r is not None)
+
+
+async def test_tenants_do_not_see_each_others_copies(pool: asyncpg.Pool) -> None:
+    h = uuid.uuid4().hex
+    mine, theirs = await new_document(pool), await new_document(pool)
+    await pool.execute("UPDATE documents SET tenant = 'other' WHERE id = $1", theirs)
+    assert await claim(pool, mine, [f"file:{h}"]) is None
+    assert await claim(pool, theirs, [f"file:{h}"]) is None  # an original in its tenant

@@ -1,0 +1,105 @@
+"""API keys to tenants: who is calling, and which documents they may see.
+
+With no live key in the database the API is open and everything belongs to
+the ``default`` tenant (the local default, on loopback). Once a key exists,
+every API call needs one, as ``Authorization: Bearer <key>`` or
+``X-API-Key: <key>``; the SSE stream also takes ``?api_key=`` because a
+browser's EventSource cannot send headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiohttp import web
+from cachetools import TTLCache
+
+from services.gateway.schemas import ApiError
+from shared.keys import hash_key, keys_configured, tenant_of_key
+
+DEFAULT_TENANT = "default"
+TENANT = web.RequestKey("tenant", str)
+ADMIN = web.RequestKey("admin", bool)
+CALLER = web.RequestKey("caller", str)
+"""Who to count rate limits against: the key's hash, or the client address when open."""
+
+OPEN_PATHS = frozenset({"/api/v1/healthz", "/api/v1/openapi.json", "/api/v1/queue/health"})
+ADMIN_PATHS = ("/api/v1/queue/info", "/api/v1/queue/dead-letters")
+CACHE_TTL_S = 5.0
+"""Lookups are cached this long: polling clients do not query per request, and
+a revoked key stops working within it."""
+
+
+class KeyCache:
+    """Caches whether keys exist and which tenant each presented key maps to."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.cache: TTLCache[str, tuple[str, bool] | None] = TTLCache(
+            maxsize=10_000, ttl=CACHE_TTL_S
+        )
+
+    async def required(self) -> bool:
+        if "?any" not in self.cache:
+            self.cache["?any"] = ("", True) if await keys_configured(self.pool) else None
+        return self.cache["?any"] is not None
+
+    async def tenant(self, key: str) -> tuple[str, bool] | None:
+        hashed = hash_key(key).hex()
+        if hashed not in self.cache:
+            self.cache[hashed] = await tenant_of_key(self.pool, key)
+        return self.cache[hashed]
+
+
+KEYS = web.AppKey("keys", KeyCache)
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key a request carries, if any."""
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    if key := request.headers.get("X-API-Key"):
+        return key.strip()
+    if request.path.endswith("/events"):
+        return request.query.get("api_key")
+    return None
+
+
+@web.middleware
+async def authenticate(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Sets the request's tenant, or answers 401."""
+    if not request.path.startswith("/api/") or request.path in OPEN_PATHS:
+        return await handler(request)
+    if request.method == "OPTIONS":  # CORS preflights carry no credentials
+        return await handler(request)
+    keys, key = request.app[KEYS], presented_key(request)
+    if not await keys.required():
+        request[TENANT], request[ADMIN] = DEFAULT_TENANT, True
+        request[CALLER] = request.remote or "local"
+        return await handler(request)
+    if not key:
+        raise _unauthorized("missing_api_key", "This API needs a key: Authorization: Bearer <key>.")
+    found = await keys.tenant(key)
+    if found is None:
+        raise _unauthorized("invalid_api_key", "The API key is unknown or revoked.")
+    request[TENANT], request[ADMIN] = found
+    request[CALLER] = hash_key(key).hex()[:16]
+    if request.path.startswith(ADMIN_PATHS) and not found[1]:
+        raise ApiError(403, "admin_only", "Queue state and dead letters need an admin key.")
+    return await handler(request)
+
+
+def _unauthorized(code: str, message: str) -> ApiError:
+    error = ApiError(401, code, message)
+    error.headers = {"WWW-Authenticate": "Bearer"}
+    return error
+
+
+def tenant(request: web.Request) -> str:
+    """The calling tenant (set by :func:`authenticate`)."""
+    value: str = request.get(TENANT, DEFAULT_TENANT)
+    return value
