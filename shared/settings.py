@@ -86,6 +86,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Lifetime of a presigned upload URL, in seconds."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (comma-separated)."""
+    rate_limit_presign: str = "600/minute"
+    """Presign requests per API key (per client address without keys), e.g.
+    ``10/second;600/minute``; empty for no limit."""
+    rate_limit_process: str = "600/minute"
+    """Process requests per API key (per client address without keys); empty for no limit."""
+    max_backlog: int = 1000
+    """Entries waiting or in flight across the stages past which ``/process``
+    answers 429 with Retry-After; 0 for no limit."""
 
     # Processing
     chunk_tokens: int = 400

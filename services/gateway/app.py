@@ -20,8 +20,10 @@ from services.gateway.state import (
     STATUS_READER,
     STORE,
     STREAMS,
+    THROTTLE,
 )
 from services.gateway.status_reader import StatusReader
+from services.gateway.throttle import Throttle
 from shared.db import open_pool
 from shared.embeddings import open_embeddings
 from shared.settings import Settings
@@ -89,6 +91,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     ):
         app[POOL], app[REDIS], app[STORE], app[EMBEDDINGS] = pool, redis, store, embeddings
         app[STREAMS] = Streams(redis, settings.stream_prefix)
+        app[THROTTLE] = Throttle(settings, app[STREAMS])
         app[STATUS_READER] = StatusReader(pool)
         app[KEYS] = KeyCache(pool)
         yield

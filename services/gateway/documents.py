@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from services.gateway.auth import tenant
+from services.gateway.auth import CALLER, tenant
 from services.gateway.http import fetch_document, json_response, path_document_id
 from services.gateway.schemas import (
     CONTENT_TYPES,
@@ -20,7 +20,7 @@ from services.gateway.schemas import (
     check_presign,
     decode_body,
 )
-from services.gateway.state import POOL, SETTINGS, STORE, STREAMS
+from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
 from shared.events import DocumentUploaded
 from shared.formats import sniff_prefix
 
@@ -32,6 +32,7 @@ async def presign(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
     body = decode_body(await request.read(), PresignRequest)
     fmt = check_presign(body, settings.max_file_size)
+    await request.app[THROTTLE].check_rate("presign", request[CALLER])
     document_id, upload_id = str(uuid.uuid4()), str(uuid.uuid4())
     key = store.temp_key(upload_id, fmt.value)
     content_type = body.content_type.split(";")[0].strip().lower()
@@ -85,6 +86,8 @@ async def process(request: web.Request) -> web.Response:
             f"The document was {doc['status']}; presign and upload again.",
         )
     if doc["job_id"] is None:
+        await request.app[THROTTLE].check_rate("process", request[CALLER])
+        await request.app[THROTTLE].check_backlog()
         await _verify_upload(request, doc)
         job_id = await _record_job(request, doc, body.file_hash)
     else:

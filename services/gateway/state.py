@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.gateway.status_reader import StatusReader
+from services.gateway.throttle import Throttle
 from shared.db import Pool
 from shared.embeddings import Embeddings
 from shared.settings import Settings
@@ -19,3 +20,4 @@ STREAMS = web.AppKey("streams", Streams)
 STORE = web.AppKey("store", ObjectStore)
 EMBEDDINGS = web.AppKey("embeddings", Embeddings)
 STATUS_READER = web.AppKey("status_reader", StatusReader)
+THROTTLE = web.AppKey("throttle", Throttle)

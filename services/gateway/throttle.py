@@ -1,0 +1,83 @@
+"""Backpressure: per-caller rate limits, and a pipeline backlog past which
+``/process`` asks clients to come back later instead of growing the queue."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import limits
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from services.gateway.schemas import ApiError
+from shared.events import Stream
+from shared.settings import Settings
+from shared.streams import Streams
+
+BACKLOG_STREAMS = (Stream.EXTRACT, Stream.DEDUP, Stream.CHUNK, Stream.EMBED)
+BACKLOG_CACHE_S = 1.0
+"""The backlog is measured at most once a second (four XINFO GROUPS calls)."""
+BACKLOG_RETRY_AFTER_S = 30
+"""What a refused client is told to wait: long enough for workers to drain a little."""
+
+
+class Throttle:
+    """Rate limits shared by every gateway replica (kept in Redis), and the backlog check."""
+
+    def __init__(self, settings: Settings, streams: Streams) -> None:
+        self.streams = streams
+        self.max_backlog = settings.max_backlog
+        storage = RedisStorage(
+            "async+" + settings.redis_url,
+            implementation="redispy",
+            key_prefix=f"{settings.stream_prefix}:ratelimit",
+        )
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+        self.rates = {
+            "presign": limits.parse_many(settings.rate_limit_presign)
+            if settings.rate_limit_presign
+            else [],
+            "process": limits.parse_many(settings.rate_limit_process)
+            if settings.rate_limit_process
+            else [],
+        }
+        self._backlog = (0.0, 0)
+
+    async def check_rate(self, action: str, caller: str) -> None:
+        """Count one ``action`` by ``caller``; a 429 with Retry-After past the limit."""
+        for rate in self.rates[action]:
+            if not await self.limiter.hit(rate, action, caller):
+                stats = await self.limiter.get_window_stats(rate, action, caller)
+                wait = max(1, math.ceil(stats.reset_time - time.time()))
+                error = ApiError(
+                    429, "rate_limited", f"Too many {action} requests (limit {rate}); retry later."
+                )
+                error.headers = {"Retry-After": str(wait)}
+                raise error
+
+    async def backlog(self) -> int:
+        """Entries waiting or in flight across the pipeline's stages (lag + pending)."""
+        measured_at, value = self._backlog
+        if time.monotonic() - measured_at < BACKLOG_CACHE_S:
+            return value
+        redis, total = self.streams.redis, 0
+        for stream in BACKLOG_STREAMS:
+            key = self.streams.key(stream)
+            if await redis.exists(key):
+                for group in await redis.xinfo_groups(key):
+                    total += int(group["pending"]) + int(group.get("lag") or 0)
+        self._backlog = (time.monotonic(), total)
+        return total
+
+    async def check_backlog(self) -> None:
+        """A 429 with Retry-After while the backlog is over ``DOCMESH_MAX_BACKLOG``."""
+        if self.max_backlog and (waiting := await self.backlog()) >= self.max_backlog:
+            error = ApiError(
+                429,
+                "pipeline_busy",
+                f"{waiting} documents are waiting to be processed; "
+                f"retry in {BACKLOG_RETRY_AFTER_S} s (the upload is kept).",
+            )
+            error.headers = {"Retry-After": str(BACKLOG_RETRY_AFTER_S)}
+            raise error
