@@ -28,6 +28,8 @@ UPDATE documents SET
     error_code = COALESCE($8, error_code),
     error_message = COALESCE($9, error_message),
     duplicate_of = COALESCE($10::uuid, duplicate_of),
+    stage_started = CASE WHEN stage_started ? $2 THEN stage_started
+                         ELSE stage_started || jsonb_build_object($2::text, now()) END,
     started_at = COALESCE(started_at, CASE WHEN $2 <> 'uploaded' THEN now() END),
     finished_at = COALESCE(finished_at, CASE WHEN $2 IN {_TERMINAL_SQL} THEN now() END),
     updated_at = now()

@@ -10,10 +10,12 @@ from aiohttp import web
 
 from services.gateway import documents, events, lifecycle, projector, queue, search, views
 from services.gateway.auth import KEYS, KeyCache, authenticate
+from services.gateway.feed import ProgressFeed
 from services.gateway.http import allowed_origin
 from services.gateway.schemas import ApiError
 from services.gateway.state import (
     EMBEDDINGS,
+    FEED,
     POOL,
     REDIS,
     SETTINGS,
@@ -92,17 +94,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[POOL], app[REDIS], app[STORE], app[EMBEDDINGS] = pool, redis, store, embeddings
         app[STREAMS] = Streams(redis, settings.stream_prefix)
         app[THROTTLE] = Throttle(settings, app[STREAMS])
+        app[FEED] = ProgressFeed(app[STREAMS])
         app[STATUS_READER] = StatusReader(pool)
         app[KEYS] = KeyCache(pool)
         yield
 
 
 async def _projector(app: web.Application) -> AsyncIterator[None]:
+    """The projector and the progress feed run beside the routes."""
     stop = asyncio.Event()
-    task = asyncio.create_task(consume(projector.SPEC, app[SETTINGS], stop))
+    tasks = [
+        asyncio.create_task(consume(projector.SPEC, app[SETTINGS], stop)),
+        asyncio.create_task(app[FEED].run(stop)),
+    ]
     yield
     stop.set()
-    await task
+    await asyncio.gather(*tasks)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -144,7 +144,8 @@ async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str 
     won = await pool.fetchval(
         """
         UPDATE documents SET job_id = $2, file_hash = $3, status = 'uploaded', progress = 0,
-               current_step = 'Waiting for a worker', queued_at = now(), updated_at = now()
+               current_step = 'Waiting for a worker', queued_at = now(), updated_at = now(),
+               stage_started = jsonb_build_object('uploaded', now())
         WHERE id = $1 AND job_id IS NULL RETURNING job_id
         """,
         doc["id"],

@@ -1,28 +1,91 @@
-"""Live progress: a document's status changes as Server-Sent Events."""
+"""Live progress: a document's status changes as Server-Sent Events.
+
+Every progress event of the document becomes one ``event: status``, so a
+client sees each stage in order even when a stage lasts milliseconds. The
+status view is read at the start, at the end, and while nothing happens,
+so what the workers did not announce (an upload expiring) arrives too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from typing import Any
 
 from aiohttp import web
 
 from services.gateway.http import allowed_origin, path_document_id
+from services.gateway.state import FEED
 from services.gateway.views import status_json
-from shared.stages import TERMINAL
+from shared.events import Progress
+from shared.stages import TERMINAL, Status, rank
 
 routes = web.RouteTableDef()
 
-POLL_S = 0.5
+REREAD_S = 2.0
 KEEPALIVE_S = 15.0
+SETTLE_S = 2.0
+"""How long the end waits for the projector to fold the terminal event."""
+
+
+def advance(view: dict[str, Any], event: Progress) -> dict[str, Any] | None:
+    """The view moved on by ``event``; None when the event moves nothing forward."""
+    if view["status"] in TERMINAL or rank(event.status) < rank(view["status"]):
+        return None
+    if event.status == view["status"] and event.progress < view["progress"]:
+        return None
+    moved = {
+        **view,
+        "status": event.status,
+        "progress": max(view["progress"], event.progress),
+        "current_step": event.step,
+    }
+    for name in ("page_count", "chunk_count", "embedded_count", "duplicate_of"):
+        if (value := getattr(event, name)) is not None:
+            moved[name] = value
+    if event.status == Status.FAILED:
+        moved["error"] = {"code": event.error_code, "message": event.error_message}
+    return None if moved == view else moved
+
+
+def forward(view: dict[str, Any], fresh: dict[str, Any]) -> bool:
+    """Whether the re-read view ``fresh`` is news after ``view`` (never a step back)."""
+    if fresh == view or rank(fresh["status"]) < rank(view["status"]):
+        return False
+    return not (fresh["status"] == view["status"] and fresh["progress"] < view["progress"])
 
 
 @routes.get("/api/v1/documents/{document_id}/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    """``event: status`` with the status view each time it changes, until a terminal
-    state; comments keep idle connections open through proxies."""
+    """``event: status`` with the status view at each change, until a terminal state;
+    comments keep idle connections open through proxies."""
     document_id = path_document_id(request)
-    body = await status_json(request, document_id)  # a 404 before the stream starts
+    with request.app[FEED].subscribe(document_id) as queue:
+        view = json.loads(await status_json(request, document_id))  # a 404 before streaming
+        response = await _open_stream(request)
+        await _send(response, view)
+        quiet_since = time.monotonic()
+        while view["status"] not in TERMINAL:
+            try:
+                event = await asyncio.wait_for(queue.get(), REREAD_S)
+                moved = advance(view, event)
+            except TimeoutError:
+                fresh = json.loads(await status_json(request, document_id))
+                moved = fresh if forward(view, fresh) else None
+            if moved is not None:
+                view, quiet_since = moved, time.monotonic()
+                await _send(response, view)
+            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+                await response.write(b": keep-alive\n\n")
+                quiet_since = time.monotonic()
+        await _send_settled(request, response, document_id, view)
+    await response.write_eof()
+    return response
+
+
+async def _open_stream(request: web.Request) -> web.StreamResponse:
     headers = {
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
@@ -32,18 +95,23 @@ async def events(request: web.Request) -> web.StreamResponse:
         headers |= {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
-    last, quiet = "", 0.0
-    while True:
-        if body != last:
-            await response.write(f"event: status\ndata: {body}\n\n".encode())
-            last, quiet = body, 0.0
-            if json.loads(body)["status"] in TERMINAL:
-                break
-        elif quiet >= KEEPALIVE_S:
-            await response.write(b": keep-alive\n\n")
-            quiet = 0.0
-        await asyncio.sleep(POLL_S)
-        quiet += POLL_S
-        body = await status_json(request, document_id)
-    await response.write_eof()
     return response
+
+
+async def _send(response: web.StreamResponse, view: dict[str, Any]) -> None:
+    await response.write(f"event: status\ndata: {json.dumps(view)}\n\n".encode())
+
+
+async def _send_settled(
+    request: web.Request, response: web.StreamResponse, document_id: str, view: dict[str, Any]
+) -> None:
+    """The stored final view (timings, finish time), once the projector has folded it."""
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(web.HTTPException):
+            fresh = json.loads(await status_json(request, document_id))
+            if fresh["status"] == view["status"]:
+                if fresh != view:
+                    await _send(response, fresh)
+                return
+        await asyncio.sleep(0.1)

@@ -9,7 +9,7 @@ from services.gateway.auth import tenant
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.schemas import ApiError, decode_body
 from services.gateway.state import POOL, STORE, STREAMS
-from services.gateway.status_reader import STATUS_VIEW
+from services.gateway.status_reader import RECENT_RATE, STATUS_VIEW
 from services.gateway.views import status_json
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.redrive import redrive_event
@@ -76,7 +76,7 @@ async def list_documents(request: web.Request) -> web.Response:
     if status is not None and status not in {s.value for s in Status}:
         raise ApiError(400, "invalid_parameter", f"Unknown status {status!r}.", "status")
     rows = await request.app[POOL].fetch(
-        f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM documents"
+        RECENT_RATE + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM documents"
         " WHERE tenant = $5 AND ($1::text IS NULL OR status = $1)"
         " AND ($2::text IS NULL OR $2 = ANY(tags))"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
@@ -125,7 +125,8 @@ async def retry_document(request: web.Request) -> web.Response:
     row = await pool.fetchrow(
         "UPDATE documents SET status = 'checking_duplicates', error_code = NULL,"
         " error_message = NULL, finished_at = NULL, cancel_requested = false,"
-        " redrives = redrives + 1, current_step = 'Retrying', updated_at = now()"
+        " redrives = redrives + 1, current_step = 'Retrying', updated_at = now(),"
+        " stage_started = '{}'"
         " WHERE id = $1 AND status = 'failed' RETURNING *",
         document_id,
     )

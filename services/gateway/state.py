@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from services.gateway.feed import ProgressFeed
 from services.gateway.status_reader import StatusReader
 from services.gateway.throttle import Throttle
 from shared.db import Pool
@@ -21,3 +22,4 @@ STORE = web.AppKey("store", ObjectStore)
 EMBEDDINGS = web.AppKey("embeddings", Embeddings)
 STATUS_READER = web.AppKey("status_reader", StatusReader)
 THROTTLE = web.AppKey("throttle", Throttle)
+FEED = web.AppKey("feed", ProgressFeed)

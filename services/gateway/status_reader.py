@@ -23,9 +23,20 @@ STATUS_VIEW = f"""json_build_object(
     'object_deleted', object_deleted, 'cancel_requested', cancel_requested,
     'created_at', {_utc("created_at")}, 'queued_at', {_utc("queued_at")},
     'started_at', {_utc("started_at")}, 'finished_at', {_utc("finished_at")},
-    'updated_at', {_utc("updated_at")}
+    'updated_at', {_utc("updated_at")},
+    'stage_seconds', docmesh_stage_seconds(stage_started, finished_at),
+    'queue_position', CASE WHEN status = 'uploaded' THEN
+        (SELECT count(*) FROM documents w
+         WHERE w.status = 'uploaded' AND w.queued_at <= documents.queued_at) END,
+    'eta_seconds', docmesh_eta_seconds(status, file_size, stage_started, started_at,
+                                       chunk_count, embedded_count, (SELECT rate FROM recent))
 )::text"""
-STATUS_JSON = f"SELECT id::text, tenant, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
+RECENT_RATE = "WITH recent AS (SELECT docmesh_seconds_per_byte() AS rate) "
+"""Prefix of a query selecting STATUS_VIEW: the mesh's recent rate, computed once."""
+STATUS_JSON = (
+    RECENT_RATE
+    + f"SELECT id::text, tenant, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
+)
 
 
 class StatusReader:

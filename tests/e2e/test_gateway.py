@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import Client
+from tests.client import TERMINAL, Client
 from tests.generate import make_pdf
 
 pytestmark = pytest.mark.e2e
@@ -27,9 +27,23 @@ async def test_list_get_and_live_events(client: Client, tmp_path: Path) -> None:
             line = raw.decode().strip()
             if line.startswith("data: "):
                 seen.append(json.loads(line[6:]))
-    assert seen[-1]["status"] == "completed"
+    final = seen[-1]
+    assert final["status"] == "completed"
     progress = [s["progress"] for s in seen]
     assert progress == sorted(progress) and len(seen) >= 2
+    # Every stage, in order, however short it was.
+    stages = list(dict.fromkeys(s["status"] for s in seen))
+    assert stages[-5:] == [
+        "extracting",
+        "checking_duplicates",
+        "chunking",
+        "embedding",
+        "completed",
+    ]
+    assert set(final["stage_seconds"]) >= {"uploaded", "extracting", "embedding", "completed"}
+    assert final["eta_seconds"] is None and final["finished_at"] is not None
+    assert all(s["eta_seconds"] >= 1 for s in seen if s["status"] not in TERMINAL)
+    assert all(s["queue_position"] >= 1 for s in seen if s["status"] == "uploaded")
     status, page = await client.call("GET", f"/documents?tag={tag}")
     assert status == 200 and page["total"] == 1
     assert page["items"][0]["document_id"] == job["document_id"]
