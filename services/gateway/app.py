@@ -8,7 +8,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from services.gateway import documents, events, lifecycle, projector, queue, search, views
+from services.gateway import (
+    documents,
+    events,
+    lifecycle,
+    openapi,
+    projector,
+    queue,
+    search,
+    views,
+)
 from services.gateway.auth import KEYS, KeyCache, authenticate
 from services.gateway.feed import ProgressFeed
 from services.gateway.http import allowed_origin
@@ -66,6 +75,8 @@ async def errors(
 ) -> web.StreamResponse:
     """Every error is JSON ``{"error": {code, message, field}}``."""
     try:
+        if any("\x00" in value for value in request.query.values()):
+            raise ApiError(400, "invalid_parameter", "Parameters must not contain NUL characters.")
         return await handler(request)
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
@@ -123,4 +134,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(queue.routes)
     app.add_routes(search.routes)
+    openapi.install(app)
     return app

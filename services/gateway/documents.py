@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.gateway.auth import CALLER, tenant
 from services.gateway.http import fetch_document, json_response, path_document_id
+from services.gateway.openapi import operation
 from services.gateway.schemas import (
     CONTENT_TYPES,
     ApiError,
@@ -28,6 +29,14 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/documents/upload/presigned")
+@operation(
+    "Register an upload and get a presigned PUT URL for the file.",
+    returns=PresignResponse,
+    status=201,
+    body=PresignRequest,
+    gives_document=True,
+    errors=(413, 415, 422),
+)
 async def presign(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
     body = decode_body(await request.read(), PresignRequest)
@@ -71,6 +80,13 @@ async def presign(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/documents/{document_id}/process")
+@operation(
+    "Start processing an uploaded file (the upload is verified first).",
+    returns=ProcessResponse,
+    status=202,
+    body=ProcessRequest,
+    errors=(409, 410, 422, 503),
+)
 async def process(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     body = decode_body(await request.read(), ProcessRequest)

@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from services.gateway.bodies import StatusEvent
 from services.gateway.http import allowed_origin, path_document_id
+from services.gateway.openapi import operation
 from services.gateway.state import FEED
 from services.gateway.views import status_json
 from shared.events import Progress
@@ -58,6 +60,11 @@ def forward(view: dict[str, Any], fresh: dict[str, Any]) -> bool:
 
 
 @routes.get("/api/v1/documents/{document_id}/events")
+@operation(
+    "Status changes as Server-Sent Events (event: status, data: the status view).",
+    returns=StatusEvent,
+    media_type="text/event-stream",
+)
 async def events(request: web.Request) -> web.StreamResponse:
     """``event: status`` with the status view at each change, until a terminal state;
     comments keep idle connections open through proxies."""

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import msgspec
+from typing import get_args
+
 from aiohttp import web
 
 from services.gateway.auth import tenant
+from services.gateway.bodies import (
+    DeadLetterIds,
+    DeadLetters,
+    DocumentPage,
+    DocumentStatus,
+    Purged,
+    Retried,
+    StatusName,
+)
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
+from services.gateway.openapi import PAGING, operation
 from services.gateway.schemas import ApiError, decode_body
 from services.gateway.state import POOL, STORE, STREAMS
 from services.gateway.status_reader import RECENT_RATE, STATUS_VIEW
@@ -19,6 +30,12 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/documents/{document_id}/cancel")
+@operation(
+    "Cancel processing; partial results and the upload are removed.",
+    returns=DocumentStatus,
+    status=202,
+    errors=(409,),
+)
 async def cancel(request: web.Request) -> web.Response:
     """Stop a document at its next stage boundary; the janitor then removes its
     partial chunks and its upload and ends it as ``cancelled``."""
@@ -44,17 +61,19 @@ async def cancel(request: web.Request) -> web.Response:
     return web.Response(text=body, status=202, content_type="application/json")
 
 
-class DeadLetterIds(msgspec.Struct, forbid_unknown_fields=True):
-    ids: list[str] | None = None
-    """Entry ids of the dead-letter stream; none means all of them."""
-
-
 @routes.get("/api/v1/queue/dead-letters")
+@operation("Dead letters, oldest first (admin).", returns=DeadLetters, errors=(403,))
 async def dead_letters(request: web.Request) -> web.Response:
     return json_response({"dead_letters": await list_dead(request.app[STREAMS])})
 
 
 @routes.post("/api/v1/queue/dead-letters/retry")
+@operation(
+    "Replay dead letters at their stage (admin).",
+    returns=Retried,
+    body=DeadLetterIds,
+    errors=(403, 422),
+)
 async def retry_dead_letters(request: web.Request) -> web.Response:
     body = decode_body(await request.read() or b"{}", DeadLetterIds)
     retried = await retry_dead(request.app[STREAMS], request.app[POOL], body.ids)
@@ -62,12 +81,22 @@ async def retry_dead_letters(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/queue/dead-letters")
+@operation("Delete dead letters (admin).", returns=Purged, body=DeadLetterIds, errors=(403, 422))
 async def purge_dead_letters(request: web.Request) -> web.Response:
     body = decode_body(await request.read() or b"{}", DeadLetterIds)
     return json_response({"purged": await purge_dead(request.app[STREAMS], body.ids)})
 
 
 @routes.get("/api/v1/documents")
+@operation(
+    "The tenant's documents, newest first.",
+    returns=DocumentPage,
+    query={
+        "status": ({"type": "string", "enum": list(get_args(StatusName))}, "Only this status."),
+        "tag": ({"type": "string", "minLength": 1, "maxLength": 64}, "Only with this tag."),
+        **PAGING,
+    },
+)
 async def list_documents(request: web.Request) -> web.Response:
     """Documents, newest first, filtered by ``status`` and ``tag``, paginated."""
     limit = int_param(request, "limit", 50, 1, 500)
@@ -93,6 +122,7 @@ async def list_documents(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/documents/{document_id}")
+@operation("Delete the document, its chunks, vectors and upload.", status=204)
 async def delete_document(request: web.Request) -> web.Response:
     """Remove the document, its chunks and vectors, and any upload left in S3.
 
@@ -106,6 +136,12 @@ async def delete_document(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/documents/{document_id}/retry")
+@operation(
+    "Process a failed document again from its extracted text.",
+    returns=DocumentStatus,
+    status=202,
+    errors=(409,),
+)
 async def retry_document(request: web.Request) -> web.Response:
     """Run a failed document again from its extracted text (the upload is gone by then)."""
     pool, document_id = request.app[POOL], path_document_id(request)

@@ -9,6 +9,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from services.gateway.bodies import Alive, Health, QueueInfo
+from services.gateway.openapi import operation
 from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
 from shared.events import Stream
 from shared.streams import Streams, decoded
@@ -44,12 +46,14 @@ async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
 
 
 @routes.get("/api/v1/healthz")
+@operation("Liveness of the gateway process.", returns=Alive)
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the gateway answers (dependencies are /queue/health's business)."""
     return web.json_response({"status": "ok"})
 
 
 @routes.get("/api/v1/queue/info")
+@operation("Streams, groups, lag and pending (admin).", returns=QueueInfo, errors=(403,))
 async def queue_info(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
     infos = [await stream_info(streams, s) for s in WORK_STREAMS]
@@ -82,6 +86,11 @@ async def stuck_groups(streams: Streams, idle_ms: int) -> list[str]:
 
 
 @routes.get("/api/v1/queue/health")
+@operation(
+    "Each dependency and stage; 503 with reasons when one is not well.",
+    returns=Health,
+    errors=(503,),
+)
 async def queue_health(request: web.Request) -> web.Response:
     app = request.app
     checks = dict(

@@ -20,9 +20,24 @@ Tag = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
-    filename: Annotated[str, Meta(min_length=1, max_length=255)]
-    file_size: int
-    content_type: Annotated[str, Meta(max_length=200)]
+    filename: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=255,
+            description="The file's name: no path, its extension matching content_type.",
+            examples=["report.pdf"],
+        ),
+    ]
+    file_size: Annotated[int, Meta(description="Bytes the PUT will send.", examples=[182044])]
+    content_type: Annotated[
+        str,
+        Meta(
+            max_length=200,
+            description="application/pdf, application/msword or the DOCX type.",
+            examples=["application/pdf"],
+        ),
+    ]
     title: Annotated[str, Meta(max_length=500)] | None = None
     description: Annotated[str, Meta(max_length=5000)] | None = None
     tags: Annotated[list[Tag], Meta(max_length=32)] = msgspec.field(default_factory=list)
@@ -78,7 +93,7 @@ def decode_body(raw: bytes, type_: type[Any]) -> Any:
     if not raw.strip():
         raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
     try:
-        return msgspec.json.decode(raw, type=type_)
+        body = msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _AT_PATH.search(text) or _FIELD.search(text)
@@ -86,6 +101,20 @@ def decode_body(raw: bytes, type_: type[Any]) -> Any:
         raise ApiError(422 if field else 400, "invalid_field", text, field) from exc
     except msgspec.DecodeError as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
+    if _has_nul(msgspec.to_builtins(body)):
+        # PostgreSQL text cannot hold NUL; say so rather than fail on insert.
+        raise ApiError(422, "invalid_text", "Text must not contain NUL (\\u0000) characters.")
+    return body
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def check_presign(req: PresignRequest, max_size: int) -> Format:

@@ -9,6 +9,7 @@ import openai
 from aiohttp import web
 
 from services.gateway.auth import tenant
+from services.gateway.openapi import operation
 from services.gateway.schemas import (
     ApiError,
     SearchRequest,
@@ -67,6 +68,12 @@ def _uuids(values: list[str] | None) -> list[uuid.UUID] | None:
 
 
 @routes.post("/api/v1/search")
+@operation(
+    "Hybrid (vector + full-text) search over the tenant's completed documents.",
+    returns=SearchResponse,
+    body=SearchRequest,
+    errors=(422, 503),
+)
 async def search(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), SearchRequest)
     if not body.query.strip():

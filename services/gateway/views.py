@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway.auth import tenant
+from services.gateway.bodies import ChunkPage, DocumentStatus
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
+from services.gateway.openapi import PAGING, operation
 from services.gateway.state import POOL, STATUS_READER
 
 routes = web.RouteTableDef()
@@ -21,12 +23,14 @@ async def status_json(request: web.Request, document_id: str) -> str:
 
 @routes.get("/api/v1/documents/{document_id}")
 @routes.get("/api/v1/documents/{document_id}/status")
+@operation("The document and where its processing stands.", returns=DocumentStatus)
 async def status(request: web.Request) -> web.Response:
     body = await status_json(request, path_document_id(request))
     return web.Response(text=body, content_type="application/json")
 
 
 @routes.get("/api/v1/documents/{document_id}/chunks")
+@operation("The document's chunks in order.", returns=ChunkPage, query=PAGING)
 async def chunks(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     limit = int_param(request, "limit", 50, 1, 500)

@@ -1,0 +1,174 @@
+"""Response bodies of the read routes, as the OpenAPI document describes them.
+
+The status view is built by PostgreSQL (``status_reader.STATUS_VIEW``);
+a test decodes real answers into these types with unknown fields refused,
+so the description and the SQL cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+StatusName = Literal[
+    "awaiting_upload",
+    "uploaded",
+    "extracting",
+    "checking_duplicates",
+    "chunking",
+    "embedding",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+]
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    """A stable, machine-readable name of the problem."""
+    message: str
+    """What went wrong and what to do about it, for a person."""
+    field: str | None
+    """The request field at fault, when one is."""
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail
+
+
+class Failure(msgspec.Struct, forbid_unknown_fields=True):
+    code: str | None
+    message: str | None
+
+
+class Similar(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: str
+    similarity: float
+
+
+class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
+    """A document and where its processing stands."""
+
+    document_id: str
+    upload_id: str
+    job_id: str | None
+    filename: str
+    title: str | None
+    tags: list[str]
+    file_size: int
+    status: StatusName
+    progress: int
+    """0-100; never goes back."""
+    current_step: str
+    error: Failure | None
+    """Why it failed, when it did."""
+    duplicate_of: str | None
+    """The original, when this document was a copy of one."""
+    similar_to: list[Similar]
+    page_count: int | None
+    ocr_pages: int | None
+    chunk_count: int | None
+    embedded_count: int | None
+    object_deleted: bool
+    cancel_requested: bool
+    created_at: str
+    queued_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str
+    stage_seconds: dict[str, float]
+    """Seconds spent in each stage reached so far."""
+    queue_position: int | None
+    """Documents ahead of it, itself included, while it waits for a worker."""
+    eta_seconds: int | None
+    """Estimated seconds of processing left, from measured rates."""
+
+
+class StatusEvent(msgspec.Struct):
+    """One Server-Sent Event of the live status stream."""
+
+    event: Literal["status"]
+    data: Annotated[
+        str,
+        msgspec.Meta(
+            description="The status view, as JSON.",
+            extra_json_schema={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/DocumentStatus"},
+            },
+        ),
+    ]
+
+
+class DocumentPage(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[DocumentStatus]
+    total: int
+    limit: int
+    offset: int
+
+
+class Chunk(msgspec.Struct, forbid_unknown_fields=True):
+    chunk_id: str
+    ordinal: int
+    text: str
+    context: str
+    """The document title and section path the chunk was embedded with."""
+    page_start: int
+    page_end: int
+    token_count: int
+    dimensions: int | None
+
+
+class ChunkPage(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: str
+    total: int
+    limit: int
+    offset: int
+    items: list[Chunk]
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "unhealthy"]
+    dependencies: dict[str, str]
+    reasons: list[str]
+
+
+class Alive(msgspec.Struct):
+    status: str
+
+
+class QueueInfo(msgspec.Struct):
+    streams: list[dict[str, Any]]
+    dead_letters: int
+    counters: dict[str, dict[str, int]]
+
+
+class DeadLetter(msgspec.Struct):
+    id: str
+    stream: str
+    group: str
+    reason: str
+    event_type: str | None
+    document_id: str | None
+
+
+class DeadLetters(msgspec.Struct):
+    dead_letters: list[DeadLetter]
+
+
+class Retried(msgspec.Struct):
+    retried: int
+
+
+class Purged(msgspec.Struct):
+    purged: int
+
+
+EntryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
+
+
+class DeadLetterIds(msgspec.Struct, forbid_unknown_fields=True):
+    ids: Annotated[list[EntryId], msgspec.Meta(max_length=1000)] | None = None
+    """Entry ids of the dead-letter stream; none means all of them."""
