@@ -28,8 +28,15 @@ def replica_name(service: str, replica: int) -> str:
 
 
 def service_spec(service: str, settings: Settings, replica: int = 1) -> ProcessSpec:
-    """The process of one service replica, with a stable consumer name per slot."""
-    env = to_env(msgspec.structs.replace(settings, consumer_name=f"{service}-{replica}"))
+    """The process of one service replica, with a stable consumer name per slot
+    and, for a worker, a metrics port of its own."""
+    env = to_env(
+        msgspec.structs.replace(
+            settings,
+            consumer_name=f"{service}-{replica}",
+            metrics_port=0 if service == "gateway" else embedded.free_port(),
+        )
+    )
     port = settings.gateway_port if service == "gateway" else None
     argv = [sys.executable, "-m", f"services.{service}"]
     return ProcessSpec(replica_name(service, replica), argv, port, env=env)
@@ -63,9 +70,11 @@ async def _follow_scale(
                 log.info("replica_started", service=service, replica=replica)
                 spec = service_spec(service, settings, replica)
                 await supervisor.start(spec, spec.env)
+                _metrics_target(state, spec)
             for replica in range(have, max(wanted.get(service, 1), 1), -1):
                 log.info("replica_stopped", service=service, replica=replica)
                 await supervisor.remove(replica_name(service, replica))
+                _metrics_target(state, None, replica_name(service, replica))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 2)
 
@@ -88,10 +97,12 @@ async def run_mesh(
         for spec in servers.specs:
             await supervisor.start(spec, spec.env)
         await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in servers.specs))
+        (state / TARGETS).unlink(missing_ok=True)
         for service in SERVICES:
             for replica in range(1, replicas.get(service, 1) + 1):
                 spec = service_spec(service, settings, replica)
                 await supervisor.start(spec, spec.env)
+                _metrics_target(state, spec)
         await supervisor.wait_ready(service_spec("gateway", settings), 120)
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         print(f"docmesh is up: {url}  (logs in {state / 'logs'}; Ctrl-C stops)", flush=True)
@@ -103,6 +114,28 @@ async def run_mesh(
     finally:
         print("docmesh is stopping", flush=True)
         await supervisor.stop(grace=settings.shutdown_grace_s + 5)
+
+
+TARGETS = "metrics-targets.json"
+"""Prometheus file_sd targets of the running mesh, one per process."""
+
+
+def _metrics_target(state: Path, spec: ProcessSpec | None, name: str = "") -> None:
+    """Add ``spec``'s metrics endpoint to the targets file, or remove ``name``'s."""
+    path = state / TARGETS
+    targets = json.loads(path.read_text()) if path.exists() else []
+    name = spec.name if spec else name
+    targets = [t for t in targets if t["labels"]["process"] != name]
+    if spec is not None:
+        env = spec.env or {}
+        host = env["DOCMESH_GATEWAY_HOST" if spec.port else "DOCMESH_METRICS_HOST"]
+        port = spec.port or int(env["DOCMESH_METRICS_PORT"])
+        service = spec.name.rsplit("-", 1)[0] if spec.name[-1].isdigit() else spec.name
+        labels = {"process": name, "service": service}
+        targets.append({"targets": [f"{host}:{port}"], "labels": labels})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(targets, indent=2))
+    tmp.replace(path)
 
 
 def _write_env_file(state: Path, settings: Settings) -> None:

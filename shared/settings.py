@@ -113,6 +113,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ocr_languages: str = "por+eng"
     """Tesseract languages for OCR."""
 
+    # Metrics
+    metrics_port: int = 0
+    """Port a worker serves Prometheus metrics on (0: none); the gateway serves
+    them at ``/metrics`` on its own port."""
+    metrics_host: str = "127.0.0.1"
+    """Address of a worker's metrics server (``0.0.0.0`` in containers)."""
+
     # Streams and workers
     stream_prefix: str = "docmesh"
     """Prefix (and Redis Cluster hash tag) of every stream key."""

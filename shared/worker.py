@@ -32,6 +32,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from shared import metrics
 from shared.errors import DocumentFailed
 from shared.events import Event, ProcessingFinished, Progress, Stream, decode
 from shared.log import configure_logging
@@ -164,6 +165,7 @@ class _Runner(Generic[E]):
         message = f"Gave up after {self.settings.max_deliveries} attempts: {reason}"
         events = self.spec.on_failure(event, "dead_lettered", message) if event else []
         await self.reader.dead_letter(entry, reason, events)
+        metrics.EVENTS.labels(self.spec.service, "dead_lettered").inc()
         log.error("entry_dead_lettered", entry_id=entry.id, reason=reason)
 
     def _decode(self, entry: Entry) -> E | None:
@@ -191,12 +193,16 @@ class _Runner(Generic[E]):
             except Exception as exc:
                 self.last_error[entry.id] = f"{type(exc).__name__}: {exc}"
                 log.exception("handler_failed_will_retry", entry_id=entry.id)
+                metrics.EVENTS.labels(self.spec.service, "retried").inc()
                 return
             finally:
                 renewal.cancel()
             await self.reader.ack_and_publish(entry.id, events)
             self.last_error.pop(entry.id, None)
-            log.info("event_handled", seconds=round(time.perf_counter() - started, 3))
+            seconds = time.perf_counter() - started
+            metrics.STAGE_SECONDS.labels(self.spec.service).observe(seconds)
+            metrics.EVENTS.labels(self.spec.service, "handled").inc()
+            log.info("event_handled", seconds=round(seconds, 3))
 
     async def _handle(self, event: E) -> Sequence[Event]:
         """The handler with the retry policy: transient faults retry, permanent ones fail."""
@@ -212,6 +218,7 @@ class _Runner(Generic[E]):
                     return await self.handler(event, ctx)
         except DocumentFailed as exc:
             log.warning("document_failed", code=exc.code, message=exc.message)
+            metrics.EVENTS.labels(self.spec.service, "failed").inc()
             return self.spec.on_failure(event, exc.code, exc.message)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -263,6 +270,7 @@ def run_worker(spec: WorkerSpec[E]) -> None:
     """Entry point of a worker process: settings, logging, signals, then ``consume``."""
     settings = load_settings()
     configure_logging(settings, spec.service)
+    metrics.serve_metrics(settings)
 
     async def main() -> None:
         stop = asyncio.Event()

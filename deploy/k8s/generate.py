@@ -71,9 +71,16 @@ def deployment(service: str) -> dict[str, Any]:
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False},
     }
+    metrics_port = 8000 if service == "gateway" else 9100
     if service == "gateway":
         container["env"].append({"name": "DOCMESH_GATEWAY_HOST", "value": "0.0.0.0"})
         container["ports"] = [{"containerPort": 8000, "name": "http"}]
+    else:
+        container["env"] += [
+            {"name": "DOCMESH_METRICS_PORT", "value": str(metrics_port)},
+            {"name": "DOCMESH_METRICS_HOST", "value": "0.0.0.0"},
+        ]
+        container["ports"] = [{"containerPort": metrics_port, "name": "metrics"}]
         container["readinessProbe"] = {
             "httpGet": {"path": "/api/v1/healthz", "port": "http"},
             "periodSeconds": 10,
@@ -86,7 +93,14 @@ def deployment(service: str) -> dict[str, Any]:
             "replicas": 1,
             "selector": {"matchLabels": _labels(service)},
             "template": {
-                "metadata": {"labels": _labels(service)},
+                "metadata": {
+                    "labels": _labels(service),
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(metrics_port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
                 "spec": {
                     # Longer than the handler grace period (DOCMESH_SHUTDOWN_GRACE_S).
                     "terminationGracePeriodSeconds": 45,

@@ -11,6 +11,7 @@ import openai
 import structlog
 
 from services.embedder.batching import batches
+from shared import metrics
 from shared.db import Pool
 from shared.embeddings import Embeddings
 from shared.errors import DocumentFailed
@@ -73,6 +74,10 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
             counted = await _embed_batch(deps, event.document_id, batch)
         done += len(batch)
         deps.counters.add(counted)
+        metrics.EMBEDDING_TOKENS.inc(counted.tokens_embedded)
+        metrics.EMBEDDING_TEXTS.inc(counted.texts_embedded)
+        metrics.EMBEDDING_REQUESTS.inc(counted.requests)
+        metrics.EMBEDDING_CACHE_HITS.inc(counted.cache_hits)
         await ctx.streams.count("embedder", **vars(counted))
         await ctx.progress(
             Status.EMBEDDING,

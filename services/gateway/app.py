@@ -12,6 +12,7 @@ from services.gateway import (
     documents,
     events,
     lifecycle,
+    observe,
     openapi,
     projector,
     queue,
@@ -125,7 +126,9 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings``."""
-    app = web.Application(middlewares=[cors, errors, authenticate], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[cors, observe.observe, errors, authenticate], client_max_size=MAX_BODY_BYTES
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])
     app.add_routes(documents.routes)
@@ -134,5 +137,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(queue.routes)
     app.add_routes(search.routes)
+    app.add_routes(observe.routes)
     openapi.install(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shared import metrics
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress
 from shared.settings import Settings
@@ -54,6 +55,9 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
             await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", doc_id)
         final = terminal_progress(event, outcome)
         await apply_progress(conn, final)
+    metrics.DOCUMENTS_FINISHED.labels(outcome).inc()
+    if outcome == "failed":
+        metrics.DOCUMENTS_FAILED.labels(event.error_code or "unknown").inc()
     return [final]
 
 

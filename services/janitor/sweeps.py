@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from shared import metrics
 from shared.db import Pool
 from shared.events import ProcessingFinished, Stream
 from shared.redrive import redrive_event
@@ -52,7 +53,10 @@ class Sweeper:
         report.redriven, report.stalled = await self.reconcile()
         report.entries_trimmed = await self.trim_streams()
         report.consumers_removed = await self.remove_idle_consumers()
-        log.info("sweep_done", **{k: v for k, v in vars(report).items() if k != "notes"})
+        counts = {k: v for k, v in vars(report).items() if k != "notes"}
+        for action, count in counts.items():
+            metrics.JANITOR_DELETIONS.labels(action).inc(count)
+        log.info("sweep_done", **counts)
         return report
 
     async def orphans(self) -> int:

@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from services.janitor.sweeps import Sweeper
 from shared.dlq import list_dead, purge_dead, retry_dead
@@ -59,6 +60,11 @@ def sweeper(
     )
 
 
+def deletions(action: str) -> float:
+    """The janitor's Prometheus counter for ``action``, in this process."""
+    return REGISTRY.get_sample_value("docmesh_janitor_actions_total", {"action": action}) or 0.0
+
+
 async def test_orphan_uploads_go_and_live_ones_stay(
     settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
 ) -> None:
@@ -66,8 +72,10 @@ async def test_orphan_uploads_go_and_live_ones_stay(
     await document(pool, "awaiting_upload", object_key=live_key)
     for key in (live_key, orphan_key):
         await store._s3.put_object(Bucket=store.bucket, Key=key, Body=b"%PDF-1.7")
-    deleted = await sweeper(settings, pool, store, redis, orphan_age_s=-60).orphans()
-    assert deleted >= 1
+    before = deletions("orphans_deleted")
+    report = await sweeper(settings, pool, store, redis, orphan_age_s=-60).all()
+    assert report.orphans_deleted >= 1
+    assert deletions("orphans_deleted") - before == report.orphans_deleted
     assert await store.size(orphan_key) is None
     assert await store.size(live_key) == 8
     await store.delete(live_key)

@@ -1,0 +1,62 @@
+"""The gateway's Prometheus metrics: its requests, and the streams of the whole mesh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.gateway.state import STREAMS
+from shared import metrics
+from shared.events import Stream
+from shared.streams import Streams, decoded
+
+routes = web.RouteTableDef()
+
+
+@web.middleware
+async def observe(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Time every request, labelled by its route's pattern (never by raw ids)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).observe(
+            time.perf_counter() - started
+        )
+
+
+async def refresh_stream_gauges(streams: Streams) -> None:
+    """Length, lag and pending of every stream and group, read now (XINFO)."""
+    redis = streams.redis
+    for stream in Stream:
+        key = streams.key(stream)
+        metrics.STREAM_LENGTH.labels(stream.value).set(await redis.xlen(key))
+        if stream is Stream.DEAD or not await redis.exists(key):
+            continue
+        for group in await redis.xinfo_groups(key):
+            name = decoded(group["name"])
+            metrics.STREAM_PENDING.labels(stream.value, name).set(group["pending"])
+            metrics.STREAM_LAG.labels(stream.value, name).set(group.get("lag") or 0)
+    metrics.DEAD_LETTERS.set(await redis.xlen(streams.key(Stream.DEAD)))
+
+
+@routes.get("/metrics")
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus text format: this gateway's metrics and the mesh's streams."""
+    await refresh_stream_gauges(request.app[STREAMS])
+    response = web.Response(body=generate_latest())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
