@@ -129,9 +129,20 @@ class ChunkPage(msgspec.Struct, forbid_unknown_fields=True):
     items: list[Chunk]
 
 
+class StageHealth(msgspec.Struct):
+    stream: str
+    consumers: int
+    pending: int
+    lag: int
+    status: Literal["ok", "stuck", "no_workers"]
+
+
 class Health(msgspec.Struct):
     status: Literal["ok", "unhealthy"]
     dependencies: dict[str, str]
+    """Each dependency: ``ok`` or the error that reaching it gave."""
+    stages: dict[str, StageHealth]
+    """Each stage's consumer group."""
     reasons: list[str]
 
 

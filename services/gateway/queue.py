@@ -70,9 +70,10 @@ async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str | None]:
     return name, None
 
 
-async def stuck_groups(streams: Streams, idle_ms: int) -> list[str]:
-    """Groups holding an entry unacked for longer than ``idle_ms``."""
-    stuck = []
+async def stage_health(streams: Streams, idle_ms: int) -> dict[str, dict[str, Any]]:
+    """Each stage's group: consumers, pending, lag, and ``ok``, ``stuck`` (an entry
+    unacked for longer than ``idle_ms``) or ``no_workers`` (work waits, nobody reads)."""
+    stages: dict[str, dict[str, Any]] = {}
     for stream in WORK_STREAMS:
         key = streams.key(stream)
         if not await streams.redis.exists(key):
@@ -80,9 +81,19 @@ async def stuck_groups(streams: Streams, idle_ms: int) -> list[str]:
         for group in await streams.redis.xinfo_groups(key):
             name = decoded(group["name"])
             old = await streams.redis.xpending_range(key, name, "-", "+", 1, idle=idle_ms)
-            if old:
-                stuck.append(f"{name} on {key}")
-    return stuck
+            pending, lag = int(group["pending"]), int(group.get("lag") or 0)
+            consumers = int(group["consumers"])
+            status = "stuck" if old else "ok"
+            if consumers == 0 and pending + lag > 0:
+                status = "no_workers"
+            stages[name] = {
+                "stream": stream.value,
+                "consumers": consumers,
+                "pending": pending,
+                "lag": lag,
+                "status": status,
+            }
+    return stages
 
 
 @routes.get("/api/v1/queue/health")
@@ -101,12 +112,19 @@ async def queue_health(request: web.Request) -> web.Response:
         )
     )
     reasons = [f"{name}: {error}" for name, error in checks.items() if error]
+    stages: dict[str, dict[str, Any]] = {}
     if checks["redis"] is None:
         idle_ms = int(app[SETTINGS].stuck_after_s * 1000)
-        reasons += [f"stage stuck: {g}" for g in await stuck_groups(app[STREAMS], idle_ms)]
+        stages = await stage_health(app[STREAMS], idle_ms)
+        reasons += [
+            f"stage {name}: {stage['status']} ({stage['pending']} pending, {stage['lag']} waiting)"
+            for name, stage in stages.items()
+            if stage["status"] != "ok"
+        ]
     body = {
         "status": "ok" if not reasons else "unhealthy",
         "dependencies": {name: error or "ok" for name, error in checks.items()},
+        "stages": stages,
         "reasons": reasons,
     }
     return web.Response(

@@ -61,6 +61,8 @@ async def test_queues_are_drained_with_one_group_per_service(mesh: Mesh, client:
     assert info["dead_letters"] == 0
     status, health = await client.call("GET", "/queue/health")
     assert status == 200 and health["status"] == "ok", health
+    assert set(health["stages"]) == GROUPS
+    assert all(stage["consumers"] >= 1 for stage in health["stages"].values())
     key = "{docmesh}:" + Stream.EMBED.value
     async with aioredis.Redis.from_url(mesh.settings.redis_url, decode_responses=True) as redis:
         (group,) = await redis.xinfo_groups(key)

@@ -59,6 +59,10 @@ async def test_a_full_pipeline_answers_429_and_keeps_the_upload(
             body = await resp.json()
             assert resp.status == 429 and body["error"]["code"] == "pipeline_busy"
             assert int(resp.headers["Retry-After"]) > 0
+        # Work waits and no extractor reads it: the health check says so.
+        status, health = await client.call("GET", "/queue/health")
+        assert status == 503 and health["stages"]["extractor"]["status"] == "no_workers"
+        assert any("extractor" in reason for reason in health["reasons"])
         await redis.xtrim(key, maxlen=0)
         await redis.xgroup_setid(key, "extractor", "$")
         await asyncio.sleep(BACKLOG_CACHE_S + 0.1)
