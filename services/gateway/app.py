@@ -14,6 +14,7 @@ from services.gateway import (
     lifecycle,
     observe,
     openapi,
+    page,
     projector,
     queue,
     search,
@@ -138,5 +139,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(queue.routes)
     app.add_routes(search.routes)
     app.add_routes(observe.routes)
+    app.add_routes(page.routes)
     openapi.install(app)
     return app

@@ -49,6 +49,8 @@ def advance(view: dict[str, Any], event: Progress) -> dict[str, Any] | None:
             moved[name] = value
     if event.status == Status.FAILED:
         moved["error"] = {"code": event.error_code, "message": event.error_message}
+    if event.status in TERMINAL:
+        moved |= {"eta_seconds": None, "queue_position": None}
     return None if moved == view else moved
 
 

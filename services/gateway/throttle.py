@@ -7,6 +7,7 @@ import math
 import time
 
 import limits
+import structlog
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
@@ -14,6 +15,8 @@ from services.gateway.schemas import ApiError
 from shared.events import Stream
 from shared.settings import Settings
 from shared.streams import Streams
+
+log = structlog.get_logger()
 
 BACKLOG_STREAMS = (Stream.EXTRACT, Stream.DEDUP, Stream.CHUNK, Stream.EMBED)
 BACKLOG_CACHE_S = 1.0
@@ -45,9 +48,18 @@ class Throttle:
         self._backlog = (0.0, 0)
 
     async def check_rate(self, action: str, caller: str) -> None:
-        """Count one ``action`` by ``caller``; a 429 with Retry-After past the limit."""
+        """Count one ``action`` by ``caller``; a 429 with Retry-After past the limit.
+
+        While Redis cannot count (a restart), requests pass: the limit protects
+        the service, and refusing everyone would be the outage it guards against.
+        """
         for rate in self.rates[action]:
-            if not await self.limiter.hit(rate, action, caller):
+            try:
+                allowed = await self.limiter.hit(rate, action, caller)
+            except Exception as exc:
+                log.warning("rate_limit_unavailable", error=f"{type(exc).__name__}: {exc}")
+                return
+            if not allowed:
                 stats = await self.limiter.get_window_stats(rate, action, caller)
                 wait = max(1, math.ceil(stats.reset_time - time.time()))
                 error = ApiError(
@@ -71,8 +83,16 @@ class Throttle:
         return total
 
     async def check_backlog(self) -> None:
-        """A 429 with Retry-After while the backlog is over ``DOCMESH_MAX_BACKLOG``."""
-        if self.max_backlog and (waiting := await self.backlog()) >= self.max_backlog:
+        """A 429 with Retry-After while the backlog is over ``DOCMESH_MAX_BACKLOG``
+        (unknown while Redis is away: the publish that follows answers for it)."""
+        if not self.max_backlog:
+            return
+        try:
+            waiting = await self.backlog()
+        except Exception as exc:
+            log.warning("backlog_unavailable", error=f"{type(exc).__name__}: {exc}")
+            return
+        if waiting >= self.max_backlog:
             error = ApiError(
                 429,
                 "pipeline_busy",

@@ -1,0 +1,269 @@
+// The docmesh page: uploads with live progress, the library, and search.
+import { ApiError, DocumentError, DocumentUploader } from "./uploader.js";
+
+const $ = (selector) => document.querySelector(selector);
+const STAGES = {
+  awaiting_upload: "Waiting for the upload",
+  uploaded: "Waiting for a worker",
+  extracting: "Extracting text",
+  checking_duplicates: "Checking for duplicates",
+  chunking: "Chunking",
+  embedding: "Embedding",
+  completed: "Completed",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  expired: "Expired",
+};
+const UPLOAD_SHARE = 20; // of the row's bar: bytes to S3 fill the first 20%
+
+/** An element with attributes and children (strings become text, never HTML). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function size(bytes) {
+  if (bytes == null) return "";
+  const units = ["B", "kB", "MB", "GB"];
+  let value = bytes, unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function duration(seconds) {
+  if (seconds == null) return "";
+  if (seconds < 60) return `about ${seconds} s left`;
+  return `about ${Math.round(seconds / 60)} min left`;
+}
+
+function uploader() {
+  return new DocumentUploader({ apiKey: localStorage.getItem("docmesh.apiKey") || null });
+}
+
+// ---- Uploads -------------------------------------------------------------
+
+class UploadRow {
+  constructor(file) {
+    this.best = 0;
+    this.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${file.name}` });
+    this.stage = el("span", { class: "stage" }, "Starting");
+    this.badges = el("span");
+    this.detail = el("div", { class: "detail" });
+    this.error = el("div", { class: "error", role: "alert" });
+    this.actions = el("div");
+    this.node = el("li", { "data-status": "starting", "data-file": file.name },
+      el("div", {}, el("span", { class: "name" }, file.name), " ", el("span", { class: "detail" }, size(file.size))),
+      el("div", {}, this.stage, this.badges), this.bar, this.detail, this.error, this.actions);
+  }
+
+  /** Move the bar forward only: a late or replayed update never moves it back. */
+  advance(percent) {
+    this.best = Math.max(this.best, Math.min(100, percent));
+    this.bar.value = this.best;
+  }
+
+  show(progress) {
+    if (progress.phase === "uploading") {
+      const total = progress.total || 1;
+      this.node.dataset.status = "uploading";
+      this.node.dataset.uploaded = String(progress.loaded);
+      this.stage.textContent = `Uploading ${Math.floor((100 * progress.loaded) / total)}%`;
+      this.detail.textContent = `${size(progress.loaded)} of ${size(total)} sent`;
+      this.advance((UPLOAD_SHARE * progress.loaded) / total);
+      return;
+    }
+    const s = progress.status;
+    this.node.dataset.status = s.status;
+    this.node.dataset.documentId = progress.documentId;
+    this.stage.textContent = s.current_step || STAGES[s.status] || s.status;
+    this.advance(UPLOAD_SHARE + ((100 - UPLOAD_SHARE) * (s.progress || 0)) / 100);
+    const counts = [];
+    if (s.page_count != null) counts.push(plural(s.page_count, "page"));
+    if (s.chunk_count != null) counts.push(`${s.embedded_count ?? 0} of ${s.chunk_count} chunks embedded`);
+    if (s.queue_position != null) counts.push(`position ${s.queue_position} in the queue`);
+    if (s.eta_seconds != null) counts.push(duration(s.eta_seconds));
+    this.detail.textContent = counts.join(" · ");
+  }
+
+  finish(status) {
+    this.advance(100);
+    this.stage.textContent = status.duplicate_of ? "Already here:" : "";
+    this.detail.textContent = [
+      status.page_count != null ? plural(status.page_count, "page") : null,
+      status.chunk_count != null ? plural(status.chunk_count, "chunk") : null,
+    ].filter(Boolean).join(" · ");
+    this.badges.replaceChildren(el("span", { class: `badge ${status.status}` }, STAGES[status.status]));
+    if (status.duplicate_of) {
+      this.badges.append(el("a", { class: "badge duplicate", href: `#doc-${status.duplicate_of}`,
+        onclick: () => showChunks(status.duplicate_of) }, "duplicate of an earlier upload"));
+    }
+  }
+
+  fail(error, retry) {
+    this.node.dataset.status = error instanceof DocumentError ? error.status.status : "refused";
+    this.error.textContent = error.message;
+    if (error instanceof DocumentError) {
+      this.badges.replaceChildren(el("span", { class: `badge ${error.status.status}` }, STAGES[error.status.status]));
+      if (error.status.status === "failed") {
+        this.actions.replaceChildren(el("button", { type: "button", class: "secondary", onclick: retry }, "Retry"));
+      }
+    } else {
+      this.stage.textContent = "Refused";
+    }
+  }
+}
+
+async function follow(row, run) {
+  const client = uploader();
+  client.onProgress = (progress) => row.show(progress);
+  try {
+    row.finish(await run(client));
+  } catch (error) {
+    const documentId = row.node.dataset.documentId;
+    row.fail(error, () => retryDocument(row, documentId));
+    if (!(error instanceof ApiError || error instanceof DocumentError)) console.error(error);
+  }
+  loadLibrary();
+}
+
+function retryDocument(row, documentId) {
+  row.error.textContent = "";
+  row.actions.replaceChildren();
+  follow(row, async (client) => {
+    await client.api("POST", `/api/v1/documents/${documentId}/retry`);
+    return client.trackProgress(documentId);
+  });
+}
+
+function uploadFiles(files) {
+  const tags = $("#tags-input").value.split(",").map((t) => t.trim()).filter(Boolean);
+  for (const file of files) {
+    const row = new UploadRow(file);
+    $("#uploads").prepend(row.node);
+    follow(row, (client) => client.uploadDocument(file, tags.length ? { tags } : {}));
+  }
+}
+
+function setUpUploads() {
+  const input = $("#file-input"), zone = $("#drop-zone");
+  input.addEventListener("change", () => { uploadFiles([...input.files]); input.value = ""; });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    uploadFiles([...e.dataTransfer.files]);
+  });
+}
+
+// ---- Library -------------------------------------------------------------
+
+async function loadLibrary(message = "") {
+  const status = $("#library-status");
+  try {
+    const page = await uploader().api("GET", "/api/v1/documents?limit=100");
+    $("#library tbody").replaceChildren(...page.items.map(libraryRow));
+    const count = page.total === 1 ? "1 document." : `${page.total || "No"} documents.`;
+    status.textContent = `${message} ${count}`.trim();
+  } catch (error) {
+    status.textContent = error.message;
+  }
+}
+
+function libraryRow(doc) {
+  const name = doc.title || doc.filename;
+  return el("tr", { id: `doc-${doc.document_id}`, "data-status": doc.status },
+    el("td", {}, name),
+    el("td", {}, el("span", { class: `badge ${doc.status}` }, STAGES[doc.status] || doc.status)),
+    el("td", {}, size(doc.file_size)),
+    el("td", {}, doc.page_count ?? ""),
+    el("td", {}, doc.chunk_count ?? ""),
+    el("td", {}, doc.tags.join(", ")),
+    el("td", { class: "actions" },
+      el("button", { type: "button", class: "secondary", "aria-label": `Chunks of ${name}`,
+        onclick: () => showChunks(doc.document_id) }, "Chunks"), " ",
+      el("button", { type: "button", class: "danger", "aria-label": `Delete ${name}`,
+        onclick: () => deleteDocument(doc.document_id, name) }, "Delete")));
+}
+
+async function deleteDocument(documentId, name) {
+  if (!confirm(`Delete ${name}, its chunks and vectors?`)) return;
+  let message;
+  try {
+    await uploader().api("DELETE", `/api/v1/documents/${documentId}`);
+    message = `Deleted ${name}.`;
+  } catch (error) {
+    message = error.message;
+  }
+  loadLibrary(message);
+}
+
+async function showChunks(documentId) {
+  const section = $("#chunks");
+  const page = await uploader().api("GET", `/api/v1/documents/${documentId}/chunks?limit=200`);
+  $("#chunks-title").textContent = `Chunks (${page.total})`;
+  $("#chunk-list").replaceChildren(...page.items.map((c) => el("li", {},
+    el("div", { class: "meta" }, `${pages(c)} · ${c.context}`),
+    el("div", { class: "text" }, c.text))));
+  section.hidden = false;
+  section.focus();
+}
+
+// ---- Search --------------------------------------------------------------
+
+const pages = (r) => (r.page_start === r.page_end ? `page ${r.page_start}` : `pages ${r.page_start}-${r.page_end}`);
+
+/** ``text`` with every query word marked, built from text nodes only. */
+function highlighted(text, query) {
+  // Words of three letters or more: "of" or "a" marked everywhere would hide the match.
+  const words = query.split(/\s+/).filter((w) => w.length > 2)
+    .map((w) => w.replace(/[.*+?^${}()|[\]\\"]/g, "\\$&"));
+  const node = el("div", { class: "text" });
+  if (!words.length) { node.append(text); return node; }
+  const pattern = new RegExp(`(${words.join("|")})`, "giu");
+  text.split(pattern).forEach((part, i) => node.append(i % 2 ? el("mark", {}, part) : part));
+  return node;
+}
+
+async function search(event) {
+  event.preventDefault();
+  const query = $("#search-input").value.trim();
+  const status = $("#search-status");
+  status.textContent = "Searching...";
+  try {
+    const { results } = await uploader().api("POST", "/api/v1/search", { query, top_k: 10 });
+    $("#results").replaceChildren(...results.map((r) => el("li", { "data-document-id": r.document_id },
+      el("strong", { class: "title" }, r.title),
+      el("div", { class: "meta" }, `${pages(r)} · ${r.context}`),
+      highlighted(r.text, query))));
+    status.textContent = results.length ? `${results.length} results.` : "Nothing found.";
+  } catch (error) {
+    status.textContent = error.message;
+  }
+}
+
+// ---- Start ---------------------------------------------------------------
+
+function setUpKey() {
+  const input = $("#api-key");
+  input.value = localStorage.getItem("docmesh.apiKey") || "";
+  $("#key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (input.value) localStorage.setItem("docmesh.apiKey", input.value);
+    else localStorage.removeItem("docmesh.apiKey");
+    loadLibrary();
+  });
+}
+
+setUpKey();
+setUpUploads();
+$("#search-form").addEventListener("submit", search);
+$("#refresh").addEventListener("click", loadLibrary);
+loadLibrary();

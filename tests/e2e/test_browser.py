@@ -1,0 +1,135 @@
+"""The web page in a real browser (Debian's Chromium, driven by Playwright)
+against ``docmesh up``: upload, progress, search, delete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pymupdf
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.mesh import Mesh
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-extensions",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = "Chromium is not installed (apt-get install chromium; .ci/run does)"
+        if os.environ.get("TESTS_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1100, "height": 1400})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(mesh.url)
+    yield page
+    await context.close()
+    assert not errors, errors
+
+
+async def test_upload_watch_search_and_delete(page: Page, corpus: Path, tmp_path: Path) -> None:
+    memo, docx = tmp_path / "fake-memo.pdf", tmp_path / "handbook-1p.docx"
+    shutil.copy(corpus / "fake-memo.pdf", memo)
+    shutil.copy(corpus / "handbook-1p.docx", docx)
+    await page.get_by_label("Choose files").set_input_files([memo, docx])
+    for name in (memo.name, docx.name):
+        row = page.locator(f'#uploads li[data-file="{name}"]')
+        await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
+        await expect(row.locator("progress")).to_have_attribute("value", "100")
+    await expect(page.locator("#library tbody tr")).to_have_count(2, timeout=10_000)
+
+    await page.get_by_label("Search the completed documents").fill("bottles of water")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    first = page.locator("#results li").first
+    await expect(first.locator(".title")).to_have_text(memo.name)
+    await expect(first.locator("mark").first).to_have_text("bottles")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name=f"Delete {docx.name}").click()
+    await expect(page.locator("#library tbody tr")).to_have_count(1)
+    await expect(page.locator("#library-status")).to_contain_text("Deleted")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "page-finished.png", full_page=True)
+    # At a phone's width nothing overflows sideways, and the keyboard reaches the upload.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=ARTIFACTS / "page-phone.png", full_page=True)
+    await page.reload()
+    await page.keyboard.press("Tab")  # the skip link
+    await page.keyboard.press("Tab")  # the API key summary
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "file-input"
+
+
+def make_heavy_pdf(path: Path, megabytes: int) -> Path:
+    """A one-page PDF with text and an incompressible image of ``megabytes`` MB."""
+    side = int((megabytes * 1_000_000 / 3) ** 0.5)
+    pixmap = pymupdf.Pixmap(pymupdf.csRGB, side, side, os.urandom(side * side * 3), False)
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((50, 60), f"A heavy scan with a caption {path.stem}.", fontsize=11)
+    page.insert_image(pymupdf.Rect(50, 100, 545, 600), pixmap=pixmap)
+    doc.save(path, deflate=True)
+    doc.close()
+    return path
+
+
+SEEN = """() => {
+    window.seen = [];
+    new MutationObserver((changes) => changes.forEach((c) => window.seen.push(
+        [c.target.dataset.status, Number(c.target.dataset.uploaded || 0)]))
+    ).observe(document.querySelector("#uploads"),
+              {attributes: true, subtree: true, attributeFilter: ["data-status", "data-uploaded"]});
+}"""
+
+
+async def test_a_big_upload_shows_its_bytes_moving_first(page: Page, tmp_path: Path) -> None:
+    pdf = make_heavy_pdf(tmp_path / "heavy-20mb.pdf", 20)
+    size = pdf.stat().st_size
+    assert size > 19_000_000
+    # 8 MB/s up: the upload takes a few seconds, as it would over a real network.
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 8e6},
+    )
+    await page.evaluate(SEEN)
+    await page.get_by_label("Choose files").set_input_files(pdf)
+    row = page.locator(f'#uploads li[data-file="{pdf.name}"]')
+    await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
+    seen = await page.evaluate("window.seen")
+    first_processing = next(i for i, (status, _) in enumerate(seen) if status != "uploading")
+    partial = {sent for status, sent in seen[:first_processing] if 0 < sent < size}
+    print(f"upload progress: {len(partial)} partial byte counts before processing started")
+    assert len(partial) >= 3, seen[:first_processing]
+    sent = [sent for status, sent in seen[:first_processing]]
+    assert sent == sorted(sent)
