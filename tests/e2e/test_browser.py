@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pymupdf
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.generate import unique_copy
 from tests.mesh import Mesh
 
 pytestmark = pytest.mark.e2e
@@ -56,17 +58,19 @@ async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
 
 
 async def test_upload_watch_search_and_delete(page: Page, corpus: Path, tmp_path: Path) -> None:
-    memo, docx = tmp_path / "fake-memo.pdf", tmp_path / "handbook-1p.docx"
-    shutil.copy(corpus / "fake-memo.pdf", memo)
-    shutil.copy(corpus / "handbook-1p.docx", docx)
+    # Copies of their own: other tests of this mesh upload the corpus files too.
+    tag = uuid.uuid4().hex[:8]
+    memo = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"memo-{tag}.pdf", f"Browser {tag}")
+    docx = unique_copy(corpus / "handbook-1p.docx", tmp_path / f"handbook-{tag}.docx", tag)
     await page.get_by_label("Choose files").set_input_files([memo, docx])
     for name in (memo.name, docx.name):
         row = page.locator(f'#uploads li[data-file="{name}"]')
         await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
         await expect(row.locator("progress")).to_have_attribute("value", "100")
-    await expect(page.locator("#library tbody tr")).to_have_count(2, timeout=10_000)
+    library = page.locator("#library tbody tr")
+    await expect(library.filter(has_text=docx.name)).to_have_count(1, timeout=10_000)
 
-    await page.get_by_label("Search the completed documents").fill("bottles of water")
+    await page.get_by_label("Search the completed documents").fill(f"bottles of water {tag}")
     await page.get_by_role("button", name="Search", exact=True).click()
     first = page.locator("#results li").first
     await expect(first.locator(".title")).to_have_text(memo.name)
@@ -74,8 +78,9 @@ async def test_upload_watch_search_and_delete(page: Page, corpus: Path, tmp_path
 
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name=f"Delete {docx.name}").click()
-    await expect(page.locator("#library tbody tr")).to_have_count(1)
-    await expect(page.locator("#library-status")).to_contain_text("Deleted")
+    await expect(page.locator("#library-status")).to_contain_text(f"Deleted {docx.name}")
+    await expect(library.filter(has_text=docx.name)).to_have_count(0)
+    await expect(library.filter(has_text=memo.name)).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "page-finished.png", full_page=True)
     # At a phone's width nothing overflows sideways, and the keyboard reaches the upload.
@@ -133,3 +138,12 @@ async def test_a_big_upload_shows_its_bytes_moving_first(page: Page, tmp_path: P
     assert len(partial) >= 3, seen[:first_processing]
     sent = [sent for status, sent in seen[:first_processing]]
     assert sent == sorted(sent)
+
+
+async def test_a_refused_file_shows_the_api_message(page: Page, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a document docmesh takes")
+    await page.get_by_label("Choose files").set_input_files(notes)
+    row = page.locator(f'#uploads li[data-file="{notes.name}"]')
+    await expect(row).to_have_attribute("data-status", "refused")
+    await expect(row.get_by_role("alert")).to_contain_text("is not accepted")
