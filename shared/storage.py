@@ -39,12 +39,16 @@ class ObjectStore:
         """Where an upload waits for processing: ``temp/<upload_id>.<ext>``."""
         return f"{self.temp_prefix}{upload_id}.{extension}"
 
-    async def presign_put(self, key: str, content_type: str, expires_s: int) -> str:
-        """A URL a browser can PUT the file to; the content type is signed into it."""
+    async def presign_put(
+        self, key: str, content_type: str, expires_s: int, length: int | None = None
+    ) -> str:
+        """A URL a browser can PUT the file to. The content type, and the length when
+        given, are signed into it: S3 refuses a PUT of any other (403)."""
+        params: dict[str, object] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        if length is not None:
+            params["ContentLength"] = length
         url: str = await self._presign.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
-            ExpiresIn=expires_s,
+            "put_object", Params=params, ExpiresIn=expires_s
         )
         return url
 

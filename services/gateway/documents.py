@@ -46,7 +46,7 @@ async def presign(request: web.Request) -> web.Response:
     key = store.temp_key(upload_id, fmt.value)
     content_type = body.content_type.split(";")[0].strip().lower()
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.presign_expires_s)
-    url = await store.presign_put(key, content_type, settings.presign_expires_s)
+    url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
     await request.app[POOL].execute(
         """
         INSERT INTO documents (id, upload_id, filename, content_type, file_size, title,

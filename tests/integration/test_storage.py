@@ -47,3 +47,16 @@ async def test_a_tampered_presigned_url_is_refused(store: ObjectStore) -> None:
         async with http.put(url, data=b"%PDF", headers={"Content-Type": "text/plain"}) as resp:
             assert resp.status == 403
     assert await store.size(key) is None
+
+
+async def test_a_presigned_url_binds_the_length(store: ObjectStore) -> None:
+    key = store.temp_key(str(uuid.uuid4()), "pdf")
+    url = await store.presign_put(key, "application/pdf", 60, length=100)
+    async with aiohttp.ClientSession() as http:
+        for size, expected in ((90, 403), (101, 403), (100, 200)):
+            async with http.put(
+                url, data=b"x" * size, headers={"Content-Type": "application/pdf"}
+            ) as resp:
+                assert resp.status == expected, size
+    assert await store.size(key) == 100
+    await store.delete(key)
