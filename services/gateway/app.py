@@ -110,7 +110,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[FEED] = ProgressFeed(app[STREAMS])
         app[STATUS_READER] = StatusReader(pool)
         app[KEYS] = KeyCache(pool)
+        await _warn_if_open(app[KEYS], settings)
         yield
+
+
+async def _warn_if_open(keys: KeyCache, settings: Settings) -> None:
+    """An API without keys is meant for loopback; say so loudly anywhere else."""
+    loopback = settings.gateway_host in {"127.0.0.1", "localhost", "::1"}
+    if not loopback and not await keys.required():
+        log.warning(
+            "api_open_without_keys",
+            host=settings.gateway_host,
+            hint="anyone who reaches this port can read every document: docmesh keys create",
+        )
 
 
 async def _projector(app: web.Application) -> AsyncIterator[None]:
