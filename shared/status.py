@@ -30,6 +30,10 @@ UPDATE documents SET
     duplicate_of = COALESCE($10::uuid, duplicate_of),
     stage_started = CASE WHEN stage_started ? $2 THEN stage_started
                          ELSE stage_started || jsonb_build_object($2::text, now()) END,
+    stage_seconds = CASE WHEN status <> $2 AND stage_started ? status
+                         THEN stage_seconds || jsonb_build_object(status, round(extract(epoch
+                              FROM now() - (stage_started ->> status)::timestamptz)::numeric, 3))
+                         ELSE stage_seconds END,
     started_at = COALESCE(started_at, CASE WHEN $2 <> 'uploaded' THEN now() END),
     finished_at = COALESCE(finished_at, CASE WHEN $2 IN {_TERMINAL_SQL} THEN now() END),
     updated_at = now()

@@ -9,6 +9,7 @@ browser's EventSource cannot send headers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -39,11 +40,14 @@ class KeyCache:
         self.cache: TTLCache[str, tuple[str, bool] | None] = TTLCache(
             maxsize=10_000, ttl=CACHE_TTL_S
         )
+        self.any_key, self.required_until = False, 0.0
 
     async def required(self) -> bool:
-        if "?any" not in self.cache:
-            self.cache["?any"] = ("", True) if await keys_configured(self.pool) else None
-        return self.cache["?any"] is not None
+        """Whether any live key exists (asked on every request: a plain expiry check)."""
+        if time.monotonic() >= self.required_until:
+            self.any_key = await keys_configured(self.pool)
+            self.required_until = time.monotonic() + CACHE_TTL_S
+        return self.any_key
 
     async def tenant(self, key: str) -> tuple[str, bool] | None:
         hashed = hash_key(key).hex()

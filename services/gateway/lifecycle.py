@@ -162,7 +162,7 @@ async def retry_document(request: web.Request) -> web.Response:
         "UPDATE documents SET status = 'checking_duplicates', error_code = NULL,"
         " error_message = NULL, finished_at = NULL, cancel_requested = false,"
         " redrives = redrives + 1, current_step = 'Retrying', updated_at = now(),"
-        " stage_started = '{}'"
+        " stage_started = '{}', stage_seconds = '{}'"
         " WHERE id = $1 AND status = 'failed' RETURNING *",
         document_id,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
 from services.gateway.state import STREAMS
 from shared import metrics
@@ -14,6 +15,15 @@ from shared.events import Stream
 from shared.streams import Streams, decoded
 
 routes = web.RouteTableDef()
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.cache
+def _timer(route: str, method: str, status: int) -> Histogram:
+    """The histogram child of one label set; ``labels()`` locks and hashes each call.
+
+    Bounded: routes and methods are the app's own, statuses a few dozen."""
+    return metrics.HTTP_REQUESTS.labels(route, method, str(status))
 
 
 @web.middleware
@@ -33,9 +43,8 @@ async def observe(
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource else "unmatched"
-        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).observe(
-            time.perf_counter() - started
-        )
+        method = request.method if request.method in METHODS else "OTHER"
+        _timer(route, method, status).observe(time.perf_counter() - started)
 
 
 async def refresh_stream_gauges(streams: Streams) -> None:

@@ -11,6 +11,23 @@ def _utc(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
+# The stages left are stored as the document leaves them; the current one runs on.
+_STAGE_SECONDS = """CASE WHEN stage_started ? status
+    THEN stage_seconds || jsonb_build_object(status, round(extract(epoch FROM
+         coalesce(finished_at, now()) - (stage_started ->> status)::timestamptz)::numeric, 3))
+    ELSE stage_seconds END"""
+# While embedding: the document's own rate so far. Before: the mesh's recent
+# seconds per byte (or 50 kB/s on a mesh that has finished nothing yet).
+_ETA_SECONDS = """CASE
+    WHEN status NOT IN ('uploaded', 'extracting', 'checking_duplicates', 'chunking',
+                        'embedding') THEN NULL
+    WHEN status = 'embedding' AND embedded_count > 0 AND chunk_count > embedded_count
+        THEN ceil(extract(epoch FROM now() - (stage_started ->> 'embedding')::timestamptz)
+                  * (chunk_count - embedded_count) / embedded_count)::integer + 1
+    ELSE greatest(ceil(coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0)
+                       - coalesce(extract(epoch FROM now() - started_at), 0))::integer, 1)
+END"""
+
 # PostgreSQL builds the status body itself; the gateway passes the text on.
 STATUS_VIEW = f"""json_build_object(
     'document_id', id, 'upload_id', upload_id, 'job_id', job_id, 'filename', filename,
@@ -24,15 +41,19 @@ STATUS_VIEW = f"""json_build_object(
     'created_at', {_utc("created_at")}, 'queued_at', {_utc("queued_at")},
     'started_at', {_utc("started_at")}, 'finished_at', {_utc("finished_at")},
     'updated_at', {_utc("updated_at")},
-    'stage_seconds', docmesh_stage_seconds(stage_started, finished_at),
+    'stage_seconds', {_STAGE_SECONDS},
     'queue_position', CASE WHEN status = 'uploaded' THEN
         (SELECT count(*) FROM documents w
          WHERE w.status = 'uploaded' AND w.queued_at <= documents.queued_at) END,
-    'eta_seconds', docmesh_eta_seconds(status, file_size, stage_started, started_at,
-                                       chunk_count, embedded_count, (SELECT rate FROM recent))
+    'eta_seconds', {_ETA_SECONDS}
 )::text"""
-RECENT_RATE = "WITH recent AS (SELECT docmesh_seconds_per_byte() AS rate) "
-"""Prefix of a query selecting STATUS_VIEW: the mesh's recent rate, computed once."""
+RECENT_RATE = """WITH recent AS (
+    SELECT sum(extract(epoch FROM finished_at - started_at)) / nullif(sum(file_size), 0) AS rate
+    FROM (SELECT finished_at, started_at, file_size FROM documents
+          WHERE status = 'completed' AND duplicate_of IS NULL AND started_at IS NOT NULL
+          ORDER BY finished_at DESC LIMIT 20) AS last) """
+"""Prefix of a query selecting STATUS_VIEW: seconds of processing per byte over the
+last 20 completed originals, computed once per query and only if an estimate needs it."""
 STATUS_JSON = (
     RECENT_RATE
     + f"SELECT id::text, tenant, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
