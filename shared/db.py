@@ -27,6 +27,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's reset query (RESET ALL, UNLISTEN, CLOSE ALL,
+    advisory unlocks): docmesh never leaves session state behind (settings are SET
+    LOCAL, locks are the migration's own connection's), and the reset cost a round
+    trip per query; on the gateway's status path, a tenth of its time.
+    An open transaction is still rolled back by asyncpg itself."""
+
+
 @contextlib.asynccontextmanager
 async def open_pool(
     settings: Settings, *, min_size: int = 1, max_size: int = 5
@@ -34,7 +42,11 @@ async def open_pool(
     """A pool with the pgvector codec registered, after the schema is migrated."""
     await migrate(settings)
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=min_size, max_size=max_size, init=_init_connection
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
     )
     try:
         yield pool
