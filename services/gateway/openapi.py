@@ -130,11 +130,10 @@ def _operation(
             "description": ERROR_TEXT[status],
             "content": {"application/json": {"schema": ref[ErrorBody]}},
         }
+    words = re.sub(r"[^a-z]+", "_", path.removeprefix("/api/v1/")).strip("_")
     spec: dict[str, Any] = {
         "summary": op.summary,
-        "operationId": f"{method}_{re.sub(r'[^a-z]+', '_', path.removeprefix('/api/v1/'))}".strip(
-            "_"
-        ),
+        "operationId": f"{method}_{words}",
         "parameters": params,
         "responses": responses,
     }
