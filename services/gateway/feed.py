@@ -57,7 +57,7 @@ class ProgressFeed:
                     self._dispatch(fields.get(FIELD.encode()))
 
     def _dispatch(self, payload: bytes | None) -> None:
-        if payload is None:
+        if payload is None or not self.listeners:  # nobody watches: nothing to decode
             return
         try:
             event = decode(payload)
