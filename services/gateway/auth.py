@@ -27,6 +27,7 @@ CALLER = web.RequestKey("caller", str)
 
 OPEN_PATHS = frozenset({"/api/v1/healthz", "/api/v1/openapi.json", "/api/v1/queue/health"})
 ADMIN_PATHS = ("/api/v1/queue/info", "/api/v1/queue/dead-letters")
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 CACHE_TTL_S = 5.0
 """Lookups are cached this long: polling clients do not query per request, and
 a revoked key stops working within it."""
@@ -86,21 +87,22 @@ async def authenticate(
         request[CALLER] = request.remote or "local"
         return await handler(request)
     if not key:
-        raise _unauthorized("missing_api_key", "This API needs a key: Authorization: Bearer <key>.")
+        raise ApiError(
+            401,
+            "missing_api_key",
+            "This API needs a key: Authorization: Bearer <key>.",
+            headers=CHALLENGE,
+        )
     found = await keys.tenant(key)
     if found is None:
-        raise _unauthorized("invalid_api_key", "The API key is unknown or revoked.")
+        raise ApiError(
+            401, "invalid_api_key", "The API key is unknown or revoked.", headers=CHALLENGE
+        )
     request[TENANT], request[ADMIN] = found
     request[CALLER] = hash_key(key).hex()[:16]
     if request.path.startswith(ADMIN_PATHS) and not found[1]:
         raise ApiError(403, "admin_only", "Queue state and dead letters need an admin key.")
     return await handler(request)
-
-
-def _unauthorized(code: str, message: str) -> ApiError:
-    error = ApiError(401, code, message)
-    error.headers = {"WWW-Authenticate": "Bearer"}
-    return error
 
 
 def tenant(request: web.Request) -> str:

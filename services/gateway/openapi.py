@@ -92,7 +92,7 @@ def build(app: web.Application, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op in ops:
         paths.setdefault(path, {})[method] = _operation(path, method, op, ref)
-    _link_documents(paths)
+    _link_documents(paths, [(path, method) for path, method, op in ops if op.gives_document])
     return {
         "openapi": "3.1.0",
         "info": {"title": "docmesh", "version": version},
@@ -137,8 +137,6 @@ def _operation(
         "parameters": params,
         "responses": responses,
     }
-    if op.gives_document:
-        spec["x-gives-document"] = True
     if path not in OPEN:
         spec["security"] = [{}, {"bearer": []}, {"apiKey": []}]
     if op.body is not None:
@@ -149,27 +147,23 @@ def _operation(
     return spec
 
 
-def _link_documents(paths: dict[str, dict[str, Any]]) -> None:
+def _link_documents(paths: dict[str, dict[str, Any]], givers: list[tuple[str, str]]) -> None:
     """Links from answers carrying a ``document_id`` to the routes that take one, so
     clients and fuzzers can follow them. The live stream is left out: it stays
     open until the document finishes."""
-    takers = {
-        spec["operationId"]: spec
+    takers = [
+        spec["operationId"]
         for path, methods in paths.items()
         if "{document_id}" in path and not path.endswith("/events")
         for spec in methods.values()
+    ]
+    links = {
+        op_id: {"operationId": op_id, "parameters": {"document_id": "$response.body#/document_id"}}
+        for op_id in takers
     }
-    for methods in paths.values():
-        for spec in methods.values():
-            if spec.pop("x-gives-document", False):
-                success = next(iter(spec["responses"].values()))
-                success["links"] = {
-                    op_id: {
-                        "operationId": op_id,
-                        "parameters": {"document_id": "$response.body#/document_id"},
-                    }
-                    for op_id in takers
-                }
+    for path, method in givers:
+        success = next(iter(paths[path][method]["responses"].values()))
+        success["links"] = links
 
 
 OPENAPI = web.AppKey("openapi", dict)

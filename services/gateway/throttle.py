@@ -38,12 +38,11 @@ class Throttle:
         )
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.rates = {
-            "presign": limits.parse_many(settings.rate_limit_presign)
-            if settings.rate_limit_presign
-            else [],
-            "process": limits.parse_many(settings.rate_limit_process)
-            if settings.rate_limit_process
-            else [],
+            action: limits.parse_many(text) if text else []
+            for action, text in (
+                ("presign", settings.rate_limit_presign),
+                ("process", settings.rate_limit_process),
+            )
         }
         self._backlog = (0.0, 0)
 
@@ -62,11 +61,12 @@ class Throttle:
             if not allowed:
                 stats = await self.limiter.get_window_stats(rate, action, caller)
                 wait = max(1, math.ceil(stats.reset_time - time.time()))
-                error = ApiError(
-                    429, "rate_limited", f"Too many {action} requests (limit {rate}); retry later."
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many {action} requests (limit {rate}); retry later.",
+                    headers={"Retry-After": str(wait)},
                 )
-                error.headers = {"Retry-After": str(wait)}
-                raise error
 
     async def backlog(self) -> int:
         """Entries waiting or in flight across the pipeline's stages (lag + pending)."""
@@ -93,11 +93,10 @@ class Throttle:
             log.warning("backlog_unavailable", error=f"{type(exc).__name__}: {exc}")
             return
         if waiting >= self.max_backlog:
-            error = ApiError(
+            raise ApiError(
                 429,
                 "pipeline_busy",
                 f"{waiting} documents are waiting to be processed; "
                 f"retry in {BACKLOG_RETRY_AFTER_S} s (the upload is kept).",
+                headers={"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
             )
-            error.headers = {"Retry-After": str(BACKLOG_RETRY_AFTER_S)}
-            raise error
