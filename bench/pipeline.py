@@ -19,6 +19,7 @@ from services.deduplicator import handler as deduplicator
 from services.embedder import handler as embedder
 from services.extractor import handler as extractor
 from services.janitor import handler as janitor
+from shared import stages
 from shared.db import open_pool
 from shared.embeddings import open_embeddings
 from shared.events import (
@@ -28,30 +29,24 @@ from shared.events import (
     Event,
     ProcessingFinished,
     Progress,
-    Stream,
     TextExtracted,
     decode,
 )
 from shared.settings import Settings
+from shared.stages import WORK_STREAMS
 from shared.storage import open_store
 from shared.streams import Streams
 from shared.worker import Context, open_redis
 
-STAGES = ["extracting", "checking_duplicates", "chunking", "embedding"]
-HOPS = {
-    DocumentUploaded: "extracting",
-    TextExtracted: "checking_duplicates",
-    DuplicatesChecked: "chunking",
-    ChunksStored: "embedding",
-}
+WORKING = [s for s in stages.STAGES if s.status not in stages.TERMINAL]
+STAGES = [s.status.value for s in WORKING]
+HOPS: dict[type[Event], str] = {s.event: s.status.value for s in WORKING}
 
 
 async def events_by_document(streams: Streams, ids: set[str]) -> dict[str, list[Event]]:
     """Every event of these documents still in the streams, oldest first."""
     found: dict[str, list[Event]] = defaultdict(list)
-    for stream in Stream:
-        if stream is Stream.DEAD:
-            continue
+    for stream in WORK_STREAMS:
         for _, fields in await streams.entries(stream):
             try:
                 event = decode(fields[b"event"])

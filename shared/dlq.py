@@ -11,27 +11,12 @@ from typing import Any
 
 import msgspec
 
+from shared import status
 from shared.db import Pool
-from shared.events import (
-    FIELD,
-    ChunksStored,
-    DocumentUploaded,
-    DuplicatesChecked,
-    ProcessingFinished,
-    TextExtracted,
-    decode,
-)
+from shared.events import FIELD, decode
 from shared.events import Stream as StreamName
-from shared.stages import Status
+from shared.stages import resume_status
 from shared.streams import Streams, decoded
-
-RESUMES_AT: dict[type, Status] = {
-    DocumentUploaded: Status.UPLOADED,
-    TextExtracted: Status.CHECKING_DUPLICATES,
-    DuplicatesChecked: Status.CHUNKING,
-    ChunksStored: Status.EMBEDDING,
-    ProcessingFinished: Status.EMBEDDING,
-}
 
 
 def _summary(entry_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
@@ -76,14 +61,8 @@ async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None)
             event = decode(fields[FIELD.encode()])
         except (KeyError, msgspec.DecodeError):
             continue
-        await pool.execute(
-            "UPDATE documents SET status = $2, error_code = NULL, error_message = NULL,"
-            " finished_at = NULL, redrives = 0, updated_at = now(),"
-            " current_step = 'Retrying after a dead letter'"
-            " WHERE id = $1 AND status = 'failed'",
-            event.document_id,
-            RESUMES_AT[type(event)].value,
-        )
+        resume_at = resume_status(type(event))
+        await status.restart(pool, event.document_id, resume_at, "Retrying after a dead letter")
         async with streams.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(decoded(fields[b"stream"]), {FIELD: fields[FIELD.encode()]})
             pipe.xdel(streams.key(StreamName.DEAD), entry_id)

@@ -1,4 +1,4 @@
-"""Every event that crosses a Redis Stream, and the streams they travel on.
+"""Every event that crosses a Redis Stream, and the names of the streams.
 
 Events are small frozen structs: ids, counts and hashes. Document text lives
 in PostgreSQL and files in S3, never inside a stream entry. New fields must
@@ -10,13 +10,14 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
 
 class Stream(enum.StrEnum):
-    """Logical stream names; ``stream_key`` turns them into Redis keys."""
+    """Logical stream names; ``shared.streams.stream_key`` makes them Redis keys. Which event
+    travels on which stream is the stage table's business (``shared.stages``)."""
 
     EXTRACT = "extract"
     DEDUP = "dedup"
@@ -27,13 +28,7 @@ class Stream(enum.StrEnum):
     DEAD = "dead"
 
 
-def stream_key(prefix: str, stream: Stream) -> str:
-    """The Redis key of ``stream``.
-
-    The ``{prefix}`` hash tag keeps every stream in one Redis Cluster slot, so a
-    MULTI that publishes to one stream and acks another stays legal there.
-    """
-    return f"{{{prefix}}}:{stream.value}"
+F = TypeVar("F", bound="Event")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -50,6 +45,20 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         A replayed handler derives the same ids, so downstream dedup by id works.
         """
         return str(uuid.uuid5(uuid.UUID(self.event_id), name))
+
+    def follow(self, event_type: type[F], name: str | None = None, **fields: Any) -> F:
+        """The ``event_type`` event caused by this one, for the same document and job.
+
+        Its id is derived from this event's id and ``name`` (the type's tag by
+        default), so a replayed handler builds the same event.
+        """
+        tag = name or str(event_type.__struct_config__.tag)
+        return event_type(
+            event_id=self.child_id(tag),
+            document_id=self.document_id,
+            job_id=self.job_id,
+            **fields,
+        )
 
 
 class DocumentUploaded(Event, frozen=True, tag="document_uploaded"):
@@ -114,15 +123,6 @@ AnyEvent = (
     | ProcessingFinished
     | Progress
 )
-
-STREAM_OF: dict[type[Event], Stream] = {
-    DocumentUploaded: Stream.EXTRACT,
-    TextExtracted: Stream.DEDUP,
-    DuplicatesChecked: Stream.CHUNK,
-    ChunksStored: Stream.EMBED,
-    ProcessingFinished: Stream.FINALIZE,
-    Progress: Stream.PROGRESS,
-}
 
 ENCODER = msgspec.json.Encoder()
 DECODER: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)

@@ -8,7 +8,12 @@ lists them for Prometheus in ``<state>/metrics-targets.json``.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from collections.abc import Iterator
+from typing import ClassVar
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from shared.settings import Settings
 
@@ -34,12 +39,6 @@ DOCUMENTS_FINISHED = Counter(
     "Documents finished: completed, duplicate, failed or cancelled.",
     ["outcome"],
 )
-EMBEDDING_TOKENS = Counter("docmesh_embedding_tokens_total", "Tokens sent to the embeddings API.")
-EMBEDDING_TEXTS = Counter("docmesh_embedding_texts_total", "Texts sent to the embeddings API.")
-EMBEDDING_REQUESTS = Counter("docmesh_embedding_requests_total", "Embeddings API requests.")
-EMBEDDING_CACHE_HITS = Counter(
-    "docmesh_embedding_cache_hits_total", "Chunks whose vector came from the cache."
-)
 JANITOR_DELETIONS = Counter(
     "docmesh_janitor_actions_total",
     "What the janitor's sweeps did: orphans_deleted, uploads_expired, redriven, ...",
@@ -59,6 +58,29 @@ HTTP_REQUESTS = Histogram(
     ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+class EmbeddingCounters(Collector):
+    """The embedders' mesh-wide counters, kept in one place (a Redis hash every
+    replica adds to) and exposed by the gateway as read at scrape time."""
+
+    HELP: ClassVar[dict[str, tuple[str, str]]] = {
+        "tokens_embedded": ("docmesh_embedding_tokens", "Tokens sent to the embeddings API."),
+        "texts_embedded": ("docmesh_embedding_texts", "Texts sent to the embeddings API."),
+        "requests": ("docmesh_embedding_requests", "Embeddings API requests."),
+        "cache_hits": ("docmesh_embedding_cache_hits", "Chunks whose vector came from the cache."),
+    }
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        for key, (name, text) in self.HELP.items():
+            yield CounterMetricFamily(name, text, value=self.values.get(key, 0))
+
+
+EMBEDDING = EmbeddingCounters()
+REGISTRY.register(EMBEDDING)
 
 
 def serve_metrics(settings: Settings) -> None:

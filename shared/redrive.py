@@ -3,10 +3,61 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import TypedDict
 
 import asyncpg
 
 from shared.events import ChunksStored, DocumentUploaded, DuplicatesChecked, Event, TextExtracted
+from shared.stages import Stage, previous, stage_of_status
+
+
+class Ids(TypedDict):
+    """The ids of the event to build."""
+
+    event_id: str
+    document_id: str
+    job_id: str
+
+
+def _uploaded(row: asyncpg.Record, ids: Ids) -> Event | None:
+    return DocumentUploaded(
+        **ids,
+        object_key=row["object_key"],
+        content_type=row["content_type"],
+        file_size=row["file_size"],
+        file_hash=row["file_hash"],
+    )
+
+
+def _extracted(row: asyncpg.Record, ids: Ids) -> Event | None:
+    if not (row["file_sha256"] and row["text_hash"]):
+        return None
+    return TextExtracted(
+        **ids,
+        page_count=row["page_count"] or 0,
+        char_count=0,
+        file_sha256=row["file_sha256"],
+        text_hash=row["text_hash"],
+    )
+
+
+def _checked(row: asyncpg.Record, ids: Ids) -> Event | None:
+    return DuplicatesChecked(**ids)
+
+
+def _chunked(row: asyncpg.Record, ids: Ids) -> Event | None:
+    return ChunksStored(**ids, chunk_count=row["chunk_count"]) if row["chunk_count"] else None
+
+
+BUILDERS: dict[type[Event], Callable[[asyncpg.Record, Ids], Event | None]] = {
+    DocumentUploaded: _uploaded,
+    TextExtracted: _extracted,
+    DuplicatesChecked: _checked,
+    ChunksStored: _chunked,
+}
+"""How each stage's input event is rebuilt from the document's row; None when the
+row lacks what it needs (the stage before it then runs again)."""
 
 
 def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
@@ -15,30 +66,15 @@ def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
     Its id is derived from the job, the attempt and the stage, so a sweep
     that runs twice publishes the same event.
     """
-    job, doc, status = str(row["job_id"]), str(row["id"]), row["status"]
-    event_id = str(uuid.uuid5(uuid.UUID(job), f"{reason}:{row['redrives']}:{status}"))
-    if status == "embedding" and row["chunk_count"]:
-        return ChunksStored(
-            event_id=event_id, document_id=doc, job_id=job, chunk_count=row["chunk_count"]
-        )
-    if status == "chunking":
-        return DuplicatesChecked(event_id=event_id, document_id=doc, job_id=job)
-    if status == "checking_duplicates" and row["file_sha256"] and row["text_hash"]:
-        return TextExtracted(
-            event_id=event_id,
-            document_id=doc,
-            job_id=job,
-            page_count=row["page_count"] or 0,
-            char_count=0,
-            file_sha256=row["file_sha256"],
-            text_hash=row["text_hash"],
-        )
-    return DocumentUploaded(
-        event_id=event_id,
-        document_id=doc,
-        job_id=job,
-        object_key=row["object_key"],
-        content_type=row["content_type"],
-        file_size=row["file_size"],
-        file_hash=row["file_hash"],
-    )
+    job = str(row["job_id"])
+    ids: Ids = {
+        "event_id": str(uuid.uuid5(uuid.UUID(job), f"{reason}:{row['redrives']}:{row['status']}")),
+        "document_id": str(row["id"]),
+        "job_id": job,
+    }
+    stage: Stage | None = stage_of_status(row["status"])
+    while stage is not None:
+        if (event := BUILDERS[stage.event](row, ids)) is not None:
+            return event
+        stage = previous(stage)
+    raise AssertionError("the first stage's event needs nothing")  # pragma: no cover

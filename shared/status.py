@@ -1,21 +1,52 @@
-"""The status view: folding progress events into a document's row.
+"""A document's status, owned here: every transition by name, and one fold.
 
-Used by the gateway's projector for every stage event and by the janitor
-for the terminal state, so both go through the same monotonic rule: a
-document never moves back to an earlier status, its progress never
-decreases, and nothing changes once it is completed or failed. Replayed or
-reordered events therefore leave the row as it was.
+Nothing else writes ``documents.status``. Workers and the janitor report
+progress as events that :func:`apply_progress` folds into the row with a
+monotonic rule (:func:`advances`, written once in Python and generated into
+the SQL): a document never moves back to an earlier status, its progress
+never decreases, and nothing changes once it reached a terminal state, so
+replayed or reordered events leave the row as it was. The other transitions
+(recording a job, cancelling, restarting, expiring) are explicit steps an
+operator or the gateway takes, each one statement with its own guard.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
 import asyncpg
 
-from shared.events import Progress
-from shared.stages import ORDER, TERMINAL
+from shared.events import Event, Progress
+from shared.stages import ORDER, PIPELINE, TERMINAL, Status, rank
 
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+def sql_list(statuses: Sequence[Status] | frozenset[Status]) -> str:
+    """``statuses`` as an SQL list of literals, in pipeline order: ``('a','b')``."""
+    return "(" + ",".join(f"'{s.value}'" for s in ORDER if s in statuses) + ")"
+
+
+TERMINAL_SQL = sql_list(TERMINAL)
+PIPELINE_SQL = sql_list(PIPELINE)
 _ORDER_SQL = "ARRAY[" + ",".join(f"'{s.value}'" for s in ORDER) + "]"
-_TERMINAL_SQL = "(" + ",".join(f"'{s.value}'" for s in TERMINAL) + ")"
+
+
+def advances(status: str, progress: int, new_status: str, new_progress: int) -> bool:
+    """Whether a progress event may move a document from where it is.
+
+    Not from a terminal state; never back in the pipeline order; within one
+    status, never to less progress. :data:`_FOLD` is this rule in SQL.
+    """
+    if Status(status) in TERMINAL or rank(new_status) < rank(status):
+        return False
+    return not (status == new_status and progress > new_progress)
+
+
+_FOLD = f"""status NOT IN {TERMINAL_SQL}
+  AND array_position({_ORDER_SQL}, status) <= array_position({_ORDER_SQL}, $2::text)
+  AND NOT (status = $2 AND progress > $3)"""
 
 _APPLY = f"""
 UPDATE documents SET
@@ -34,17 +65,28 @@ UPDATE documents SET
                          THEN stage_seconds || jsonb_build_object(status, round(extract(epoch
                               FROM now() - (stage_started ->> status)::timestamptz)::numeric, 3))
                          ELSE stage_seconds END,
-    started_at = COALESCE(started_at, CASE WHEN $2 <> 'uploaded' THEN now() END),
-    finished_at = COALESCE(finished_at, CASE WHEN $2 IN {_TERMINAL_SQL} THEN now() END),
+    started_at = COALESCE(started_at, CASE WHEN $2 <> '{Status.UPLOADED}' THEN now() END),
+    finished_at = COALESCE(finished_at, CASE WHEN $2 IN {TERMINAL_SQL} THEN now() END),
     updated_at = now()
-WHERE id = $1::uuid
-  AND (status NOT IN {_TERMINAL_SQL} OR status = $2)
-  AND array_position({_ORDER_SQL}, status) <= array_position({_ORDER_SQL}, $2::text)
-  AND NOT (status = $2 AND progress > $3)
+WHERE id = $1::uuid AND {_FOLD}
 """
 
 
-async def apply_progress(conn: asyncpg.Connection | asyncpg.Pool, event: Progress) -> bool:
+def progress_event(
+    parent: Event, status: Status, progress: int, step: str, **fields: int | str | None
+) -> Progress:
+    """A progress event caused by ``parent`` (its id derived from the parent's)."""
+    return parent.follow(
+        Progress,
+        f"progress:{status}:{progress}:{step}",
+        status=status.value,
+        progress=progress,
+        step=step,
+        **fields,
+    )
+
+
+async def apply_progress(conn: Conn, event: Progress) -> bool:
     """Fold ``event`` into its document's status; False when it was stale."""
     result = await conn.execute(
         _APPLY,
@@ -60,3 +102,122 @@ async def apply_progress(conn: asyncpg.Connection | asyncpg.Pool, event: Progres
         event.duplicate_of,
     )
     return bool(result == "UPDATE 1")
+
+
+async def finish(conn: asyncpg.Connection, final: Progress) -> bool:
+    """The janitor's last word on a document: its terminal status, the upload marked
+    deleted (the janitor deletes it once this commits; the orphan sweep covers a
+    crash in between)."""
+    await conn.execute(
+        "UPDATE documents SET object_deleted = true WHERE id = $1", final.document_id
+    )
+    return await apply_progress(conn, final)
+
+
+async def register_upload(conn: Conn, **row: Any) -> None:
+    """A presigned upload: the document exists, ``awaiting_upload``."""
+    columns = ", ".join(row)
+    values = ", ".join(f"${n}" for n in range(1, len(row) + 1))
+    await conn.execute(
+        f"INSERT INTO documents ({columns}, status) VALUES ({values}, '{Status.AWAITING_UPLOAD}')",
+        *row.values(),
+    )
+
+
+async def record_job(
+    conn: Conn, document_id: str, job_id: str, file_hash: str | None
+) -> str | None:
+    """The upload becomes job ``job_id``, ``uploaded``; None when another request
+    recorded a job first (the document's ``job_id`` is that one)."""
+    won = await conn.fetchval(
+        f"""
+        UPDATE documents SET job_id = $2, file_hash = $3, status = '{Status.UPLOADED}',
+               progress = 0, current_step = 'Waiting for a worker', queued_at = now(),
+               updated_at = now(), stage_started = jsonb_build_object('{Status.UPLOADED}', now())
+        WHERE id = $1 AND job_id IS NULL RETURNING job_id
+        """,
+        document_id,
+        job_id,
+        file_hash,
+    )
+    return None if won is None else str(won)
+
+
+async def unrecord_job(conn: Conn, document_id: str, job_id: str) -> None:
+    """Undo :func:`record_job` when its first event could not be published, so that
+    the client's retry records and publishes again."""
+    await conn.execute(
+        f"UPDATE documents SET job_id = NULL, status = '{Status.AWAITING_UPLOAD}'"
+        f" WHERE id = $1 AND job_id = $2 AND status = '{Status.UPLOADED}'",
+        document_id,
+        job_id,
+    )
+
+
+async def cancel_unstarted(conn: Conn, document_id: str) -> bool:
+    """Cancel a document with no job yet (nothing runs: it ends here)."""
+    result = await conn.execute(
+        f"UPDATE documents SET status = '{Status.CANCELLED}', current_step = 'Cancelled',"
+        " object_deleted = true, finished_at = now(), updated_at = now()"
+        f" WHERE id = $1 AND job_id IS NULL AND status NOT IN {TERMINAL_SQL}",
+        document_id,
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def request_cancel(conn: Conn, document_id: str) -> bool:
+    """Ask for a running document to stop at its next stage boundary."""
+    result = await conn.execute(
+        "UPDATE documents SET cancel_requested = true, current_step = 'Cancelling',"
+        f" updated_at = now() WHERE id = $1 AND status NOT IN {TERMINAL_SQL}",
+        document_id,
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def restart(
+    conn: Conn, document_id: str, resume_at: Status, step: str
+) -> asyncpg.Record | None:
+    """Put a failed document back at ``resume_at`` (a retry, a replayed dead letter),
+    with a fresh budget of re-drives; the row, or None when it was not failed."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"UPDATE documents SET status = $2, error_code = NULL, error_message = NULL,"
+        " finished_at = NULL, cancel_requested = false, redrives = 0, current_step = $3,"
+        " updated_at = now(), stage_started = '{}', stage_seconds = '{}'"
+        f" WHERE id = $1 AND status = '{Status.FAILED}' RETURNING *",
+        document_id,
+        resume_at.value,
+        step,
+    )
+    return row
+
+
+async def expire_uploads(conn: Conn, grace_s: float) -> list[str]:
+    """Presigned uploads unused ``grace_s`` past their URL's expiry become ``expired``;
+    the object keys to delete."""
+    rows = await conn.fetch(
+        f"""
+        UPDATE documents SET status = '{Status.EXPIRED}', current_step = 'The upload URL expired',
+               finished_at = now(), updated_at = now(), object_deleted = true
+        WHERE status = '{Status.AWAITING_UPLOAD}'
+          AND upload_expires_at < now() - make_interval(secs => $1)
+        RETURNING object_key
+        """,
+        grace_s,
+    )
+    return [r["object_key"] for r in rows]
+
+
+async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record]:
+    """Documents in the pipeline with no progress for ``stall_after_s``, each with one
+    more re-drive counted (and its clock reset): the rows to re-drive or fail."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""
+        UPDATE documents SET redrives = redrives + 1, updated_at = now()
+        WHERE status IN {PIPELINE_SQL} AND job_id IS NOT NULL
+          AND updated_at < now() - make_interval(secs => $1)
+        RETURNING *
+        """,
+        stall_after_s,
+    )
+    return rows

@@ -15,7 +15,45 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from shared.events import FIELD, STREAM_OF, Event, Stream, encode, stream_key
+from shared.events import FIELD, Event, Stream, encode
+from shared.stages import STREAM_OF
+
+
+def redis_key(prefix: str, *parts: str) -> str:
+    """Every Redis key of docmesh is built here: ``{prefix}:part:...``.
+
+    The ``{prefix}`` hash tag keeps them all in one Redis Cluster slot, so a
+    MULTI that publishes to one stream and acks another stays legal there.
+    """
+    return ":".join((f"{{{prefix}}}", *parts))
+
+
+def stream_key(prefix: str, stream: Stream) -> str:
+    """The Redis key of ``stream``."""
+    return redis_key(prefix, stream.value)
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """One consumer group of one stream, as XINFO GROUPS reports it."""
+
+    stream: Stream
+    name: str
+    consumers: int
+    pending: int
+    """Entries delivered and not acked."""
+    lag: int
+    """Entries not yet delivered."""
+    last_delivered_id: str
+
+
+@dataclass(frozen=True)
+class ConsumerInfo:
+    """One consumer of a group, as XINFO CONSUMERS reports it."""
+
+    name: str
+    pending: int
+    idle_ms: int
 
 
 @dataclass(frozen=True)
@@ -62,7 +100,10 @@ class Streams:
         return stream_key(self.prefix, stream)
 
     def metrics_key(self, service: str) -> str:
-        return f"{{{self.prefix}}}:metrics:{service}"
+        return redis_key(self.prefix, "metrics", service)
+
+    def lock_key(self, name: str) -> str:
+        return redis_key(self.prefix, "lock", name)
 
     async def count(self, service: str, **increments: int) -> None:
         """Add to a service's counters (a Redis hash that ``redis-cli HGETALL`` shows)."""
@@ -81,6 +122,54 @@ class Streams:
         """Entries of ``stream`` between two ids (XRANGE), ids as text."""
         rows: Any = await self.redis.xrange(self.key(stream), min=first, max=last, count=count)
         return [(decoded(entry_id), fields) for entry_id, fields in rows]
+
+    async def length(self, stream: Stream) -> int:
+        return int(await self.redis.xlen(self.key(stream)))
+
+    async def groups(self, stream: Stream) -> list[GroupInfo]:
+        """The stream's consumer groups (none when the stream does not exist yet)."""
+        key = self.key(stream)
+        if not await self.redis.exists(key):
+            return []
+        rows: list[dict[str, Any]] = await self.redis.xinfo_groups(key)
+        return [
+            GroupInfo(
+                stream=stream,
+                name=decoded(g["name"]),
+                consumers=int(g["consumers"]),
+                pending=int(g["pending"]),
+                lag=int(g.get("lag") or 0),
+                last_delivered_id=decoded(g["last-delivered-id"]),
+            )
+            for g in rows
+        ]
+
+    async def consumers(self, group: GroupInfo) -> list[ConsumerInfo]:
+        rows: list[dict[str, Any]] = await self.redis.xinfo_consumers(
+            self.key(group.stream), group.name
+        )
+        return [ConsumerInfo(decoded(c["name"]), int(c["pending"]), int(c["idle"])) for c in rows]
+
+    async def oldest_pending(self, group: GroupInfo) -> str | None:
+        """The id of the oldest entry the group has not acked, if any."""
+        if not group.pending:
+            return None
+        summary: dict[str, Any] = await self.redis.xpending(self.key(group.stream), group.name)
+        return decoded(summary["min"]) if summary["min"] else None
+
+    async def stuck(self, group: GroupInfo, idle_ms: int) -> bool:
+        """Whether an entry of the group has been pending for longer than ``idle_ms``."""
+        rows = await self.redis.xpending_range(
+            self.key(group.stream), group.name, "-", "+", 1, idle=idle_ms
+        )
+        return bool(rows)
+
+    async def remove_consumer(self, group: GroupInfo, consumer: str) -> None:
+        await self.redis.xgroup_delconsumer(self.key(group.stream), group.name, consumer)
+
+    async def trim_below(self, stream: Stream, min_id: str) -> int:
+        """Delete the entries older than ``min_id`` (XTRIM MINID, exact)."""
+        return int(await self.redis.xtrim(self.key(stream), minid=min_id, approximate=False))
 
     async def publish(self, *events: Event) -> None:
         """Append each event to its stream (one round trip)."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -34,10 +34,11 @@ from tenacity import (
 
 from shared import metrics
 from shared.errors import DocumentFailed
-from shared.events import Event, ProcessingFinished, Progress, Stream, decode
+from shared.events import Event, ProcessingFinished, Progress, decode
 from shared.log import configure_logging
 from shared.settings import Settings, load_settings
-from shared.stages import Status
+from shared.stages import Stage, stage_of_event
+from shared.status import progress_event
 from shared.streams import Entry, GroupReader, Streams
 
 log = structlog.get_logger()
@@ -47,42 +48,35 @@ E = TypeVar("E", bound=Event)
 
 @dataclass
 class Context:
-    """What a handler may use besides its event: progress reporting."""
+    """What a handler may use besides its event: progress within its stage.
+
+    Handlers say how far through their own stage they are (0..1); the stage
+    table maps that into the document's progress range.
+    """
 
     streams: Streams
     event: Event
 
-    async def progress(self, status: Status, progress: int, step: str, **counts: int) -> None:
+    @property
+    def stage(self) -> Stage:
+        """The stage the event starts (from the stage table)."""
+        return stage_of_event(type(self.event))
+
+    def report(self, step: str, fraction: float = 1.0, **counts: int | str | None) -> Progress:
+        """A progress event ``fraction`` of the way through this stage, to return
+        with the next events (published atomically with the ack)."""
+        progress = self.stage.progress_at(fraction)
+        return progress_event(self.event, self.stage.status, progress, step, **counts)
+
+    async def progress(self, step: str, fraction: float = 0.0, **counts: int | str | None) -> None:
         """Publish a progress event for the current document right away."""
-        await self.streams.publish(progress_event(self.event, status, progress, step, **counts))
-
-
-def progress_event(
-    parent: Event, status: Status, progress: int, step: str, **fields: int | str | None
-) -> Progress:
-    """A progress event caused by ``parent`` (its id derived from the parent's)."""
-    return Progress(
-        event_id=parent.child_id(f"progress:{status}:{progress}:{step}"),
-        document_id=parent.document_id,
-        job_id=parent.job_id,
-        status=status.value,
-        progress=progress,
-        step=step,
-        **fields,  # type: ignore[arg-type]
-    )
+        await self.streams.publish(self.report(step, fraction, **counts))
 
 
 def fail_document(event: Event, code: str, message: str) -> list[Event]:
     """The default reaction to a permanent failure: the janitor finishes the document."""
     return [
-        ProcessingFinished(
-            event_id=event.child_id("finished"),
-            document_id=event.document_id,
-            job_id=event.job_id,
-            outcome="failed",
-            error_code=code,
-            error_message=message,
-        )
+        event.follow(ProcessingFinished, outcome="failed", error_code=code, error_message=message)
     ]
 
 
@@ -92,13 +86,15 @@ Lifespan = Callable[[Settings], contextlib.AbstractAsyncContextManager[Handler[E
 
 @dataclass(frozen=True)
 class WorkerSpec(Generic[E]):
-    """What makes a service: its group name, its input stream and its handler."""
+    """What makes a service: its row of the stage table and its handler's lifespan."""
 
-    service: str
-    stream: Stream
-    event_type: type[E]
+    stage: Stage
     lifespan: Lifespan[E]
     on_failure: Callable[[Event, str, str], list[Event]] = fail_document
+
+    @property
+    def service(self) -> str:
+        return self.stage.service
 
 
 @dataclass
@@ -175,7 +171,7 @@ class _Runner(Generic[E]):
             event = decode(entry.payload)
         except msgspec.DecodeError:
             return None
-        return event if isinstance(event, self.spec.event_type) else None
+        return cast(E, event) if isinstance(event, self.spec.stage.event) else None
 
     async def _process(self, entry: Entry) -> None:
         event = self._decode(entry)
@@ -262,7 +258,8 @@ async def consume(spec: WorkerSpec[E], settings: Settings, stop: asyncio.Event) 
     """Run ``spec``'s consumer until ``stop`` is set (used by workers and the gateway)."""
     async with open_redis(settings) as redis, spec.lifespan(settings) as handler:
         streams = Streams(redis, settings.stream_prefix)
-        reader = GroupReader(streams, spec.stream, spec.service, settings.consumer(spec.service))
+        stage = spec.stage
+        reader = GroupReader(streams, stage.stream, stage.service, settings.consumer(stage.service))
         await _Runner(spec, settings, reader, handler, stop).run()
 
 

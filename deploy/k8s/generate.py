@@ -14,14 +14,10 @@ from typing import Any
 
 import yaml
 
+from shared.stages import STAGES, Stage
+from shared.streams import stream_key
+
 IMAGE = "docmesh:0.1.0"
-WORKERS = {  # service: (stream, max replicas)
-    "extractor": ("extract", 4),
-    "deduplicator": ("dedup", 2),
-    "chunker": ("chunk", 4),
-    "embedder": ("embed", 8),
-    "janitor": ("finalize", 2),
-}
 CONFIG = {
     "DOCMESH_REDIS_URL": "redis://redis:6379/0",
     "DOCMESH_S3_BUCKET": "documents",
@@ -45,14 +41,9 @@ def _labels(service: str) -> dict[str, str]:
     return {**LABELS, "app.kubernetes.io/name": service}
 
 
-def deployment(service: str) -> dict[str, Any]:
-    probe = {
-        "exec": {"command": ["docmesh", "healthcheck", service]},
-        "periodSeconds": 15,
-        "timeoutSeconds": 5,
-        "failureThreshold": 3,
-    }
-    container: dict[str, Any] = {
+def _container(service: str) -> dict[str, Any]:
+    """The service's container: its command, configuration and liveness check."""
+    return {
         "name": service,
         "image": IMAGE,
         "args": [service],
@@ -67,24 +58,38 @@ def deployment(service: str) -> dict[str, Any]:
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
             }
         ],
-        "livenessProbe": probe,
+        "livenessProbe": {
+            "exec": {"command": ["docmesh", "healthcheck", service]},
+            "periodSeconds": 15,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False},
     }
-    metrics_port = 8000 if service == "gateway" else 9100
+
+
+def _expose(container: dict[str, Any], service: str) -> int:
+    """Open the container's HTTP port (the gateway's API, a worker's metrics); the port."""
     if service == "gateway":
         container["env"].append({"name": "DOCMESH_GATEWAY_HOST", "value": "0.0.0.0"})
         container["ports"] = [{"containerPort": 8000, "name": "http"}]
-    else:
-        container["env"] += [
-            {"name": "DOCMESH_METRICS_PORT", "value": str(metrics_port)},
-            {"name": "DOCMESH_METRICS_HOST", "value": "0.0.0.0"},
-        ]
-        container["ports"] = [{"containerPort": metrics_port, "name": "metrics"}]
-        container["readinessProbe"] = {
-            "httpGet": {"path": "/api/v1/healthz", "port": "http"},
-            "periodSeconds": 10,
-        }
+        return 8000
+    container["env"] += [
+        {"name": "DOCMESH_METRICS_PORT", "value": "9100"},
+        {"name": "DOCMESH_METRICS_HOST", "value": "0.0.0.0"},
+    ]
+    container["ports"] = [{"containerPort": 9100, "name": "metrics"}]
+    container["readinessProbe"] = {
+        "httpGet": {"path": "/api/v1/healthz", "port": "http"},
+        "periodSeconds": 10,
+    }
+    return 9100
+
+
+def deployment(service: str) -> dict[str, Any]:
+    container = _container(service)
+    metrics_port = _expose(container, service)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -112,9 +117,11 @@ def deployment(service: str) -> dict[str, Any]:
     }
 
 
-def scaled_object(service: str, stream: str, max_replicas: int) -> dict[str, Any]:
+def scaled_object(stage: Stage) -> dict[str, Any]:
     """Scale a worker on its own group's backlog: entries not yet read, and unacked ones."""
-    common = {"address": "redis:6379", "stream": f"{{docmesh}}:{stream}", "consumerGroup": service}
+    service = stage.service
+    stream = stream_key("docmesh", stage.stream)
+    common = {"address": "redis:6379", "stream": stream, "consumerGroup": service}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -122,7 +129,7 @@ def scaled_object(service: str, stream: str, max_replicas: int) -> dict[str, Any
         "spec": {
             "scaleTargetRef": {"name": f"docmesh-{service}"},
             "minReplicaCount": 1,
-            "maxReplicaCount": max_replicas,
+            "maxReplicaCount": stage.max_replicas,
             "pollingInterval": 15,
             "cooldownPeriod": 300,
             "triggers": [
@@ -159,8 +166,8 @@ def manifests() -> list[dict[str, Any]]:
             },
         },
     ]
-    for service, (stream, max_replicas) in WORKERS.items():
-        docs += [deployment(service), scaled_object(service, stream, max_replicas)]
+    for stage in STAGES:
+        docs += [deployment(stage.service), scaled_object(stage)]
     return docs
 
 

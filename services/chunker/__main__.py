@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from services.chunker.chunking import token_counter
 from services.chunker.handler import Deps, handle
 from shared.db import open_pool
-from shared.events import DuplicatesChecked, Stream
+from shared.events import DuplicatesChecked
 from shared.guard import guarded
 from shared.settings import Settings
+from shared.stages import stage
 from shared.worker import Handler, WorkerSpec, run_worker
 
 
@@ -22,7 +23,7 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[DuplicatesChecke
         yield guarded(pool, functools.partial(handle, Deps(settings, pool, count_tokens)))
 
 
-SPEC = WorkerSpec("chunker", Stream.CHUNK, DuplicatesChecked, lifespan)
+SPEC = WorkerSpec(stage("chunker"), lifespan)
 
 if __name__ == "__main__":
     run_worker(SPEC)

@@ -11,9 +11,8 @@ from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, DuplicatesChecked, Event
 from shared.settings import Settings
-from shared.stages import Status
 from shared.text import Heading
-from shared.worker import Context, progress_event
+from shared.worker import Context
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Deps:
 
 async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence[Event]:
     """Store the document's chunks (replacing any from an earlier attempt)."""
-    await ctx.progress(Status.CHUNKING, 35, "Splitting into chunks")
+    await ctx.progress("Splitting into chunks")
     doc = await deps.pool.fetchrow(
         "SELECT coalesce(nullif(title, ''), filename) AS title FROM documents WHERE id = $1",
         event.document_id,
@@ -58,18 +57,11 @@ async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence
     )
     if not chunks:
         raise DocumentFailed("empty", "The document contains no text to index.")
-    await ctx.progress(Status.CHUNKING, 50, f"Storing {len(chunks)} chunks")
+    await ctx.progress(f"Storing {len(chunks)} chunks", 0.75)
     await _store(deps.pool, event.document_id, chunks)
     return [
-        progress_event(
-            event, Status.CHUNKING, 55, f"Stored {len(chunks)} chunks", chunk_count=len(chunks)
-        ),
-        ChunksStored(
-            event_id=event.child_id("chunks_stored"),
-            document_id=event.document_id,
-            job_id=event.job_id,
-            chunk_count=len(chunks),
-        ),
+        ctx.report(f"Stored {len(chunks)} chunks", chunk_count=len(chunks)),
+        event.follow(ChunksStored, chunk_count=len(chunks)),
     ]
 
 

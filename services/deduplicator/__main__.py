@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 from services.deduplicator.handler import Deps, handle
 from shared.db import open_pool
-from shared.events import Stream, TextExtracted
+from shared.events import TextExtracted
 from shared.guard import guarded
 from shared.settings import Settings
+from shared.stages import stage
 from shared.worker import Handler, WorkerSpec, run_worker
 
 
@@ -20,7 +21,7 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[TextExtracted]]:
         yield guarded(pool, functools.partial(handle, Deps(settings, pool)))
 
 
-SPEC = WorkerSpec("deduplicator", Stream.DEDUP, TextExtracted, lifespan)
+SPEC = WorkerSpec(stage("deduplicator"), lifespan)
 
 if __name__ == "__main__":
     run_worker(SPEC)

@@ -15,7 +15,7 @@ from shared.db import Pool
 from shared.events import DuplicatesChecked, Event, ProcessingFinished, TextExtracted
 from shared.settings import Settings
 from shared.stages import Status
-from shared.worker import Context, progress_event
+from shared.worker import Context
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Deps:
 
 async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Event]:
     """Pass a new document on to chunking, or finish it as a duplicate of the original."""
-    await ctx.progress(Status.CHECKING_DUPLICATES, 25, "Checking for duplicates")
+    await ctx.progress("Checking for duplicates")
     hashes = [f"file:{event.file_sha256}", f"text:{event.text_hash}"]
     async with deps.pool.acquire() as conn, conn.transaction():
         await conn.execute(
@@ -38,31 +38,15 @@ async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Eve
         original = await claim_hashes(conn, event.document_id, hashes)
     if original is not None:
         return [
-            progress_event(
-                event,
-                Status.CHECKING_DUPLICATES,
-                35,
-                "Duplicate of an earlier document",
-                duplicate_of=original,
-            ),
-            ProcessingFinished(
-                event_id=event.child_id("finished"),
-                document_id=event.document_id,
-                job_id=event.job_id,
-                outcome="duplicate",
-                duplicate_of=original,
-            ),
+            ctx.report("Duplicate of an earlier document", duplicate_of=original),
+            event.follow(ProcessingFinished, outcome="duplicate", duplicate_of=original),
         ]
-    await ctx.progress(Status.CHECKING_DUPLICATES, 30, "Looking for similar documents")
+    await ctx.progress("Looking for similar documents", 0.5)
     similar = await find_similar(deps, event.document_id)
     step = f"Similar to {len(similar)} documents" if similar else "No duplicate found"
     return [
-        progress_event(event, Status.CHECKING_DUPLICATES, 35, step),
-        DuplicatesChecked(
-            event_id=event.child_id("duplicates_checked"),
-            document_id=event.document_id,
-            job_id=event.job_id,
-        ),
+        ctx.report(step),
+        event.follow(DuplicatesChecked),
     ]
 
 
@@ -116,12 +100,12 @@ async def find_similar(deps: Deps, document_id: str) -> list[dict[str, object]]:
     own = bands(sig)
     async with deps.pool.acquire() as conn, conn.transaction():
         candidates = await conn.fetch(
-            """
+            f"""
             SELECT d.id::text AS id, d.minhash FROM documents d
             WHERE d.id IN (SELECT b.document_id FROM minhash_bands b
                            JOIN unnest($1::smallint[], $2::bigint[]) AS o(band, hash)
                              ON b.band = o.band AND b.hash = o.hash)
-              AND d.id <> $3 AND d.status <> 'failed' AND d.minhash IS NOT NULL
+              AND d.id <> $3 AND d.status <> '{Status.FAILED}' AND d.minhash IS NOT NULL
               AND d.tenant = (SELECT tenant FROM documents WHERE id = $3)
             """,
             [b for b, _ in own],

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from services.embedder.handler import Deps, handle
 from shared.db import open_pool
 from shared.embeddings import open_embeddings
-from shared.events import ChunksStored, Stream
+from shared.events import ChunksStored
 from shared.guard import guarded
 from shared.settings import Settings
+from shared.stages import stage
 from shared.worker import Handler, WorkerSpec, run_worker
 
 
@@ -21,7 +22,7 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[ChunksStored]]:
         yield guarded(pool, functools.partial(handle, Deps(settings, pool, embeddings)))
 
 
-SPEC = WorkerSpec("embedder", Stream.EMBED, ChunksStored, lifespan)
+SPEC = WorkerSpec(stage("embedder"), lifespan)
 
 if __name__ == "__main__":
     run_worker(SPEC)

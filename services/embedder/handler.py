@@ -4,38 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import openai
 import structlog
 
 from services.embedder.batching import batches
-from shared import metrics
 from shared.db import Pool
 from shared.embeddings import Embeddings
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, Event, ProcessingFinished
 from shared.settings import Settings
-from shared.stages import Status, within
 from shared.text import embedded_text
-from shared.worker import Context, progress_event
+from shared.worker import Context
 
 log = structlog.get_logger()
 
 
 @dataclass
-class Counters:
-    """What was sent to the API and what the cache saved."""
+class Usage:
+    """What one batch sent to the API and what the cache saved (a result, not a store:
+    the mesh-wide totals are the Redis hash that :meth:`Streams.count` adds to)."""
 
     texts_embedded: int = 0
     tokens_embedded: int = 0
     cache_hits: int = 0
     requests: int = 0
-
-    def add(self, other: Counters) -> None:
-        for name, value in vars(other).items():
-            setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,6 @@ class Deps:
     settings: Settings
     pool: Pool
     embeddings: Embeddings
-    counters: Counters = field(default_factory=Counters)
 
 
 async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
@@ -57,35 +51,10 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
         "WHERE document_id = $1 AND embedding IS NULL ORDER BY ordinal",
         event.document_id,
     )
-    total = event.chunk_count
+    total, settings = event.chunk_count, deps.settings
     done = total - len(rows)
-    await ctx.progress(
-        Status.EMBEDDING,
-        within(Status.EMBEDDING, done, total),
-        f"Embedding {total} chunks",
-        embedded_count=done,
-    )
-    settings = deps.settings
+    await ctx.progress(f"Embedding {total} chunks", done / total, embedded_count=done)
     gate = asyncio.Semaphore(max(settings.embeddings_concurrency, 1))
-
-    async def run(batch: list[asyncpg.Record]) -> None:
-        nonlocal done
-        async with gate:
-            counted = await _embed_batch(deps, event.document_id, batch)
-        done += len(batch)
-        deps.counters.add(counted)
-        metrics.EMBEDDING_TOKENS.inc(counted.tokens_embedded)
-        metrics.EMBEDDING_TEXTS.inc(counted.texts_embedded)
-        metrics.EMBEDDING_REQUESTS.inc(counted.requests)
-        metrics.EMBEDDING_CACHE_HITS.inc(counted.cache_hits)
-        await ctx.streams.count("embedder", **vars(counted))
-        await ctx.progress(
-            Status.EMBEDDING,
-            within(Status.EMBEDDING, done, total),
-            f"Embedded {done} of {total} chunks",
-            embedded_count=done,
-        )
-
     async with asyncio.TaskGroup() as group:
         for batch in batches(
             rows,
@@ -93,24 +62,29 @@ async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Even
             settings.embeddings_batch_inputs,
             settings.embeddings_batch_tokens,
         ):
-            group.create_task(run(batch))
-    log.info("document_embedded", chunks=total, **vars(deps.counters))
+            group.create_task(_embed_and_report(deps, ctx, total, batch, gate))
+    log.info("document_embedded", chunks=total)
     return [
-        progress_event(
-            event, Status.EMBEDDING, 85, f"Embedded {total} chunks", embedded_count=total
-        ),
-        ProcessingFinished(
-            event_id=event.child_id("finished"),
-            document_id=event.document_id,
-            job_id=event.job_id,
-            outcome="completed",
-        ),
+        ctx.report(f"Embedded {total} chunks", embedded_count=total),
+        event.follow(ProcessingFinished, outcome="completed"),
     ]
 
 
-async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]) -> Counters:
-    """Vectors for one batch, stored with the document's embedded count; what it cost."""
-    counted = Counters()
+async def _embed_and_report(
+    deps: Deps, ctx: Context, total: int, batch: list[asyncpg.Record], gate: asyncio.Semaphore
+) -> None:
+    """One batch embedded and stored, its cost counted, the document's progress moved."""
+    async with gate:
+        usage, done = await _embed_batch(deps, ctx.event.document_id, batch)
+    await ctx.streams.count("embedder", **vars(usage))
+    await ctx.progress(f"Embedded {done} of {total} chunks", done / total, embedded_count=done)
+
+
+async def _embed_batch(
+    deps: Deps, document_id: str, batch: list[asyncpg.Record]
+) -> tuple[Usage, int]:
+    """Vectors for one batch, stored; what it cost and the document's embedded count."""
+    usage = Usage()
     model, dims = deps.embeddings.model, deps.embeddings.dimensions
     hashes = [r["text_sha256"] for r in batch]
     cached = {
@@ -127,11 +101,11 @@ async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]
     unique = list({r["text_sha256"]: r for r in batch if r["text_sha256"] not in cached}.values())
     if unique:
         texts = [embedded_text(r["context"], r["text"]) for r in unique]
-        vectors = await embed_splitting(deps.embeddings, texts, counted)
+        vectors = await embed_splitting(deps.embeddings, texts, usage)
         cached.update({r["text_sha256"]: v for r, v in zip(unique, vectors, strict=True)})
-        counted.texts_embedded += len(unique)
-        counted.tokens_embedded += sum(int(r["token_count"]) for r in unique)
-    counted.cache_hits += len(batch) - len(unique)
+        usage.texts_embedded += len(unique)
+        usage.tokens_embedded += sum(int(r["token_count"]) for r in unique)
+    usage.cache_hits += len(batch) - len(unique)
     async with deps.pool.acquire() as conn, conn.transaction():
         if unique:
             await conn.executemany(
@@ -144,16 +118,17 @@ async def _embed_batch(deps: Deps, document_id: str, batch: list[asyncpg.Record]
             [(r["id"], cached[r["text_sha256"]]) for r in batch],
         )
         # Counts are facts of the database, not of the progress events.
-        await conn.execute(
+        done = await conn.fetchval(
             "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
-            " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1",
+            " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1"
+            " RETURNING embedded_count",
             document_id,
         )
-    return counted
+    return usage, int(done or 0)
 
 
 async def embed_splitting(
-    embeddings: Embeddings, texts: list[str], counted: Counters
+    embeddings: Embeddings, texts: list[str], usage: Usage
 ) -> list[list[float]]:
     """Embed ``texts``; a request refused as too large is split in halves and retried.
 
@@ -161,7 +136,7 @@ async def embed_splitting(
     ``Retry-After`` and backs off exponentially with jitter.
     """
     try:
-        counted.requests += 1
+        usage.requests += 1
         return await embeddings.embed(texts, "passage")
     except openai.APIStatusError as exc:
         if not _too_large(exc):
@@ -175,8 +150,8 @@ async def embed_splitting(
                 "too_large", "A chunk is larger than the embedding model accepts."
             ) from exc
     half = len(texts) // 2
-    first = await embed_splitting(embeddings, texts[:half], counted)
-    return [*first, *await embed_splitting(embeddings, texts[half:], counted)]
+    first = await embed_splitting(embeddings, texts[:half], usage)
+    return [*first, *await embed_splitting(embeddings, texts[half:], usage)]
 
 
 def _too_large(exc: openai.APIStatusError) -> bool:

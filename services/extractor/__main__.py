@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 from services.extractor.handler import Deps, handle
 from shared.db import open_pool
-from shared.events import DocumentUploaded, Stream
+from shared.events import DocumentUploaded
 from shared.guard import guarded
 from shared.settings import Settings
+from shared.stages import stage
 from shared.storage import open_store
 from shared.worker import Handler, WorkerSpec, run_worker
 
@@ -21,7 +22,7 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[DocumentUploaded
         yield guarded(pool, functools.partial(handle, Deps(settings, pool, store)))
 
 
-SPEC = WorkerSpec("extractor", Stream.EXTRACT, DocumentUploaded, lifespan)
+SPEC = WorkerSpec(stage("extractor"), lifespan)
 
 if __name__ == "__main__":
     run_worker(SPEC)

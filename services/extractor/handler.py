@@ -16,10 +16,12 @@ from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
 from shared.formats import describe, sniff_file
 from shared.settings import Settings
-from shared.stages import Status, within
 from shared.storage import ObjectMissing, ObjectStore
 from shared.text import content_hash
-from shared.worker import Context, progress_event
+from shared.worker import Context
+
+STARTED = 0.05
+"""How far through the stage a document is once its file is downloaded."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Deps:
 
 async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[Event]:
     """Turn an uploaded file into stored pages, or fail the document with a reason."""
-    await ctx.progress(Status.EXTRACTING, 5, "Downloading the file")
+    await ctx.progress("Downloading the file")
     # The temporary folder (and the download in it) goes whatever happens.
     with tempfile.TemporaryDirectory(prefix="docmesh-") as folder:
         path = Path(folder) / "upload"
@@ -43,7 +45,7 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
             raise DocumentFailed(
                 "unsupported_format", f"Expected a PDF, DOC or DOCX file but found {found}."
             )
-        await ctx.progress(Status.EXTRACTING, 6, f"Extracting text ({fmt.value.upper()})")
+        await ctx.progress(f"Extracting text ({fmt.value.upper()})", STARTED)
         reporter = _page_reporter(deps, ctx)
         result = await asyncio.to_thread(extract, path, fmt, deps.settings, reporter)
     text_hash = content_hash(result.pages)
@@ -53,11 +55,9 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
         f" ({result.ocr_pages} by OCR)" if result.ocr_pages else ""
     )
     return [
-        progress_event(event, Status.EXTRACTING, 25, step, page_count=pages),
-        TextExtracted(
-            event_id=event.child_id("text_extracted"),
-            document_id=event.document_id,
-            job_id=event.job_id,
+        ctx.report(step, page_count=pages),
+        event.follow(
+            TextExtracted,
             page_count=pages,
             char_count=sum(map(len, result.pages)),
             file_sha256=sha256,
@@ -84,15 +84,14 @@ async def _download(deps: Deps, event: DocumentUploaded, path: Path) -> str:
 
 
 def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
-    """Progress inside 5-25 as pages are read (called from the extraction thread)."""
+    """Progress through the stage as pages are read (called from the extraction thread)."""
     loop = asyncio.get_running_loop()
     every = max(deps.settings.extract_progress_every_pages, 1)
 
     def report(done: int, total: int) -> None:
         if done % every == 0 and done < total:
             step = f"Extracted page {done} of {total}"
-            progress = max(within(Status.EXTRACTING, done, total), 6)
-            coro = ctx.progress(Status.EXTRACTING, progress, step, page_count=total)
+            coro = ctx.progress(step, max(done / total, STARTED), page_count=total)
             asyncio.run_coroutine_threadsafe(coro, loop)
 
     return report

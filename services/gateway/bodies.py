@@ -11,18 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-StatusName = Literal[
-    "awaiting_upload",
-    "uploaded",
-    "extracting",
-    "checking_duplicates",
-    "chunking",
-    "embedding",
-    "completed",
-    "failed",
-    "cancelled",
-    "expired",
-]
+from shared.stages import Status
 
 
 class ErrorDetail(msgspec.Struct):
@@ -58,7 +47,7 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     title: str | None
     tags: list[str]
     file_size: int
-    status: StatusName
+    status: Status
     progress: int
     """0-100; never goes back."""
     current_step: str

@@ -22,8 +22,10 @@ from services.gateway.schemas import (
     decode_body,
 )
 from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
+from shared import status
 from shared.events import DocumentUploaded
 from shared.formats import sniff_prefix
+from shared.stages import Status
 
 routes = web.RouteTableDef()
 
@@ -47,23 +49,19 @@ async def presign(request: web.Request) -> web.Response:
     content_type = body.content_type.split(";")[0].strip().lower()
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.presign_expires_s)
     url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
-    await request.app[POOL].execute(
-        """
-        INSERT INTO documents (id, upload_id, filename, content_type, file_size, title,
-                               description, tags, object_key, upload_expires_at, tenant)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        """,
-        document_id,
-        upload_id,
-        body.filename,
-        content_type,
-        body.file_size,
-        body.title,
-        body.description,
-        body.tags,
-        key,
-        expires_at,
-        tenant(request),
+    await status.register_upload(
+        request.app[POOL],
+        id=document_id,
+        upload_id=upload_id,
+        filename=body.filename,
+        content_type=content_type,
+        file_size=body.file_size,
+        title=body.title,
+        description=body.description,
+        tags=body.tags,
+        object_key=key,
+        upload_expires_at=expires_at,
+        tenant=tenant(request),
     )
     return json_response(
         PresignResponse(
@@ -95,7 +93,7 @@ async def process(request: web.Request) -> web.Response:
         raise ApiError(
             422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
         )
-    if doc["status"] in {"expired", "cancelled"}:
+    if doc["status"] in {Status.EXPIRED, Status.CANCELLED}:
         raise ApiError(
             409,
             f"document_{doc['status']}",
@@ -156,23 +154,13 @@ async def _verify_upload(request: web.Request, doc: asyncpg.Record) -> None:
 
 async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str | None) -> str:
     """Record the job, then publish the first event; a lost race returns the winner's job."""
-    pool, job_id = request.app[POOL], str(uuid.uuid4())
-    won = await pool.fetchval(
-        """
-        UPDATE documents SET job_id = $2, file_hash = $3, status = 'uploaded', progress = 0,
-               current_step = 'Waiting for a worker', queued_at = now(), updated_at = now(),
-               stage_started = jsonb_build_object('uploaded', now())
-        WHERE id = $1 AND job_id IS NULL RETURNING job_id
-        """,
-        doc["id"],
-        job_id,
-        file_hash.lower() if file_hash else None,
-    )
-    if won is None:
-        return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", doc["id"]))
+    pool, job_id, document_id = request.app[POOL], str(uuid.uuid4()), str(doc["id"])
+    file_hash = file_hash.lower() if file_hash else None
+    if await status.record_job(pool, document_id, job_id, file_hash) is None:
+        return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
     event = DocumentUploaded(
         event_id=str(uuid.uuid5(uuid.UUID(job_id), "uploaded")),
-        document_id=str(doc["id"]),
+        document_id=document_id,
         job_id=job_id,
         object_key=doc["object_key"],
         content_type=doc["content_type"],
@@ -182,11 +170,7 @@ async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str 
     try:
         await request.app[STREAMS].publish(event)
     except Exception as exc:
-        # Undo so that the client's retry records and publishes again.
-        await pool.execute(
-            "UPDATE documents SET job_id = NULL, status = 'awaiting_upload' WHERE id = $1",
-            doc["id"],
-        )
+        await status.unrecord_job(pool, document_id, job_id)
         raise ApiError(
             503, "queue_unavailable", "The processing queue is unavailable; try again shortly."
         ) from exc

@@ -22,7 +22,8 @@ from services.gateway.openapi import operation
 from services.gateway.state import FEED
 from services.gateway.views import status_json
 from shared.events import Progress
-from shared.stages import TERMINAL, Status, rank
+from shared.stages import TERMINAL, Status
+from shared.status import advances
 
 routes = web.RouteTableDef()
 
@@ -33,10 +34,9 @@ SETTLE_S = 2.0
 
 
 def advance(view: dict[str, Any], event: Progress) -> dict[str, Any] | None:
-    """The view moved on by ``event``; None when the event moves nothing forward."""
-    if view["status"] in TERMINAL or rank(event.status) < rank(view["status"]):
-        return None
-    if event.status == view["status"] and event.progress < view["progress"]:
+    """The view moved on by ``event`` (the status fold's rule); None when the event
+    moves nothing forward."""
+    if not advances(view["status"], view["progress"], event.status, event.progress):
         return None
     moved = {
         **view,
@@ -56,9 +56,9 @@ def advance(view: dict[str, Any], event: Progress) -> dict[str, Any] | None:
 
 def forward(view: dict[str, Any], fresh: dict[str, Any]) -> bool:
     """Whether the re-read view ``fresh`` is news after ``view`` (never a step back)."""
-    if fresh == view or rank(fresh["status"]) < rank(view["status"]):
-        return False
-    return not (fresh["status"] == view["status"] and fresh["progress"] < view["progress"])
+    return fresh != view and advances(
+        view["status"], view["progress"], fresh["status"], fresh["progress"]
+    )
 
 
 @routes.get("/api/v1/documents/{document_id}/events")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import get_args
+import uuid
 
 from aiohttp import web
 
@@ -14,7 +14,6 @@ from services.gateway.bodies import (
     DocumentStatus,
     Purged,
     Retried,
-    StatusName,
 )
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.openapi import PAGING, operation
@@ -22,6 +21,7 @@ from services.gateway.schemas import ApiError, decode_body
 from services.gateway.state import POOL, STORE, STREAMS
 from services.gateway.status_reader import RECENT_RATE, STATUS_VIEW
 from services.gateway.views import status_json
+from shared import status
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.redrive import redrive_event
 from shared.stages import TERMINAL, Status
@@ -45,18 +45,9 @@ async def cancel(request: web.Request) -> web.Response:
         raise ApiError(409, "already_finished", f"The document is already {doc['status']}.")
     if doc["job_id"] is None:  # nothing runs yet: it ends here
         await request.app[STORE].delete(doc["object_key"])
-        await pool.execute(
-            "UPDATE documents SET status = 'cancelled', current_step = 'Cancelled',"
-            " object_deleted = true, finished_at = now(), updated_at = now()"
-            " WHERE id = $1 AND job_id IS NULL",
-            document_id,
-        )
+        await status.cancel_unstarted(pool, document_id)
     else:
-        await pool.execute(
-            "UPDATE documents SET cancel_requested = true, current_step = 'Cancelling',"
-            " updated_at = now() WHERE id = $1",
-            document_id,
-        )
+        await status.request_cancel(pool, document_id)
     body = await status_json(request, document_id)
     return web.Response(text=body, status=202, content_type="application/json")
 
@@ -92,7 +83,7 @@ async def purge_dead_letters(request: web.Request) -> web.Response:
     "The tenant's documents, newest first.",
     returns=DocumentPage,
     query={
-        "status": ({"type": "string", "enum": list(get_args(StatusName))}, "Only this status."),
+        "status": ({"type": "string", "enum": [s.value for s in Status]}, "Only this status."),
         "tag": ({"type": "string", "minLength": 1, "maxLength": 64}, "Only with this tag."),
         **PAGING,
     },
@@ -146,7 +137,7 @@ async def retry_document(request: web.Request) -> web.Response:
     """Run a failed document again from its extracted text (the upload is gone by then)."""
     pool, document_id = request.app[POOL], path_document_id(request)
     doc = await fetch_document(request, document_id)
-    if doc["status"] != "failed":
+    if doc["status"] != Status.FAILED:
         raise ApiError(
             409, "not_failed", f"Only a failed document can be retried; it is {doc['status']}."
         )
@@ -158,16 +149,9 @@ async def retry_document(request: web.Request) -> web.Response:
             "The document failed before its text was extracted "
             "and its upload is deleted: presign and upload it again.",
         )
-    row = await pool.fetchrow(
-        "UPDATE documents SET status = 'checking_duplicates', error_code = NULL,"
-        " error_message = NULL, finished_at = NULL, cancel_requested = false,"
-        " redrives = redrives + 1, current_step = 'Retrying', updated_at = now(),"
-        " stage_started = '{}', stage_seconds = '{}'"
-        " WHERE id = $1 AND status = 'failed' RETURNING *",
-        document_id,
-    )
+    row = await status.restart(pool, document_id, Status.CHECKING_DUPLICATES, "Retrying")
     if row is None:
         raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
-    await request.app[STREAMS].publish(redrive_event(row, "retry"))
+    await request.app[STREAMS].publish(redrive_event(row, f"retry:{uuid.uuid4()}"))
     body = await status_json(request, document_id)
     return web.Response(text=body, status=202, content_type="application/json")

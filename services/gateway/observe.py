@@ -12,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from services.gateway.state import STREAMS
 from shared import metrics
 from shared.events import Stream
-from shared.streams import Streams, decoded
+from shared.stages import WORK_STREAMS
+from shared.streams import Streams
 
 routes = web.RouteTableDef()
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -49,17 +50,14 @@ async def observe(
 
 async def refresh_stream_gauges(streams: Streams) -> None:
     """Length, lag and pending of every stream and group, read now (XINFO)."""
-    redis = streams.redis
     for stream in Stream:
-        key = streams.key(stream)
-        metrics.STREAM_LENGTH.labels(stream.value).set(await redis.xlen(key))
-        if stream is Stream.DEAD or not await redis.exists(key):
-            continue
-        for group in await redis.xinfo_groups(key):
-            name = decoded(group["name"])
-            metrics.STREAM_PENDING.labels(stream.value, name).set(group["pending"])
-            metrics.STREAM_LAG.labels(stream.value, name).set(group.get("lag") or 0)
-    metrics.DEAD_LETTERS.set(await redis.xlen(streams.key(Stream.DEAD)))
+        metrics.STREAM_LENGTH.labels(stream.value).set(await streams.length(stream))
+    for stream in WORK_STREAMS:
+        for group in await streams.groups(stream):
+            metrics.STREAM_PENDING.labels(stream.value, group.name).set(group.pending)
+            metrics.STREAM_LAG.labels(stream.value, group.name).set(group.lag)
+    metrics.DEAD_LETTERS.set(await streams.length(Stream.DEAD))
+    metrics.EMBEDDING.values = await streams.counters("embedder")
 
 
 @routes.get("/metrics")

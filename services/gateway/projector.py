@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 
 from shared.db import Pool, open_pool
-from shared.events import Event, Progress, Stream
+from shared.events import Event, Progress
 from shared.settings import Settings
+from shared.stages import PROJECTOR
 from shared.status import apply_progress
 from shared.worker import Context, Handler, WorkerSpec
 
@@ -39,4 +40,4 @@ def _no_failure_events(event: Event, code: str, message: str) -> list[Event]:
     return []
 
 
-SPEC = WorkerSpec("gateway", Stream.PROGRESS, Progress, lifespan, _no_failure_events)
+SPEC = WorkerSpec(PROJECTOR, lifespan, _no_failure_events)

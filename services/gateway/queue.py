@@ -13,36 +13,30 @@ from services.gateway.bodies import Alive, Health, QueueInfo
 from services.gateway.openapi import operation
 from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
 from shared.events import Stream
-from shared.streams import Streams, decoded
+from shared.stages import WORK_STREAMS
+from shared.streams import Streams
 
 routes = web.RouteTableDef()
-
-WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
 
 
 async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
     """Length, groups, consumers, pending and lag of one stream (XINFO)."""
-    redis, key = streams.redis, streams.key(stream)
-    if not await redis.exists(key):
-        return {"stream": key, "length": 0, "groups": []}
     groups = []
-    for group in await redis.xinfo_groups(key):
-        name = decoded(group["name"])
-        consumers = await redis.xinfo_consumers(key, name)
+    for group in await streams.groups(stream):
+        consumers = await streams.consumers(group)
         groups.append(
             {
-                "name": name,
+                "name": group.name,
                 "consumers": len(consumers),
-                "pending": group["pending"],
-                "lag": group.get("lag"),
-                "last_delivered_id": decoded(group["last-delivered-id"]),
+                "pending": group.pending,
+                "lag": group.lag,
+                "last_delivered_id": group.last_delivered_id,
                 "consumer_details": [
-                    {"name": decoded(c["name"]), "pending": c["pending"], "idle_ms": c["idle"]}
-                    for c in consumers
+                    {"name": c.name, "pending": c.pending, "idle_ms": c.idle_ms} for c in consumers
                 ],
             }
         )
-    return {"stream": key, "length": await redis.xlen(key), "groups": groups}
+    return {"stream": streams.key(stream), "length": await streams.length(stream), "groups": groups}
 
 
 @routes.get("/api/v1/healthz")
@@ -57,7 +51,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def queue_info(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
     infos = [await stream_info(streams, s) for s in WORK_STREAMS]
-    dead = await streams.redis.xlen(streams.key(Stream.DEAD))
+    dead = await streams.length(Stream.DEAD)
     counters = {"embedder": await streams.counters("embedder")}
     return web.json_response({"streams": infos, "dead_letters": dead, "counters": counters})
 
@@ -75,22 +69,15 @@ async def stage_health(streams: Streams, idle_ms: int) -> dict[str, dict[str, An
     unacked for longer than ``idle_ms``) or ``no_workers`` (work waits, nobody reads)."""
     stages: dict[str, dict[str, Any]] = {}
     for stream in WORK_STREAMS:
-        key = streams.key(stream)
-        if not await streams.redis.exists(key):
-            continue
-        for group in await streams.redis.xinfo_groups(key):
-            name = decoded(group["name"])
-            old = await streams.redis.xpending_range(key, name, "-", "+", 1, idle=idle_ms)
-            pending, lag = int(group["pending"]), int(group.get("lag") or 0)
-            consumers = int(group["consumers"])
-            status = "stuck" if old else "ok"
-            if consumers == 0 and pending + lag > 0:
+        for group in await streams.groups(stream):
+            status = "stuck" if await streams.stuck(group, idle_ms) else "ok"
+            if group.consumers == 0 and group.pending + group.lag > 0:
                 status = "no_workers"
-            stages[name] = {
+            stages[group.name] = {
                 "stream": stream.value,
-                "consumers": consumers,
-                "pending": pending,
-                "lag": lag,
+                "consumers": group.consumers,
+                "pending": group.pending,
+                "lag": group.lag,
                 "status": status,
             }
     return stages

@@ -18,17 +18,18 @@ from services.gateway.schemas import (
     decode_body,
 )
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
+from shared.stages import Status
 
 routes = web.RouteTableDef()
 
 RRF_K = 60
 """The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
 
-_SEARCH = """
+_SEARCH = f"""
 WITH vector AS (
     SELECT c.id, row_number() OVER (ORDER BY c.embedding <=> $1) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id
-    WHERE d.tenant = $9 AND d.status = 'completed' AND c.embedding IS NOT NULL
+    WHERE d.tenant = $9 AND d.status = '{Status.COMPLETED}' AND c.embedding IS NOT NULL
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
     ORDER BY c.embedding <=> $1
@@ -37,7 +38,7 @@ WITH vector AS (
     SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q) DESC) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id,
          websearch_to_tsquery($6::regconfig, $2) AS q
-    WHERE d.tenant = $9 AND d.status = 'completed' AND c.tsv @@ q
+    WHERE d.tenant = $9 AND d.status = '{Status.COMPLETED}' AND c.tsv @@ q
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
     ORDER BY ts_rank_cd(c.tsv, q) DESC

@@ -6,6 +6,9 @@ import asyncio
 
 import asyncpg
 
+from shared.stages import Status
+from shared.status import PIPELINE_SQL
+
 
 def _utc(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
@@ -18,11 +21,10 @@ _STAGE_SECONDS = """CASE WHEN stage_started ? status
     ELSE stage_seconds END"""
 # While embedding: the document's own rate so far. Before: the mesh's recent
 # seconds per byte (or 50 kB/s on a mesh that has finished nothing yet).
-_ETA_SECONDS = """CASE
-    WHEN status NOT IN ('uploaded', 'extracting', 'checking_duplicates', 'chunking',
-                        'embedding') THEN NULL
-    WHEN status = 'embedding' AND embedded_count > 0 AND chunk_count > embedded_count
-        THEN ceil(extract(epoch FROM now() - (stage_started ->> 'embedding')::timestamptz)
+_ETA_SECONDS = f"""CASE
+    WHEN status NOT IN {PIPELINE_SQL} THEN NULL
+    WHEN status = '{Status.EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
+        THEN ceil(extract(epoch FROM now() - (stage_started ->> '{Status.EMBEDDING}')::timestamptz)
                   * (chunk_count - embedded_count) / embedded_count)::integer + 1
     ELSE greatest(ceil(coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0)
                        - coalesce(extract(epoch FROM now() - started_at), 0))::integer, 1)
@@ -33,7 +35,7 @@ STATUS_VIEW = f"""json_build_object(
     'document_id', id, 'upload_id', upload_id, 'job_id', job_id, 'filename', filename,
     'title', title, 'tags', tags, 'file_size', file_size, 'status', status,
     'progress', progress, 'current_step', current_step,
-    'error', CASE WHEN status = 'failed'
+    'error', CASE WHEN status = '{Status.FAILED}'
                   THEN json_build_object('code', error_code, 'message', error_message) END,
     'duplicate_of', duplicate_of, 'similar_to', similar_to, 'page_count', page_count,
     'ocr_pages', ocr_pages, 'chunk_count', chunk_count, 'embedded_count', embedded_count,
@@ -42,15 +44,15 @@ STATUS_VIEW = f"""json_build_object(
     'started_at', {_utc("started_at")}, 'finished_at', {_utc("finished_at")},
     'updated_at', {_utc("updated_at")},
     'stage_seconds', {_STAGE_SECONDS},
-    'queue_position', CASE WHEN status = 'uploaded' THEN
+    'queue_position', CASE WHEN status = '{Status.UPLOADED}' THEN
         (SELECT count(*) FROM documents w
-         WHERE w.status = 'uploaded' AND w.queued_at <= documents.queued_at) END,
+         WHERE w.status = '{Status.UPLOADED}' AND w.queued_at <= documents.queued_at) END,
     'eta_seconds', {_ETA_SECONDS}
 )::text"""
-RECENT_RATE = """WITH recent AS (
+RECENT_RATE = f"""WITH recent AS (
     SELECT sum(extract(epoch FROM finished_at - started_at)) / nullif(sum(file_size), 0) AS rate
     FROM (SELECT finished_at, started_at, file_size FROM documents
-          WHERE status = 'completed' AND duplicate_of IS NULL AND started_at IS NOT NULL
+          WHERE status = '{Status.COMPLETED}' AND duplicate_of IS NULL AND started_at IS NOT NULL
           ORDER BY finished_at DESC LIMIT 20) AS last) """
 """Prefix of a query selecting STATUS_VIEW: seconds of processing per byte over the
 last 20 completed originals, computed once per query and only if an estimate needs it."""

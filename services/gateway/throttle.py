@@ -12,15 +12,14 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.gateway.schemas import ApiError
-from shared.events import Stream
 from shared.settings import Settings
-from shared.streams import Streams
+from shared.stages import STAGE_STREAMS
+from shared.streams import Streams, redis_key
 
 log = structlog.get_logger()
 
-BACKLOG_STREAMS = (Stream.EXTRACT, Stream.DEDUP, Stream.CHUNK, Stream.EMBED)
 BACKLOG_CACHE_S = 1.0
-"""The backlog is measured at most once a second (four XINFO GROUPS calls)."""
+"""The backlog is measured at most once a second (an XINFO GROUPS call per stage)."""
 BACKLOG_RETRY_AFTER_S = 30
 """What a refused client is told to wait: long enough for workers to drain a little."""
 
@@ -34,7 +33,7 @@ class Throttle:
         storage = RedisStorage(
             "async+" + settings.redis_url,
             implementation="redispy",
-            key_prefix=f"{settings.stream_prefix}:ratelimit",
+            key_prefix=redis_key(settings.stream_prefix, "ratelimit"),
         )
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.rates = {
@@ -73,12 +72,10 @@ class Throttle:
         measured_at, value = self._backlog
         if time.monotonic() - measured_at < BACKLOG_CACHE_S:
             return value
-        redis, total = self.streams.redis, 0
-        for stream in BACKLOG_STREAMS:
-            key = self.streams.key(stream)
-            if await redis.exists(key):
-                for group in await redis.xinfo_groups(key):
-                    total += int(group["pending"]) + int(group.get("lag") or 0)
+        total = 0
+        for stream in STAGE_STREAMS:
+            for group in await self.streams.groups(stream):
+                total += group.pending + group.lag
         self._backlog = (time.monotonic(), total)
         return total
 

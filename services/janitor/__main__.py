@@ -15,9 +15,10 @@ import structlog
 from services.janitor.handler import Deps, fail_directly, handle
 from services.janitor.sweeps import Sweeper
 from shared.db import open_pool
-from shared.events import ProcessingFinished, Stream
+from shared.events import ProcessingFinished
 from shared.log import configure_logging
 from shared.settings import Settings, load_settings
+from shared.stages import stage
 from shared.storage import open_store
 from shared.streams import Streams
 from shared.worker import Handler, WorkerSpec, open_redis, run_worker
@@ -38,7 +39,7 @@ async def open_sweeper(settings: Settings) -> AsyncIterator[Sweeper]:
 async def sweep_periodically(sweeper: Sweeper) -> None:
     """One sweep per interval across all janitors (a Redis lock elects the sweeper)."""
     settings, redis = sweeper.settings, sweeper.streams.redis
-    lock = f"{{{settings.stream_prefix}}}:lock:sweep"
+    lock = sweeper.streams.lock_key("sweep")
     while True:
         try:
             if await redis.set(lock, "1", nx=True, px=int(settings.sweep_interval_s * 1000)):
@@ -62,7 +63,7 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[ProcessingFinish
                 await task
 
 
-SPEC = WorkerSpec("janitor", Stream.FINALIZE, ProcessingFinished, lifespan, fail_directly)
+SPEC = WorkerSpec(stage("janitor"), lifespan, fail_directly)
 
 
 async def sweep_once(settings: Settings, only_s3: bool) -> dict[str, object]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared import metrics
+import asyncpg
+
+from shared import metrics, status
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress
 from shared.settings import Settings
 from shared.stages import TERMINAL, Status
-from shared.status import apply_progress
+from shared.status import progress_event
 from shared.storage import ObjectStore
-from shared.worker import Context, progress_event
+from shared.worker import Context
 
 
 @dataclass(frozen=True)
@@ -27,38 +29,44 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
 
     The row stays locked from the check to the final status, so two finishing
     events for one document (a replay, a late dead letter) finish it once. A
-    cancellation asked for meanwhile wins over a success.
+    cancellation asked for meanwhile wins over a success. The object is deleted
+    after the commit, so no row lock waits on S3; a replay deletes it again.
     """
-    doc_id = event.document_id
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT object_key, status, cancel_requested FROM documents WHERE id = $1 FOR UPDATE",
-            doc_id,
+            event.document_id,
         )
-        if row is None or row["status"] in TERMINAL:
-            return []  # finished before, or deleted: nothing to do
-        outcome = (
-            "cancelled"
-            if row["cancel_requested"] and event.outcome != "failed"
-            else (event.outcome)
-        )
-        await deps.store.delete(row["object_key"])
-        await conn.execute("UPDATE documents SET object_deleted = true WHERE id = $1", doc_id)
-        if outcome != "completed":
-            # Nothing of an unfinished document stays searchable. The pages of a
-            # failed one stay, so that a retry need not extract again.
-            await conn.execute("DELETE FROM chunks WHERE document_id = $1", doc_id)
-            if outcome != "failed":
-                await conn.execute("DELETE FROM pages WHERE document_id = $1", doc_id)
-        if outcome in {"failed", "cancelled"}:
-            await conn.execute("DELETE FROM content_hashes WHERE document_id = $1", doc_id)
-            await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", doc_id)
+        if row is None:
+            return []  # deleted: nothing to do
+        if row["status"] in TERMINAL:
+            # Finished before: a replay, maybe after the delete below failed.
+            await deps.store.delete(row["object_key"])
+            return []
+        cancelled = row["cancel_requested"] and event.outcome != "failed"
+        outcome = "cancelled" if cancelled else event.outcome
+        await _drop_partial(conn, event.document_id, outcome)
         final = terminal_progress(event, outcome)
-        await apply_progress(conn, final)
+        await status.finish(conn, final)
+    await deps.store.delete(row["object_key"])
     metrics.DOCUMENTS_FINISHED.labels(outcome).inc()
     if outcome == "failed":
         metrics.DOCUMENTS_FAILED.labels(event.error_code or "unknown").inc()
     return [final]
+
+
+async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str) -> None:
+    """Nothing of an unfinished document stays searchable. The pages of a failed one
+    stay, so that a retry need not extract again; its content hashes go, so that a
+    new upload of the same file is not called its duplicate."""
+    if outcome == "completed":
+        return
+    await conn.execute("DELETE FROM chunks WHERE document_id = $1", document_id)
+    if outcome != "failed":
+        await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
+    if outcome in {"failed", "cancelled"}:
+        await conn.execute("DELETE FROM content_hashes WHERE document_id = $1", document_id)
+        await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", document_id)
 
 
 def terminal_progress(event: ProcessingFinished, outcome: str) -> Progress:

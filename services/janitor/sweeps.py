@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from shared import metrics
+from shared import metrics, status
 from shared.db import Pool
-from shared.events import ProcessingFinished, Stream
+from shared.events import ProcessingFinished
 from shared.redrive import redrive_event
 from shared.settings import Settings
-from shared.stages import PIPELINE, TERMINAL
+from shared.stages import TERMINAL, WORK_STREAMS
 from shared.storage import ObjectStore
-from shared.streams import Streams, decoded
+from shared.streams import Streams
 
 log = structlog.get_logger()
 
@@ -84,34 +84,16 @@ class Sweeper:
 
     async def expire_uploads(self) -> int:
         """Presigned uploads that never became a job are ``expired``; their object goes."""
-        rows = await self.pool.fetch(
-            """
-            UPDATE documents SET status = 'expired', current_step = 'The upload URL expired',
-                   finished_at = now(), updated_at = now(), object_deleted = true
-            WHERE status = 'awaiting_upload'
-              AND upload_expires_at < now() - make_interval(secs => $1)
-            RETURNING object_key
-            """,
-            self.settings.expire_grace_s,
-        )
-        for row in rows:
-            await self.store.delete(row["object_key"])
-            log.info("upload_expired", key=row["object_key"])
-        return len(rows)
+        keys = await status.expire_uploads(self.pool, self.settings.expire_grace_s)
+        for key in keys:
+            await self.store.delete(key)
+            log.info("upload_expired", key=key)
+        return len(keys)
 
     async def reconcile(self) -> tuple[int, int]:
         """Re-drive documents that made no progress for ``stall_after_s``; past
         ``max_redrives`` they fail as ``stalled`` instead of staying "processing"."""
-        rows = await self.pool.fetch(
-            """
-            UPDATE documents SET redrives = redrives + 1, updated_at = now()
-            WHERE status = ANY($1::text[]) AND job_id IS NOT NULL
-              AND updated_at < now() - make_interval(secs => $2)
-            RETURNING *
-            """,
-            [s.value for s in PIPELINE],
-            self.settings.stall_after_s,
-        )
+        rows = await status.count_stalled(self.pool, self.settings.stall_after_s)
         redriven = stalled = 0
         for row in rows:
             if row["redrives"] > self.settings.max_redrives:
@@ -131,42 +113,22 @@ class Sweeper:
     async def trim_streams(self) -> int:
         """XTRIM MINID each stream below the oldest entry any of its groups still needs."""
         trimmed = 0
-        for stream in Stream:
-            if stream is Stream.DEAD:
-                continue
-            key = self.streams.key(stream)
-            groups = (
-                await self.streams.redis.xinfo_groups(key)
-                if await self.streams.redis.exists(key)
-                else []
-            )
+        for stream in WORK_STREAMS:
+            groups = await self.streams.groups(stream)
             if not groups:
                 continue
-            floor = min([await self._needed_from(key, g) for g in groups], key=_id_order)
-            trimmed += int(await self.streams.redis.xtrim(key, minid=floor, approximate=False))
+            needed = [await self.streams.oldest_pending(g) or g.last_delivered_id for g in groups]
+            trimmed += await self.streams.trim_below(stream, min(needed, key=_id_order))
         return trimmed
-
-    async def _needed_from(self, key: str, group: dict[str, object]) -> str:
-        name = decoded(group["name"])  # type: ignore[arg-type]
-        if int(group["pending"]) > 0:  # type: ignore[call-overload]
-            summary = await self.streams.redis.xpending(key, name)
-            return decoded(summary["min"])
-        return decoded(group["last-delivered-id"])  # type: ignore[arg-type]
 
     async def remove_idle_consumers(self) -> int:
         removed = 0
         idle_ms = self.settings.idle_consumer_s * 1000
-        for stream in Stream:
-            key = self.streams.key(stream)
-            if stream is Stream.DEAD or not await self.streams.redis.exists(key):
-                continue
-            for group in await self.streams.redis.xinfo_groups(key):
-                name = decoded(group["name"])
-                for consumer in await self.streams.redis.xinfo_consumers(key, name):
-                    if consumer["pending"] == 0 and consumer["idle"] > idle_ms:
-                        await self.streams.redis.xgroup_delconsumer(
-                            key, name, decoded(consumer["name"])
-                        )
+        for stream in WORK_STREAMS:
+            for group in await self.streams.groups(stream):
+                for consumer in await self.streams.consumers(group):
+                    if consumer.pending == 0 and consumer.idle_ms > idle_ms:
+                        await self.streams.remove_consumer(group, consumer.name)
                         removed += 1
         return removed
 

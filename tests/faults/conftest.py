@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from shared.events import Stream, stream_key
+from shared.events import Stream
 from shared.storage import open_store
+from shared.streams import stream_key
 from tests.client import Client
 from tests.generate import make_pdf
 from tests.mesh import Mesh, running_mesh

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from shared.events import Stream, stream_key
+from shared.events import Stream
+from shared.streams import stream_key
 from tests.client import Client
 from tests.faults.conftest import assert_clean, batch_files, finish, upload_all
 from tests.mesh import Mesh, processes

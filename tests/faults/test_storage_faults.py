@@ -18,6 +18,7 @@ from bench.pipeline import register_upload
 from services.extractor import handler as extractor
 from shared.events import DocumentUploaded, Event, Stream, TextExtracted, decode
 from shared.settings import Settings
+from shared.stages import stage
 from shared.storage import ObjectStore, open_store
 from shared.streams import Streams
 from shared.worker import Context, Handler, WorkerSpec, consume
@@ -96,7 +97,7 @@ async def test_extraction_survives_s3_errors_and_stalls(
         streams = Streams(redis, flaky.stream_prefix)
         await streams.publish(uploaded)
         stop = asyncio.Event()
-        spec = WorkerSpec("extractor", Stream.EXTRACT, DocumentUploaded, lifespan)
+        spec = WorkerSpec(stage("extractor"), lifespan)
         task = asyncio.create_task(consume(spec, flaky, stop))
         try:
             async with asyncio.timeout(60):

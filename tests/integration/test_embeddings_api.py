@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from services.embedder.handler import Counters, embed_splitting
+from services.embedder.handler import Usage, embed_splitting
 from shared.embeddings import open_embeddings
 from shared.settings import Settings
 from tests.http_server import serving
@@ -70,7 +70,7 @@ async def test_rate_limits_are_waited_out_and_large_batches_split(
     recorder, url = proxy
     settings = msgspec.structs.replace(servers, embeddings_base_url=url)
     texts = [f"passage number {n} about retrieval" for n in range(10)]
-    counted = Counters()
+    counted = Usage()
     async with open_embeddings(settings) as embeddings:
         vectors = await embed_splitting(embeddings, texts, counted)
         direct = await embeddings.embed(texts[:1], "passage")

@@ -21,6 +21,7 @@ from shared.events import (
     new_id,
 )
 from shared.settings import Settings
+from shared.stages import stage
 from shared.streams import GroupReader, Streams
 from shared.worker import Context, Handler, WorkerSpec, consume
 
@@ -57,7 +58,7 @@ def spec_for(
     async def lifespan(settings: Settings) -> AsyncIterator[Handler[DocumentUploaded]]:
         yield handler  # type: ignore[misc]
 
-    return WorkerSpec("extractor", Stream.EXTRACT, DocumentUploaded, lifespan)
+    return WorkerSpec(stage("extractor"), lifespan)
 
 
 async def entries(redis: aioredis.Redis, settings: Settings, stream: Stream) -> list[Event]:

@@ -8,8 +8,10 @@ import uuid
 import asyncpg
 import pytest
 
+from shared import status
 from shared.events import Progress, new_id
-from shared.status import apply_progress
+from shared.stages import Status
+from shared.status import advances, apply_progress
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +74,37 @@ async def test_failure_keeps_its_reason(pool: asyncpg.Pool) -> None:
     row = await pool.fetchrow("SELECT * FROM documents WHERE id = $1", doc)
     assert (row["status"], row["progress"], row["error_code"]) == ("failed", 10, "encrypted")
     assert row["finished_at"] is not None
+
+
+async def test_the_sql_fold_is_the_python_rule(pool: asyncpg.Pool) -> None:
+    """Every pair of statuses, at lower, equal and higher progress: the row moves
+    exactly when :func:`advances` says it may (the live stream uses the latter)."""
+    cases = [
+        (old, old_pct, new, new_pct)
+        for old in Status
+        for new in Status
+        for old_pct, new_pct in ((50, 40), (50, 50), (50, 60))
+    ]
+    docs = [await new_document(pool) for _ in cases]
+    await pool.executemany(
+        "UPDATE documents SET status = $2, progress = $3 WHERE id = $1",
+        [(doc, old, old_pct) for doc, (old, old_pct, _, _) in zip(docs, cases, strict=True)],
+    )
+    for doc, (old, old_pct, new, new_pct) in zip(docs, cases, strict=True):
+        applied = await apply_progress(pool, progress(doc, new, new_pct))
+        assert applied == advances(old, old_pct, new, new_pct), (old, old_pct, new, new_pct)
+
+
+async def test_transitions_guard_themselves(pool: asyncpg.Pool) -> None:
+    doc, job = await new_document(pool), str(uuid.uuid4())
+    await pool.execute("UPDATE documents SET status = 'awaiting_upload' WHERE id = $1", doc)
+    assert await status.record_job(pool, doc, job, None) == job
+    assert await status.record_job(pool, doc, str(uuid.uuid4()), None) is None  # lost race
+    assert await status.restart(pool, doc, Status.CHUNKING, "Retrying") is None  # not failed
+    await apply_progress(pool, progress(doc, "failed", 0, error_code="x", error_message="m"))
+    row = await status.restart(pool, doc, Status.CHUNKING, "Retrying")
+    assert row is not None and (row["status"], row["error_code"]) == ("chunking", None)
+    assert await status.request_cancel(pool, doc)
+    assert not await status.cancel_unstarted(pool, doc)  # it has a job: the janitor ends it
+    await apply_progress(pool, progress(doc, "cancelled", 0))
+    assert not await status.request_cancel(pool, doc)  # terminal

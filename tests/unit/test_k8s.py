@@ -11,7 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.events import Stream, stream_key
+from shared.events import Stream
+from shared.streams import stream_key
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 DOCS = list(yaml.safe_load_all((K8S / "docmesh.yaml").read_text()))

@@ -1,11 +1,26 @@
 import itertools
 
-from shared.stages import RANGES, Status, rank, within
+from shared.events import ChunksStored, DocumentUploaded, ProcessingFinished, Progress
+from shared.stages import (
+    PIPELINE,
+    RANGES,
+    SERVICES,
+    STAGES,
+    STREAM_OF,
+    TERMINAL,
+    Status,
+    rank,
+    resume_status,
+    stage,
+    stage_of_status,
+    within,
+)
 
 
 def test_statuses_follow_the_pipeline_order() -> None:
     order = ["uploaded", "extracting", "checking_duplicates", "chunking", "embedding", "completed"]
     assert [rank(s) for s in order] == sorted(rank(s) for s in order)
+    assert [rank(s.status) for s in STAGES] == sorted(rank(s.status) for s in STAGES)
 
 
 def test_within_maps_work_done_into_the_stage_range() -> None:
@@ -14,15 +29,29 @@ def test_within_maps_work_done_into_the_stage_range() -> None:
     assert within(Status.EMBEDDING, 10, 10) == 85
     assert within(Status.EMBEDDING, 11, 10) == 85
     assert within(Status.EXTRACTING, 3, 0) == 5
+    assert stage("embedder").progress_at(0.5) == 70
+    assert stage("extractor").progress_at(-1) == 5
 
 
 def test_ranges_are_contiguous() -> None:
-    stages = [
+    for before, after in itertools.pairwise(STAGES):
+        assert RANGES[before.status][1] == RANGES[after.status][0]
+    assert STAGES[-1].progress[1] == 100
+
+
+def test_everything_else_is_derived_from_the_table() -> None:
+    assert SERVICES == ("gateway", "extractor", "deduplicator", "chunker", "embedder", "janitor")
+    assert STREAM_OF[ChunksStored] == stage("embedder").stream
+    assert STREAM_OF[Progress] == stage("gateway").stream
+    assert PIPELINE == (
+        Status.UPLOADED,
         Status.EXTRACTING,
         Status.CHECKING_DUPLICATES,
         Status.CHUNKING,
         Status.EMBEDDING,
-        Status.COMPLETED,
-    ]
-    for before, after in itertools.pairwise(stages):
-        assert RANGES[before][1] == RANGES[after][0]
+    )
+    assert not set(PIPELINE) & TERMINAL
+    assert stage_of_status("uploaded") is stage("extractor")
+    assert resume_status(DocumentUploaded) is Status.UPLOADED
+    assert resume_status(ChunksStored) is Status.EMBEDDING
+    assert resume_status(ProcessingFinished) is Status.EMBEDDING
