@@ -31,7 +31,7 @@ worker-all:
     #!/usr/bin/env bash
     set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a
     trap 'kill 0' INT TERM EXIT
-    for s in extractor deduplicator chunker embedder janitor; do
+    for s in $({{venv}}docmesh pipeline --workers); do
         DOCMESH_CONSUMER_NAME=$s-manual-$$ {{venv}}docmesh run $s &
     done
     wait
@@ -55,8 +55,7 @@ queue-info:
     #!/usr/bin/env bash
     set -euo pipefail
     set -a; . "{{mesh_env}}"; set +a
-    for s in extract dedup chunk embed finalize progress dead; do
-        key="{${DOCMESH_STREAM_PREFIX}}:$s"
+    for key in $({{venv}}docmesh pipeline --streams); do
         echo "== $key  length $(redis-cli -u "$DOCMESH_REDIS_URL" XLEN "$key")"
         redis-cli -u "$DOCMESH_REDIS_URL" XINFO GROUPS "$key" 2>/dev/null | paste - - | sed 's/^/   /' || true
         for g in $(redis-cli -u "$DOCMESH_REDIS_URL" XINFO GROUPS "$key" 2>/dev/null | awk 'prev=="name"{print} {prev=$0}'); do
@@ -89,7 +88,15 @@ cleanup-daily:
 
 # Benchmarks of the mesh on embedded servers (ARGS: --quick, --out FILE)
 bench *ARGS:
-    {{venv}}docmesh bench {{ARGS}}
+    {{venv}}python -m tests.bench {{ARGS}}
+
+# Bring the database schema of the running local mesh (or DOCMESH_* settings) up to date
+migrate:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh migrate
+
+# The pipeline's stages: service, stream, input event, status, progress range
+pipeline:
+    {{venv}}docmesh pipeline
 
 # Run the whole test suite (starts its own servers)
 test *ARGS:

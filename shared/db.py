@@ -1,4 +1,4 @@
-"""PostgreSQL access: the connection pool and the schema migrations."""
+"""PostgreSQL access: the connection pool, and the schema migrations run once at start-up."""
 
 from __future__ import annotations
 
@@ -39,8 +39,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 async def open_pool(
     settings: Settings, *, min_size: int = 1, max_size: int = 5
 ) -> AsyncIterator[Pool]:
-    """A pool with the pgvector codec registered, after the schema is migrated."""
-    await migrate(settings)
+    """A pool with the pgvector codec registered.
+
+    The schema is migrated once, before services start (``docmesh migrate``, which
+    ``docmesh up``, compose and the Kubernetes manifests run), not by every pool.
+    """
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=min_size,

@@ -18,11 +18,11 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from shared import embedded
 from shared.db import migrate, open_pool
+from shared.local import embedded
+from shared.local.supervisor import Supervisor
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
-from shared.supervisor import Supervisor
 from tests.containers import container_servers, docker_engine_answers
 
 CORPUS = Path(__file__).parent / "corpus"

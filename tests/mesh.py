@@ -4,7 +4,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared.spawn import Mesh, processes, start_mesh, stop_mesh
+from shared.local.spawn import Mesh, processes, start_mesh, stop_mesh
 
 __all__ = ["Mesh", "processes", "running_mesh", "start_mesh", "stop_mesh"]
 

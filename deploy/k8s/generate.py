@@ -69,6 +69,19 @@ def _container(service: str) -> dict[str, Any]:
     }
 
 
+def _migrate() -> dict[str, Any]:
+    return {
+        "name": "migrate",
+        "image": IMAGE,
+        "command": ["docmesh", "migrate"],
+        "envFrom": [
+            {"configMapRef": {"name": "docmesh-config"}},
+            {"secretRef": {"name": "docmesh-secrets"}},
+        ],
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+
+
 def _expose(container: dict[str, Any], service: str) -> int:
     """Open the container's HTTP port (the gateway's API, a worker's metrics); the port."""
     if service == "gateway":
@@ -110,6 +123,9 @@ def deployment(service: str) -> dict[str, Any]:
                     # Longer than the handler grace period (DOCMESH_SHUTDOWN_GRACE_S).
                     "terminationGracePeriodSeconds": 45,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    # The schema is brought up to date before the service starts (under
+                    # an advisory lock: pods starting together migrate once).
+                    "initContainers": [_migrate()],
                     "containers": [container],
                 },
             },

@@ -25,5 +25,10 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[DuplicatesChecke
 
 SPEC = WorkerSpec(stage("chunker"), lifespan)
 
-if __name__ == "__main__":
+
+def main() -> None:
     run_worker(SPEC)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,5 +23,10 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[TextExtracted]]:
 
 SPEC = WorkerSpec(stage("deduplicator"), lifespan)
 
-if __name__ == "__main__":
+
+def main() -> None:
     run_worker(SPEC)
+
+
+if __name__ == "__main__":
+    main()

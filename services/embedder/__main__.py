@@ -24,5 +24,10 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[ChunksStored]]:
 
 SPEC = WorkerSpec(stage("embedder"), lifespan)
 
-if __name__ == "__main__":
+
+def main() -> None:
     run_worker(SPEC)
+
+
+if __name__ == "__main__":
+    main()

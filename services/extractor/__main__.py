@@ -24,5 +24,10 @@ async def lifespan(settings: Settings) -> AsyncIterator[Handler[DocumentUploaded
 
 SPEC = WorkerSpec(stage("extractor"), lifespan)
 
-if __name__ == "__main__":
+
+def main() -> None:
     run_worker(SPEC)
+
+
+if __name__ == "__main__":
+    main()

@@ -99,7 +99,8 @@ async def errors(
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with (
-        open_pool(settings) as pool,
+        # The routes' queries and the projector's folds share it.
+        open_pool(settings, max_size=7) as pool,
         open_redis(settings) as redis,
         open_store(settings) as store,
         open_embeddings(settings) as embeddings,
@@ -129,7 +130,7 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
     """The projector and the progress feed run beside the routes."""
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(consume(projector.SPEC, app[SETTINGS], stop)),
+        asyncio.create_task(consume(projector.spec(app[POOL]), app[SETTINGS], stop)),
         asyncio.create_task(app[FEED].run(stop)),
     ]
     yield

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
-from shared.db import Pool, open_pool
+from shared.db import Pool
 from shared.events import Event, Progress
 from shared.settings import Settings
 from shared.stages import PROJECTOR
@@ -30,14 +30,15 @@ async def project(pool: Pool, event: Progress, ctx: Context) -> Sequence[Event]:
     return []
 
 
-@contextlib.asynccontextmanager
-async def lifespan(settings: Settings) -> AsyncIterator[Handler[Progress]]:
-    async with open_pool(settings, max_size=2) as pool:
-        yield functools.partial(project, pool)
-
-
 def _no_failure_events(event: Event, code: str, message: str) -> list[Event]:
     return []
 
 
-SPEC = WorkerSpec(PROJECTOR, lifespan, _no_failure_events)
+def spec(pool: Pool) -> WorkerSpec[Progress]:
+    """The projector's worker, folding into the gateway's own pool."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(settings: Settings) -> AsyncIterator[Handler[Progress]]:
+        yield functools.partial(project, pool)
+
+    return WorkerSpec(PROJECTOR, lifespan, _no_failure_events)

@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
@@ -73,20 +74,26 @@ async def sweep_once(settings: Settings, only_s3: bool) -> dict[str, object]:
         return vars(await sweeper.all())
 
 
-def main() -> None:
+def sweep_now(only_s3: bool = False) -> None:
+    """One sweep now (every sweep, or only orphan uploads), its report printed as JSON."""
+    settings = load_settings()
+    configure_logging(settings, "janitor")
+    print(json.dumps(asyncio.run(sweep_once(settings, only_s3))))
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """The janitor worker; ``sweep [--s3 | --all]`` runs one sweep instead."""
     parser = argparse.ArgumentParser(prog="python -m services.janitor")
     sub = parser.add_subparsers(dest="command")
     sweep = sub.add_parser("sweep", help="run the sweeps once and print what they did")
     sweep.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
     sweep.add_argument("--all", action="store_true", help="every sweep (the default)")
-    args = parser.parse_args()
-    if args.command != "sweep":
+    args = parser.parse_args(list(argv))
+    if args.command == "sweep":
+        sweep_now(args.s3 and not args.all)
+    else:
         run_worker(SPEC)
-        return
-    settings = load_settings()
-    configure_logging(settings, "janitor")
-    print(json.dumps(asyncio.run(sweep_once(settings, args.s3 and not args.all))))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -14,7 +14,6 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bench.pipeline import register_upload
 from services.extractor import handler as extractor
 from shared.events import DocumentUploaded, Event, Stream, TextExtracted, decode
 from shared.settings import Settings
@@ -22,6 +21,7 @@ from shared.stages import stage
 from shared.storage import ObjectStore, open_store
 from shared.streams import Streams
 from shared.worker import Context, Handler, WorkerSpec, consume
+from tests.bench.pipeline import register_upload
 from tests.http_server import serving
 
 pytestmark = pytest.mark.faults

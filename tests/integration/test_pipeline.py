@@ -11,7 +11,6 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from bench.pipeline import register_upload
 from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.deduplicator import handler as deduplicator
@@ -32,6 +31,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
 from shared.worker import Context
+from tests.bench.pipeline import register_upload
 
 pytestmark = pytest.mark.integration
 

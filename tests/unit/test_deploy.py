@@ -13,8 +13,8 @@ import compose_spec
 import pytest
 import yaml
 
-from shared.mesh import SERVICES
 from shared.settings import ENV_PREFIX, Settings, load_settings
+from shared.stages import SERVICES
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # resolves << merges
@@ -140,3 +140,11 @@ def test_just_lists_every_recipe_with_a_description() -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_module_exists(service: str) -> None:
     assert (ROOT / "services" / service / "__main__.py").exists()
+
+
+def test_the_schema_is_migrated_once_before_any_service_starts() -> None:
+    migrate = COMPOSE["services"]["migrate"]
+    assert migrate["entrypoint"][-2:] == ["docmesh", "migrate"]
+    assert migrate["restart"] == "no" and "healthcheck" not in migrate
+    for name, svc in SERVICES_IN_COMPOSE.items():
+        assert svc["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name

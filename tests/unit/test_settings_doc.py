@@ -2,8 +2,8 @@ from pathlib import Path
 
 import msgspec
 
+from shared.local.settings_doc import field_docs, markdown_table, readme_section
 from shared.settings import Settings
-from shared.settings_doc import field_docs, markdown_table, readme_section
 
 README = Path(__file__).parents[2] / "README.md"
 

@@ -12,15 +12,14 @@ from pathlib import Path
 import msgspec
 import structlog
 
-from shared import embedded
-from shared.embedded import ProcessSpec
+from shared.db import migrate
+from shared.local import embedded
+from shared.local.embedded import ProcessSpec
+from shared.local.supervisor import Supervisor
 from shared.settings import Settings, to_env
-from shared.supervisor import Supervisor
+from shared.stages import SERVICES, WORKERS
 
 log = structlog.get_logger()
-
-SERVICES = ("gateway", "extractor", "deduplicator", "chunker", "embedder", "janitor")
-WORKERS = SERVICES[1:]
 
 
 def replica_name(service: str, replica: int) -> str:
@@ -97,6 +96,7 @@ async def run_mesh(
         for spec in servers.specs:
             await supervisor.start(spec, spec.env)
         await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in servers.specs))
+        await migrate(settings)
         (state / TARGETS).unlink(missing_ok=True)
         for service in SERVICES:
             for replica in range(1, replicas.get(service, 1) + 1):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from shared.embedded import free_port
+from shared.local.embedded import free_port
 from shared.settings import Settings, load_settings
 
 
@@ -45,7 +45,16 @@ def start_mesh(state: Path, settings: dict[str, str] | None = None) -> Mesh:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCMESH_")}
     env.update(settings or {})
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", "--state-dir", str(state), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "shared.local.cli",
+            "up",
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

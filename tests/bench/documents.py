@@ -71,7 +71,7 @@ def make_docx(path: Path, pages: int) -> Path:
     return path
 
 
-CORPUS = Path(__file__).parents[1] / "tests" / "corpus"
+CORPUS = Path(__file__).parents[1] / "corpus"
 # Files that complete with text (no encrypted or scanned ones: they would not be embedded).
 BENCH_FILES = [
     "DA-1p.pdf",

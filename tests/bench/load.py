@@ -1,7 +1,7 @@
 """HTTP load from a separate process, and the bare aiohttp handler to compare with.
 
-python -m bench.load bare PORT
-python -m bench.load hit URL METHOD BODY_JSON CONCURRENCY SECONDS
+python -m tests.bench.load bare PORT
+python -m tests.bench.load hit URL METHOD BODY_JSON CONCURRENCY SECONDS
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Pages per second and peak memory of one extraction, in a fresh process.
 
-python -m bench.extraction docmesh|pypdf FILE
+python -m tests.bench.extraction docmesh|pypdf FILE
 """
 
 from __future__ import annotations

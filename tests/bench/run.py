@@ -26,18 +26,18 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.client import Client
-from bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
-from bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
 from shared.db import open_pool
-from shared.embedded import free_port
 from shared.embeddings import open_embeddings
+from shared.local.embedded import free_port
+from shared.local.mesh import request_scale
+from shared.local.spawn import Mesh, processes, start_mesh, stop_mesh
 from shared.log import configure_logging
-from shared.mesh import request_scale
 from shared.settings import Settings
-from shared.spawn import Mesh, processes, start_mesh, stop_mesh
 from shared.streams import Streams
 from shared.worker import open_redis
+from tests.bench.client import Client
+from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
+from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
 
 # The load runs measure the pipeline, not the gateway's limits on one client.
 MESH_SETTINGS = {
@@ -148,7 +148,7 @@ async def raw_embeddings(mesh: Mesh, ids: list[str]) -> dict[str, Any]:
 
 def load(url: str, method: str = "GET", body: str = "", seconds: float = 5) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.load", "hit", url, method, body, "64", str(seconds)],
+        [sys.executable, "-m", "tests.bench.load", "hit", url, method, body, "64", str(seconds)],
         capture_output=True,
         text=True,
         check=True,
@@ -158,7 +158,7 @@ def load(url: str, method: str = "GET", body: str = "", seconds: float = 5) -> d
 
 async def gateway(mesh: Mesh, document_id: str, seconds: float) -> dict[str, Any]:
     port = free_port()
-    bare = subprocess.Popen([sys.executable, "-m", "bench.load", "bare", str(port)])
+    bare = subprocess.Popen([sys.executable, "-m", "tests.bench.load", "bare", str(port)])
     try:
         async with asyncio.timeout(20):
             while True:
@@ -201,7 +201,7 @@ def extractor(folder: Path, pages: int) -> dict[str, Any]:
         out[label] = {}
         for tool in ("docmesh", "pypdf"):
             run = subprocess.run(
-                [sys.executable, "-m", "bench.extraction", tool, str(path)],
+                [sys.executable, "-m", "tests.bench.extraction", tool, str(path)],
                 capture_output=True,
                 text=True,
                 check=True,

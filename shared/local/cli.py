@@ -1,0 +1,166 @@
+"""The ``docmesh`` command: ``up`` runs the local mesh, ``run`` one service, and the
+operator's tools (scale, dead letters, keys, sweeps, settings, the pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from shared.db import migrate, open_pool
+from shared.dlq import list_dead, purge_dead, retry_dead
+from shared.events import Stream
+from shared.keys import create_key, list_keys, revoke_key
+from shared.local.mesh import request_scale, up
+from shared.local.parser import parser
+from shared.log import configure_logging
+from shared.settings import Settings, load_settings
+from shared.stages import SERVICES, STAGES, WORK_STREAMS, WORKERS
+from shared.streams import Streams, stream_key
+from shared.worker import open_redis
+
+Command = Callable[[argparse.Namespace, Settings], None]
+
+
+def _replicas(values: list[str]) -> dict[str, int]:
+    replicas = {}
+    for value in values:
+        service, _, count = value.partition("=")
+        if service not in SERVICES or not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"--scale wants SERVICE=N, got {value!r}")
+        replicas[service] = int(count)
+    return replicas
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> None:
+    if args.port is not None:
+        settings = msgspec.structs.replace(settings, gateway_port=args.port)
+    configure_logging(settings, "docmesh")
+    up(args.state_dir.resolve(), settings, _replicas(args.scale), args.verbose)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    """Start one service in this process (its ``__main__`` module's ``main``)."""
+    importlib.import_module(f"services.{args.service}.__main__").main()
+
+
+def _scale(args: argparse.Namespace, settings: Settings) -> None:
+    if args.replicas < 1:
+        raise SystemExit("replicas must be at least 1")
+    request_scale(args.state_dir.resolve(), args.service, args.replicas)
+    print(f"asked docmesh up for {args.replicas} {args.service} replicas")
+
+
+async def _dlq(settings: Settings, action: str, ids: list[str] | None) -> object:
+    async with open_redis(settings) as redis:
+        streams = Streams(redis, settings.stream_prefix)
+        if action == "list":
+            return await list_dead(streams)
+        if action == "purge":
+            return {"purged": await purge_dead(streams, ids)}
+        async with open_pool(settings, max_size=1) as pool:
+            return {"retried": await retry_dead(streams, pool, ids)}
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> object:
+    async with open_pool(settings, max_size=1) as pool:
+        if args.action == "create":
+            return await create_key(pool, args.tenant, args.name, args.admin)
+        if args.action == "list":
+            return await list_keys(pool)
+        if not await revoke_key(pool, args.id):
+            raise SystemExit(f"no live key has an id starting with {args.id!r}")
+        return {"revoked": args.id}
+
+
+def _cleanup(args: argparse.Namespace, settings: Settings) -> None:
+    from services.janitor.__main__ import sweep_now
+
+    sweep_now(only_s3=args.s3 and not args.all)
+
+
+def _settings_table(args: argparse.Namespace, settings: Settings) -> None:
+    from shared.local.settings_doc import markdown_table
+
+    print(markdown_table())
+
+
+def _pipeline(args: argparse.Namespace, settings: Settings) -> None:
+    """The stage table; ``--workers`` and ``--streams`` print one name a line (for scripts)."""
+    if args.workers:
+        print("\n".join(WORKERS))
+    elif args.streams:
+        keys = [stream_key(settings.stream_prefix, s) for s in (*WORK_STREAMS, Stream.DEAD)]
+        print("\n".join(keys))
+    else:
+        for s in STAGES:
+            low, high = s.progress
+            print(
+                f"{s.service:<13} {s.stream.value:<9} {s.event.__name__:<19} "
+                f"{s.status.value:<20} {low}-{high}"
+            )
+
+
+def alive(service: str, settings: Settings) -> bool:
+    """The gateway answers HTTP; a worker touched its heartbeat file recently."""
+    if service == "gateway":
+        url = f"http://127.0.0.1:{settings.gateway_port}/api/v1/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+    if not settings.heartbeat_file:
+        return True
+    try:
+        age = time.time() - Path(settings.heartbeat_file).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age < max(2 * settings.lease_ms / 1000, 30)
+
+
+def _bench(argv: list[str]) -> None:
+    """The benchmark lives beside the tests, so it runs from a source checkout."""
+    if not Path("tests/bench/__main__.py").is_file():
+        raise SystemExit("docmesh bench runs from a docmesh source checkout (tests/bench)")
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench", *argv])
+
+
+COMMANDS: dict[str, Command] = {
+    "up": _up,
+    "run": _run,
+    "scale": _scale,
+    "dlq": lambda a, s: _print_json(asyncio.run(_dlq(s, a.action, a.ids or None))),
+    "keys": lambda a, s: _print_json(asyncio.run(_keys(s, a))),
+    "migrate": lambda a, s: _print_json({"applied": asyncio.run(migrate(s))}),
+    "cleanup": _cleanup,
+    "settings": _settings_table,
+    "pipeline": _pipeline,
+    "healthcheck": lambda a, s: sys.exit(0 if alive(a.service, s) else 1),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # the benchmark parses its own options
+        _bench(argv[1:])
+        return
+    args = parser(SERVICES, WORKERS).parse_args(argv)
+    COMMANDS[args.command](args, load_settings())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The ``docmesh`` command line's arguments (the commands are in ``cli``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = commands.add_parser("up", help="start the whole mesh on embedded servers")
+    cmd.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".docmesh"),
+        help="where the servers keep their data (default: ./.docmesh)",
+    )
+    cmd.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
+    cmd.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run N replicas of a worker, e.g. --scale embedder=2",
+    )
+    cmd.add_argument("--verbose", action="store_true", help="service logs on the terminal")
+
+
+def _keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = commands.add_parser("keys", help="create, list or revoke API keys")
+    actions = cmd.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a new key; it is printed only once")
+    create.add_argument("--tenant", required=True, help="whose documents the key reaches")
+    create.add_argument("--name", default="", help="a note on who holds the key")
+    create.add_argument(
+        "--admin", action="store_true", help="may also read queue state and dead letters"
+    )
+    actions.add_parser("list", help="every key, without its secret")
+    revoke = actions.add_parser("revoke", help="stop a key working (within 5 s)")
+    revoke.add_argument("id", help="the key's id, or enough of its start")
+
+
+def _operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = commands.add_parser("dlq", help="list, retry or purge dead letters")
+    dlq.add_argument("action", choices=["list", "retry", "purge"])
+    dlq.add_argument("ids", nargs="*", help="entry ids (default: all)")
+    cleanup = commands.add_parser("cleanup", help="run the janitor's sweeps now")
+    cleanup.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
+    cleanup.add_argument("--all", action="store_true", help="every sweep (the default)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    pipeline = commands.add_parser("pipeline", help="print the stages of the pipeline")
+    only = pipeline.add_mutually_exclusive_group()
+    only.add_argument("--workers", action="store_true", help="only the worker services")
+    only.add_argument("--streams", action="store_true", help="only the stream keys")
+    # Listed for --help; ``cli.main`` hands its arguments to the benchmark untouched.
+    commands.add_parser("bench", help="benchmark a mesh of its own: docmesh bench --help")
+    commands.add_parser("settings", help="print every setting as a Markdown table")
+
+
+def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.ArgumentParser:
+    """The whole command line, for these services and workers."""
+    root = argparse.ArgumentParser(prog="docmesh", description="docmesh: the mesh and its tools")
+    commands = root.add_subparsers(dest="command", required=True)
+    _up(commands)
+    run = commands.add_parser("run", help="run one service against configured servers")
+    run.add_argument("service", choices=services)
+    scale = commands.add_parser("scale", help="set the replicas of a worker of docmesh up")
+    scale.add_argument("service", choices=workers)
+    scale.add_argument("replicas", type=int)
+    scale.add_argument("--state-dir", type=Path, default=Path(".docmesh"))
+    _operations(commands)
+    _keys(commands)
+    health = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
+    health.add_argument("service", choices=services)
+    return root
