@@ -57,7 +57,7 @@ BUILDERS: dict[type[Event], Callable[[asyncpg.Record, Ids], Event | None]] = {
     ChunksStored: _chunked,
 }
 """How each stage's input event is rebuilt from the document's row; None when the
-row lacks what it needs (the stage before it then runs again)."""
+row lacks what it needs, or no builder, and the stage before it runs again."""
 
 
 def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
@@ -74,7 +74,8 @@ def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
     }
     stage: Stage | None = stage_of_status(row["status"])
     while stage is not None:
-        if (event := BUILDERS[stage.event](row, ids)) is not None:
+        build = BUILDERS.get(stage.event)
+        if build is not None and (event := build(row, ids)) is not None:
             return event
         stage = previous(stage)
     raise AssertionError("the first stage's event needs nothing")  # pragma: no cover

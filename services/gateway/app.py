@@ -11,19 +11,18 @@ from aiohttp import web
 from services.gateway import (
     documents,
     events,
-    lifecycle,
     observe,
     openapi,
     page,
     projector,
     queue,
     search,
-    views,
+    uploads,
 )
 from services.gateway.auth import KEYS, KeyCache, authenticate
+from services.gateway.errors import ApiError
 from services.gateway.feed import ProgressFeed
 from services.gateway.http import allowed_origin
-from services.gateway.schemas import ApiError
 from services.gateway.state import (
     EMBEDDINGS,
     FEED,
@@ -145,9 +144,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])
+    app.add_routes(uploads.routes)
     app.add_routes(documents.routes)
-    app.add_routes(views.routes)
-    app.add_routes(lifecycle.routes)
     app.add_routes(events.routes)
     app.add_routes(queue.routes)
     app.add_routes(search.routes)

@@ -16,7 +16,8 @@ import asyncpg
 from aiohttp import web
 from cachetools import TTLCache
 
-from services.gateway.schemas import ApiError
+from services.gateway.errors import ApiError
+from services.gateway.openapi import access
 from shared.keys import hash_key, keys_configured, tenant_of_key
 
 DEFAULT_TENANT = "default"
@@ -25,8 +26,6 @@ ADMIN = web.RequestKey("admin", bool)
 CALLER = web.RequestKey("caller", str)
 """Who to count rate limits against: the key's hash, or the client address when open."""
 
-OPEN_PATHS = frozenset({"/api/v1/healthz", "/api/v1/openapi.json", "/api/v1/queue/health"})
-ADMIN_PATHS = ("/api/v1/queue/info", "/api/v1/queue/dead-letters")
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 CACHE_TTL_S = 5.0
 """Lookups are cached this long: polling clients do not query per request, and
@@ -76,8 +75,10 @@ def presented_key(request: web.Request) -> str | None:
 async def authenticate(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Sets the request's tenant, or answers 401."""
-    if not request.path.startswith("/api/") or request.path in OPEN_PATHS:
+    """Sets the request's tenant, or answers 401 (403 for an admin route without an
+    admin key), as the route's operation declares its access."""
+    needed = access(request)
+    if needed == "open":
         return await handler(request)
     if request.method == "OPTIONS":  # CORS preflights carry no credentials
         return await handler(request)
@@ -100,7 +101,7 @@ async def authenticate(
         )
     request[TENANT], request[ADMIN] = found
     request[CALLER] = hash_key(key).hex()[:16]
-    if request.path.startswith(ADMIN_PATHS) and not found[1]:
+    if needed == "admin" and not found[1]:
         raise ApiError(403, "admin_only", "Queue state and dead letters need an admin key.")
     return await handler(request)
 

@@ -1,189 +1,143 @@
-"""Document routes: presign, process, status and chunks."""
+"""Document routes: status, list, chunks, and the lifecycle (delete, retry, cancel).
+
+Uploading (presign, process) is in ``uploads``, the live status in ``events``.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
-import asyncpg
 from aiohttp import web
 
-from services.gateway.auth import CALLER, tenant
-from services.gateway.http import fetch_document, json_response, path_document_id
-from services.gateway.openapi import operation
-from services.gateway.schemas import (
-    CONTENT_TYPES,
-    ApiError,
-    PresignRequest,
-    PresignResponse,
-    ProcessRequest,
-    ProcessResponse,
-    check_presign,
-    decode_body,
-)
-from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
+from services.gateway import queries
+from services.gateway.auth import tenant
+from services.gateway.errors import ApiError
+from services.gateway.http import fetch_document, int_param, json_response, path_document_id
+from services.gateway.openapi import PAGING, operation
+from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
+from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
 from shared import status
-from shared.events import DocumentUploaded
-from shared.formats import sniff_prefix
-from shared.stages import Status
+from shared.redrive import redrive_event
+from shared.stages import TERMINAL, Status
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/documents/upload/presigned")
-@operation(
-    "Register an upload and get a presigned PUT URL for the file.",
-    returns=PresignResponse,
-    status=201,
-    body=PresignRequest,
-    gives_document=True,
-    errors=(413, 415, 422),
-)
-async def presign(request: web.Request) -> web.Response:
-    settings, store = request.app[SETTINGS], request.app[STORE]
-    body = decode_body(await request.read(), PresignRequest)
-    fmt = check_presign(body, settings.max_file_size)
-    await request.app[THROTTLE].check_rate("presign", request[CALLER])
-    document_id, upload_id = str(uuid.uuid4()), str(uuid.uuid4())
-    key = store.temp_key(upload_id, fmt.value)
-    content_type = body.content_type.split(";")[0].strip().lower()
-    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.presign_expires_s)
-    url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
-    await status.register_upload(
-        request.app[POOL],
-        id=document_id,
-        upload_id=upload_id,
-        filename=body.filename,
-        content_type=content_type,
-        file_size=body.file_size,
-        title=body.title,
-        description=body.description,
-        tags=body.tags,
-        object_key=key,
-        upload_expires_at=expires_at,
-        tenant=tenant(request),
-    )
-    return json_response(
-        PresignResponse(
-            document_id=document_id,
-            upload_id=upload_id,
-            upload_url=url,
-            method="PUT",
-            headers={"Content-Type": content_type},
-            expires_in=settings.presign_expires_s,
-            expires_at=expires_at.isoformat().replace("+00:00", "Z"),
-        ),
-        status=201,
-    )
+async def status_json(request: web.Request, document_id: str) -> str:
+    """The status view of a document as JSON text; a 404 when there is none."""
+    body = await request.app[STATUS_READER].read(document_id, tenant(request))
+    if body is None:
+        await fetch_document(request, document_id)  # answers the 404
+    return str(body)
 
 
-@routes.post("/api/v1/documents/{document_id}/process")
+def _json_text(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+@routes.get("/api/v1/documents/{document_id}")
+@routes.get("/api/v1/documents/{document_id}/status")
+@operation("The document and where its processing stands.", returns=DocumentStatus)
+async def get_status(request: web.Request) -> web.Response:
+    return _json_text(await status_json(request, path_document_id(request)))
+
+
+@routes.get("/api/v1/documents")
 @operation(
-    "Start processing an uploaded file (the upload is verified first).",
-    returns=ProcessResponse,
-    status=202,
-    body=ProcessRequest,
-    errors=(409, 410, 422, 503),
+    "The tenant's documents, newest first.",
+    returns=DocumentPage,
+    query={
+        "status": ({"type": "string", "enum": [s.value for s in Status]}, "Only this status."),
+        "tag": ({"type": "string", "minLength": 1, "maxLength": 64}, "Only with this tag."),
+        **PAGING,
+    },
 )
-async def process(request: web.Request) -> web.Response:
+async def list_documents(request: web.Request) -> web.Response:
+    """Documents, newest first, filtered by ``status`` and ``tag``, paginated."""
+    limit = int_param(request, "limit", 50, 1, 500)
+    offset = int_param(request, "offset", 0, 0, 10**9)
+    wanted, tag = request.query.get("status"), request.query.get("tag")
+    if wanted is not None and wanted not in {s.value for s in Status}:
+        raise ApiError(400, "invalid_parameter", f"Unknown status {wanted!r}.", "status")
+    bodies, total = await queries.status_page(
+        request.app[POOL], tenant(request), wanted, tag, limit, offset
+    )
+    items = ",".join(bodies)
+    return _json_text(f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}')
+
+
+@routes.get("/api/v1/documents/{document_id}/chunks")
+@operation("The document's chunks in order.", returns=ChunkPage, query=PAGING)
+async def chunks(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
-    body = decode_body(await request.read(), ProcessRequest)
+    limit = int_param(request, "limit", 50, 1, 500)
+    offset = int_param(request, "offset", 0, 0, 10**9)
+    await fetch_document(request, document_id)
+    items, total = await queries.chunk_page(request.app[POOL], document_id, limit, offset)
+    page = {"document_id": document_id, "total": total, "limit": limit, "offset": offset}
+    return json_response({**page, "items": items})
+
+
+@routes.delete("/api/v1/documents/{document_id}")
+@operation("Delete the document, its chunks, vectors and upload.", status=204)
+async def delete_document(request: web.Request) -> web.Response:
+    """Remove the document, its chunks and vectors, and any upload left in S3.
+
+    Workers still holding one of its events find no row and skip it.
+    """
+    document_id = path_document_id(request)
     doc = await fetch_document(request, document_id)
-    if body.upload_id != str(doc["upload_id"]):
+    await request.app[STORE].delete(doc["object_key"])
+    await queries.delete_document(request.app[POOL], document_id)
+    return web.Response(status=204)
+
+
+@routes.post("/api/v1/documents/{document_id}/cancel")
+@operation(
+    "Cancel processing; partial results and the upload are removed.",
+    returns=DocumentStatus,
+    status=202,
+    errors=(409,),
+)
+async def cancel(request: web.Request) -> web.Response:
+    """Stop a document at its next stage boundary; the janitor then removes its
+    partial chunks and its upload and ends it as ``cancelled``."""
+    pool, document_id = request.app[POOL], path_document_id(request)
+    doc = await fetch_document(request, document_id)
+    if doc["status"] in TERMINAL:
+        raise ApiError(409, "already_finished", f"The document is already {doc['status']}.")
+    if doc["job_id"] is None:  # nothing runs yet: it ends here
+        await request.app[STORE].delete(doc["object_key"])
+        await status.cancel_unstarted(pool, document_id)
+    else:
+        await status.request_cancel(pool, document_id)
+    return _json_text(await status_json(request, document_id), 202)
+
+
+@routes.post("/api/v1/documents/{document_id}/retry")
+@operation(
+    "Process a failed document again from its extracted text.",
+    returns=DocumentStatus,
+    status=202,
+    errors=(409,),
+)
+async def retry_document(request: web.Request) -> web.Response:
+    """Run a failed document again from its extracted text (the upload is gone by then)."""
+    pool, document_id = request.app[POOL], path_document_id(request)
+    doc = await fetch_document(request, document_id)
+    if doc["status"] != Status.FAILED:
         raise ApiError(
-            422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
+            409, "not_failed", f"Only a failed document can be retried; it is {doc['status']}."
         )
-    if doc["status"] in {Status.EXPIRED, Status.CANCELLED}:
+    if not doc["text_hash"] or not await queries.has_pages(pool, document_id):
         raise ApiError(
             409,
-            f"document_{doc['status']}",
-            f"The document was {doc['status']}; presign and upload again.",
+            "upload_gone",
+            "The document failed before its text was extracted "
+            "and its upload is deleted: presign and upload it again.",
         )
-    if doc["job_id"] is None:
-        await request.app[THROTTLE].check_rate("process", request[CALLER])
-        await request.app[THROTTLE].check_backlog()
-        await _verify_upload(request, doc)
-        job_id = await _record_job(request, doc, body.file_hash)
-    else:
-        job_id = str(doc["job_id"])  # asking twice returns the same job
-    seconds = estimate_seconds(int(doc["file_size"]))
-    return json_response(
-        ProcessResponse(
-            document_id=document_id,
-            job_id=job_id,
-            status="uploaded",
-            estimated_time=_humanise(seconds),
-            estimated_seconds=seconds,
-        ),
-        status=202,
-    )
-
-
-async def _verify_upload(request: web.Request, doc: asyncpg.Record) -> None:
-    """The object exists, has the declared size and starts like the declared format."""
-    store, key = request.app[STORE], doc["object_key"]
-    size = await store.size(key)
-    if size is None:
-        if doc["upload_expires_at"] < dt.datetime.now(dt.UTC):
-            raise ApiError(
-                410,
-                "upload_expired",
-                "The upload URL expired before a file arrived; presign again.",
-            )
-        raise ApiError(409, "not_uploaded", "No file was uploaded yet: PUT it to upload_url first.")
-    if size != doc["file_size"]:
-        await store.delete(key)
-        raise ApiError(
-            422,
-            "size_mismatch",
-            f"The uploaded file has {size} bytes, not the {doc['file_size']} declared. "
-            "It was deleted; presign and upload again.",
-        )
-    found = sniff_prefix(await store.head_bytes(key, 1024))
-    declared = CONTENT_TYPES[doc["content_type"]]
-    if found is not declared:
-        await store.delete(key)
-        what = f"a {found.value.upper()} file" if found else "not a PDF, DOC or DOCX file"
-        raise ApiError(
-            422,
-            "format_mismatch",
-            f"The uploaded bytes are {what}, but {doc['content_type']} was declared. "
-            "It was deleted; presign and upload again.",
-        )
-
-
-async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str | None) -> str:
-    """Record the job, then publish the first event; a lost race returns the winner's job."""
-    pool, job_id, document_id = request.app[POOL], str(uuid.uuid4()), str(doc["id"])
-    file_hash = file_hash.lower() if file_hash else None
-    if await status.record_job(pool, document_id, job_id, file_hash) is None:
-        return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
-    event = DocumentUploaded(
-        event_id=str(uuid.uuid5(uuid.UUID(job_id), "uploaded")),
-        document_id=document_id,
-        job_id=job_id,
-        object_key=doc["object_key"],
-        content_type=doc["content_type"],
-        file_size=doc["file_size"],
-        file_hash=file_hash,
-    )
-    try:
-        await request.app[STREAMS].publish(event)
-    except Exception as exc:
-        await status.unrecord_job(pool, document_id, job_id)
-        raise ApiError(
-            503, "queue_unavailable", "The processing queue is unavailable; try again shortly."
-        ) from exc
-    return job_id
-
-
-def estimate_seconds(file_size: int) -> int:
-    """A rough first estimate: embedding dominates, about 50 kB of file per second here."""
-    return 10 + file_size // 50_000
-
-
-def _humanise(seconds: int) -> str:
-    if seconds < 60:
-        return "under a minute"
-    minutes = seconds // 60
-    return f"about {minutes} minute{'s' if minutes > 1 else ''}"
+    row = await status.restart(pool, document_id, Status.CHECKING_DUPLICATES, "Retrying")
+    if row is None:
+        raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
+    await request.app[STREAMS].publish(redrive_event(row, f"retry:{uuid.uuid4()}"))
+    return _json_text(await status_json(request, document_id), 202)

@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.bodies import StatusEvent
+from services.gateway.documents import status_json
 from services.gateway.http import allowed_origin, path_document_id
 from services.gateway.openapi import operation
+from services.gateway.response_bodies import StatusEvent
 from services.gateway.state import FEED
-from services.gateway.views import status_json
 from shared.events import Progress
 from shared.stages import TERMINAL, Status
 from shared.status import advances

@@ -10,7 +10,8 @@ import msgspec
 from aiohttp import web
 
 from services.gateway.auth import tenant
-from services.gateway.schemas import ApiError
+from services.gateway.errors import ApiError
+from services.gateway.queries import document_row
 from services.gateway.state import POOL, SETTINGS
 
 
@@ -41,9 +42,7 @@ def path_document_id(request: web.Request) -> str:
 
 async def fetch_document(request: web.Request, doc_id: str) -> asyncpg.Record:
     """The calling tenant's document row, or a 404 (another tenant's id is not found)."""
-    row = await request.app[POOL].fetchrow(
-        "SELECT * FROM documents WHERE id = $1 AND tenant = $2", doc_id, tenant(request)
-    )
+    row = await document_row(request.app[POOL], doc_id, tenant(request))
     if row is None:
         raise ApiError(404, "not_found", f"No document has the id {doc_id}.", "document_id")
     return row

@@ -1,4 +1,5 @@
-"""The gateway's Prometheus metrics: its requests, and the streams of the whole mesh."""
+"""The gateway observed: liveness, and Prometheus metrics of its requests and of the
+whole mesh's streams."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
+from services.gateway.openapi import operation
+from services.gateway.response_bodies import Alive
 from services.gateway.state import STREAMS
 from shared import metrics
 from shared.events import Stream
@@ -58,6 +61,13 @@ async def refresh_stream_gauges(streams: Streams) -> None:
             metrics.STREAM_LAG.labels(stream.value, group.name).set(group.lag)
     metrics.DEAD_LETTERS.set(await streams.length(Stream.DEAD))
     metrics.EMBEDDING.values = await streams.counters("embedder")
+
+
+@routes.get("/api/v1/healthz")
+@operation("Liveness of the gateway process.", returns=Alive, access="open")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the gateway answers (dependencies are /queue/health's business)."""
+    return web.json_response({"status": "ok"})
 
 
 @routes.get("/metrics")

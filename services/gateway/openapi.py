@@ -11,12 +11,12 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
 
-from services.gateway.bodies import ErrorBody
+from services.gateway.response_bodies import ErrorBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
@@ -26,7 +26,9 @@ PAGING = {
     "limit": ({"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size."),
     "offset": ({"type": "integer", "minimum": 0, "default": 0}, "Items to skip."),
 }
-OPEN = {"/api/v1/healthz", "/api/v1/openapi.json", "/api/v1/queue/health"}
+Access = Literal["open", "tenant", "admin"]
+"""Who may call an operation: anyone; a tenant's key (anyone while no key exists);
+an admin key (queue state and dead letters, which span tenants)."""
 ERROR_TEXT = {
     400: "The request is malformed.",
     401: "An API key is needed (once keys exist) or the key is unknown.",
@@ -55,6 +57,7 @@ class Operation:
     media_type: str = "application/json"
     gives_document: bool = False
     """The answer's ``document_id`` can be used by the document routes (OpenAPI links)."""
+    access: Access = "tenant"
 
 
 OPERATIONS: dict[Callable[..., Any], Operation] = {}
@@ -121,7 +124,9 @@ def _operation(
     success: dict[str, Any] = {"description": op.summary}
     if op.returns is not None:
         success["content"] = {op.media_type: {"schema": ref[op.returns]}}
-    errors = set(op.errors) | ({400, 401, 429} if path not in OPEN else set())
+    errors = set(op.errors) | ({400, 401, 429} if op.access != "open" else set())
+    if op.access == "admin":
+        errors.add(403)
     if params and params[0]["in"] == "path":
         errors.add(404)
     responses: dict[str, Any] = {str(op.status): success}
@@ -132,12 +137,12 @@ def _operation(
         }
     words = re.sub(r"[^a-z]+", "_", path.removeprefix("/api/v1/")).strip("_")
     spec: dict[str, Any] = {
-        "summary": op.summary,
+        "summary": op.summary + (" (admin)" if op.access == "admin" else ""),
         "operationId": f"{method}_{words}",
         "parameters": params,
         "responses": responses,
     }
-    if path not in OPEN:
+    if op.access != "open":
         spec["security"] = [{}, {"bearer": []}, {"apiKey": []}]
     if op.body is not None:
         spec["requestBody"] = {
@@ -174,7 +179,16 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-OPERATIONS[openapi_json] = Operation("This OpenAPI document.", returns=dict)
+OPERATIONS[openapi_json] = Operation("This OpenAPI document.", returns=dict, access="open")
+
+
+def access(request: web.Request) -> Access:
+    """Who may call the route ``request`` matched; API routes that declare nothing
+    (an unknown path) need a tenant's key, so they reveal nothing without one."""
+    if not request.path.startswith("/api/"):
+        return "open"  # the web page and Prometheus' /metrics
+    op = OPERATIONS.get(request.match_info.handler)
+    return op.access if op else "tenant"
 
 
 def install(app: web.Application) -> None:

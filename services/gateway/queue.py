@@ -1,4 +1,5 @@
-"""Queue routes: the state of every stream and group, and the health of the mesh."""
+"""Queue routes: the state of every stream and group, the health of the mesh, and the
+dead letters (admin)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from services.gateway.bodies import Alive, Health, QueueInfo
+from services.gateway.http import json_response
 from services.gateway.openapi import operation
+from services.gateway.request_bodies import DeadLetterIds, decode_body
+from services.gateway.response_bodies import DeadLetters, Health, Purged, QueueInfo, Retried
 from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
+from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.events import Stream
 from shared.stages import WORK_STREAMS
 from shared.streams import Streams
@@ -39,15 +43,8 @@ async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
     return {"stream": streams.key(stream), "length": await streams.length(stream), "groups": groups}
 
 
-@routes.get("/api/v1/healthz")
-@operation("Liveness of the gateway process.", returns=Alive)
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the gateway answers (dependencies are /queue/health's business)."""
-    return web.json_response({"status": "ok"})
-
-
 @routes.get("/api/v1/queue/info")
-@operation("Streams, groups, lag and pending (admin).", returns=QueueInfo, errors=(403,))
+@operation("Streams, groups, lag and pending.", returns=QueueInfo, access="admin")
 async def queue_info(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
     infos = [await stream_info(streams, s) for s in WORK_STREAMS]
@@ -88,6 +85,7 @@ async def stage_health(streams: Streams, idle_ms: int) -> dict[str, dict[str, An
     "Each dependency and stage; 503 with reasons when one is not well.",
     returns=Health,
     errors=(503,),
+    access="open",
 )
 async def queue_health(request: web.Request) -> web.Response:
     app = request.app
@@ -119,3 +117,32 @@ async def queue_health(request: web.Request) -> web.Response:
         status=200 if not reasons else 503,
         content_type="application/json",
     )
+
+
+@routes.get("/api/v1/queue/dead-letters")
+@operation("Dead letters, oldest first.", returns=DeadLetters, access="admin")
+async def dead_letters(request: web.Request) -> web.Response:
+    return json_response({"dead_letters": await list_dead(request.app[STREAMS])})
+
+
+@routes.post("/api/v1/queue/dead-letters/retry")
+@operation(
+    "Replay dead letters at their stage.",
+    returns=Retried,
+    body=DeadLetterIds,
+    errors=(422,),
+    access="admin",
+)
+async def retry_dead_letters(request: web.Request) -> web.Response:
+    body = decode_body(await request.read() or b"{}", DeadLetterIds)
+    retried = await retry_dead(request.app[STREAMS], request.app[POOL], body.ids)
+    return json_response({"retried": retried})
+
+
+@routes.delete("/api/v1/queue/dead-letters")
+@operation(
+    "Delete dead letters.", returns=Purged, body=DeadLetterIds, errors=(422,), access="admin"
+)
+async def purge_dead_letters(request: web.Request) -> web.Response:
+    body = decode_body(await request.read() or b"{}", DeadLetterIds)
+    return json_response({"purged": await purge_dead(request.app[STREAMS], body.ids)})

@@ -9,14 +9,10 @@ import openai
 from aiohttp import web
 
 from services.gateway.auth import tenant
+from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
-from services.gateway.schemas import (
-    ApiError,
-    SearchRequest,
-    SearchResponse,
-    SearchResult,
-    decode_body,
-)
+from services.gateway.request_bodies import SearchRequest, decode_body
+from services.gateway.response_bodies import SearchResponse, SearchResult
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
 from shared.stages import Status
 

@@ -11,7 +11,7 @@ import structlog
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from services.gateway.schemas import ApiError
+from services.gateway.errors import ApiError
 from shared.settings import Settings
 from shared.stages import STAGE_STREAMS
 from shared.streams import Streams, redis_key

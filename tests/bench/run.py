@@ -299,11 +299,15 @@ async def run(quick: bool) -> dict[str, Any]:
     }
 
 
-def table(results: dict[str, Any]) -> str:
+Rows = list[tuple[str, str]]
+
+
+def _headline_rows(results: dict[str, Any]) -> Rows:
+    """Throughput and the ratios measured side by side."""
     e2e, vs, emb, gw = (
         results[k] for k in ("end_to_end", "mesh_vs_loop", "embedding_bound", "gateway")
     )
-    rows = [
+    return [
         ("documents / pages / chunks", f"{e2e['documents']} / {e2e['pages']} / {e2e['chunks']}"),
         (
             "end to end",
@@ -331,6 +335,11 @@ def table(results: dict[str, Any]) -> str:
             f"{gw['post_presigned']['rps']} req/s, p99 {gw['post_presigned']['p99_ms']} ms",
         ),
     ]
+
+
+def _detail_rows(results: dict[str, Any]) -> Rows:
+    """Extraction, scaling, time in each stage and between them."""
+    rows: Rows = []
     for name, tools in results["extractor"].items():
         d, p = tools["docmesh"], tools["pypdf"]
         rows.append(
@@ -347,7 +356,7 @@ def table(results: dict[str, Any]) -> str:
             f"extracting {sc['extracting_2_over_1']}, chunking {sc['chunking_2_over_1']}",
         )
     )
-    for stage, t in e2e["stages"].items():
+    for stage, t in results["end_to_end"]["stages"].items():
         rows.append((f"stage {stage}", f"mean {t['mean_s']} s, queue wait {t['mean_wait_s']} s"))
     hop, busy = results["hop_latency_ms"], results["hop_latency_under_load_ms"]
     rows.append(
@@ -359,6 +368,11 @@ def table(results: dict[str, Any]) -> str:
             f"p50 {busy['p50']} ms, p99 {busy['p99']} ms (includes queueing)",
         )
     )
+    return rows
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = _headline_rows(results) + _detail_rows(results)
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from services.gateway.bodies import DocumentPage, DocumentStatus
+from services.gateway.response_bodies import DocumentPage, DocumentStatus
 from shared.settings import Settings
 from tests.integration.gateway import client_of, running_gateway
 

@@ -1,6 +1,7 @@
 import pytest
 
-from services.gateway.schemas import ApiError, PresignRequest, check_presign, decode_body
+from services.gateway.errors import ApiError
+from services.gateway.request_bodies import PresignRequest, check_presign, decode_body
 from shared.formats import Format
 
 PDF = "application/pdf"

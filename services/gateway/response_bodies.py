@@ -1,4 +1,4 @@
-"""Response bodies of the read routes, as the OpenAPI document describes them.
+"""Response bodies of every route, as the OpenAPI document describes them.
 
 The status view is built by PostgreSQL (``status_reader.STATUS_VIEW``);
 a test decodes real answers into these types with unknown fields refused,
@@ -166,9 +166,34 @@ class Purged(msgspec.Struct):
     purged: int
 
 
-EntryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
+class PresignResponse(msgspec.Struct):
+    document_id: str
+    upload_id: str
+    upload_url: str
+    method: str
+    headers: dict[str, str]
+    expires_in: int
+    expires_at: str
 
 
-class DeadLetterIds(msgspec.Struct, forbid_unknown_fields=True):
-    ids: Annotated[list[EntryId], msgspec.Meta(max_length=1000)] | None = None
-    """Entry ids of the dead-letter stream; none means all of them."""
+class ProcessResponse(msgspec.Struct):
+    document_id: str
+    job_id: str
+    status: str
+    estimated_time: str
+    estimated_seconds: int
+
+
+class SearchResult(msgspec.Struct):
+    document_id: str
+    chunk_id: str
+    title: str
+    text: str
+    context: str
+    page_start: int
+    page_end: int
+    score: float
+
+
+class SearchResponse(msgspec.Struct):
+    results: list[SearchResult]

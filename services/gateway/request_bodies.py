@@ -1,14 +1,18 @@
-"""Request and response bodies of the HTTP API, validated by msgspec."""
+"""Request bodies of the HTTP API, validated by msgspec, and the rules msgspec
+cannot express."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
 
+from services.gateway.errors import ApiError
 from shared.formats import Format
+
+T = TypeVar("T")
 
 CONTENT_TYPES: dict[str, Format] = {
     "application/pdf": Format.PDF,
@@ -51,51 +55,26 @@ class ProcessRequest(msgspec.Struct, forbid_unknown_fields=True):
     file_hash: Sha256 | None = None
 
 
-class PresignResponse(msgspec.Struct):
-    document_id: str
-    upload_id: str
-    upload_url: str
-    method: str
-    headers: dict[str, str]
-    expires_in: int
-    expires_at: str
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    query: Annotated[str, Meta(min_length=1, max_length=2000)]
+    top_k: Annotated[int, Meta(ge=1, le=100)] = 10
+    document_ids: Annotated[list[str], Meta(max_length=1000)] | None = None
+    tags: Annotated[list[Tag], Meta(max_length=32)] | None = None
 
 
-class ProcessResponse(msgspec.Struct):
-    document_id: str
-    job_id: str
-    status: str
-    estimated_time: str
-    estimated_seconds: int
+EntryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
 
 
-class ApiError(Exception):
-    """An error answered to the client as ``{"error": {code, message, field}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+class DeadLetterIds(msgspec.Struct, forbid_unknown_fields=True):
+    ids: Annotated[list[EntryId], msgspec.Meta(max_length=1000)] | None = None
+    """Entry ids of the dead-letter stream; none means all of them."""
 
 
 _AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
 _FIELD = re.compile(r"field `([^`]+)`")
 
 
-def decode_body(raw: bytes, type_: type[Any]) -> Any:
+def decode_body(raw: bytes, type_: type[T]) -> T:
     """Decode a JSON body into ``type_`` or raise a 400 ``ApiError`` naming the field."""
     if not raw.strip():
         raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
@@ -160,25 +139,3 @@ def check_presign(req: PresignRequest, max_size: int) -> Format:
             "filename",
         )
     return fmt
-
-
-class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
-    query: Annotated[str, Meta(min_length=1, max_length=2000)]
-    top_k: Annotated[int, Meta(ge=1, le=100)] = 10
-    document_ids: Annotated[list[str], Meta(max_length=1000)] | None = None
-    tags: Annotated[list[Tag], Meta(max_length=32)] | None = None
-
-
-class SearchResult(msgspec.Struct):
-    document_id: str
-    chunk_id: str
-    title: str
-    text: str
-    context: str
-    page_start: int
-    page_end: int
-    score: float
-
-
-class SearchResponse(msgspec.Struct):
-    results: list[SearchResult]

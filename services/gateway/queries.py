@@ -1,0 +1,81 @@
+"""The gateway's reads and deletions of documents and chunks, one function each.
+
+Status changes are not here: they are transitions of ``shared.status``.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.gateway.status_reader import RECENT_RATE, STATUS_VIEW
+from shared.db import Pool
+
+
+async def document_row(pool: Pool, document_id: str, tenant: str) -> asyncpg.Record | None:
+    """The tenant's document row (another tenant's document is not found)."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        "SELECT * FROM documents WHERE id = $1 AND tenant = $2", document_id, tenant
+    )
+    return row
+
+
+async def job_of(pool: Pool, document_id: str) -> str:
+    return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
+
+
+async def status_page(
+    pool: Pool, tenant: str, status: str | None, tag: str | None, limit: int, offset: int
+) -> tuple[list[str], int]:
+    """Status views (JSON text), newest first, and how many match in all."""
+    rows = await pool.fetch(
+        RECENT_RATE + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM documents"
+        " WHERE tenant = $5 AND ($1::text IS NULL OR status = $1)"
+        " AND ($2::text IS NULL OR $2 = ANY(tags))"
+        " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+        status,
+        tag,
+        limit,
+        offset,
+        tenant,
+    )
+    return [r["body"] for r in rows], rows[0]["total"] if rows else 0
+
+
+CHUNK_FIELDS = ("ordinal", "text", "context", "page_start", "page_end", "token_count", "dimensions")
+
+
+async def chunk_page(
+    pool: Pool, document_id: str, limit: int, offset: int
+) -> tuple[list[dict[str, object]], int]:
+    """The document's chunks in order, and how many it has in all."""
+    rows = await pool.fetch(
+        """
+        SELECT id, ordinal, text, context, page_start, page_end, token_count,
+               vector_dims(embedding) AS dimensions, count(*) OVER () AS total
+        FROM chunks WHERE document_id = $1 ORDER BY ordinal LIMIT $2 OFFSET $3
+        """,
+        document_id,
+        limit,
+        offset,
+    )
+    total = (
+        rows[0]["total"]
+        if rows
+        else await pool.fetchval("SELECT count(*) FROM chunks WHERE document_id = $1", document_id)
+    )
+    items = [{"chunk_id": str(r["id"]), **{k: r[k] for k in CHUNK_FIELDS}} for r in rows]
+    return items, int(total)
+
+
+async def has_pages(pool: Pool, document_id: str) -> bool:
+    """Whether the document's extracted text is still stored."""
+    return bool(
+        await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pages WHERE document_id = $1)", document_id
+        )
+    )
+
+
+async def delete_document(pool: Pool, document_id: str) -> None:
+    """The document, its pages, chunks and vectors (by cascade)."""
+    await pool.execute("DELETE FROM documents WHERE id = $1", document_id)

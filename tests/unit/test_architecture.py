@@ -1,0 +1,74 @@
+"""Rules of the code's shape that a reader relies on, checked on the source itself."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+CODE = sorted([*(ROOT / "shared").rglob("*.py"), *(ROOT / "services").rglob("*.py")])
+LIBRARY = sorted((ROOT / "shared").glob("*.py"))
+STATUS_WRITE = re.compile(
+    r"UPDATE\s+documents\s+SET[^;\"]*?\bstatus\s*=|INSERT\s+INTO\s+documents\s*\([^)]*\bstatus\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
+def test_the_library_imports_no_service_no_tooling_and_no_tests(path: Path) -> None:
+    bad = [
+        name
+        for name in _imports(path)
+        if name.split(".")[0] in {"services", "tests"} or name.startswith("shared.local")
+    ]
+    assert not bad, f"{path.name} imports {bad}"
+
+
+def test_only_the_status_module_writes_a_documents_status() -> None:
+    writers = [
+        str(p.relative_to(ROOT))
+        for p in CODE
+        if p.name != "status.py" and STATUS_WRITE.search(p.read_text())
+    ]
+    assert writers == []
+    assert STATUS_WRITE.search((ROOT / "shared" / "status.py").read_text())
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    long = [
+        f"{p.relative_to(ROOT)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for p in CODE
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (node.end_lineno or 0) - node.lineno + 1 > 60
+    ]
+    assert long == []
+
+
+def test_the_top_level_is_the_users_list() -> None:
+    visible = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    expected = {
+        "pyproject.toml",
+        "services",
+        "shared",
+        "deploy",
+        "tests",
+        "docker-compose.yml",
+        "justfile",
+        "README.md",
+    }
+    untracked = {"bench-results.json", "build", "test-artifacts"}  # made by runs, ignored
+    assert visible - untracked - {p for p in visible if p.endswith(".egg-info")} == expected
