@@ -84,9 +84,19 @@ class DuplicatesChecked(Event, frozen=True, tag="duplicates_checked"):
 
 
 class ChunksStored(Event, frozen=True, tag="chunks_stored"):
-    """Chunks are stored in PostgreSQL, waiting for their vectors."""
+    """Chunks are stored in PostgreSQL, waiting for their vectors: the embedder splits
+    them into units and queues the document's first ones (also a re-drive's event)."""
 
     chunk_count: int
+
+
+class EmbedUnit(Event, frozen=True, tag="embed_unit"):
+    """One unit of a document's chunks to embed (a batch's worth), queued by the
+    embedder's scheduler a few at a time per document and per tenant."""
+
+    unit_no: int
+    tenant: str = ""
+    """The document's tenant: whose window a skipped unit frees."""
 
 
 Outcome = Literal["completed", "failed", "duplicate", "cancelled"]
@@ -120,6 +130,7 @@ AnyEvent = (
     | TextExtracted
     | DuplicatesChecked
     | ChunksStored
+    | EmbedUnit
     | ProcessingFinished
     | Progress
 )

@@ -20,12 +20,14 @@ def cancelled(event: Event) -> ProcessingFinished:
     )
 
 
-def guarded(pool: Pool, handler: Handler[E]) -> Handler[E]:
+def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) -> Handler[E]:
     """``handler``, run only for documents that still need it.
 
     A replayed or late event of a document that already finished changes
     nothing; the next event of a document whose cancellation was asked for
-    ends it instead of doing the stage's work.
+    ends it instead of doing the stage's work. ``skipped`` gives the events of
+    a stage that must react to work it will not do (the embedder frees the
+    place the unit held).
     """
 
     async def gate(event: E, ctx: Context) -> Sequence[Event]:
@@ -33,9 +35,9 @@ def guarded(pool: Pool, handler: Handler[E]) -> Handler[E]:
             "SELECT status, cancel_requested FROM documents WHERE id = $1", event.document_id
         )
         if row is None or row["status"] in TERMINAL:
-            return []
+            return list(await skipped(event, ctx)) if skipped else []
         if row["cancel_requested"]:
-            return [cancelled(event)]
+            return [cancelled(event), *(await skipped(event, ctx) if skipped else [])]
         return await handler(event, ctx)
 
     return gate

@@ -65,6 +65,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Requests in flight per embedder; 1 suits a local model that serves one at a time."""
     embeddings_timeout_s: float = 120.0
     """Timeout of one embeddings request, in seconds."""
+    embed_window: int = 2
+    """Units of one document queued or being embedded at once: what a document
+    arriving later may have to wait for (see the README's fairness rule)."""
+    embed_tenant_window: int = 4
+    """Units of one tenant's documents queued or being embedded at once."""
     near_duplicate_threshold: float = 0.8
     """MinHash Jaccard estimate from which a document is reported ``similar_to`` another."""
 

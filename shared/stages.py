@@ -16,6 +16,7 @@ from shared.events import (
     ChunksStored,
     DocumentUploaded,
     DuplicatesChecked,
+    EmbedUnit,
     Event,
     ProcessingFinished,
     Progress,
@@ -61,6 +62,13 @@ class Stage:
     """The progress range the stage moves the document through."""
     max_replicas: int
     """How far an autoscaler may grow the service."""
+    continues: tuple[type[Event], ...] = ()
+    """Events the stage publishes to its own stream to carry on its work."""
+
+    @property
+    def events(self) -> tuple[type[Event], ...]:
+        """Every event type on the stage's stream."""
+        return (self.event, *self.continues)
 
     def progress_at(self, fraction: float) -> int:
         """Progress ``fraction`` (0..1) of the way through this stage's range."""
@@ -72,7 +80,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("extractor", Stream.EXTRACT, DocumentUploaded, Status.EXTRACTING, (5, 25), 4),
     Stage("deduplicator", Stream.DEDUP, TextExtracted, Status.CHECKING_DUPLICATES, (25, 35), 2),
     Stage("chunker", Stream.CHUNK, DuplicatesChecked, Status.CHUNKING, (35, 55), 4),
-    Stage("embedder", Stream.EMBED, ChunksStored, Status.EMBEDDING, (55, 85), 8),
+    Stage("embedder", Stream.EMBED, ChunksStored, Status.EMBEDDING, (55, 85), 8, (EmbedUnit,)),
     Stage("janitor", Stream.FINALIZE, ProcessingFinished, Status.COMPLETED, (85, 100), 2),
 )
 """The pipeline in order. The last stage finishes documents (its status is terminal)."""
@@ -95,7 +103,7 @@ WORK_STREAMS: tuple[Stream, ...] = tuple(s.stream for s in (*STAGES, PROJECTOR))
 STAGE_STREAMS: tuple[Stream, ...] = tuple(s.stream for s in STAGES)
 """The streams of the pipeline's stages: their entries are documents waiting for work."""
 
-STREAM_OF: dict[type[Event], Stream] = {s.event: s.stream for s in (*STAGES, PROJECTOR)}
+STREAM_OF: dict[type[Event], Stream] = {e: s.stream for s in (*STAGES, PROJECTOR) for e in s.events}
 """Where each event is published."""
 
 RANGES: dict[Status, tuple[int, int]] = {
@@ -108,7 +116,7 @@ RANGES: dict[Status, tuple[int, int]] = {
 }
 
 _BY_SERVICE = {s.service: s for s in (*STAGES, PROJECTOR)}
-_BY_EVENT = {s.event: s for s in STAGES}
+_BY_EVENT = {e: s for s in STAGES for e in s.events}
 _BY_STATUS = {s.status: s for s in STAGES}
 
 

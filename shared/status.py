@@ -210,12 +210,22 @@ async def expire_uploads(conn: Conn, grace_s: float) -> list[str]:
 
 async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record]:
     """Documents in the pipeline with no progress for ``stall_after_s``, each with one
-    more re-drive counted (and its clock reset): the rows to re-drive or fail."""
+    more re-drive counted (and its clock reset): the rows to re-drive or fail.
+
+    A document waiting for the embedder is not stalled while its tenant's units
+    get done and none of its own has been queued for that long.
+    """
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""
         UPDATE documents SET redrives = redrives + 1, updated_at = now()
         WHERE status IN {PIPELINE_SQL} AND job_id IS NOT NULL
           AND updated_at < now() - make_interval(secs => $1)
+          AND NOT (status = '{Status.EMBEDDING}'
+                   AND EXISTS (SELECT 1 FROM embed_units u WHERE u.tenant = documents.tenant
+                               AND u.done_at > now() - make_interval(secs => $1))
+                   AND NOT EXISTS (SELECT 1 FROM embed_units u WHERE u.document_id = documents.id
+                                   AND u.state = 'queued'
+                                   AND u.queued_at < now() - make_interval(secs => $1)))
         RETURNING *
         """,
         stall_after_s,

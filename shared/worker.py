@@ -91,6 +91,8 @@ class WorkerSpec(Generic[E]):
     stage: Stage
     lifespan: Lifespan[E]
     on_failure: Callable[[Event, str, str], list[Event]] = fail_document
+    concurrency: Callable[[Settings], int] = lambda settings: 1
+    """Entries a consumer handles at once (their order is kept when it is 1)."""
 
     @property
     def service(self) -> str:
@@ -105,28 +107,27 @@ class _Runner(Generic[E]):
     handler: Handler[E]
     stop: asyncio.Event
     last_error: dict[str, str] = field(default_factory=dict)
+    last_claim: float = 0.0
 
     async def run(self) -> None:
         await self.reader.ensure_group()
         log.info("worker_started", stream=self.reader.key, consumer=self.reader.consumer)
-        backlog = await self.reader.own_pending(100)
-        last_claim = 0.0
+        waiting = await self.reader.own_pending(100)
+        inflight: set[asyncio.Task[None]] = set()
+        capacity = max(self.spec.concurrency(self.settings), 1)
         while not self.stop.is_set():
             self._beat()
             try:
-                if backlog:
-                    entries, backlog = backlog, []
-                elif time.monotonic() - last_claim > self.settings.lease_ms / 2000:
-                    last_claim = time.monotonic()
-                    entries = await self._claim()
-                    if not entries:
-                        entries = await self.reader.new(1, self.settings.block_ms)
-                else:
-                    entries = await self.reader.new(1, self.settings.block_ms)
-                for entry in entries:
-                    if self.stop.is_set():
-                        break
-                    await self._finish_or_abandon(asyncio.create_task(self._process(entry)))
+                if len(inflight) >= capacity:
+                    await self._wait_for_a_slot(inflight)
+                    continue
+                if not waiting:
+                    waiting = await self._fetch(capacity - len(inflight))
+                while waiting and len(inflight) < capacity and not self.stop.is_set():
+                    task = asyncio.create_task(self._process(waiting.pop(0)))
+                    inflight.add(task)
+                    task.add_done_callback(self._finished)
+                    task.add_done_callback(inflight.discard)
             except ResponseError as exc:
                 # After a Redis wipe (or a deleted stream) reads fail with NOGROUP,
                 # or UNBLOCKED for a read that was waiting: recreate, carry on.
@@ -137,7 +138,42 @@ class _Runner(Generic[E]):
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("redis_unavailable", error=str(exc))
                 await _sleep_unless(self.stop, 1.0)
+        await self._drain(inflight)
         log.info("worker_stopped")
+
+    async def _fetch(self, free: int) -> list[Entry]:
+        """Entries to handle next: idle ones of dead consumers first (every half lease),
+        then new ones (waiting up to ``block_ms`` for them)."""
+        if time.monotonic() - self.last_claim > self.settings.lease_ms / 2000:
+            self.last_claim = time.monotonic()
+            if claimed := await self._claim():
+                return claimed
+        return await self.reader.new(free, self.settings.block_ms)
+
+    async def _wait_for_a_slot(self, inflight: set[asyncio.Task[None]]) -> None:
+        stopping = asyncio.create_task(self.stop.wait())
+        try:
+            await asyncio.wait({*inflight, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+
+    async def _drain(self, inflight: set[asyncio.Task[None]]) -> None:
+        """Let the messages in flight finish within the grace period; the others are
+        abandoned unacked (a peer or the next start takes them over)."""
+        if not inflight:
+            return
+        _, late = await asyncio.wait(set(inflight), timeout=self.settings.shutdown_grace_s)
+        for task in late:
+            log.warning("message_abandoned_unacked")
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    @staticmethod
+    def _finished(task: asyncio.Task[None]) -> None:
+        """A failure outside the handler (publishing, acking) leaves the entry pending,
+        to be handled again after the lease: say so."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("entry_left_pending", error=f"{type(exc).__name__}: {exc}")
 
     def _beat(self) -> None:
         """Touch the heartbeat file: the loop is alive (the container health check)."""
@@ -171,7 +207,7 @@ class _Runner(Generic[E]):
             event = decode(entry.payload)
         except msgspec.DecodeError:
             return None
-        return cast(E, event) if isinstance(event, self.spec.stage.event) else None
+        return cast(E, event) if isinstance(event, self.spec.stage.events) else None
 
     async def _process(self, entry: Entry) -> None:
         event = self._decode(entry)
@@ -224,19 +260,6 @@ class _Runner(Generic[E]):
             self._beat()  # a long handler is alive too
             with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
                 await self.reader.renew(entry_id)
-
-    async def _finish_or_abandon(self, task: asyncio.Task[None]) -> None:
-        """Let the message in flight finish; after a stop, only within the grace period."""
-        stopping = asyncio.create_task(self.stop.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
-                try:
-                    await asyncio.wait_for(task, self.settings.shutdown_grace_s)
-                except TimeoutError:
-                    log.warning("message_abandoned_unacked")
-        finally:
-            stopping.cancel()
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -1,20 +1,25 @@
-"""Embedder: vectors for the document's chunks, from the cache or the embeddings API."""
+"""Embedder: a document's chunks in fair units, their vectors from the cache or the API.
+
+``ChunksStored`` splits the document into units and queues what the windows
+allow (``units``); each ``EmbedUnit`` embeds its chunks, stores them, marks the
+unit done and queues the tenant's next units, in one transaction. The unit
+that completes the document (exactly one) hands it to the janitor.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import openai
 import structlog
 
-from services.embedder.batching import batches
+from services.embedder import units
+from services.embedder.batcher import Batcher, Usage, Vector
 from shared.db import Pool
 from shared.embeddings import Embeddings
 from shared.errors import DocumentFailed
-from shared.events import ChunksStored, Event, ProcessingFinished
+from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished
 from shared.settings import Settings
 from shared.text import embedded_text
 from shared.worker import Context
@@ -22,139 +27,142 @@ from shared.worker import Context
 log = structlog.get_logger()
 
 
-@dataclass
-class Usage:
-    """What one batch sent to the API and what the cache saved (a result, not a store:
-    the mesh-wide totals are the Redis hash that :meth:`Streams.count` adds to)."""
-
-    texts_embedded: int = 0
-    tokens_embedded: int = 0
-    cache_hits: int = 0
-    requests: int = 0
-
-
 @dataclass(frozen=True)
 class Deps:
     settings: Settings
     pool: Pool
     embeddings: Embeddings
+    batcher: Batcher
 
 
-async def handle(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
-    """Embed every chunk still without a vector (so a replay resumes, not restarts).
+async def handle(deps: Deps, event: ChunksStored | EmbedUnit, ctx: Context) -> Sequence[Event]:
+    """Schedule a document's units, or embed one unit."""
+    if isinstance(event, EmbedUnit):
+        return await embed_unit(deps, event, ctx)
+    return await schedule(deps, event, ctx)
 
-    Batches are bounded by inputs and tokens and run a few at a time; the
-    progress moves as each one is stored.
-    """
+
+async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
+    """Split the document's chunks into units and queue the first ones the windows allow
+    (a re-drive puts units whose events may be lost back in line)."""
+    settings, doc = deps.settings, event.document_id
+    tokens = [
+        int(r[0])
+        for r in await deps.pool.fetch(
+            "SELECT token_count FROM chunks WHERE document_id = $1 ORDER BY ordinal", doc
+        )
+    ]
+    if not tokens:
+        raise DocumentFailed("chunks_missing", "The document's chunks are gone; retry it.")
+    plan = units.plan(tokens, settings.embeddings_batch_inputs, settings.embeddings_batch_tokens)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        tenant = await conn.fetchval("SELECT tenant FROM documents WHERE id = $1", doc)
+        await units.replan(conn, doc, tenant, plan)
+        queued = await _top_up(deps, conn, tenant, event)
+        done = await units.progress(conn, doc)
+    if done.document_done:  # a re-drive of a document whose last unit was done
+        return [*_done_events(event, ctx, done), *queued]
+    mine = any(unit.document_id == doc for unit in queued)
+    step = f"Embedding {len(tokens)} chunks" if mine else "Waiting for the embedder"
+    return [ctx.report(step, done.fraction, embedded_count=done.embedded), *queued]
+
+
+async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Event]:
+    """Embed the unit's chunks that have no vector yet, then finish it."""
+    doc = event.document_id
+    unit = await units.start(deps.pool, doc, event.unit_no)
+    if unit is None:  # chunked anew since: the new plan was queued by its own event
+        return await free_window(deps, event, ctx)
     rows = await deps.pool.fetch(
-        "SELECT id, context, text, text_sha256, token_count FROM chunks "
-        "WHERE document_id = $1 AND embedding IS NULL ORDER BY ordinal",
-        event.document_id,
+        "SELECT id, context, text, text_sha256, token_count FROM chunks"
+        " WHERE document_id = $1 AND ordinal BETWEEN $2 AND $3 AND embedding IS NULL"
+        " ORDER BY ordinal",
+        doc,
+        unit["first_ordinal"],
+        unit["last_ordinal"],
     )
-    total, settings = event.chunk_count, deps.settings
-    done = total - len(rows)
-    await ctx.progress(f"Embedding {total} chunks", done / total, embedded_count=done)
-    gate = asyncio.Semaphore(max(settings.embeddings_concurrency, 1))
-    async with asyncio.TaskGroup() as group:
-        for batch in batches(
-            rows,
-            lambda r: int(r["token_count"]),
-            settings.embeddings_batch_inputs,
-            settings.embeddings_batch_tokens,
-        ):
-            group.create_task(_embed_and_report(deps, ctx, total, batch, gate))
-    log.info("document_embedded", chunks=total)
+    usage = Usage()
+    vectors, new = await _vectors(deps, rows, usage)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await _store(deps, conn, rows, vectors, new)
+        done = await units.finish(conn, doc, event.unit_no)
+        queued = await _top_up(deps, conn, unit["tenant"], event)
+    await ctx.streams.count("embedder", **vars(usage))
+    if done.document_done:
+        log.info("document_embedded", chunks=done.total)
+        return [*_done_events(event, ctx, done), *queued]
+    step = f"Embedded {done.embedded} of {done.total} chunks"
+    return [ctx.report(step, done.fraction, embedded_count=done.embedded), *queued]
+
+
+async def free_window(deps: Deps, event: Event, ctx: Context) -> Sequence[Event]:
+    """A unit that will not be embedded (its document finished, was cancelled or chunked
+    anew) frees its place: queue the tenant's next units."""
+    tenant = getattr(event, "tenant", "") or await deps.pool.fetchval(
+        "SELECT tenant FROM documents WHERE id = $1", event.document_id
+    )
+    if not tenant:
+        return []
+    async with deps.pool.acquire() as conn, conn.transaction():
+        return await _top_up(deps, conn, tenant, event)
+
+
+async def _top_up(
+    deps: Deps, conn: asyncpg.Connection, tenant: str, cause: Event
+) -> list[EmbedUnit]:
+    s = deps.settings
+    return await units.top_up(conn, tenant, cause, s.embed_window, s.embed_tenant_window)
+
+
+def _done_events(event: Event, ctx: Context, done: units.Finished) -> list[Event]:
     return [
-        ctx.report(f"Embedded {total} chunks", embedded_count=total),
+        ctx.report(f"Embedded {done.total} chunks", embedded_count=done.total),
         event.follow(ProcessingFinished, outcome="completed"),
     ]
 
 
-async def _embed_and_report(
-    deps: Deps, ctx: Context, total: int, batch: list[asyncpg.Record], gate: asyncio.Semaphore
-) -> None:
-    """One batch embedded and stored, its cost counted, the document's progress moved."""
-    async with gate:
-        usage, done = await _embed_batch(deps, ctx.event.document_id, batch)
-    await ctx.streams.count("embedder", **vars(usage))
-    await ctx.progress(f"Embedded {done} of {total} chunks", done / total, embedded_count=done)
-
-
-async def _embed_batch(
-    deps: Deps, document_id: str, batch: list[asyncpg.Record]
-) -> tuple[Usage, int]:
-    """Vectors for one batch, stored; what it cost and the document's embedded count."""
-    usage = Usage()
+async def _vectors(
+    deps: Deps, rows: Sequence[asyncpg.Record], usage: Usage
+) -> tuple[dict[str, Vector], list[asyncpg.Record]]:
+    """Vectors by text hash, from the cache or the API; the rows whose text was sent."""
     model, dims = deps.embeddings.model, deps.embeddings.dimensions
-    hashes = [r["text_sha256"] for r in batch]
-    cached = {
+    cached: dict[str, Vector] = {
         r["text_sha256"]: r["embedding"]
         for r in await deps.pool.fetch(
             "SELECT text_sha256, embedding FROM embedding_cache "
             "WHERE model = $1 AND dimensions = $2 AND text_sha256 = ANY($3::text[])",
             model,
             dims,
-            hashes,
+            [r["text_sha256"] for r in rows],
         )
     }
-    # Texts in the cache are not sent; identical texts inside one batch are sent once.
-    unique = list({r["text_sha256"]: r for r in batch if r["text_sha256"] not in cached}.values())
-    if unique:
-        texts = [embedded_text(r["context"], r["text"]) for r in unique]
-        vectors = await embed_splitting(deps.embeddings, texts, usage)
-        cached.update({r["text_sha256"]: v for r, v in zip(unique, vectors, strict=True)})
-        usage.texts_embedded += len(unique)
-        usage.tokens_embedded += sum(int(r["token_count"]) for r in unique)
-    usage.cache_hits += len(batch) - len(unique)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        if unique:
-            await conn.executemany(
-                "INSERT INTO embedding_cache (model, dimensions, text_sha256, embedding) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                [(model, dims, r["text_sha256"], cached[r["text_sha256"]]) for r in unique],
-            )
+    # Texts in the cache are not sent; identical texts inside one unit are sent once.
+    new = list({r["text_sha256"]: r for r in rows if r["text_sha256"] not in cached}.values())
+    if new:
+        tokens = sum(int(r["token_count"]) for r in new)
+        texts = [embedded_text(r["context"], r["text"]) for r in new]
+        vectors, usage.requests = await deps.batcher.embed(texts, tokens)
+        cached.update({r["text_sha256"]: v for r, v in zip(new, vectors, strict=True)})
+        usage.texts_embedded, usage.tokens_embedded = len(new), tokens
+    usage.cache_hits = len(rows) - len(new)
+    return cached, new
+
+
+async def _store(
+    deps: Deps,
+    conn: asyncpg.Connection,
+    rows: Sequence[asyncpg.Record],
+    vectors: dict[str, Vector],
+    new: Sequence[asyncpg.Record],
+) -> None:
+    model, dims = deps.embeddings.model, deps.embeddings.dimensions
+    if new:
         await conn.executemany(
-            "UPDATE chunks SET embedding = $2 WHERE id = $1",
-            [(r["id"], cached[r["text_sha256"]]) for r in batch],
+            "INSERT INTO embedding_cache (model, dimensions, text_sha256, embedding) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [(model, dims, r["text_sha256"], vectors[r["text_sha256"]]) for r in new],
         )
-        # Counts are facts of the database, not of the progress events.
-        done = await conn.fetchval(
-            "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
-            " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1"
-            " RETURNING embedded_count",
-            document_id,
-        )
-    return usage, int(done or 0)
-
-
-async def embed_splitting(
-    embeddings: Embeddings, texts: list[str], usage: Usage
-) -> list[list[float]]:
-    """Embed ``texts``; a request refused as too large is split in halves and retried.
-
-    Rate limits and server errors are retried inside the client, which honours
-    ``Retry-After`` and backs off exponentially with jitter.
-    """
-    try:
-        usage.requests += 1
-        return await embeddings.embed(texts, "passage")
-    except openai.APIStatusError as exc:
-        if not _too_large(exc):
-            if isinstance(exc, openai.BadRequestError):
-                raise DocumentFailed(
-                    "embedding_refused", f"The embeddings API refused the text: {exc}"
-                ) from exc
-            raise
-        if len(texts) == 1:
-            raise DocumentFailed(
-                "too_large", "A chunk is larger than the embedding model accepts."
-            ) from exc
-    half = len(texts) // 2
-    first = await embed_splitting(embeddings, texts[:half], usage)
-    return [*first, *await embed_splitting(embeddings, texts[half:], usage)]
-
-
-def _too_large(exc: openai.APIStatusError) -> bool:
-    message = str(exc).lower()
-    hints = ("too many tokens", "maximum context length", "too large", "too many inputs")
-    return exc.status_code == 413 or any(hint in message for hint in hints)
+    await conn.executemany(
+        "UPDATE chunks SET embedding = $2 WHERE id = $1",
+        [(r["id"], vectors[r["text_sha256"]]) for r in rows],
+    )

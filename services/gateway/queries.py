@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.gateway.status_reader import RECENT_RATE, STATUS_VIEW
+from services.gateway.eta import RECENT
+from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Pool
 
 
@@ -28,7 +29,7 @@ async def status_page(
 ) -> tuple[list[str], int]:
     """Status views (JSON text), newest first, and how many match in all."""
     rows = await pool.fetch(
-        RECENT_RATE + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM documents"
+        RECENT + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM {STATUS_FROM}"
         " WHERE tenant = $5 AND ($1::text IS NULL OR status = $1)"
         " AND ($2::text IS NULL OR $2 = ANY(tags))"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",

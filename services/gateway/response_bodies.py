@@ -71,6 +71,8 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     """Seconds spent in each stage reached so far."""
     queue_position: int | None
     """Documents ahead of it, itself included, while it waits for a worker."""
+    chunks_ahead: int | None
+    """Chunks queued for the embedder before it, while it waits for the embedder."""
     eta_seconds: int | None
     """Estimated seconds of processing left, from measured rates."""
 

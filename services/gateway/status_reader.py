@@ -6,8 +6,8 @@ import asyncio
 
 import asyncpg
 
+from services.gateway.eta import AHEAD, CURRENT_STEP, ETA_SECONDS, RECENT
 from shared.stages import Status
-from shared.status import PIPELINE_SQL
 
 
 def _utc(column: str) -> str:
@@ -19,22 +19,11 @@ _STAGE_SECONDS = """CASE WHEN stage_started ? status
     THEN stage_seconds || jsonb_build_object(status, round(extract(epoch FROM
          coalesce(finished_at, now()) - (stage_started ->> status)::timestamptz)::numeric, 3))
     ELSE stage_seconds END"""
-# While embedding: the document's own rate so far. Before: the mesh's recent
-# seconds per byte (or 50 kB/s on a mesh that has finished nothing yet).
-_ETA_SECONDS = f"""CASE
-    WHEN status NOT IN {PIPELINE_SQL} THEN NULL
-    WHEN status = '{Status.EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
-        THEN ceil(extract(epoch FROM now() - (stage_started ->> '{Status.EMBEDDING}')::timestamptz)
-                  * (chunk_count - embedded_count) / embedded_count)::integer + 1
-    ELSE greatest(ceil(coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0)
-                       - coalesce(extract(epoch FROM now() - started_at), 0))::integer, 1)
-END"""
-
 # PostgreSQL builds the status body itself; the gateway passes the text on.
 STATUS_VIEW = f"""json_build_object(
     'document_id', id, 'upload_id', upload_id, 'job_id', job_id, 'filename', filename,
     'title', title, 'tags', tags, 'file_size', file_size, 'status', status,
-    'progress', progress, 'current_step', current_step,
+    'progress', progress, 'current_step', {CURRENT_STEP},
     'error', CASE WHEN status = '{Status.FAILED}'
                   THEN json_build_object('code', error_code, 'message', error_message) END,
     'duplicate_of', duplicate_of, 'similar_to', similar_to, 'page_count', page_count,
@@ -47,18 +36,13 @@ STATUS_VIEW = f"""json_build_object(
     'queue_position', CASE WHEN status = '{Status.UPLOADED}' THEN
         (SELECT count(*) FROM documents w
          WHERE w.status = '{Status.UPLOADED}' AND w.queued_at <= documents.queued_at) END,
-    'eta_seconds', {_ETA_SECONDS}
+    'chunks_ahead', CASE WHEN ahead.chunks > 0 THEN ahead.chunks END,
+    'eta_seconds', {ETA_SECONDS}
 )::text"""
-RECENT_RATE = f"""WITH recent AS (
-    SELECT sum(extract(epoch FROM finished_at - started_at)) / nullif(sum(file_size), 0) AS rate
-    FROM (SELECT finished_at, started_at, file_size FROM documents
-          WHERE status = '{Status.COMPLETED}' AND duplicate_of IS NULL AND started_at IS NOT NULL
-          ORDER BY finished_at DESC LIMIT 20) AS last) """
-"""Prefix of a query selecting STATUS_VIEW: seconds of processing per byte over the
-last 20 completed originals, computed once per query and only if an estimate needs it."""
+"""The status view of a row of ``documents`` joined with ``eta.AHEAD`` (see STATUS_FROM)."""
+STATUS_FROM = f"documents {AHEAD}"
 STATUS_JSON = (
-    RECENT_RATE
-    + f"SELECT id::text, tenant, {STATUS_VIEW} FROM documents WHERE id = ANY($1::uuid[])"
+    RECENT + f"SELECT id::text, tenant, {STATUS_VIEW} FROM {STATUS_FROM} WHERE id = ANY($1::uuid[])"
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import asyncpg
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from services.gateway import queries
 from services.gateway.auth import CALLER, tenant
+from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, json_response, path_document_id
 from services.gateway.openapi import operation
@@ -106,7 +108,7 @@ async def process(request: web.Request) -> web.Response:
         job_id = await _record_job(request, doc, body.file_hash)
     else:
         job_id = str(doc["job_id"])  # asking twice returns the same job
-    seconds = estimate_seconds(int(doc["file_size"]))
+    seconds = await _eta(request, document_id, int(doc["file_size"]))
     return json_response(
         ProcessResponse(
             document_id=document_id,
@@ -175,6 +177,13 @@ async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str 
             503, "queue_unavailable", "The processing queue is unavailable; try again shortly."
         ) from exc
     return job_id
+
+
+async def _eta(request: web.Request, document_id: str, file_size: int) -> int:
+    """The status view's time left (measured rates and the work ahead)."""
+    view = json.loads(await status_json(request, document_id))
+    eta = view["eta_seconds"]
+    return int(eta) if eta is not None else estimate_seconds(file_size)
 
 
 def estimate_seconds(file_size: int) -> int:

@@ -17,6 +17,7 @@ from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.deduplicator import handler as deduplicator
 from services.embedder import handler as embedder
+from services.embedder.batcher import open_batcher
 from services.extractor import handler as extractor
 from services.janitor import handler as janitor
 from shared import stages
@@ -26,6 +27,7 @@ from shared.events import (
     ChunksStored,
     DocumentUploaded,
     DuplicatesChecked,
+    EmbedUnit,
     Event,
     ProcessingFinished,
     Progress,
@@ -125,6 +127,21 @@ def _only(events: Sequence[Event], kind: type[Event]) -> Event | None:
     return found[0] if found else None
 
 
+async def embed_document(
+    deps: embedder.Deps, stored: ChunksStored, streams: Streams
+) -> list[Event]:
+    """Every unit of one document through the embedder's handler, in the order the
+    stream would deliver them; all the events that came out."""
+    out = list(await embedder.handle(deps, stored, Context(streams, stored)))
+    waiting = [e for e in out if isinstance(e, EmbedUnit)]
+    while waiting:
+        unit = waiting.pop(0)
+        more = await embedder.handle(deps, unit, Context(streams, unit))
+        out += more
+        waiting += [e for e in more if isinstance(e, EmbedUnit)]
+    return out
+
+
 async def loop_run(settings: Settings, files: list[Path]) -> dict[str, Any]:
     """The same extraction, deduplication, chunking, embedding and storage functions,
     called in sequence in one process, one document after another."""
@@ -134,13 +151,19 @@ async def loop_run(settings: Settings, files: list[Path]) -> dict[str, Any]:
         open_store(settings) as store,
         open_redis(settings) as redis,
         open_embeddings(settings) as embeddings,
+        open_batcher(embeddings, settings) as batcher,
     ):
         streams = Streams(redis, settings.stream_prefix)
+        e_deps = embedder.Deps(settings, pool, embeddings, batcher)
+
+        async def embed(deps: embedder.Deps, event: ChunksStored, ctx: Context) -> list[Event]:
+            return await embed_document(deps, event, streams)
+
         stages: list[Any] = [
             (extractor.handle, extractor.Deps(settings, pool, store)),
             (deduplicator.handle, deduplicator.Deps(settings, pool)),
             (chunker.handle, chunker.Deps(settings, pool, token_counter())),
-            (embedder.handle, embedder.Deps(settings, pool, embeddings)),
+            (embed, e_deps),
             (janitor.handle, janitor.Deps(settings, pool, store)),
         ]
         kinds: list[type[Event]] = [

@@ -15,6 +15,7 @@ from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.deduplicator import handler as deduplicator
 from services.embedder import handler as embedder
+from services.embedder.batcher import open_batcher
 from services.extractor import handler as extractor
 from services.janitor import handler as janitor
 from shared.embeddings import open_embeddings
@@ -22,6 +23,7 @@ from shared.events import (
     ChunksStored,
     DocumentUploaded,
     DuplicatesChecked,
+    EmbedUnit,
     Event,
     ProcessingFinished,
     TextExtracted,
@@ -31,7 +33,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
 from shared.worker import Context
-from tests.bench.pipeline import register_upload
+from tests.bench.pipeline import embed_document, register_upload
 
 pytestmark = pytest.mark.integration
 
@@ -94,14 +96,21 @@ async def test_every_stage_is_idempotent(
     # The PDF's outline gives its chunks a section path in their context.
     assert any(" > LayoutParser" in str(c[2]) for c in chunks), chunks
 
-    async with open_embeddings(settings) as embeddings:
-        e_deps = embedder.Deps(settings, pool, embeddings)
-        finished = only(await embedder.handle(e_deps, stored, ctx(stored)), ProcessingFinished)
+    async with (
+        open_embeddings(settings) as embeddings,
+        open_batcher(embeddings, settings) as batcher,
+    ):
+        e_deps = embedder.Deps(settings, pool, embeddings, batcher)
+        embedded = await embed_document(e_deps, stored, streams)
+        finished = only(embedded, ProcessingFinished)
+        units = [e for e in embedded if isinstance(e, EmbedUnit)]
         sent = (await streams.counters("embedder"))["texts_embedded"]
         assert 0 < sent <= len(chunks)
-        # The replay finds every chunk embedded and sends nothing.
-        await embedder.handle(e_deps, stored, ctx(stored))
+        # Replays find every chunk embedded and send nothing; only the unit that
+        # finished the document says so again.
+        again = [e for u in units for e in await embedder.handle(e_deps, u, ctx(u))]
         assert (await streams.counters("embedder"))["texts_embedded"] == sent
+        assert timeless([only(again, ProcessingFinished)]) == timeless([finished])
     assert all(row[-1] for row in await snapshot(pool, doc))
 
     j_deps = janitor.Deps(settings, pool, store)
@@ -126,8 +135,11 @@ async def test_the_embedding_cache_serves_identical_text_across_documents(
     tmp_path: Path,
 ) -> None:
     streams = Streams(redis, settings.stream_prefix)
-    async with open_embeddings(settings) as embeddings:
-        e_deps = embedder.Deps(settings, pool, embeddings)
+    async with (
+        open_embeddings(settings) as embeddings,
+        open_batcher(embeddings, settings) as batcher,
+    ):
+        e_deps = embedder.Deps(settings, pool, embeddings, batcher)
         c_deps = chunker.Deps(settings, pool, token_counter())
         for _ in range(2):
             uploaded = await upload(pool, store, corpus / "fake-memo.pdf")
@@ -148,7 +160,7 @@ async def test_the_embedding_cache_serves_identical_text_across_documents(
                 await chunker.handle(c_deps, checked, Context(streams, checked)), ChunksStored
             )
             assert isinstance(stored, ChunksStored)
-            await embedder.handle(e_deps, stored, Context(streams, stored))
+            await embed_document(e_deps, stored, streams)
         counted = await streams.counters("embedder")
         assert counted["cache_hits"] >= 1
         assert counted["texts_embedded"] + counted["cache_hits"] == 2 * stored.chunk_count

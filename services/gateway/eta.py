@@ -1,0 +1,94 @@
+"""Time left and work ahead, as SQL for the status view (measured, never assumed).
+
+The embedder serves the documents with open units in turn, a unit each
+(``services/embedder/units``), so it behaves like a processor shared between
+them: a document with ``r`` chunks to go is done once the embedder has done
+its own ``r`` and, of every other open document, as much as that one has
+left, up to ``r``. Divided by the mesh's measured rate (chunks per second of
+embedder time over its last 30 units) that is the time left of an embedding
+document. One that is not embedding yet adds the time the earlier stages take
+per byte, and its own chunks are estimated from the recent chunks per byte.
+Until the mesh has measured both, the older estimate applies: the document's
+own rate, or seconds per byte of recent documents (50 kB/s before any).
+"""
+
+from __future__ import annotations
+
+from shared.stages import Status
+from shared.status import PIPELINE_SQL
+
+_EMBEDDING, _COMPLETED = Status.EMBEDDING.value, Status.COMPLETED.value
+_PRE = [Status.EXTRACTING, Status.CHECKING_DUPLICATES, Status.CHUNKING]
+
+RECENT = f"""WITH recent AS (
+    SELECT sum(extract(epoch FROM finished_at - started_at)) / nullif(sum(file_size), 0) AS rate,
+           sum({" + ".join(f"coalesce((stage_seconds ->> '{s}')::float, 0)" for s in _PRE)})
+               / nullif(sum(file_size), 0) AS pre_rate,
+           sum(chunk_count)::float / nullif(sum(file_size), 0) AS chunks_per_byte
+    FROM (SELECT finished_at, started_at, file_size, stage_seconds, chunk_count FROM documents
+          WHERE status = '{_COMPLETED}' AND duplicate_of IS NULL AND started_at IS NOT NULL
+          ORDER BY finished_at DESC LIMIT 20) AS last
+), embed_rate AS (
+    SELECT sum(chunks) / nullif(sum(busy), 0) AS per_s FROM (
+        SELECT chunks, extract(epoch FROM least(done_at - lag(done_at) OVER (ORDER BY done_at),
+                                                done_at - started_at)) AS busy
+        FROM (SELECT chunks, started_at, done_at FROM embed_units
+              WHERE state = 'done' AND started_at IS NOT NULL
+              ORDER BY done_at DESC LIMIT 30) AS last) AS timed
+    WHERE busy IS NOT NULL
+), open_work AS (
+    SELECT document_id AS id, sum(chunks) AS left_ FROM embed_units
+    WHERE state <> 'done' GROUP BY document_id
+) """
+"""Prefix of a query selecting the status view: what the estimates are made of,
+computed once per query and only when an estimate needs it."""
+
+_MY_LEFT = """coalesce((SELECT o.left_ FROM open_work o WHERE o.id = documents.id),
+                  greatest(coalesce(chunk_count, 0) - coalesce(embedded_count, 0), 0))"""
+_ESTIMATED = (
+    "coalesce(chunk_count, greatest(round(file_size * (SELECT chunks_per_byte FROM recent)), 1))"
+)
+_ELAPSED = "coalesce(extract(epoch FROM now() - started_at), 0)"
+
+
+def _shared(left: str) -> str:
+    """Chunks the embedder does until a document with ``left`` chunks to go is done."""
+    return (
+        f"({left} + (SELECT coalesce(sum(least(w.left_, {left})), 0) FROM open_work w"
+        " WHERE w.id <> documents.id))"
+    )
+
+
+_OWN_RATE = f"""ceil(extract(epoch FROM now() - (stage_started ->> '{_EMBEDDING}')::timestamptz)
+                  * (chunk_count - embedded_count) / embedded_count)::integer + 1"""
+_PER_BYTE = f"""greatest(ceil(
+    coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0) - {_ELAPSED}
+)::integer, 1)"""
+
+ETA_SECONDS = f"""CASE
+    WHEN status NOT IN {PIPELINE_SQL} THEN NULL
+    WHEN (SELECT per_s FROM embed_rate) IS NULL THEN CASE
+        WHEN status = '{_EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
+        THEN {_OWN_RATE} ELSE {_PER_BYTE} END
+    WHEN status = '{_EMBEDDING}'
+        THEN ceil({_shared(_MY_LEFT)} / (SELECT per_s FROM embed_rate))::integer + 1
+    WHEN (SELECT chunks_per_byte FROM recent) IS NULL THEN {_PER_BYTE}
+    ELSE greatest(ceil(greatest(file_size * (SELECT pre_rate FROM recent) - {_ELAPSED}, 0)
+                       + {_shared(_ESTIMATED)} / (SELECT per_s FROM embed_rate))::integer, 1)
+END"""
+"""Seconds left, for a document in the pipeline (NULL once it finished)."""
+
+AHEAD = f"""LEFT JOIN LATERAL (
+    SELECT coalesce(sum(u.chunks), 0)::integer AS chunks FROM embed_units u
+    WHERE documents.status = '{_EMBEDDING}' AND coalesce(documents.embedded_count, 0) = 0
+      AND u.state = 'queued' AND u.document_id <> documents.id
+      AND u.queued_at <= coalesce((SELECT min(m.queued_at) FROM embed_units m
+                                   WHERE m.document_id = documents.id AND m.state = 'queued'),
+                                  now())
+) AS ahead ON true"""
+"""Joined to ``documents``: ``ahead.chunks``, the chunks queued for the embedder before a
+document that has not started embedding (NULL-free; 0 otherwise)."""
+
+CURRENT_STEP = """CASE WHEN ahead.chunks > 0
+    THEN 'Waiting for the embedder: ' || to_char(ahead.chunks, 'FM999,999,999') || ' chunks ahead'
+    ELSE current_step END"""
