@@ -65,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Requests in flight per embedder; 1 suits a local model that serves one at a time."""
     embeddings_timeout_s: float = 120.0
     """Timeout of one embeddings request, in seconds."""
+    embed_unit_tokens: int = 2048
+    """Tokens in one unit of embedding work (a request carries one or more units, up to
+    the batch limits): the grain at which documents take turns."""
     embed_window: int = 2
     """Units of one document queued or being embedded at once: what a document
     arriving later may have to wait for (see the README's fairness rule)."""

@@ -54,7 +54,8 @@ async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Ev
     ]
     if not tokens:
         raise DocumentFailed("chunks_missing", "The document's chunks are gone; retry it.")
-    plan = units.plan(tokens, settings.embeddings_batch_inputs, settings.embeddings_batch_tokens)
+    unit_tokens = min(settings.embed_unit_tokens, settings.embeddings_batch_tokens)
+    plan = units.plan(tokens, settings.embeddings_batch_inputs, unit_tokens)
     async with deps.pool.acquire() as conn, conn.transaction():
         tenant = await conn.fetchval("SELECT tenant FROM documents WHERE id = $1", doc)
         await units.replan(conn, doc, tenant, plan)

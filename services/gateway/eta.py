@@ -1,12 +1,12 @@
 """Time left and work ahead, as SQL for the status view (measured, never assumed).
 
 The embedder serves the documents with open units in turn, a unit each
-(``services/embedder/units``), so it behaves like a processor shared between
-them: a document with ``r`` chunks to go is done once the embedder has done
-its own ``r`` and, of every other open document, as much as that one has
-left, up to ``r``. Divided by the mesh's measured rate (chunks per second of
-embedder time over its last 30 units) that is the time left of an embedding
-document. One that is not embedding yet adds the time the earlier stages take
+(``services/embedder/units``): a document with ``u`` units to go is done once
+the embedder has done its own and, of every other open document, up to
+``u + 1`` units (one more for the window already queued ahead of it), at that
+document's own unit size. Divided by the mesh's measured rate (chunks per
+second of embedder time over its last 30 units) that is the time left of an
+embedding document. One that is not embedding yet adds the time the earlier stages take
 per byte, and its own chunks are estimated from the recent chunks per byte.
 Until the mesh has measured both, the older estimate applies: the document's
 own rate, or seconds per byte of recent documents (50 kB/s before any).
@@ -29,15 +29,16 @@ RECENT = f"""WITH recent AS (
           WHERE status = '{_COMPLETED}' AND duplicate_of IS NULL AND started_at IS NOT NULL
           ORDER BY finished_at DESC LIMIT 20) AS last
 ), embed_rate AS (
-    SELECT sum(chunks) / nullif(sum(busy), 0) AS per_s FROM (
-        SELECT chunks, extract(epoch FROM least(done_at - lag(done_at) OVER (ORDER BY done_at),
+    SELECT sum(chunks) / nullif(sum(busy), 0) AS per_s, max(unit_chunks) AS unit_chunks FROM (
+        SELECT chunks, avg(chunks) OVER () AS unit_chunks,
+               extract(epoch FROM least(done_at - lag(done_at) OVER (ORDER BY done_at),
                                                 done_at - started_at)) AS busy
         FROM (SELECT chunks, started_at, done_at FROM embed_units
               WHERE state = 'done' AND started_at IS NOT NULL
               ORDER BY done_at DESC LIMIT 30) AS last) AS timed
     WHERE busy IS NOT NULL
 ), open_work AS (
-    SELECT document_id AS id, sum(chunks) AS left_ FROM embed_units
+    SELECT document_id AS id, sum(chunks) AS left_, count(*) AS units_ FROM embed_units
     WHERE state <> 'done' GROUP BY document_id
 ) """
 """Prefix of a query selecting the status view: what the estimates are made of,
@@ -48,14 +49,17 @@ _MY_LEFT = """coalesce((SELECT o.left_ FROM open_work o WHERE o.id = documents.i
 _ESTIMATED = (
     "coalesce(chunk_count, greatest(round(file_size * (SELECT chunks_per_byte FROM recent)), 1))"
 )
+_MY_UNITS = "coalesce((SELECT o.units_ FROM open_work o WHERE o.id = documents.id), 1)"
+_ESTIMATED_UNITS = f"ceil({_ESTIMATED} / greatest((SELECT unit_chunks FROM embed_rate), 1))"
 _ELAPSED = "coalesce(extract(epoch FROM now() - started_at), 0)"
 
 
-def _shared(left: str) -> str:
-    """Chunks the embedder does until a document with ``left`` chunks to go is done."""
+def _shared(left: str, units: str) -> str:
+    """Chunks the embedder does until a document with ``left`` chunks in ``units``
+    units to go is done, taking turns with the other open documents."""
     return (
-        f"({left} + (SELECT coalesce(sum(least(w.left_, {left})), 0) FROM open_work w"
-        " WHERE w.id <> documents.id))"
+        f"({left} + (SELECT coalesce(sum(least(w.units_, {units} + 1) * w.left_ / w.units_), 0)"
+        " FROM open_work w WHERE w.id <> documents.id))"
     )
 
 
@@ -71,10 +75,11 @@ ETA_SECONDS = f"""CASE
         WHEN status = '{_EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
         THEN {_OWN_RATE} ELSE {_PER_BYTE} END
     WHEN status = '{_EMBEDDING}'
-        THEN ceil({_shared(_MY_LEFT)} / (SELECT per_s FROM embed_rate))::integer + 1
+        THEN ceil({_shared(_MY_LEFT, _MY_UNITS)} / (SELECT per_s FROM embed_rate))::integer + 1
     WHEN (SELECT chunks_per_byte FROM recent) IS NULL THEN {_PER_BYTE}
     ELSE greatest(ceil(greatest(file_size * (SELECT pre_rate FROM recent) - {_ELAPSED}, 0)
-                       + {_shared(_ESTIMATED)} / (SELECT per_s FROM embed_rate))::integer, 1)
+                       + {_shared(_ESTIMATED, _ESTIMATED_UNITS)} / (SELECT per_s FROM embed_rate)
+                  )::integer, 1)
 END"""
 """Seconds left, for a document in the pipeline (NULL once it finished)."""
 

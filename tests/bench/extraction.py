@@ -1,6 +1,9 @@
 """Pages per second and peak memory of one extraction, in a fresh process.
 
-python -m tests.bench.extraction docmesh|pypdf FILE
+python -m tests.bench.extraction docmesh|pymupdf|pypdf FILE
+
+``pymupdf`` is the bare library docmesh's extractor is built on: the difference
+is docmesh's own overhead.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ def run(tool: str, path: Path) -> dict[str, float]:
         fmt = sniff_file(path)
         assert fmt is not None
         pages = len(extract(path, fmt, Settings(ocr="off"), lambda done, total: None).pages)
+    elif tool == "pymupdf":
+        import pymupdf
+
+        started = time.perf_counter()
+        with pymupdf.open(path) as doc:
+            pages = sum(1 for page in doc if page.get_text() is not None)
     else:
         import pypdf
 

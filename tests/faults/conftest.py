@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from shared.db import open_pool
 from shared.events import Stream
+from shared.settings import Settings
 from shared.storage import open_store
 from shared.streams import stream_key
 from tests.client import Client
@@ -84,6 +86,7 @@ async def assert_clean(
         assert ordinals == list(range(chunks_per_document))  # no duplicate chunks
         assert all(c["dimensions"] == 384 for c in page["items"])
     settings = mesh.settings
+    await _units_done_once(settings, [f["document_id"] for f in finals], chunks_per_document)
     async with aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as redis:
         async with asyncio.timeout(60):
             while True:  # Redis may still be coming back from a fault
@@ -112,3 +115,21 @@ async def _pending(redis: aioredis.Redis, prefix: str) -> int:
         if await redis.exists(key):
             total += sum(g["pending"] for g in await redis.xinfo_groups(key))
     return total
+
+
+async def _units_done_once(settings: Settings, documents: list[str], chunks: int) -> None:
+    """Every embedding unit of the documents done, covering each chunk once, and one
+    unit recorded as the one that finished each document."""
+    async with open_pool(settings, max_size=1) as pool:
+        rows = await pool.fetch(
+            "SELECT d.id::text, d.embedded_by, d.embedded_count,"
+            " array_agg(u.state ORDER BY u.unit_no) AS states, sum(u.chunks) AS covered"
+            " FROM documents d JOIN embed_units u ON u.document_id = d.id"
+            " WHERE d.id = ANY($1::uuid[]) GROUP BY d.id",
+            documents,
+        )
+    assert len(rows) == len(documents)
+    for row in rows:
+        assert set(row["states"]) == {"done"}, row
+        assert row["covered"] == chunks == row["embedded_count"], row
+        assert row["embedded_by"] is not None, row

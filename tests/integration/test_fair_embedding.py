@@ -4,8 +4,7 @@ completion detected exactly once however units are delivered."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import hashlib
+import json
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -18,39 +17,15 @@ import redis.asyncio as aioredis
 from services.embedder import handler as embedder
 from services.embedder import units
 from services.embedder.batcher import open_batcher
+from services.gateway.status_reader import STATUS_JSON
 from shared.embeddings import open_embeddings
 from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.worker import Context
+from tests.bench.remote import synthetic_document
 
 pytestmark = pytest.mark.integration
-
-
-async def make_document(pool: asyncpg.Pool, tenant: str, chunks: int) -> ChunksStored:
-    """A document in the embedding stage with ``chunks`` short chunks of its own text."""
-    doc, job = str(uuid.uuid4()), str(uuid.uuid4())
-    await pool.execute(
-        "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status, tenant, chunk_count, queued_at)"
-        " VALUES ($1, $2, 'd.pdf', 'application/pdf', 1, 'k', $3, $4, 'embedding', $5, $6, now())",
-        doc,
-        uuid.uuid4(),
-        dt.datetime.now(dt.UTC),
-        job,
-        tenant,
-        chunks,
-    )
-    texts = [f"Paragraph {n} of document {doc} about fair scheduling." for n in range(chunks)]
-    await pool.executemany(
-        "INSERT INTO chunks (id, document_id, ordinal, text, context, page_start, page_end,"
-        " token_count, text_sha256) VALUES ($1, $2, $3, $4, 'd', 1, 1, 12, $5)",
-        [
-            (uuid.uuid4(), doc, n, t, hashlib.sha256(t.encode()).hexdigest())
-            for n, t in enumerate(texts)
-        ],
-    )
-    return ChunksStored(event_id=str(uuid.uuid4()), document_id=doc, job_id=job, chunk_count=chunks)
 
 
 @pytest.fixture
@@ -93,11 +68,11 @@ async def test_a_small_document_waits_for_at_most_a_window_of_a_large_one(
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     stream = Stream(deps, redis, settings.stream_prefix)
-    large = await make_document(pool, tenant, 40)  # 20 units
+    large = await synthetic_document(pool, tenant, 40)  # 20 units
     await stream.handle(large)
     assert len(stream.entries) == 2  # its window, not its 20 units
     await stream.drain(limit=3)
-    small = await make_document(pool, tenant, 4)  # 2 units
+    small = await synthetic_document(pool, tenant, 4)  # 2 units
     await stream.handle(small)
     order = await stream.drain()
     # The small one's two units come right after the large one's two in the stream.
@@ -122,9 +97,9 @@ async def test_one_tenants_many_documents_do_not_starve_another_tenant(
     busy, other = f"busy-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
     stream = Stream(deps, redis, settings.stream_prefix)
     for _ in range(8):
-        await stream.handle(await make_document(pool, busy, 4))
+        await stream.handle(await synthetic_document(pool, busy, 4))
     assert len(stream.entries) == 4  # the busy tenant's window
-    lone = await make_document(pool, other, 2)
+    lone = await synthetic_document(pool, other, 2)
     await stream.handle(lone)
     order = await stream.drain()
     assert order.index(lone.document_id) == 4  # right behind what was already queued
@@ -135,7 +110,7 @@ async def test_a_document_is_finished_by_exactly_one_unit(
     deps: embedder.Deps, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
 ) -> None:
     stream = Stream(deps, redis, settings.stream_prefix)
-    doc = await make_document(pool, f"t-{uuid.uuid4().hex[:8]}", 4)
+    doc = await synthetic_document(pool, f"t-{uuid.uuid4().hex[:8]}", 4)
     await stream.handle(doc)
     first, second = stream.entries
     stream.entries.clear()
@@ -148,3 +123,23 @@ async def test_a_document_is_finished_by_exactly_one_unit(
     assert len(finishing) == 2 and len({e.event_id for e in finishing}) == 1
     async with pool.acquire() as conn:
         assert (await units.progress(conn, doc.document_id)).document_done
+
+
+async def test_a_waiting_document_says_what_is_ahead_and_when_it_will_be_done(
+    deps: embedder.Deps, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
+) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    stream = Stream(deps, redis, settings.stream_prefix)
+    large = await synthetic_document(pool, tenant, 40)
+    await stream.handle(large)
+    await stream.drain(limit=3)  # the embedder's rate is measured from these
+    small = await synthetic_document(pool, tenant, 2)
+    await stream.handle(small)
+    rows = await pool.fetch(STATUS_JSON, [large.document_id, small.document_id])
+    views = {r[0]: json.loads(r[2]) for r in rows}
+    waiting, running = views[small.document_id], views[large.document_id]
+    assert waiting["chunks_ahead"] >= 4  # the large one's two queued units
+    assert waiting["current_step"].startswith("Waiting for the embedder: ")
+    assert running["chunks_ahead"] is None
+    assert 0 < waiting["eta_seconds"] < running["eta_seconds"]
+    await stream.drain()

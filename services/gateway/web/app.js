@@ -165,23 +165,43 @@ function setUpUploads() {
 
 // ---- Library -------------------------------------------------------------
 
+const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
+const LIBRARY_POLL_MS = 2000;
+let libraryTimer = null;
+
+/** The library, read again every 2 s while any of its documents is in flight. */
 async function loadLibrary(message = "") {
   const status = $("#library-status");
+  clearTimeout(libraryTimer);
   try {
     const page = await uploader().api("GET", "/api/v1/documents?limit=100");
     $("#library tbody").replaceChildren(...page.items.map(libraryRow));
     const count = page.total === 1 ? "1 document." : `${page.total || "No"} documents.`;
-    status.textContent = `${message} ${count}`.trim();
+    const text = `${message} ${count}`.trim();
+    if (message || !status.textContent.endsWith(count)) status.textContent = text;
+    if (page.items.some((doc) => !TERMINAL.has(doc.status))) {
+      libraryTimer = setTimeout(loadLibrary, LIBRARY_POLL_MS);
+    }
   } catch (error) {
     status.textContent = error.message;
   }
+}
+
+/** The status cell: the stage, and while in flight its progress, step and time left. */
+function statusCell(doc) {
+  const badge = el("span", { class: `badge ${doc.status}` }, STAGES[doc.status] || doc.status);
+  if (TERMINAL.has(doc.status)) return el("td", {}, badge);
+  const step = [doc.current_step, duration(doc.eta_seconds)].filter(Boolean).join(" · ");
+  return el("td", {}, badge,
+    el("progress", { max: "100", value: String(doc.progress), "aria-label": `Progress of ${doc.title || doc.filename}` }),
+    el("div", { class: "detail" }, step));
 }
 
 function libraryRow(doc) {
   const name = doc.title || doc.filename;
   return el("tr", { id: `doc-${doc.document_id}`, "data-status": doc.status },
     el("td", {}, name),
-    el("td", {}, el("span", { class: `badge ${doc.status}` }, STAGES[doc.status] || doc.status)),
+    statusCell(doc),
     el("td", {}, size(doc.file_size)),
     el("td", {}, doc.page_count ?? ""),
     el("td", {}, doc.chunk_count ?? ""),
