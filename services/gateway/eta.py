@@ -7,7 +7,8 @@ the embedder has done its own and, of every other open document, up to
 document's own unit size. Divided by the mesh's measured rate (chunks per
 second of embedder time over its last 30 units) that is the time left of an
 embedding document. One that is not embedding yet adds the time the earlier stages take
-per byte, and its own chunks are estimated from the recent chunks per byte.
+per byte; the size of documents not chunked yet is estimated from their pages (or
+bytes) at the recent documents' chunks per page (or byte).
 Until the mesh has measured both, the older estimate applies: the document's
 own rate, or seconds per byte of recent documents (50 kB/s before any).
 """
@@ -15,17 +16,30 @@ own rate, or seconds per byte of recent documents (50 kB/s before any).
 from __future__ import annotations
 
 from shared.stages import Status
-from shared.status import PIPELINE_SQL
+from shared.status import PIPELINE_SQL, sql_list
 
 _EMBEDDING, _COMPLETED = Status.EMBEDDING.value, Status.COMPLETED.value
 _PRE = [Status.EXTRACTING, Status.CHECKING_DUPLICATES, Status.CHUNKING]
+
+_WAITING_SQL = sql_list([Status.UPLOADED, *_PRE])
+
+
+def _estimate(row: str) -> str:
+    """The chunks a document in the pipeline will have: its count once chunked, else
+    its pages (or bytes) at the recent documents' chunks per page (or byte)."""
+    return f"""greatest(coalesce({row}.chunk_count,
+        round({row}.page_count * (SELECT chunks_per_page FROM recent)),
+        round({row}.file_size * (SELECT chunks_per_byte FROM recent)), 1), 1)"""
+
 
 RECENT = f"""WITH recent AS (
     SELECT sum(extract(epoch FROM finished_at - started_at)) / nullif(sum(file_size), 0) AS rate,
            sum({" + ".join(f"coalesce((stage_seconds ->> '{s}')::float, 0)" for s in _PRE)})
                / nullif(sum(file_size), 0) AS pre_rate,
-           sum(chunk_count)::float / nullif(sum(file_size), 0) AS chunks_per_byte
-    FROM (SELECT finished_at, started_at, file_size, stage_seconds, chunk_count FROM documents
+           sum(chunk_count)::float / nullif(sum(file_size), 0) AS chunks_per_byte,
+           sum(chunk_count)::float / nullif(sum(page_count), 0) AS chunks_per_page
+    FROM (SELECT finished_at, started_at, file_size, stage_seconds, chunk_count, page_count
+          FROM documents
           WHERE status = '{_COMPLETED}' AND duplicate_of IS NULL AND started_at IS NOT NULL
           ORDER BY finished_at DESC LIMIT 20) AS last
 ), embed_rate AS (
@@ -40,17 +54,20 @@ RECENT = f"""WITH recent AS (
 ), open_work AS (
     SELECT document_id AS id, sum(chunks) AS left_, count(*) AS units_ FROM embed_units
     WHERE state <> 'done' GROUP BY document_id
+    UNION ALL
+    SELECT d.id, e.chunks, ceil(e.chunks / greatest((SELECT unit_chunks FROM embed_rate), 1))
+    FROM documents d, LATERAL (SELECT {_estimate("d")} AS chunks) AS e
+    WHERE d.status IN {_WAITING_SQL} AND d.job_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM embed_units u WHERE u.document_id = d.id)
 ) """
 """Prefix of a query selecting the status view: what the estimates are made of,
-computed once per query and only when an estimate needs it."""
+computed once per query and only when an estimate needs it. The open work is
+every document with units left, and every one still before the embedder, at
+its estimated size (they will all take turns)."""
 
-_MY_LEFT = """coalesce((SELECT o.left_ FROM open_work o WHERE o.id = documents.id),
-                  greatest(coalesce(chunk_count, 0) - coalesce(embedded_count, 0), 0))"""
-_ESTIMATED = (
-    "coalesce(chunk_count, greatest(round(file_size * (SELECT chunks_per_byte FROM recent)), 1))"
-)
+_MY_LEFT = f"""coalesce((SELECT o.left_ FROM open_work o WHERE o.id = documents.id),
+                  {_estimate("documents")})"""
 _MY_UNITS = "coalesce((SELECT o.units_ FROM open_work o WHERE o.id = documents.id), 1)"
-_ESTIMATED_UNITS = f"ceil({_ESTIMATED} / greatest((SELECT unit_chunks FROM embed_rate), 1))"
 _ELAPSED = "coalesce(extract(epoch FROM now() - started_at), 0)"
 
 
@@ -68,17 +85,17 @@ _OWN_RATE = f"""ceil(extract(epoch FROM now() - (stage_started ->> '{_EMBEDDING}
 _PER_BYTE = f"""greatest(ceil(
     coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0) - {_ELAPSED}
 )::integer, 1)"""
+_BEFORE_EMBEDDING = f"""CASE WHEN status = '{_EMBEDDING}' THEN 0
+    ELSE greatest(file_size * (SELECT pre_rate FROM recent) - {_ELAPSED}, 0) END"""
 
 ETA_SECONDS = f"""CASE
     WHEN status NOT IN {PIPELINE_SQL} THEN NULL
     WHEN (SELECT per_s FROM embed_rate) IS NULL THEN CASE
         WHEN status = '{_EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
         THEN {_OWN_RATE} ELSE {_PER_BYTE} END
-    WHEN status = '{_EMBEDDING}'
-        THEN ceil({_shared(_MY_LEFT, _MY_UNITS)} / (SELECT per_s FROM embed_rate))::integer + 1
-    WHEN (SELECT chunks_per_byte FROM recent) IS NULL THEN {_PER_BYTE}
-    ELSE greatest(ceil(greatest(file_size * (SELECT pre_rate FROM recent) - {_ELAPSED}, 0)
-                       + {_shared(_ESTIMATED, _ESTIMATED_UNITS)} / (SELECT per_s FROM embed_rate)
+    WHEN status <> '{_EMBEDDING}' AND (SELECT pre_rate FROM recent) IS NULL THEN {_PER_BYTE}
+    ELSE greatest(ceil({_BEFORE_EMBEDDING}
+                       + {_shared(_MY_LEFT, _MY_UNITS)} / (SELECT per_s FROM embed_rate)
                   )::integer, 1)
 END"""
 """Seconds left, for a document in the pipeline (NULL once it finished)."""

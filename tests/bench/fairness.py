@@ -1,8 +1,9 @@
 """Fairness and honesty of the time left: one large document, then small ones.
 
-Each small document is timed alone on an idle mesh, then again while a large
-one is being embedded; the time left each was promised at ``/process`` is set
-against what it took; the large one's embedded count must keep moving.
+A burst of small documents is timed on an idle mesh, then the same burst again
+while a large document is being embedded: the difference is what the large one
+costs them. The time left each was promised at ``/process`` is set against what
+it took, and the large one's embedded count must keep moving.
 """
 
 from __future__ import annotations
@@ -69,13 +70,13 @@ def summary(runs: list[dict[str, float]]) -> dict[str, float]:
 async def large_then_small(
     client: Client, folder: Path, large_pages: int, smalls: int
 ) -> dict[str, Any]:
-    """Small documents alone, then the same kind sent while a large one embeds."""
+    """A burst of small documents alone, then the same burst while a large one embeds."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def small(tag: str, n: int) -> Path:
         return make_pdf(folder / f"{tag}{n}.pdf", 1, f"Small {tag} {n} {uuid.uuid4()}")
 
-    alone = [await timed(client, small("alone", n)) for n in range(smalls)]
+    alone = await asyncio.gather(*(timed(client, small("alone", n)) for n in range(smalls)))
     large = await client.upload(
         make_pdf(folder / "large.pdf", large_pages, f"Large {uuid.uuid4()}")
     )

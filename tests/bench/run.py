@@ -136,14 +136,12 @@ async def raw_embeddings(mesh: Mesh, ids: list[str]) -> dict[str, Any]:
             ids,
         )
     tokens = sum(r["token_count"] for r in rows)
-    # The mesh's batch limits, inputs and tokens both.
+    # The requests the mesh sends: a unit each (its batch limits, inputs and tokens).
+    unit_tokens = min(settings.embed_unit_tokens, settings.embeddings_batch_tokens)
     requests = [
         [embedded_text(r["context"], r["text"]) for r in batch]
         for batch in batches(
-            rows,
-            lambda r: int(r["token_count"]),
-            settings.embeddings_batch_inputs,
-            settings.embeddings_batch_tokens,
+            rows, lambda r: int(r["token_count"]), settings.embeddings_batch_inputs, unit_tokens
         )
     ]
     async with open_embeddings(settings) as embeddings:
@@ -318,14 +316,14 @@ async def run(quick: bool) -> dict[str, Any]:
             "mesh_seconds": e2e["seconds"],
             "loop_seconds": loop["seconds"],
             "mesh_over_loop": round(e2e["seconds"] / loop["seconds"], 3),
-            "target": "<= 1.10",
+            "target": "<= 1.0",
             "loop": loop,
         },
         "embedding_bound": {
             "raw": raw,
             "mesh_tokens_per_second": e2e["tokens_per_second"],
             "mesh_over_raw": round(e2e["tokens_per_second"] / raw["tokens_per_second"], 3),
-            "target": ">= 0.90",
+            "target": ">= 0.95",
         },
         "gateway": gw,
         "extractor": extraction,
@@ -466,6 +464,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(results, indent=2))
     print(table(results))
     print(f"\nresults written to {args.out}")
+    print(f"the README's table: python -m tests.bench.report {args.out}")
 
 
 if __name__ == "__main__":
