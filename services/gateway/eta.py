@@ -6,9 +6,10 @@ the embedder has done its own and, of every other open document, up to
 ``u + 1`` units (one more for the window already queued ahead of it), at that
 document's own unit size. Divided by the mesh's measured rate (chunks per
 second of embedder time over its last 30 units) that is the time left of an
-embedding document. One that is not embedding yet adds the time the earlier stages take
-per byte; the size of documents not chunked yet is estimated from their pages (or
-bytes) at the recent documents' chunks per page (or byte).
+embedding document. One that is not embedding yet adds the time recent documents took
+to reach the embedder (the median), and the size of documents not chunked yet is
+estimated from their pages (or bytes) at recent documents' median chunks per page (or
+byte): medians, so that a few large scans do not set the estimate for a text page.
 Until the mesh has measured both, the older estimate applies: the document's
 own rate, or seconds per byte of recent documents (50 kB/s before any).
 """
@@ -19,9 +20,10 @@ from shared.stages import Status
 from shared.status import PIPELINE_SQL, sql_list
 
 _EMBEDDING, _COMPLETED = Status.EMBEDDING.value, Status.COMPLETED.value
-_PRE = [Status.EXTRACTING, Status.CHECKING_DUPLICATES, Status.CHUNKING]
+_PRE = [Status.UPLOADED, Status.EXTRACTING, Status.CHECKING_DUPLICATES, Status.CHUNKING]
+"""The statuses before the embedder, waiting for a worker included."""
 
-_WAITING_SQL = sql_list([Status.UPLOADED, *_PRE])
+_WAITING_SQL = sql_list(_PRE)
 
 
 def _estimate(row: str) -> str:
@@ -34,11 +36,14 @@ def _estimate(row: str) -> str:
 
 RECENT = f"""WITH recent AS (
     SELECT sum(extract(epoch FROM finished_at - started_at)) / nullif(sum(file_size), 0) AS rate,
-           sum({" + ".join(f"coalesce((stage_seconds ->> '{s}')::float, 0)" for s in _PRE)})
-               / nullif(sum(file_size), 0) AS pre_rate,
-           sum(chunk_count)::float / nullif(sum(file_size), 0) AS chunks_per_byte,
-           sum(chunk_count)::float / nullif(sum(page_count), 0) AS chunks_per_page
-    FROM (SELECT finished_at, started_at, file_size, stage_seconds, chunk_count, page_count
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY pre) AS pre_s,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY chunk_count::float / file_size)
+               AS chunks_per_byte,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY chunk_count::float / nullif(page_count, 0))
+               AS chunks_per_page
+    FROM (SELECT finished_at, started_at, file_size, chunk_count, page_count,
+                 {" + ".join(f"coalesce((stage_seconds ->> '{s}')::float, 0)" for s in _PRE)}
+                     AS pre
           FROM documents
           WHERE status = '{_COMPLETED}' AND duplicate_of IS NULL AND started_at IS NOT NULL
           ORDER BY finished_at DESC LIMIT 20) AS last
@@ -86,14 +91,14 @@ _PER_BYTE = f"""greatest(ceil(
     coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0) - {_ELAPSED}
 )::integer, 1)"""
 _BEFORE_EMBEDDING = f"""CASE WHEN status = '{_EMBEDDING}' THEN 0
-    ELSE greatest(file_size * (SELECT pre_rate FROM recent) - {_ELAPSED}, 0) END"""
+    ELSE greatest((SELECT pre_s FROM recent) - {_ELAPSED}, 0) END"""
 
 ETA_SECONDS = f"""CASE
     WHEN status NOT IN {PIPELINE_SQL} THEN NULL
     WHEN (SELECT per_s FROM embed_rate) IS NULL THEN CASE
         WHEN status = '{_EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
         THEN {_OWN_RATE} ELSE {_PER_BYTE} END
-    WHEN status <> '{_EMBEDDING}' AND (SELECT pre_rate FROM recent) IS NULL THEN {_PER_BYTE}
+    WHEN status <> '{_EMBEDDING}' AND (SELECT pre_s FROM recent) IS NULL THEN {_PER_BYTE}
     ELSE greatest(ceil({_BEFORE_EMBEDDING}
                        + {_shared(_MY_LEFT, _MY_UNITS)} / (SELECT per_s FROM embed_rate)
                   )::integer, 1)

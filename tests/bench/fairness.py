@@ -100,4 +100,7 @@ async def large_then_small(
             "median": round(statistics.median(errors), 2),
             "p90": round(quantile(errors, 0.9), 2),
         },
+        "behind_runs": [
+            {"seconds": round(r["seconds"], 2), "promised": r["promised"]} for r in behind
+        ],
     }
