@@ -106,15 +106,6 @@ STAGE_STREAMS: tuple[Stream, ...] = tuple(s.stream for s in STAGES)
 STREAM_OF: dict[type[Event], Stream] = {e: s.stream for s in (*STAGES, PROJECTOR) for e in s.events}
 """Where each event is published."""
 
-RANGES: dict[Status, tuple[int, int]] = {
-    Status.AWAITING_UPLOAD: (0, 0),
-    Status.UPLOADED: (0, 0),
-    **{s.status: s.progress for s in STAGES},
-    Status.FAILED: (0, 100),
-    Status.CANCELLED: (0, 100),
-    Status.EXPIRED: (0, 0),
-}
-
 _BY_SERVICE = {s.service: s for s in (*STAGES, PROJECTOR)}
 _BY_EVENT = {e: s for s in STAGES for e in s.events}
 _BY_STATUS = {s.status: s for s in STAGES}
@@ -157,11 +148,3 @@ def previous(row: Stage) -> Stage | None:
 def rank(status: str) -> int:
     """Position of ``status`` in the pipeline order."""
     return ORDER.index(Status(status))
-
-
-def within(status: Status, done: int, total: int) -> int:
-    """Progress for ``done`` of ``total`` units of work inside ``status``'s range."""
-    low, high = RANGES[status]
-    if total <= 0:
-        return low
-    return low + int((high - low) * min(max(done / total, 0.0), 1.0))

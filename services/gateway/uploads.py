@@ -108,7 +108,7 @@ async def process(request: web.Request) -> web.Response:
         job_id = await _record_job(request, doc, body.file_hash)
     else:
         job_id = str(doc["job_id"])  # asking twice returns the same job
-    seconds = await _eta(request, document_id, int(doc["file_size"]))
+    seconds = await _eta(request, document_id)
     return json_response(
         ProcessResponse(
             document_id=document_id,
@@ -179,16 +179,11 @@ async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str 
     return job_id
 
 
-async def _eta(request: web.Request, document_id: str, file_size: int) -> int:
-    """The status view's time left (measured rates and the work ahead)."""
-    view = json.loads(await status_json(request, document_id))
-    eta = view["eta_seconds"]
-    return int(eta) if eta is not None else estimate_seconds(file_size)
-
-
-def estimate_seconds(file_size: int) -> int:
-    """A rough first estimate: embedding dominates, about 50 kB of file per second here."""
-    return 10 + file_size // 50_000
+async def _eta(request: web.Request, document_id: str) -> int:
+    """The status view's time left (measured rates and the work ahead); 0 once the
+    document has finished (a repeated request)."""
+    eta = json.loads(await status_json(request, document_id))["eta_seconds"]
+    return int(eta) if eta is not None else 0
 
 
 def _humanise(seconds: int) -> str:

@@ -3,7 +3,6 @@ import itertools
 from shared.events import ChunksStored, DocumentUploaded, ProcessingFinished, Progress
 from shared.stages import (
     PIPELINE,
-    RANGES,
     SERVICES,
     STAGES,
     STREAM_OF,
@@ -13,7 +12,6 @@ from shared.stages import (
     resume_status,
     stage,
     stage_of_status,
-    within,
 )
 
 
@@ -23,19 +21,16 @@ def test_statuses_follow_the_pipeline_order() -> None:
     assert [rank(s.status) for s in STAGES] == sorted(rank(s.status) for s in STAGES)
 
 
-def test_within_maps_work_done_into_the_stage_range() -> None:
-    assert within(Status.EMBEDDING, 0, 10) == 55
-    assert within(Status.EMBEDDING, 5, 10) == 70
-    assert within(Status.EMBEDDING, 10, 10) == 85
-    assert within(Status.EMBEDDING, 11, 10) == 85
-    assert within(Status.EXTRACTING, 3, 0) == 5
+def test_work_done_maps_into_the_stage_range() -> None:
+    embedder = stage("embedder")
+    assert [embedder.progress_at(f) for f in (0, 0.5, 1, 1.1)] == [55, 70, 85, 85]
     assert stage("embedder").progress_at(0.5) == 70
     assert stage("extractor").progress_at(-1) == 5
 
 
 def test_ranges_are_contiguous() -> None:
     for before, after in itertools.pairwise(STAGES):
-        assert RANGES[before.status][1] == RANGES[after.status][0]
+        assert before.progress[1] == after.progress[0]
     assert STAGES[-1].progress[1] == 100
 
 
