@@ -93,8 +93,9 @@ def _expose(container: dict[str, Any], service: str) -> int:
         {"name": "DOCMESH_METRICS_HOST", "value": "0.0.0.0"},
     ]
     container["ports"] = [{"containerPort": 9100, "name": "metrics"}]
+    # Ready once the worker serves its metrics (it does before it reads a stream).
     container["readinessProbe"] = {
-        "httpGet": {"path": "/api/v1/healthz", "port": "http"},
+        "httpGet": {"path": "/metrics", "port": "metrics"},
         "periodSeconds": 10,
     }
     return 9100

@@ -22,6 +22,7 @@ from services.gateway import (
 from services.gateway.auth import KEYS, KeyCache, authenticate
 from services.gateway.errors import ApiError
 from services.gateway.feed import ProgressFeed
+from services.gateway.hardening import json_bodies, security_headers
 from services.gateway.http import allowed_origin
 from services.gateway.state import (
     EMBEDDINGS,
@@ -140,7 +141,15 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings``."""
     app = web.Application(
-        middlewares=[cors, observe.observe, errors, authenticate], client_max_size=MAX_BODY_BYTES
+        middlewares=[
+            security_headers(settings),
+            cors,
+            observe.observe,
+            errors,
+            json_bodies,
+            authenticate,
+        ],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])

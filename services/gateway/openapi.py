@@ -127,6 +127,8 @@ def _operation(
     errors = set(op.errors) | ({400, 401, 429} if op.access != "open" else set())
     if op.access == "admin":
         errors.add(403)
+    if op.body is not None:
+        errors.add(415)
     if params and params[0]["in"] == "path":
         errors.add(404)
     responses: dict[str, Any] = {str(op.status): success}

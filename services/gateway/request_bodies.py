@@ -4,6 +4,7 @@ cannot express."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -108,9 +109,15 @@ def check_presign(req: PresignRequest, max_size: int) -> Format:
     name = req.filename
     if "/" in name or "\\" in name or name in {".", ".."}:
         raise ApiError(422, "invalid_filename", "The filename must not contain a path.", "filename")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if any(unicodedata.category(c) in {"Cc", "Cf"} for c in name):
+        # Controls, and invisible formatting such as bidi overrides: "a\u202eftp.pdf"
+        # would show in a library as "afdp.ptf".
         raise ApiError(
-            422, "invalid_filename", "The filename must not contain control characters.", "filename"
+            422,
+            "invalid_filename",
+            "The filename must not contain control or invisible formatting characters "
+            "(such as bidi overrides or zero-width spaces).",
+            "filename",
         )
     if req.file_size <= 0:
         raise ApiError(422, "invalid_size", "file_size must be greater than 0.", "file_size")

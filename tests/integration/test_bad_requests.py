@@ -33,6 +33,9 @@ PRESIGN_CASES: list[tuple[str, Any, int, str]] = [
     ("traversal", presign_body(filename="../../etc/passwd.pdf"), 422, "invalid_filename"),
     ("backslash path", presign_body(filename="..\\boot.pdf"), 422, "invalid_filename"),
     ("control chars", presign_body(filename="a\x07b.pdf"), 422, "invalid_filename"),
+    ("C1 control", presign_body(filename="a\x85b.pdf"), 422, "invalid_filename"),
+    ("bidi override", presign_body(filename="a\u202eftp.pdf"), 422, "invalid_filename"),
+    ("zero-width space", presign_body(filename="in\u200bvoice.pdf"), 422, "invalid_filename"),
     ("absurd name", presign_body(filename="a" * 300 + ".pdf"), 422, "invalid_field"),
     ("NUL in title", presign_body(title="a\x00b"), 422, "invalid_text"),
     ("wrong extension", presign_body(filename="a.docx"), 422, "extension_mismatch"),
@@ -142,3 +145,39 @@ async def _object_key(settings: Settings, document_id: str) -> str:
 
 def _json() -> dict[str, str]:
     return {"Content-Type": "application/json"}
+
+
+async def test_only_json_bodies_are_taken(gateway: tuple[Client, Settings]) -> None:
+    """A cross-site form (text/plain or urlencoded, sent without a CORS preflight)
+    cannot drive the API; the same call as JSON can."""
+    client, _ = gateway
+    body = b'{"filename": "a.pdf", "file_size": 100, "content_type": "application/pdf"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        status, answer = await client.call(
+            "POST",
+            "/documents/upload/presigned",
+            data=body,
+            headers={"Content-Type": content_type},
+        )
+        assert_error(status, answer, 415, "unsupported_media_type")
+    status, answer = await client.call(
+        "POST", "/queue/dead-letters/retry", data=b"{}", headers={"Content-Type": "text/plain"}
+    )
+    assert_error(status, answer, 415, "unsupported_media_type")
+    status, _ = await client.call("POST", "/documents/upload/presigned", data=body, headers=_json())
+    assert status == 201
+
+
+async def test_the_page_and_the_api_carry_the_browser_headers(
+    gateway: tuple[Client, Settings],
+) -> None:
+    client, own = gateway
+    base = client.base.removesuffix("/api/v1")
+    async with client.http.get(f"{base}/") as resp:
+        assert resp.status == 200
+        policy = resp.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert str(own.s3_endpoint_url) in policy  # the browser PUTs the file there
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    status, answer = await client.call("GET", "/documents/00000000-0000-0000-0000-000000000000")
+    assert status == 404 and answer["error"]["code"] == "not_found"

@@ -87,3 +87,21 @@ def test_every_service_has_a_deployment_and_every_worker_scales_on_its_group() -
                 "databaseIndex",
                 "enableTLS",
             }
+
+
+def test_every_probe_targets_a_declared_port_or_runs_a_command() -> None:
+    for doc in DOCS:
+        if doc["kind"] != "Deployment":
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            ports = {p["name"] for p in container.get("ports", [])}
+            ports |= {p["containerPort"] for p in container.get("ports", [])}
+            for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+                probe = container.get(kind)
+                if probe is None:
+                    continue
+                if "httpGet" in probe:
+                    assert probe["httpGet"]["port"] in ports, (doc["metadata"]["name"], kind)
+                else:
+                    assert probe["exec"]["command"], (doc["metadata"]["name"], kind)
+

@@ -39,6 +39,7 @@ def test_accepts_the_three_formats() -> None:
         ({"filename": "a.docx"}, 422, "filename"),
         ({"filename": "../etc/passwd.pdf"}, 422, "filename"),
         ({"filename": "a\x01.pdf"}, 422, "filename"),
+        ({"filename": "a\u202eftp.pdf"}, 422, "filename"),
     ],
 )
 def test_refusals_name_the_field(fields: dict[str, object], status: int, field: str) -> None:
