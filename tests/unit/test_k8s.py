@@ -104,4 +104,3 @@ def test_every_probe_targets_a_declared_port_or_runs_a_command() -> None:
                     assert probe["httpGet"]["port"] in ports, (doc["metadata"]["name"], kind)
                 else:
                     assert probe["exec"]["command"], (doc["metadata"]["name"], kind)
-
