@@ -74,7 +74,6 @@ async def tenant_of_key(pool: asyncpg.Pool, key: str) -> tuple[str, bool] | None
 
 
 async def keys_configured(pool: asyncpg.Pool) -> bool:
-    """Whether any live key exists (without one the API is open)."""
-    return bool(
-        await pool.fetchval("SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)")
-    )
+    """Whether keys are in use: once a key was created the API needs one, even after
+    the last one is revoked (revoking never reopens the API)."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM api_keys)"))

@@ -1,10 +1,10 @@
 """API keys to tenants: who is calling, and which documents they may see.
 
-With no live key in the database the API is open and everything belongs to
-the ``default`` tenant (the local default, on loopback). Once a key exists,
-every API call needs one, as ``Authorization: Bearer <key>`` or
-``X-API-Key: <key>``; the SSE stream also takes ``?api_key=`` because a
-browser's EventSource cannot send headers.
+With no key ever created the API is open and everything belongs to the
+``default`` tenant (the local default, on loopback). Once a key was created,
+every API call needs one (revoking the last key does not reopen the API), as
+``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the SSE stream also
+takes ``?api_key=`` because a browser's EventSource cannot send headers.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class KeyCache:
         self.any_key, self.required_until = False, 0.0
 
     async def required(self) -> bool:
-        """Whether any live key exists (asked on every request: a plain expiry check)."""
+        """Whether keys are in use (asked on every request: a plain expiry check)."""
         if time.monotonic() >= self.required_until:
             self.any_key = await keys_configured(self.pool)
             self.required_until = time.monotonic() + CACHE_TTL_S

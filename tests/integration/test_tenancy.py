@@ -68,6 +68,12 @@ async def test_each_tenant_sees_only_its_documents(settings: Settings, tmp_path:
                 await asyncio.sleep(CACHE_TTL_S + 0.5)
                 status, body = await b.call("GET", "/documents")
                 assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+                # Revoking every key closes the API; it never reopens it.
+                for key in await list_keys(pool):
+                    await revoke_key(pool, key["id"])
+                await asyncio.sleep(CACHE_TTL_S + 0.5)
+                status, body = await anonymous.call("GET", "/documents")
+                assert (status, body["error"]["code"]) == (401, "missing_api_key")
         finally:
             await pool.close()
 
