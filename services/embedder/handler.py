@@ -99,7 +99,8 @@ async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Eve
 async def free_window(deps: Deps, event: Event, ctx: Context) -> Sequence[Event]:
     """A unit that will not be embedded (its document finished, was cancelled or chunked
     anew) frees its place: queue the tenant's next units."""
-    tenant = getattr(event, "tenant", "") or await deps.pool.fetchval(
+    tenant = event.tenant if isinstance(event, EmbedUnit) else ""
+    tenant = tenant or await deps.pool.fetchval(
         "SELECT tenant FROM documents WHERE id = $1", event.document_id
     )
     if not tenant:
