@@ -112,10 +112,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Report extraction progress every this many pages."""
     max_pages: int = 5000
     """Documents with more pages fail as ``too_large``."""
+    max_chars: int = 20_000_000
+    """Documents with more extracted characters fail as ``too_large``."""
+    max_chunks: int = 50_000
+    """Documents that split into more chunks fail as ``too_large``."""
     extract_timeout_s: float = 900.0
-    """Extraction taking longer fails as ``timeout``."""
+    """Extraction of one document taking longer fails as ``timeout`` (its process is killed)."""
+    extract_page_timeout_s: float = 120.0
+    """A page (or a Word file's conversion) taking longer fails as ``timeout``."""
+    extract_memory_mb: int = 768
+    """Memory (address space) of the extraction process; a document needing more
+    fails as ``too_large``. Its CPU time is capped at ``extract_timeout_s``."""
     max_unpacked_bytes: int = 1024**3
     """A DOCX that unpacks to more than this is refused (a ZIP bomb, or absurd)."""
+    max_xml_bytes: int = 64 * 1024**2
+    """A DOCX part (its body, a header...) unpacking to more is refused as ``too_large``:
+    its parsed tree would not fit in the extractor's memory. Also the largest DOC
+    read by the plain-text fallback."""
     ocr: Literal["auto", "on", "off"] = "auto"
     """OCR for pages without text: ``auto`` uses Tesseract when it is installed."""
     ocr_languages: str = "por+eng"

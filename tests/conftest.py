@@ -18,6 +18,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from services.extractor.sandbox import Sandbox
 from shared.db import migrate, open_pool
 from shared.local import embedded
 from shared.local.supervisor import Supervisor
@@ -85,3 +86,10 @@ async def redis(servers: Settings) -> AsyncIterator[aioredis.Redis]:
 async def store(servers: Settings) -> AsyncIterator[ObjectStore]:
     async with open_store(servers) as store:
         yield store
+
+
+@pytest.fixture(scope="session")
+async def sandbox(servers: Settings) -> AsyncIterator[Sandbox]:
+    """The extractor's child-process runner, with the servers' settings."""
+    async with Sandbox(servers) as sandbox:
+        yield sandbox

@@ -57,6 +57,13 @@ async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence
     )
     if not chunks:
         raise DocumentFailed("empty", "The document contains no text to index.")
+    if len(chunks) > deps.settings.max_chunks:
+        # Checked before anything is stored: embedding is the expensive part.
+        raise DocumentFailed(
+            "too_large",
+            f"The document splits into {len(chunks):,} chunks; the limit is "
+            f"{deps.settings.max_chunks:,}. Split it into smaller documents.",
+        )
     await ctx.progress(f"Storing {len(chunks)} chunks", 0.75)
     await _store(deps.pool, event.document_id, chunks)
     return [

@@ -7,6 +7,7 @@ import functools
 from collections.abc import AsyncIterator
 
 from services.extractor.handler import Deps, handle
+from services.extractor.sandbox import Sandbox
 from shared.db import open_pool
 from shared.events import DocumentUploaded
 from shared.guard import guarded
@@ -18,8 +19,12 @@ from shared.worker import Handler, WorkerSpec, run_worker
 
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings) -> AsyncIterator[Handler[DocumentUploaded]]:
-    async with open_pool(settings) as pool, open_store(settings) as store:
-        yield guarded(pool, functools.partial(handle, Deps(settings, pool, store)))
+    async with (
+        open_pool(settings) as pool,
+        open_store(settings) as store,
+        Sandbox(settings) as sandbox,
+    ):
+        yield guarded(pool, functools.partial(handle, Deps(settings, pool, store, sandbox)))
 
 
 SPEC = WorkerSpec(stage("extractor"), lifespan)

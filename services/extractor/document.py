@@ -24,6 +24,8 @@ class Extracted:
     pages: list[str] = field(default_factory=list)
     headings: list[Heading] = field(default_factory=list)
     ocr_pages: int = 0
+    chars: int = 0
+    """Characters of text so far (the per-document cap is checked against it)."""
 
     def add_page(self, blocks: Iterable[Block]) -> None:
         """Append a page made of ``blocks``, cleaning each and recording headings."""
@@ -40,7 +42,9 @@ class Extracted:
                 self.headings.append(Heading(number, offset, block.level, " ".join(text.split())))
             parts.append(text)
             offset += len(text)
-        self.pages.append(BLOCK_SEPARATOR.join(parts))
+        page = BLOCK_SEPARATOR.join(parts)
+        self.pages.append(page)
+        self.chars += len(page)
 
     def add_heading(self, page: int, level: int, title: str) -> None:
         """A heading known from an outline: placed where its title appears on the page."""

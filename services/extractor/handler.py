@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.extractor.document import Extracted
-from services.extractor.extract import extract
-from services.extractor.pdf import OnPage
+from services.extractor.sandbox import OnPage, Sandbox
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
@@ -29,6 +27,7 @@ class Deps:
     settings: Settings
     pool: Pool
     store: ObjectStore
+    sandbox: Sandbox
 
 
 async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[Event]:
@@ -46,8 +45,7 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
                 "unsupported_format", f"Expected a PDF, DOC or DOCX file but found {found}."
             )
         await ctx.progress(f"Extracting text ({fmt.value.upper()})", STARTED)
-        reporter = _page_reporter(deps, ctx)
-        result = await asyncio.to_thread(extract, path, fmt, deps.settings, reporter)
+        result = await deps.sandbox.extract(path, fmt, _page_reporter(deps, ctx))
     text_hash = content_hash(result.pages)
     await _store(deps.pool, event.document_id, result, sha256, text_hash)
     pages = len(result.pages)
@@ -84,15 +82,13 @@ async def _download(deps: Deps, event: DocumentUploaded, path: Path) -> str:
 
 
 def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
-    """Progress through the stage as pages are read (called from the extraction thread)."""
-    loop = asyncio.get_running_loop()
+    """Progress through the stage as the extraction process reads pages."""
     every = max(deps.settings.extract_progress_every_pages, 1)
 
-    def report(done: int, total: int) -> None:
-        if done % every == 0 and done < total:
+    async def report(done: int, total: int) -> None:
+        if done and done % every == 0 and done < total:
             step = f"Extracted page {done} of {total}"
-            coro = ctx.progress(step, max(done / total, STARTED), page_count=total)
-            asyncio.run_coroutine_threadsafe(coro, loop)
+            await ctx.progress(step, max(done / total, STARTED), page_count=total)
 
     return report
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pymupdf
 import structlog
 
 from services.extractor.document import Block, Extracted
+from services.extractor.limits import Limits
 from shared.errors import DocumentFailed
 
 log = structlog.get_logger()
@@ -27,60 +26,76 @@ MAX_HEADING_CHARS = 200
 MAX_LEVELS = 3
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_pages: int
-    deadline: float
-    """``time.monotonic()`` after which extraction gives up."""
-    ocr_language: str | None
-    """Tesseract languages (``por+eng``), or None when OCR is off or not installed."""
+READ_ERRORS = (pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError)
+"""What MuPDF raises on a file it cannot read (or will not: its own limits)."""
 
 
-def extract_pdf(path: Path, limits: Limits, on_page: OnPage) -> Extracted:
-    """Text and headings of every page, OCR for pages without a text layer."""
+def extract_pdf(path: Path, limits: Limits, ocr_language: str | None, on_page: OnPage) -> Extracted:
+    """Text and headings of every page, OCR (``ocr_language``: ``por+eng``, or
+    None for none) for pages without a text layer."""
     try:
         doc = pymupdf.open(path, filetype="pdf")
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
-        raise DocumentFailed("corrupt", f"The PDF cannot be read: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise unreadable(exc, "The PDF cannot be read") from exc
     with doc:
         if doc.needs_pass:
             raise DocumentFailed(
                 "encrypted", "The PDF is password-protected. Upload it without the password."
             )
-        total = doc.page_count
-        if total > limits.max_pages:
-            raise DocumentFailed(
-                "too_large", f"The PDF has {total} pages; the limit is {limits.max_pages}."
-            )
-        toc = doc.get_toc(simple=True)
-        sizes = None if toc else _heading_sizes(doc)
-        out = Extracted()
-        for number, page in enumerate(doc, start=1):
-            if time.monotonic() > limits.deadline:
-                raise DocumentFailed(
-                    "timeout", f"Extraction took too long (stopped at page {number} of {total})."
-                )
-            out.add_page(_page_blocks(page, number, sizes, limits, out))
-            on_page(number, total)
-        for level, title, page_no in toc:
-            if 1 <= page_no <= total and title.strip():
-                out.add_heading(page_no, level, title.strip())
-        out.headings.sort(key=lambda h: (h.page, h.offset))
-        return out
+        try:
+            return _read(doc, limits, ocr_language, on_page)
+        except READ_ERRORS as exc:
+            raise unreadable(exc, "The PDF cannot be read") from exc
+
+
+def unreadable(exc: BaseException, where: str) -> DocumentFailed:
+    """The failure for a reader's error: too large when it ran out of memory or
+    hit one of MuPDF's own limits, corrupt otherwise."""
+    text = str(exc)
+    log.warning("pdf_unreadable", where=where, error=text)
+    if isinstance(exc, pymupdf.mupdf.FzErrorLimit) or "alloc (" in text:
+        return DocumentFailed(
+            "too_large", f"{where}: it needs more memory than the extractor allows."
+        )
+    return DocumentFailed(
+        "corrupt",
+        f"{where}: it is damaged. Save it again from the program that made it and upload that.",
+    )
+
+
+def _read(doc: Any, limits: Limits, ocr_language: str | None, on_page: OnPage) -> Extracted:
+    total = doc.page_count
+    if total > limits.max_pages:
+        raise DocumentFailed(
+            "too_large", f"The PDF has {total} pages; the limit is {limits.max_pages}."
+        )
+    on_page(0, total)
+    toc = doc.get_toc(simple=True)
+    sizes = None if toc else _heading_sizes(doc)
+    out = Extracted()
+    for number, page in enumerate(doc, start=1):
+        out.add_page(_page_blocks(page, number, sizes, ocr_language, out))
+        limits.check_text(out)
+        on_page(number, total)
+    for level, title, page_no in toc:
+        if 1 <= page_no <= total and title.strip():
+            out.add_heading(page_no, level, title.strip())
+    out.headings.sort(key=lambda h: (h.page, h.offset))
+    return out
 
 
 def _page_blocks(
-    page: Any, number: int, sizes: list[float] | None, limits: Limits, out: Extracted
+    page: Any, number: int, sizes: list[float] | None, ocr_language: str | None, out: Extracted
 ) -> list[Block]:
     try:
         layout = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
-    except RuntimeError as exc:
-        raise DocumentFailed("corrupt", f"Page {number} of the PDF cannot be read: {exc}") from exc
-    blocks = list(_blocks(layout, sizes))
-    if not blocks and limits.ocr_language and page.get_images():
-        textpage = page.get_textpage_ocr(language=limits.ocr_language, dpi=300, full=True)
-        blocks = list(_blocks(page.get_text("dict", textpage=textpage), None))
-        out.ocr_pages += 1
+        blocks = list(_blocks(layout, sizes))
+        if not blocks and ocr_language and page.get_images():
+            textpage = page.get_textpage_ocr(language=ocr_language, dpi=300, full=True)
+            blocks = list(_blocks(page.get_text("dict", textpage=textpage), None))
+            out.ocr_pages += 1
+    except READ_ERRORS as exc:
+        raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc
     return blocks
 
 

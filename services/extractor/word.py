@@ -10,9 +10,15 @@ import doc2docx
 import doc2docx.errors
 import legacy_doc
 import mammoth
+import mammoth.images
+import structlog
+from legacy_doc.types import ExtractionOptions
 
 from services.extractor.document import Block, Extracted
+from services.extractor.limits import Limits
 from shared.errors import DocumentFailed
+
+log = structlog.get_logger()
 
 # Explicit page breaks become <hr>, so pages follow the author's own breaks.
 STYLE_MAP = "br[type='page'] => hr"
@@ -20,38 +26,66 @@ MAX_RATIO = 200
 """Compression ratio above which a large archive member is treated as a bomb."""
 
 
-def check_archive(path: Path, max_uncompressed: int) -> None:
-    """Refuse ZIP bombs before anything decompresses them."""
+def damaged(what: str, exc: Exception) -> DocumentFailed:
+    """A reader's error as a failure a person can act on (the detail goes to the log)."""
+    log.warning("word_unreadable", what=what, error=f"{type(exc).__name__}: {exc}")
+    return DocumentFailed(
+        "corrupt",
+        f"{what} cannot be read: it is damaged. Save it again from Word and upload that.",
+    )
+
+
+def check_archive(path: Path, limits: Limits) -> None:
+    """Refuse ZIP bombs, and XML parts too large to parse, before anything decompresses them."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except zipfile.BadZipFile as exc:
-        raise DocumentFailed("corrupt", f"The DOCX archive is damaged: {exc}") from exc
+        raise damaged("The DOCX archive", exc) from exc
     total = sum(m.file_size for m in members)
-    if total > max_uncompressed:
+    if total > limits.max_unpacked_bytes:
         raise DocumentFailed(
             "too_large",
-            f"The DOCX unpacks to {total} bytes; the limit is {max_uncompressed}.",
+            f"The DOCX unpacks to {total:,} bytes; the limit is {limits.max_unpacked_bytes:,}.",
         )
     for m in members:
+        if m.filename.endswith((".xml", ".rels")) and m.file_size > limits.max_xml_bytes:
+            raise DocumentFailed(
+                "too_large",
+                f"The DOCX part {m.filename} holds {m.file_size:,} bytes of XML; the limit is "
+                f"{limits.max_xml_bytes:,}. Split the document into smaller files.",
+            )
         if m.file_size > 10_000_000 and m.file_size > MAX_RATIO * max(m.compress_size, 1):
             raise DocumentFailed(
                 "too_large", f"The DOCX member {m.filename} is compressed suspiciously well."
             )
 
 
-def extract_docx(path: Path, max_uncompressed: int) -> Extracted:
+def _no_attributes(image: object) -> dict[str, str]:
+    return {}
+
+
+_NO_IMAGE = mammoth.images.img_element(_no_attributes)
+"""Images carry no text for us: never opened, never encoded."""
+
+
+def extract_docx(path: Path, limits: Limits) -> Extracted:
     """Headings, paragraphs, lists and tables (row by row) of a DOCX, split at page breaks.
 
     Headers and footers are not part of mammoth's output, so they are not
     repeated into every chunk.
     """
-    check_archive(path, max_uncompressed)
+    check_archive(path, limits)
     try:
         with path.open("rb") as f:
-            html = mammoth.convert_to_html(f, style_map=STYLE_MAP).value
+            # External files (linked images, included text) are never read.
+            html = mammoth.convert_to_html(
+                f, style_map=STYLE_MAP, convert_image=_NO_IMAGE, external_file_access=False
+            ).value
+    except (MemoryError, RecursionError):
+        raise  # the sandbox reports these as the document being too large
     except Exception as exc:  # mammoth raises many kinds on damaged files
-        raise DocumentFailed("corrupt", f"The DOCX cannot be read: {exc}") from exc
+        raise damaged("The DOCX", exc) from exc
     parser = _Blocks()
     parser.feed(html)
     parser.close()
@@ -61,7 +95,7 @@ def extract_docx(path: Path, max_uncompressed: int) -> Extracted:
     return out
 
 
-def extract_doc(path: Path, max_uncompressed: int) -> Extracted:
+def extract_doc(path: Path, limits: Limits) -> Extracted:
     """A Word 97-2003 file, converted to DOCX and read with its structure.
 
     Files the converter refuses are read as plain text by legacy-doc.
@@ -74,18 +108,32 @@ def extract_doc(path: Path, max_uncompressed: int) -> Extracted:
             "encrypted", "The Word file is password-protected. Upload it without the password."
         ) from exc
     except doc2docx.errors.Doc2DocxError:
-        return _doc_text(path)
+        return _doc_text(path, limits)
     try:
-        return extract_docx(converted, max_uncompressed)
+        return extract_docx(converted, limits)
     finally:
         converted.unlink(missing_ok=True)
 
 
-def _doc_text(path: Path) -> Extracted:
+def _doc_text(path: Path, limits: Limits) -> Extracted:
+    # legacy-doc parses bytes, not a stream: the file is read only when it is
+    # of a size a Word 97 text can have.
+    size = path.stat().st_size
+    if size > limits.max_xml_bytes:
+        raise DocumentFailed(
+            "too_large",
+            f"The Word 97-2003 file is {size:,} bytes; files the converter refuses are read "
+            f"only up to {limits.max_xml_bytes:,}. Save it as DOCX and upload it again.",
+        )
+    options = ExtractionOptions(
+        max_file_bytes=limits.max_xml_bytes, max_text_bytes=4 * limits.max_chars
+    )
     try:
-        result = legacy_doc.extract_text(path.read_bytes())
+        result = legacy_doc.extract_text(path.read_bytes(), options=options)
+    except (MemoryError, RecursionError):
+        raise
     except Exception as exc:  # the parser raises plain exceptions on damaged files
-        raise DocumentFailed("corrupt", f"The Word 97-2003 file cannot be read: {exc}") from exc
+        raise damaged("The Word 97-2003 file", exc) from exc
     out = Extracted()
     out.add_page(Block(line) for line in result.text.split("\n"))
     return out

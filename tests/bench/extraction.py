@@ -24,13 +24,13 @@ def peak_mb() -> float:
 def run(tool: str, path: Path) -> dict[str, float]:
     if tool == "docmesh":
         from services.extractor.extract import extract
+        from services.extractor.limits import Limits
         from shared.formats import sniff_file
-        from shared.settings import Settings
 
         started = time.perf_counter()
         fmt = sniff_file(path)
         assert fmt is not None
-        pages = len(extract(path, fmt, Settings(ocr="off"), lambda done, total: None).pages)
+        pages = len(extract(path, fmt, Limits(ocr="off"), lambda done, total: None).pages)
     elif tool == "pymupdf":
         import pymupdf
 

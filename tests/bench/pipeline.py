@@ -19,6 +19,7 @@ from services.deduplicator import handler as deduplicator
 from services.embedder import handler as embedder
 from services.embedder.batcher import open_batcher
 from services.extractor import handler as extractor
+from services.extractor.sandbox import Sandbox
 from services.janitor import handler as janitor
 from shared import stages
 from shared.db import open_pool
@@ -152,6 +153,7 @@ async def loop_run(settings: Settings, files: list[Path]) -> dict[str, Any]:
         open_redis(settings) as redis,
         open_embeddings(settings) as embeddings,
         open_batcher(embeddings, settings) as batcher,
+        Sandbox(settings) as sandbox,
     ):
         streams = Streams(redis, settings.stream_prefix)
         e_deps = embedder.Deps(settings, pool, embeddings, batcher)
@@ -160,7 +162,7 @@ async def loop_run(settings: Settings, files: list[Path]) -> dict[str, Any]:
             return await embed_document(deps, event, streams)
 
         stages: list[Any] = [
-            (extractor.handle, extractor.Deps(settings, pool, store)),
+            (extractor.handle, extractor.Deps(settings, pool, store, sandbox)),
             (deduplicator.handle, deduplicator.Deps(settings, pool)),
             (chunker.handle, chunker.Deps(settings, pool, token_counter())),
             (embed, e_deps),

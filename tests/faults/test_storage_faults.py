@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.extractor import handler as extractor
+from services.extractor.sandbox import Sandbox
 from shared.events import DocumentUploaded, Event, Stream, TextExtracted, decode
 from shared.settings import Settings
 from shared.stages import stage
@@ -86,8 +87,8 @@ async def test_extraction_survives_s3_errors_and_stalls(
 
         @contextlib.asynccontextmanager
         async def lifespan(s: Settings) -> AsyncIterator[Handler[DocumentUploaded]]:
-            async with open_store(s) as flaky_store:
-                deps = extractor.Deps(s, pool, flaky_store)
+            async with open_store(s) as flaky_store, Sandbox(s) as sandbox:
+                deps = extractor.Deps(s, pool, flaky_store, sandbox)
 
                 async def handle(ev: DocumentUploaded, ctx: Context) -> Sequence[Event]:
                     return await extractor.handle(deps, ev, ctx)

@@ -17,6 +17,7 @@ from services.deduplicator import handler as deduplicator
 from services.embedder import handler as embedder
 from services.embedder.batcher import open_batcher
 from services.extractor import handler as extractor
+from services.extractor.sandbox import Sandbox
 from services.janitor import handler as janitor
 from shared.embeddings import open_embeddings
 from shared.events import (
@@ -67,6 +68,7 @@ async def test_every_stage_is_idempotent(
     store: ObjectStore,
     redis: aioredis.Redis,
     corpus: Path,
+    sandbox: Sandbox,
 ) -> None:
     uploaded = await upload(pool, store, corpus / "layout-parser-paper-fast.pdf")
     doc = uploaded.document_id
@@ -75,7 +77,7 @@ async def test_every_stage_is_idempotent(
     def ctx(event: Event) -> Context:
         return Context(streams, event)
 
-    x_deps = extractor.Deps(settings, pool, store)
+    x_deps = extractor.Deps(settings, pool, store, sandbox)
     first = await extractor.handle(x_deps, uploaded, ctx(uploaded))
     assert timeless(first) == timeless(await extractor.handle(x_deps, uploaded, ctx(uploaded)))
     extracted = only(first, TextExtracted)
@@ -133,6 +135,7 @@ async def test_the_embedding_cache_serves_identical_text_across_documents(
     redis: aioredis.Redis,
     corpus: Path,
     tmp_path: Path,
+    sandbox: Sandbox,
 ) -> None:
     streams = Streams(redis, settings.stream_prefix)
     async with (
@@ -144,7 +147,7 @@ async def test_the_embedding_cache_serves_identical_text_across_documents(
         for _ in range(2):
             uploaded = await upload(pool, store, corpus / "fake-memo.pdf")
             x = await extractor.handle(
-                extractor.Deps(settings, pool, store), uploaded, Context(streams, uploaded)
+                extractor.Deps(settings, pool, store, sandbox), uploaded, Context(streams, uploaded)
             )
             extracted = only(x, TextExtracted)
             # Same title for both copies, so the embedded texts are identical.

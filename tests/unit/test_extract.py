@@ -12,6 +12,7 @@ import pytest
 
 from services.extractor.document import Extracted
 from services.extractor.extract import extract, ocr_available
+from services.extractor.limits import Limits
 from shared.errors import DocumentFailed
 from shared.formats import sniff_file
 from shared.settings import Settings
@@ -27,7 +28,7 @@ DOCUMENTS = sorted(p.name for p in CORPUS.iterdir() if p.suffix in {".pdf", ".do
 def run(path: Path, settings: Settings = SETTINGS) -> Extracted:
     fmt = sniff_file(path)
     assert fmt is not None, f"{path.name} not recognised"
-    return extract(path, fmt, settings, lambda done, total: None)
+    return extract(path, fmt, Limits.of(settings), lambda done, total: None)
 
 
 def text_of(path: Path) -> str:
@@ -81,8 +82,9 @@ def test_pages_are_reported_as_they_are_read() -> None:
     path = CORPUS / "multi-column.pdf"
     fmt = sniff_file(path)
     assert fmt is not None
-    result = extract(path, fmt, SETTINGS, lambda done, total: reports.append((done, total)))
-    assert reports == [(n, len(result.pages)) for n in range(1, len(result.pages) + 1)]
+    result = extract(path, fmt, Limits(), lambda done, total: reports.append((done, total)))
+    # The page count first (before any page is read), then each page.
+    assert reports == [(n, len(result.pages)) for n in range(len(result.pages) + 1)]
 
 
 def test_columns_are_read_one_after_the_other() -> None:
@@ -138,7 +140,7 @@ def test_a_docx_bomb_is_refused(tmp_path: Path) -> None:
     assert info.value.code == "too_large"
 
 
-def test_the_page_cap_and_the_time_limit(tmp_path: Path) -> None:
+def test_the_page_and_character_caps(tmp_path: Path) -> None:
     path = tmp_path / "many.pdf"
     doc = pymupdf.open()
     for n in range(30):
@@ -148,8 +150,8 @@ def test_the_page_cap_and_the_time_limit(tmp_path: Path) -> None:
         run(path, Settings(max_pages=10))
     assert info.value.code == "too_large" and "30 pages" in info.value.message
     with pytest.raises(DocumentFailed) as info:
-        run(path, Settings(extract_timeout_s=-1))
-    assert info.value.code == "timeout"
+        run(path, Settings(max_chars=100))
+    assert info.value.code == "too_large" and "100 characters" in info.value.message
 
 
 def test_broken_files_fail_as_corrupt(tmp_path: Path) -> None:
@@ -172,5 +174,5 @@ def test_word_97_keeps_its_structure_and_has_a_plain_text_fallback() -> None:
     assert [h.title for h in simple.headings] == ["These are a few of my favorite things:"]
     from services.extractor.word import _doc_text
 
-    fallback = _doc_text(CORPUS / "simple.doc")
+    fallback = _doc_text(CORPUS / "simple.doc", Limits())
     assert "This is my third thought." in fallback.pages[0]

@@ -1,0 +1,93 @@
+"""The extraction process: ``python -m services.extractor.child``, one document, then exit.
+
+Started ahead of its job by the sandbox, so the imports below are paid while
+the worker waits for work. Before it opens the file it caps its own memory
+and CPU time; the sandbox enforces wall-clock limits by killing it. A fresh
+process per document means nothing a hostile file did survives it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from services.extractor.extract import extract
+from services.extractor.protocol import (
+    ENCODER,
+    JOB_DECODER,
+    RESULT_ENCODER,
+    Crashed,
+    Finished,
+    Job,
+    Message,
+    PageRead,
+    Refused,
+)
+from shared.errors import DocumentFailed
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the worker that started it dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _cap(job: Job) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (job.memory_bytes, job.memory_bytes))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = int(usage.ru_utime + usage.ru_stime) + job.cpu_seconds
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+
+
+def _answer(job: Job, send: BinaryIO) -> Message:
+    def on_page(done: int, total: int) -> None:
+        send.write(ENCODER.encode(PageRead(done, total)) + b"\n")
+        send.flush()
+
+    try:
+        result = extract(Path(job.path), job.format, job.limits, on_page)
+        Path(job.result_path).write_bytes(RESULT_ENCODER.encode(result))
+    except DocumentFailed as exc:
+        return Refused(exc.code, exc.message)
+    except MemoryError:
+        mb = job.memory_bytes // 2**20
+        return Refused(
+            "too_large", f"Reading the document needs more than the extractor's {mb} MB of memory."
+        )
+    except RecursionError:
+        return Refused("too_large", "The document's structure is nested too deeply to read.")
+    except Exception as exc:
+        if "alloc (" in str(exc) or "out of memory" in str(exc).lower():
+            mb = job.memory_bytes // 2**20
+            return Refused(
+                "too_large",
+                f"Reading the document needs more than the extractor's {mb} MB of memory.",
+            )
+        return Crashed(f"{type(exc).__name__}: {exc}")
+    return Finished()
+
+
+def main() -> None:
+    _die_with_parent()
+    # The protocol gets its own descriptor; anything a library prints goes to stderr.
+    send = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return  # the worker stopped before it had a job for us
+    job = JOB_DECODER.decode(line)
+    _cap(job)
+    message = _answer(job, send)
+    send.write(ENCODER.encode(message) + b"\n")
+    send.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Extraction in a child process the worker can kill: hostile files cannot pin it.
+
+PyMuPDF and mammoth are C and pure-Python code that cannot be interrupted
+from another thread: a page of nested forms can keep ``get_text`` busy for
+ever. So each document is read by its own process (``child``) with its
+memory and CPU time capped by the kernel, and this side kills it when a page
+or the whole document takes too long. One process is always started ahead,
+so its imports (about 0.6 s) are not paid by the next document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from services.extractor.document import Extracted
+from services.extractor.limits import Limits
+from services.extractor.protocol import (
+    ENCODER,
+    MESSAGE_DECODER,
+    RESULT_DECODER,
+    Crashed,
+    Finished,
+    Job,
+    PageRead,
+    Refused,
+)
+from shared.errors import DocumentFailed
+from shared.formats import Format
+from shared.settings import Settings
+
+log = structlog.get_logger()
+
+OnPage = Callable[[int, int], Awaitable[None]]
+"""Awaited with (pages done, page total) as the child reads."""
+
+CHILD = [sys.executable, "-m", "services.extractor.child"]
+# One thread for Tesseract's OpenMP: a child must not take every core of the host.
+CHILD_ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+
+class ExtractionCrashed(RuntimeError):
+    """The child failed unexpectedly (a bug, not the document): retried like any error."""
+
+
+class Sandbox:
+    """Runs one extraction at a time in a fresh, capped child process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._limits = Limits.of(settings)
+        self._timeout = settings.extract_timeout_s
+        self._page_timeout = settings.extract_page_timeout_s
+        self._memory = settings.extract_memory_mb * 2**20
+        self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
+
+    async def __aenter__(self) -> Sandbox:
+        self._spare = asyncio.create_task(_start())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop the process started ahead: nothing is left behind."""
+        if self._spare is not None:
+            child = await self._spare
+            _kill(child)
+            await child.wait()
+            self._spare = None
+
+    async def extract(self, path: Path, fmt: Format, on_page: OnPage) -> Extracted:
+        """The document's pages, read by a child; ``DocumentFailed`` on a limit.
+
+        Raises ``DocumentFailed("timeout" | "too_large" | ...)`` when the child
+        breaches a limit or the file cannot be read, ``ExtractionCrashed`` on
+        an unexpected error in the child.
+        """
+        child = await (self._spare or asyncio.create_task(_start()))
+        self._spare = asyncio.create_task(_start())
+        result_path = path.with_name(path.name + ".extracted")
+        job = Job(
+            path=str(path),
+            format=fmt,
+            limits=self._limits,
+            result_path=str(result_path),
+            memory_bytes=self._memory,
+            cpu_seconds=max(int(self._timeout), 1),
+        )
+        try:
+            await self._converse(child, job, on_page)
+            return RESULT_DECODER.decode(result_path.read_bytes())
+        finally:
+            _kill(child)
+            await child.wait()
+            result_path.unlink(missing_ok=True)
+
+    async def _converse(self, child: asyncio.subprocess.Process, job: Job, on_page: OnPage) -> None:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(ENCODER.encode(job) + b"\n")
+        await child.stdin.drain()
+        deadline = time.monotonic() + self._timeout
+        page, total = 0, 0
+        while True:
+            wait = min(self._page_timeout, deadline - time.monotonic())
+            try:
+                line = await asyncio.wait_for(child.stdout.readline(), max(wait, 0))
+            except TimeoutError:
+                raise self._timed_out(page, total, time.monotonic() >= deadline) from None
+            if not line:
+                raise await _died(child, page, total, self._memory)
+            message = MESSAGE_DECODER.decode(line)
+            if isinstance(message, PageRead):
+                page, total = message.done, message.total
+                await on_page(page, total)
+            elif isinstance(message, Finished):
+                return
+            elif isinstance(message, Refused):
+                raise DocumentFailed(message.code, message.message)
+            elif isinstance(message, Crashed):
+                raise ExtractionCrashed(message.error)
+
+    def _timed_out(self, page: int, total: int, whole: bool) -> DocumentFailed:
+        where = f"at page {page + 1} of {total}" if total else "before its first page"
+        if whole:
+            limit = f"the {self._timeout:g} s allowed for a document"
+        else:
+            limit = f"the {self._page_timeout:g} s allowed for a page"
+        return DocumentFailed(
+            "timeout",
+            f"Reading the document took longer than {limit} (stopped {where}). It may be "
+            "built to stall readers; if it is genuine, split it or save it again and upload that.",
+        )
+
+
+async def _start() -> asyncio.subprocess.Process:
+    # Its own session, so killing its group takes anything it started too.
+    return await asyncio.create_subprocess_exec(
+        *CHILD,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=CHILD_ENV,
+        start_new_session=True,
+    )
+
+
+def _kill(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+async def _died(child: asyncio.subprocess.Process, page: int, total: int, memory: int) -> Exception:
+    code = await child.wait()
+    log.warning("extraction_process_died", returncode=code, page=page, total=total)
+    if code == -signal.SIGXCPU:
+        return DocumentFailed("timeout", "Reading the document used more CPU time than allowed.")
+    if code == -signal.SIGKILL:  # not ours: the kernel's out-of-memory killer
+        return DocumentFailed(
+            "too_large",
+            f"Reading the document needs more than the extractor's {memory // 2**20} MB of memory.",
+        )
+    if code < 0:
+        name = signal.Signals(-code).name
+        return DocumentFailed(
+            "corrupt",
+            f"The extractor crashed reading this file ({name}); it is damaged, or built to "
+            "break readers. Save it again from the program that made it.",
+        )
+    return ExtractionCrashed(f"the extraction process exited with status {code}")

@@ -1,0 +1,105 @@
+"""Hostile documents through the real extractor handler: each fails with its code, in
+bounded time, and the next normal document is read at once by the same worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import psutil
+import pytest
+import redis.asyncio as aioredis
+
+from services.extractor import handler as extractor
+from services.extractor.sandbox import Sandbox
+from shared.errors import DocumentFailed
+from shared.events import TextExtracted
+from shared.settings import Settings, load_settings
+from shared.storage import ObjectStore
+from shared.streams import Streams
+from shared.worker import Context
+from tests.bench.pipeline import register_upload
+from tests.hostile import HOSTILE, HOSTILE_LIMITS, external_links
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tight(servers: Settings) -> Settings:
+    limits = load_settings(HOSTILE_LIMITS)
+    return msgspec.structs.replace(
+        servers,
+        extract_page_timeout_s=limits.extract_page_timeout_s,
+        extract_timeout_s=limits.extract_timeout_s,
+        extract_memory_mb=limits.extract_memory_mb,
+    )
+
+
+@pytest.fixture(scope="module")
+async def deps(
+    tight: Settings, pool: asyncpg.Pool, store: ObjectStore
+) -> AsyncIterator[extractor.Deps]:
+    async with Sandbox(tight) as sandbox:
+        yield extractor.Deps(tight, pool, store, sandbox)
+
+
+async def extract(deps: extractor.Deps, redis: aioredis.Redis, path: Path) -> TextExtracted:
+    uploaded = await register_upload(deps.pool, deps.store, path)
+    streams = Streams(redis, deps.settings.stream_prefix)
+    out = await extractor.handle(deps, uploaded, Context(streams, uploaded))
+    (found,) = [e for e in out if isinstance(e, TextExtracted)]
+    return found
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_a_hostile_document_fails_with_its_code_and_the_next_one_is_read(
+    name: str, deps: extractor.Deps, redis: aioredis.Redis, tmp_path: Path, corpus: Path
+) -> None:
+    build, codes = HOSTILE[name]
+    path = build(tmp_path / name)
+    before = children()
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(DocumentFailed) as info:
+        await extract(deps, redis, path)
+    elapsed = asyncio.get_running_loop().time() - started
+    print(f"{name}: {info.value.code} in {elapsed:.1f} s: {info.value.message}")
+    assert info.value.code in codes, info.value.message
+    assert info.value.message and "Traceback" not in info.value.message
+    # The child that read it is gone (killed or exited); only the next spare is new.
+    assert len(children() - before) <= 1
+    normal = await extract(deps, redis, corpus / "fake-memo.pdf")
+    assert normal.page_count == 1 and normal.char_count > 0
+
+
+async def test_external_links_are_never_followed(
+    deps: extractor.Deps, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    connections: list[str] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(str(writer.get_extra_info("peername")))
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        path = external_links(tmp_path / "links.docx", f"http://127.0.0.1:{port}")
+        extracted = await extract(deps, redis, path)
+        await asyncio.sleep(0.5)
+    assert extracted.char_count > 0
+    assert connections == []
+
+
+async def test_a_worker_that_stops_leaves_no_extraction_process(tight: Settings) -> None:
+    before = children()
+    async with Sandbox(tight):
+        await asyncio.sleep(0.2)
+        assert len(children() - before) == 1  # the spare, started ahead
+    assert children() - before == set()
