@@ -8,12 +8,14 @@ import aiohttp
 import pytest
 
 from tests.client import Client
+from tests.hostile import HOSTILE_LIMITS
 from tests.mesh import Mesh, running_mesh
 
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with running_mesh(tmp_path_factory.mktemp("mesh")) as mesh:
+    # Tighter extraction limits than the defaults, so hostile documents end sooner.
+    with running_mesh(tmp_path_factory.mktemp("mesh"), HOSTILE_LIMITS) as mesh:
         yield mesh
 
 
