@@ -40,6 +40,7 @@ from shared.worker import open_redis
 from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
+from tests.bench.hostile import hostile
 from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
 from tests.bench.remote import remote_latency
 
@@ -302,6 +303,8 @@ async def run(quick: bool) -> dict[str, Any]:
             await asyncio.to_thread(stop_mesh, mesh)
         say("extractor against pypdf")
         extraction = extractor(folder, 500 if quick else 2000)
+        say("hostile documents through the extraction sandbox")
+        attacks = await hostile(folder / "hostile", mesh.settings)
     e2e.pop("ids")
     return {
         "machine": {
@@ -327,6 +330,7 @@ async def run(quick: bool) -> dict[str, Any]:
         },
         "gateway": gw,
         "extractor": extraction,
+        "hostile": attacks,
         "scaling": scale,
         "fairness": fair,
         "remote_latency": remote,
@@ -408,6 +412,30 @@ def _remote_rows(results: dict[str, Any]) -> Rows:
     ]
 
 
+def _hostile_rows(results: dict[str, Any]) -> Rows:
+    """What each hostile document cost the extraction process, and what isolation costs."""
+    attacks = dict(results.get("hostile", {}))
+    if not attacks:
+        return []
+    cap, page = attacks.pop("memory_cap_mb"), attacks.pop("page_timeout_s")
+    iso = attacks.pop("isolation")
+    rows: Rows = [
+        (
+            f"hostile {name}",
+            f"{r['code']} in {r['seconds']} s, extraction process peak {r['peak_rss_mb']} MB",
+        )
+        for name, r in attacks.items()
+    ]
+    rows.append(
+        (
+            "extraction in a child process (1-page PDF)",
+            f"{iso['sandboxed_ms']} ms vs {iso['in_process_ms']} ms in the worker "
+            f"(+{iso['added_ms']} ms); caps: {cap} MB, {page} s a page",
+        )
+    )
+    return rows
+
+
 def _detail_rows(results: dict[str, Any]) -> Rows:
     """Extraction, scaling, time in each stage and between them."""
     rows: Rows = []
@@ -449,6 +477,7 @@ def table(results: dict[str, Any]) -> str:
         *_fairness_rows(results),
         *_remote_rows(results),
         *_detail_rows(results),
+        *_hostile_rows(results),
     ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
