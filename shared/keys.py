@@ -42,6 +42,21 @@ async def create_key(
     return {"id": str(key_id), "tenant": tenant, "name": name, "admin": admin, "key": key}
 
 
+async def register_key(pool: asyncpg.Pool, key: str, tenant: str, name: str) -> bool:
+    """Register a key given from outside (a deployment's secret) as an admin key of
+    ``tenant``, unless it is known already, even revoked; True if it was added."""
+    added = await pool.fetchval(
+        "INSERT INTO api_keys (id, tenant, name, prefix, key_hash, admin)"
+        " VALUES ($1, $2, $3, $4, $5, true) ON CONFLICT (key_hash) DO NOTHING RETURNING true",
+        uuid.uuid4(),
+        tenant,
+        name,
+        key[:10],
+        hash_key(key),
+    )
+    return bool(added)
+
+
 async def list_keys(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     """Every key, without its secret: id, tenant, name, prefix, dates."""
     rows = await pool.fetch(

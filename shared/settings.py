@@ -88,6 +88,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Address the gateway listens on."""
     gateway_port: int = 8000
     """Port the gateway listens on."""
+    admin_key: str = ""
+    """An admin API key of tenant ``default``, registered at start (hashed) unless it
+    was revoked: how a deployment gets its first key from a secret (``just init``)."""
+    allow_open: bool = False
+    """Serve without API keys on an address beyond loopback (every caller is admin of
+    tenant ``default``). Without it, such a gateway refuses to start."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names an open (keyless) API answers besides loopback ones (comma-separated):
+    other ``Host`` headers get 421, so a DNS-rebinding page cannot reach it."""
     max_file_size: int = 5 * 1024**3
     """Largest upload accepted, in bytes."""
     presign_expires_s: int = 3600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -19,7 +20,7 @@ from services.gateway import (
     search,
     uploads,
 )
-from services.gateway.auth import KEYS, KeyCache, authenticate
+from services.gateway.auth import DEFAULT_TENANT, KEYS, KeyCache, authenticate, is_loopback
 from services.gateway.errors import ApiError
 from services.gateway.feed import ProgressFeed
 from services.gateway.hardening import json_bodies, security_headers
@@ -37,8 +38,9 @@ from services.gateway.state import (
 )
 from services.gateway.status_reader import StatusReader
 from services.gateway.throttle import Throttle
-from shared.db import open_pool
+from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
+from shared.keys import register_key
 from shared.settings import Settings
 from shared.storage import open_store
 from shared.streams import Streams
@@ -91,8 +93,15 @@ async def errors(
         code = exc.reason.lower().replace(" ", "_")
         return web.json_response(ApiError(exc.status, code, exc.reason).body(), status=exc.status)
     except Exception:
-        log.exception("request_failed", path=request.path)
-        err = ApiError(500, "internal_error", "The server failed; the error was logged.")
+        # The exception's text stays in the log; the caller gets the id that finds it.
+        error_id = uuid.uuid4().hex[:16]
+        log.exception("request_failed", path=request.path, error_id=error_id)
+        err = ApiError(
+            500,
+            "internal_error",
+            f"The server failed; quote error id {error_id} to its operators.",
+            error_id=error_id,
+        )
         return web.json_response(err.body(), status=500)
 
 
@@ -111,19 +120,35 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[FEED] = ProgressFeed(app[STREAMS])
         app[STATUS_READER] = StatusReader(pool)
         app[KEYS] = KeyCache(pool)
-        await _warn_if_open(app[KEYS], settings)
+        await _closed_by_default(app[KEYS], settings, pool)
         yield
 
 
-async def _warn_if_open(keys: KeyCache, settings: Settings) -> None:
-    """An API without keys is meant for loopback; say so loudly anywhere else."""
-    loopback = settings.gateway_host in {"127.0.0.1", "localhost", "::1"}
-    if not loopback and not await keys.required():
-        log.warning(
-            "api_open_without_keys",
+class OpenGatewayRefused(RuntimeError):
+    """A gateway beyond loopback with no API key and no explicit ``allow_open``."""
+
+
+async def _closed_by_default(keys: KeyCache, settings: Settings, pool: Pool) -> None:
+    """Register the deployment's admin key; refuse to serve an open API beyond loopback."""
+    if settings.admin_key and await register_key(
+        pool, settings.admin_key, DEFAULT_TENANT, "DOCMESH_ADMIN_KEY"
+    ):
+        log.info("admin_key_registered", tenant=DEFAULT_TENANT)
+    if is_loopback(settings.gateway_host) or await keys.required():
+        return
+    if not settings.allow_open:
+        log.error(
+            "api_open_refused",
             host=settings.gateway_host,
-            hint="anyone who reaches this port can read every document: docmesh keys create",
+            hint="create a key (docmesh keys create, or DOCMESH_ADMIN_KEY), "
+            "or set DOCMESH_ALLOW_OPEN=true on a trusted network",
         )
+        raise OpenGatewayRefused(
+            f"Refusing to serve an API without keys on {settings.gateway_host}: anyone who "
+            "reaches it could read every document. Create a key (docmesh keys create, or "
+            "DOCMESH_ADMIN_KEY), or set DOCMESH_ALLOW_OPEN=true on a trusted network."
+        )
+    log.warning("api_open_without_keys", host=settings.gateway_host)
 
 
 async def _projector(app: web.Application) -> AsyncIterator[None]:

@@ -1,7 +1,9 @@
 """API keys to tenants: who is calling, and which documents they may see.
 
 With no key ever created the API is open and everything belongs to the
-``default`` tenant (the local default, on loopback). Once a key was created,
+``default`` tenant: the local default, on loopback (a gateway beyond loopback
+refuses to start that way unless ``DOCMESH_ALLOW_OPEN``), answering only
+requests addressed to a local or listed host name. Once a key was created,
 every API call needs one (revoking the last key does not reopen the API), as
 ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the SSE stream also
 takes ``?api_key=`` because a browser's EventSource cannot send headers.
@@ -9,6 +11,7 @@ takes ``?api_key=`` because a browser's EventSource cannot send headers.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,6 +21,7 @@ from cachetools import TTLCache
 
 from services.gateway.errors import ApiError
 from services.gateway.openapi import access
+from services.gateway.state import SETTINGS
 from shared.keys import hash_key, keys_configured, tenant_of_key
 
 DEFAULT_TENANT = "default"
@@ -59,6 +63,24 @@ class KeyCache:
 KEYS = web.AppKey("keys", KeyCache)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, without port) is this machine only."""
+    if host.lower() in {"localhost", "localhost."} or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_allowed(request: web.Request) -> bool:
+    """An open API answers only requests addressed to it by a loopback or listed name,
+    so a page that rebinds its own DNS name to 127.0.0.1 cannot read it."""
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    settings = request.app[SETTINGS]
+    return is_loopback(host) or host in settings.allowed_hosts or host == settings.gateway_host
+
+
 def presented_key(request: web.Request) -> str | None:
     """The key a request carries, if any."""
     auth = request.headers.get("Authorization", "")
@@ -84,6 +106,13 @@ async def authenticate(
         return await handler(request)
     keys, key = request.app[KEYS], presented_key(request)
     if not await keys.required():
+        if not _host_allowed(request):
+            raise ApiError(
+                421,
+                "host_not_allowed",
+                f"This API has no keys and answers only local names, not {request.host!r}: "
+                "add it to DOCMESH_ALLOWED_HOSTS, or create API keys.",
+            )
         request[TENANT], request[ADMIN] = DEFAULT_TENANT, True
         request[CALLER] = request.remote or "local"
         return await handler(request)

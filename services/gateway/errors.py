@@ -15,6 +15,7 @@ class ApiError(Exception):
         message: str,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        error_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -22,6 +23,10 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
+        self.error_id = error_id
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        detail = {"code": self.code, "message": self.message, "field": self.field}
+        if self.error_id:
+            detail["error_id"] = self.error_id
+        return {"error": detail}

@@ -21,6 +21,8 @@ class ErrorDetail(msgspec.Struct):
     """What went wrong and what to do about it, for a person."""
     field: str | None
     """The request field at fault, when one is."""
+    error_id: str | None = None
+    """On a server error: the id of the log line that holds the details."""
 
 
 class ErrorBody(msgspec.Struct):
