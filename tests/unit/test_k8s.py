@@ -76,8 +76,10 @@ def test_every_service_has_a_deployment_and_every_worker_scales_on_its_group() -
             assert meta["stream"] == stream_key("docmesh", streams[service])
             thresholds = {"pendingEntriesCount", "lagCount", "streamLength"} & set(meta)
             assert len(thresholds) == 1 and all(meta[t].isdigit() for t in thresholds)
+            assert meta["passwordFromEnv"] == "REDIS_PASSWORD"
             assert set(meta) <= {
                 "address",
+                "passwordFromEnv",
                 "stream",
                 "consumerGroup",
                 "pendingEntriesCount",
@@ -104,3 +106,30 @@ def test_every_probe_targets_a_declared_port_or_runs_a_command() -> None:
                     assert probe["httpGet"]["port"] in ports, (doc["metadata"]["name"], kind)
                 else:
                     assert probe["exec"]["command"], (doc["metadata"]["name"], kind)
+
+
+def test_no_secret_is_shipped_and_every_pod_reads_the_operators() -> None:
+    assert not [d for d in DOCS if d["kind"] == "Secret"]
+    config = next(d for d in DOCS if d["kind"] == "ConfigMap")["data"]
+    assert not [k for k in config if any(w in k for w in ("URL", "KEY", "PASSWORD", "SECRET"))]
+    for d in DOCS:
+        if d["kind"] == "Deployment":
+            (container,) = d["spec"]["template"]["spec"]["containers"]
+            refs = [e.get("secretRef", {}).get("name") for e in container["envFrom"]]
+            assert "docmesh-secrets" in refs
+
+
+def test_network_policies_close_every_pod_but_the_api_and_keep_the_extractor_in() -> None:
+    policies = {d["metadata"]["name"]: d["spec"] for d in DOCS if d["kind"] == "NetworkPolicy"}
+    ingress = policies["docmesh-ingress"]
+    assert ingress["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "docmesh"}
+    assert [p["port"] for rule in ingress["ingress"] for p in rule["ports"]] == [9100]
+    gateway = policies["docmesh-gateway"]
+    assert gateway["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "gateway"
+    assert [p["port"] for p in gateway["ingress"][0]["ports"]] == [8000]
+    redis = policies["docmesh-redis"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "docmesh"}}} in redis
+    egress = policies["docmesh-extractor-egress"]
+    assert egress["policyTypes"] == ["Egress"]
+    ports = {p["port"] for rule in egress["egress"] for p in rule["ports"]}
+    assert ports == {53, 6379, 5432, 443, 9000}
