@@ -116,7 +116,11 @@ fmt:
     {{venv}}ruff format .
     {{venv}}ruff check --fix .
 
-# Start the whole mesh with docker compose
+# Write .env for docker compose with fresh random secrets (never overwrites one)
+init:
+    {{venv}}docmesh secrets --env-file .env --example .env.example
+
+# Start the whole mesh with docker compose (run `just init` once first)
 compose-up *ARGS:
     docker compose up -d {{ARGS}}
 

@@ -22,6 +22,7 @@ from shared.events import Stream
 from shared.keys import create_key, list_keys, revoke_key
 from shared.local.mesh import request_scale, up
 from shared.local.parser import parser
+from shared.local.secrets import write_env
 from shared.log import configure_logging
 from shared.settings import Settings, load_settings
 from shared.stages import SERVICES, STAGES, WORK_STREAMS, WORKERS
@@ -98,6 +99,14 @@ def _settings_table(args: argparse.Namespace, settings: Settings) -> None:
     print(markdown_table())
 
 
+def _secrets(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        write_env(args.env_file, args.example)
+    except FileExistsError as exc:
+        sys.exit(str(exc))
+    print(f"wrote {args.env_file} with new secrets (DOCMESH_ADMIN_KEY is the first API key)")
+
+
 def _pipeline(args: argparse.Namespace, settings: Settings) -> None:
     """The stage table; ``--workers`` and ``--streams`` print one name a line (for scripts)."""
     if args.workers:
@@ -148,6 +157,7 @@ COMMANDS: dict[str, Command] = {
     "migrate": lambda a, s: _print_json({"applied": asyncio.run(migrate(s))}),
     "cleanup": _cleanup,
     "settings": _settings_table,
+    "secrets": _secrets,
     "pipeline": _pipeline,
     "healthcheck": lambda a, s: sys.exit(0 if alive(a.service, s) else 1),
 }

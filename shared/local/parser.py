@@ -55,6 +55,9 @@ def _operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     # Listed for --help; ``cli.main`` hands its arguments to the benchmark untouched.
     commands.add_parser("bench", help="benchmark a mesh of its own: docmesh bench --help")
     commands.add_parser("settings", help="print every setting as a Markdown table")
+    env = commands.add_parser("secrets", help="write a compose .env with random secrets")
+    env.add_argument("--env-file", type=Path, default=Path(".env"))
+    env.add_argument("--example", type=Path, default=Path(".env.example"))
 
 
 def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.ArgumentParser:

@@ -13,18 +13,64 @@ import compose_spec
 import pytest
 import yaml
 
+from shared.local.secrets import generated, write_env
 from shared.settings import ENV_PREFIX, Settings, load_settings
 from shared.stages import SERVICES
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # resolves << merges
 SERVICES_IN_COMPOSE = {name: svc for name, svc in COMPOSE["services"].items() if name in SERVICES}
-_DEFAULT = re.compile(r"\$\{[A-Z_]+:-([^}]*)\}")
+_DEFAULT = re.compile(r"\$\{[A-Z0-9_]+:-([^}]*)\}")
+_REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
+# Compose's own references (``$${...}`` is a shell variable of a container).
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(:[-?]|[-?])?[^}]*\}")
+SECRETS = generated()
 
 
 def interpolated(value: object) -> str:
-    """A compose value with ``${VAR:-default}`` replaced by its default."""
-    return _DEFAULT.sub(lambda m: m.group(1), str(value))
+    """A compose value as compose resolves it with the ``.env`` that ``just init``
+    writes: ``${VAR:-default}`` by its default, ``${VAR:?}`` by the generated secret."""
+    text = _DEFAULT.sub(lambda m: m.group(1), str(value))
+    return _REQUIRED.sub(lambda m: SECRETS[m.group(1)], text)
+
+
+def test_compose_has_no_default_secret_and_just_init_makes_every_one() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    secret = re.compile(r"PASSWORD|SECRET|_KEY|_USER")
+    for name, operator in _REFERENCE.findall(text):
+        if secret.search(name) and name != "DOCMESH_EMBEDDINGS_API_KEY":
+            assert operator == ":?", f"${{{name}}} must be required, not defaulted"
+            assert name in SECRETS, f"just init does not write {name}"
+    assert "docmesh-secret" not in text and "change-me" not in text
+
+
+def test_docmesh_uses_its_own_s3_user_and_redis_a_password() -> None:
+    env = {k: interpolated(v) for k, v in COMPOSE["services"]["gateway"]["environment"].items()}
+    assert env["DOCMESH_S3_ACCESS_KEY_ID"] == SECRETS["DOCMESH_S3_ACCESS_KEY_ID"]
+    assert env["DOCMESH_S3_ACCESS_KEY_ID"] != SECRETS["MINIO_ROOT_USER"]
+    init = COMPOSE["services"]["minio-init"]
+    script = " ".join(init["command"])
+    assert "mc admin user add" in script and "mc admin policy attach" in script
+    policy = json.loads(init["environment"]["DOCMESH_S3_POLICY"])
+    resources = {r for st in policy["Statement"] for r in st["Resource"]}
+    assert resources == {"arn:aws:s3:::documents", "arn:aws:s3:::documents/*"}
+    assert not any("admin" in a or a == "s3:*" for st in policy["Statement"] for a in st["Action"])
+    redis = COMPOSE["services"]["redis"]
+    assert interpolated(redis["command"][-1]) == SECRETS["REDIS_PASSWORD"]
+    assert redis["command"][-2] == "--requirepass" and "REDISCLI_AUTH" in redis["environment"]
+    assert env["DOCMESH_REDIS_URL"] == f"redis://:{SECRETS['REDIS_PASSWORD']}@redis:6379/0"
+    assert env["DOCMESH_ADMIN_KEY"].startswith("dm_")
+    assert "ports" not in redis and "ports" not in COMPOSE["services"]["postgres"]
+
+
+def test_docmesh_secrets_writes_a_private_env_once(tmp_path: Path) -> None:
+    first = write_env(tmp_path / ".env", ROOT / ".env.example")
+    assert (tmp_path / ".env").stat().st_mode & 0o077 == 0
+    assert all(first[name] for name in SECRETS)
+    with pytest.raises(FileExistsError):
+        write_env(tmp_path / ".env", ROOT / ".env.example")
+    second = write_env(tmp_path / "other.env", ROOT / ".env.example")
+    assert all(first[name] != second[name] for name in SECRETS)
 
 
 def test_compose_file_follows_the_compose_specification() -> None:
@@ -49,7 +95,7 @@ def test_environment_is_made_of_real_settings_with_the_required_ones_set() -> No
         unknown = [k for k in env if not k.startswith(ENV_PREFIX)]
         assert not unknown, f"{name} sets {unknown}"
         settings = load_settings(env)  # refuses unknown DOCMESH_* and wrong types
-        assert settings.redis_url.startswith("redis://redis:")
+        assert settings.redis_url.endswith("@redis:6379/0")
         assert "@postgres:5432/" in settings.database_url
         assert settings.s3_endpoint_url and settings.s3_access_key_id
         assert settings.s3_secret_access_key and settings.embeddings_base_url
@@ -102,6 +148,7 @@ def test_env_example_lists_real_settings() -> None:
 
 
 RECIPES = [
+    "init",
     "up",
     "compose-up",
     "compose-down",
