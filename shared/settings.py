@@ -111,6 +111,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_backlog: int = 1000
     """Entries waiting or in flight across the stages past which ``/process``
     answers 429 with Retry-After; 0 for no limit."""
+    max_tenant_backlog: int = 250
+    """Documents of one tenant waiting or in flight past which that tenant's
+    ``/process`` answers 429 (other tenants are not refused); 0 for no limit."""
+    max_tenant_bytes: int = 50 * 1024**3
+    """Bytes one tenant may have uploading or in processing at once; a presign past
+    it answers 429; 0 for no limit."""
+    rate_limit_search: str = "120/minute"
+    """Search requests (one embeddings call each) per API key (per client address
+    without keys); empty for no limit."""
+    sse_max_per_caller: int = 20
+    """Open status streams per API key (per client address without keys) on each
+    gateway replica; more answer 429."""
+    sse_max_s: float = 900.0
+    """A status stream is closed after this long; clients reconnect (EventSource does)."""
 
     # Processing
     chunk_tokens: int = 400

@@ -38,6 +38,7 @@ ERROR_TEXT = {
     410: "The upload URL expired.",
     413: "The body or the declared file is too large.",
     415: "The content type is not accepted.",
+    421: "An API without keys answers only local or listed host names.",
     422: "A field is invalid; `error.field` names it.",
     429: "Too many requests, or the pipeline is full; see Retry-After.",
     503: "A dependency is unavailable; retry shortly.",
@@ -124,7 +125,7 @@ def _operation(
     success: dict[str, Any] = {"description": op.summary}
     if op.returns is not None:
         success["content"] = {op.media_type: {"schema": ref[op.returns]}}
-    errors = set(op.errors) | ({400, 401, 429} if op.access != "open" else set())
+    errors = set(op.errors) | ({400, 401, 421, 429} if op.access != "open" else set())
     if op.access == "admin":
         errors.add(403)
     if op.body is not None:

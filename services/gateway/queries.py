@@ -10,6 +10,8 @@ import asyncpg
 from services.gateway.eta import RECENT
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Pool
+from shared.stages import Status
+from shared.status import PIPELINE_SQL
 
 
 async def document_row(pool: Pool, document_id: str, tenant: str) -> asyncpg.Record | None:
@@ -80,3 +82,25 @@ async def has_pages(pool: Pool, document_id: str) -> bool:
 async def delete_document(pool: Pool, document_id: str) -> None:
     """The document, its pages, chunks and vectors (by cascade)."""
     await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
+
+
+IN_FLIGHT_SQL = f"status IN {PIPELINE_SQL}"
+"""Documents the pipeline holds (the predicate of ``documents_in_flight_idx``)."""
+
+
+async def in_flight(pool: Pool, tenant: str) -> int:
+    """How many of the tenant's documents are waiting or being processed."""
+    count: int = await pool.fetchval(
+        f"SELECT count(*) FROM documents WHERE tenant = $1 AND {IN_FLIGHT_SQL}", tenant
+    )
+    return count
+
+
+async def bytes_in_flight(pool: Pool, tenant: str) -> int:
+    """Declared bytes of the tenant's uploads not finished yet (awaited or processing)."""
+    held: int = await pool.fetchval(
+        "SELECT coalesce(sum(file_size), 0)::bigint FROM documents WHERE tenant = $1"
+        f" AND ({IN_FLIGHT_SQL} OR status = '{Status.AWAITING_UPLOAD.value}')",
+        tenant,
+    )
+    return held

@@ -8,12 +8,12 @@ import msgspec
 import openai
 from aiohttp import web
 
-from services.gateway.auth import tenant
+from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
 from services.gateway.response_bodies import SearchResponse, SearchResult
-from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
+from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
 from shared.stages import Status
 
 routes = web.RouteTableDef()
@@ -73,6 +73,7 @@ def _uuids(values: list[str] | None) -> list[uuid.UUID] | None:
 )
 async def search(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), SearchRequest)
+    await request.app[THROTTLE].check_rate("search", request[CALLER])
     if not body.query.strip():
         raise ApiError(422, "invalid_field", "query must not be blank.", "query")
     document_ids = _uuids(body.document_ids)

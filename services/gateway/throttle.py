@@ -11,7 +11,9 @@ import structlog
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from services.gateway import queries
 from services.gateway.errors import ApiError
+from shared.db import Pool
 from shared.settings import Settings
 from shared.stages import STAGE_STREAMS
 from shared.streams import Streams, redis_key
@@ -30,6 +32,8 @@ class Throttle:
     def __init__(self, settings: Settings, streams: Streams) -> None:
         self.streams = streams
         self.max_backlog = settings.max_backlog
+        self.max_tenant_backlog = settings.max_tenant_backlog
+        self.max_tenant_bytes = settings.max_tenant_bytes
         storage = RedisStorage(
             "async+" + settings.redis_url,
             implementation="redispy",
@@ -41,6 +45,7 @@ class Throttle:
             for action, text in (
                 ("presign", settings.rate_limit_presign),
                 ("process", settings.rate_limit_process),
+                ("search", settings.rate_limit_search),
             )
         }
         self._backlog = (0.0, 0)
@@ -95,5 +100,35 @@ class Throttle:
                 "pipeline_busy",
                 f"{waiting} documents are waiting to be processed; "
                 f"retry in {BACKLOG_RETRY_AFTER_S} s (the upload is kept).",
+                headers={"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
+            )
+
+    async def check_tenant_backlog(self, pool: Pool, tenant: str) -> None:
+        """A 429 for a tenant with ``DOCMESH_MAX_TENANT_BACKLOG`` documents in flight:
+        one tenant's flood waits behind itself, the others' uploads go on."""
+        if not self.max_tenant_backlog:
+            return
+        mine = await queries.in_flight(pool, tenant)
+        if mine >= self.max_tenant_backlog:
+            raise ApiError(
+                429,
+                "tenant_busy",
+                f"{mine} of your documents are waiting to be processed (the limit is "
+                f"{self.max_tenant_backlog}); retry in {BACKLOG_RETRY_AFTER_S} s "
+                "(the upload is kept).",
+                headers={"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
+            )
+
+    async def check_tenant_bytes(self, pool: Pool, tenant: str, size: int) -> None:
+        """A 429 when ``size`` more bytes would pass the tenant's quota in flight."""
+        if not self.max_tenant_bytes:
+            return
+        held = await queries.bytes_in_flight(pool, tenant)
+        if held + size > self.max_tenant_bytes:
+            raise ApiError(
+                429,
+                "quota_exceeded",
+                f"Your uploads in flight hold {held:,} bytes; {size:,} more would pass the "
+                f"quota of {self.max_tenant_bytes:,}. Retry when some have finished.",
                 headers={"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
             )

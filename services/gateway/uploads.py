@@ -46,6 +46,9 @@ async def presign(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), PresignRequest)
     fmt = check_presign(body, settings.max_file_size)
     await request.app[THROTTLE].check_rate("presign", request[CALLER])
+    await request.app[THROTTLE].check_tenant_bytes(
+        request.app[POOL], tenant(request), body.file_size
+    )
     document_id, upload_id = str(uuid.uuid4()), str(uuid.uuid4())
     key = store.temp_key(upload_id, fmt.value)
     content_type = body.content_type.split(";")[0].strip().lower()
@@ -103,6 +106,7 @@ async def process(request: web.Request) -> web.Response:
         )
     if doc["job_id"] is None:
         await request.app[THROTTLE].check_rate("process", request[CALLER])
+        await request.app[THROTTLE].check_tenant_backlog(request.app[POOL], tenant(request))
         await request.app[THROTTLE].check_backlog()
         await _verify_upload(request, doc)
         job_id = await _record_job(request, doc, body.file_hash)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 
 from services.gateway.throttle import BACKLOG_CACHE_S
 from shared.events import Stream
+from shared.keys import create_key
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.worker import open_redis
+from tests.client import Client
 from tests.generate import make_pdf
 from tests.integration.gateway import client_of, running_gateway
 
@@ -68,3 +72,48 @@ async def test_a_full_pipeline_answers_429_and_keeps_the_upload(
         await asyncio.sleep(BACKLOG_CACHE_S + 0.1)
         status, job = await client.process(presigned["document_id"], presigned["upload_id"])
         assert status == 202, job
+
+
+async def test_one_tenants_flood_is_refused_and_the_others_go_on(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with running_gateway(
+        settings, max_tenant_backlog=2, max_tenant_bytes=10_000_000, rate_limit_search="2/minute"
+    ) as (base, own):
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
+        try:
+            flooder = (await create_key(pool, "flooder"))["key"]
+            other = (await create_key(pool, "other"))["key"]
+            async with client_of(base, flooder) as a, client_of(base, other) as b:
+                for n in range(2):
+                    await a.upload(make_pdf(tmp_path / f"a{n}.pdf", 1, f"Flood {uuid.uuid4()}"))
+                # Held in the pipeline (no workers run here): the flooder's third waits.
+                status, body = await _process_new(a, tmp_path / "a2.pdf")
+                assert (status, body["error"]["code"]) == (429, "tenant_busy")
+                status, body = await _process_new(b, tmp_path / "b0.pdf")
+                assert status == 202, body
+                # Bytes in flight: the flooder's next declared file passes its quota.
+                big = {"filename": "big.pdf", "content_type": "application/pdf"}
+                status, body = await a.call(
+                    "POST", "/documents/upload/presigned", json={**big, "file_size": 9_999_000}
+                )
+                assert (status, body["error"]["code"]) == (429, "quota_exceeded")
+                status, _ = await b.call(
+                    "POST", "/documents/upload/presigned", json={**big, "file_size": 9_000_000}
+                )
+                assert status == 201
+                # Search is rate-limited per key.
+                searches = [
+                    (await a.call("POST", "/search", json={"query": "flood"}))[0] for _ in range(3)
+                ]
+                assert searches == [200, 200, 429]
+                assert (await b.call("POST", "/search", json={"query": "flood"}))[0] == 200
+        finally:
+            await pool.close()
+
+
+async def _process_new(client: Client, path: Path) -> tuple[int, Any]:
+    data = make_pdf(path, 1, f"Another {uuid.uuid4()}").read_bytes()
+    presigned = await client.presign(path.name, len(data), "application/pdf")
+    assert await client.put(presigned, data) == 200
+    return await client.process(presigned["document_id"], presigned["upload_id"])
