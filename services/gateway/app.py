@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -33,10 +34,12 @@ from services.gateway.state import (
     SETTINGS,
     STATUS_READER,
     STORE,
+    STREAM_TOKENS,
     STREAMS,
     THROTTLE,
 )
 from services.gateway.status_reader import StatusReader
+from services.gateway.stream_tokens import StreamTokens
 from services.gateway.throttle import Throttle
 from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
@@ -120,6 +123,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[FEED] = ProgressFeed(app[STREAMS])
         app[STATUS_READER] = StatusReader(pool)
         app[KEYS] = KeyCache(pool)
+        app[STREAM_TOKENS] = await StreamTokens.shared(redis, settings.stream_prefix)
+        app[events.OPEN_STREAMS] = Counter()
         await _closed_by_default(app[KEYS], settings, pool)
         yield
 

@@ -5,8 +5,9 @@ With no key ever created the API is open and everything belongs to the
 refuses to start that way unless ``DOCMESH_ALLOW_OPEN``), answering only
 requests addressed to a local or listed host name. Once a key was created,
 every API call needs one (revoking the last key does not reopen the API), as
-``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the SSE stream also
-takes ``?api_key=`` because a browser's EventSource cannot send headers.
+``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A key never goes in a
+URL: the SSE stream, which a browser opens without headers, also takes a
+short-lived ``?token=`` (see ``stream_tokens``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cachetools import TTLCache
 
 from services.gateway.errors import ApiError
 from services.gateway.openapi import access
-from services.gateway.state import SETTINGS
+from services.gateway.state import SETTINGS, STREAM_TOKENS
 from shared.keys import hash_key, keys_configured, tenant_of_key
 
 DEFAULT_TENANT = "default"
@@ -88,9 +89,24 @@ def presented_key(request: web.Request) -> str | None:
         return auth[7:].strip()
     if key := request.headers.get("X-API-Key"):
         return key.strip()
-    if request.path.endswith("/events"):
-        return request.query.get("api_key")
     return None
+
+
+def _stream_token(request: web.Request) -> bool:
+    """Authenticates a status stream opened with a token; False when none was given."""
+    token, document_id = request.query.get("token"), request.match_info.get("document_id")
+    if not token or not document_id or not request.path.endswith("/events"):
+        return False
+    claims = request.app[STREAM_TOKENS].check(token, document_id)
+    if claims is None:
+        raise ApiError(
+            401,
+            "invalid_token",
+            "The stream token is invalid or expired; ask for a new one.",
+            headers=CHALLENGE,
+        )
+    request[TENANT], request[ADMIN], request[CALLER] = claims.tenant, False, claims.caller
+    return True
 
 
 @web.middleware
@@ -115,6 +131,8 @@ async def authenticate(
             )
         request[TENANT], request[ADMIN] = DEFAULT_TENANT, True
         request[CALLER] = request.remote or "local"
+        return await handler(request)
+    if not key and _stream_token(request):
         return await handler(request)
     if not key:
         raise ApiError(

@@ -12,20 +12,27 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
 
+from services.gateway.auth import CALLER, tenant
 from services.gateway.documents import status_json
-from services.gateway.http import allowed_origin, path_document_id
+from services.gateway.errors import ApiError
+from services.gateway.http import allowed_origin, fetch_document, json_response, path_document_id
 from services.gateway.openapi import operation
-from services.gateway.response_bodies import StatusEvent
-from services.gateway.state import FEED
+from services.gateway.response_bodies import StatusEvent, StreamToken
+from services.gateway.state import FEED, SETTINGS, STREAM_TOKENS
+from services.gateway.stream_tokens import TOKEN_TTL_S
 from shared.events import Progress
 from shared.stages import TERMINAL, Status
 from shared.status import advances
 
 routes = web.RouteTableDef()
+OPEN_STREAMS = web.AppKey("open_streams", Counter)
+"""Open streams per caller on this replica (their cap is per replica)."""
 
 REREAD_S = 2.0
 KEEPALIVE_S = 15.0
@@ -61,37 +68,90 @@ def forward(view: dict[str, Any], fresh: dict[str, Any]) -> bool:
     )
 
 
+@routes.post("/api/v1/documents/{document_id}/events/token")
+@operation(
+    "A short-lived token that opens this document's status stream: for EventSource, "
+    "which cannot send the API key in a header (a key never goes in a URL).",
+    returns=StreamToken,
+    status=201,
+)
+async def stream_token(request: web.Request) -> web.Response:
+    document_id = path_document_id(request)
+    await fetch_document(request, document_id)  # another tenant's document: 404
+    token = request.app[STREAM_TOKENS].issue(document_id, tenant(request), request[CALLER])
+    url = f"/api/v1/documents/{document_id}/events?token={token}"
+    return json_response(StreamToken(token, TOKEN_TTL_S, url), status=201)
+
+
 @routes.get("/api/v1/documents/{document_id}/events")
 @operation(
-    "Status changes as Server-Sent Events (event: status, data: the status view).",
+    "Status changes as Server-Sent Events (event: status, data: the status view). "
+    "Authenticate with the key in a header, or ?token= from the token route.",
     returns=StatusEvent,
     media_type="text/event-stream",
 )
 async def events(request: web.Request) -> web.StreamResponse:
-    """``event: status`` with the status view at each change, until a terminal state;
-    comments keep idle connections open through proxies."""
+    """``event: status`` with the status view at each change, until a terminal state
+    or the stream's lifetime; comments keep idle connections open through proxies."""
     document_id = path_document_id(request)
-    with request.app[FEED].subscribe(document_id) as queue:
+    with _slot(request), request.app[FEED].subscribe(document_id) as queue:
         view = json.loads(await status_json(request, document_id))  # a 404 before streaming
         response = await _open_stream(request)
-        await _send(response, view)
-        quiet_since = time.monotonic()
-        while view["status"] not in TERMINAL:
-            try:
-                event = await asyncio.wait_for(queue.get(), REREAD_S)
-                moved = advance(view, event)
-            except TimeoutError:
-                fresh = json.loads(await status_json(request, document_id))
-                moved = fresh if forward(view, fresh) else None
-            if moved is not None:
-                view, quiet_since = moved, time.monotonic()
-                await _send(response, view)
-            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
-                await response.write(b": keep-alive\n\n")
-                quiet_since = time.monotonic()
+        # A client that went away ends the stream (and frees its slot) at once.
+        with contextlib.suppress(ConnectionResetError):
+            await _stream(request, response, document_id, view, queue)
+    return response
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    document_id: str,
+    view: dict[str, Any],
+    queue: asyncio.Queue[Progress],
+) -> None:
+    await _send(response, view)
+    quiet_since = time.monotonic()
+    closes_at = quiet_since + request.app[SETTINGS].sse_max_s
+    while view["status"] not in TERMINAL and time.monotonic() < closes_at:
+        if request.transport is None or request.transport.is_closing():
+            return
+        try:
+            event = await asyncio.wait_for(queue.get(), REREAD_S)
+            moved = advance(view, event)
+        except TimeoutError:
+            fresh = json.loads(await status_json(request, document_id))
+            moved = fresh if forward(view, fresh) else None
+        if moved is not None:
+            view, quiet_since = moved, time.monotonic()
+            await _send(response, view)
+        elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+            await response.write(b": keep-alive\n\n")
+            quiet_since = time.monotonic()
+    if view["status"] in TERMINAL:
         await _send_settled(request, response, document_id, view)
     await response.write_eof()
-    return response
+
+
+@contextlib.contextmanager
+def _slot(request: web.Request) -> Iterator[None]:
+    """One of the caller's ``DOCMESH_SSE_MAX_PER_CALLER`` streams, or a 429."""
+    open_streams, caller = request.app[OPEN_STREAMS], request[CALLER]
+    if open_streams[caller] >= request.app[SETTINGS].sse_max_per_caller:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"{open_streams[caller]} status streams are open for this key; close one, "
+            "or poll the status instead.",
+            headers={"Retry-After": "5"},
+        )
+    open_streams[caller] += 1
+    try:
+        yield
+    finally:
+        open_streams[caller] -= 1
+        if not open_streams[caller]:
+            del open_streams[caller]
 
 
 async def _open_stream(request: web.Request) -> web.StreamResponse:

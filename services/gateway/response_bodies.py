@@ -79,6 +79,16 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     """Estimated seconds of processing left, from measured rates."""
 
 
+class StreamToken(msgspec.Struct, forbid_unknown_fields=True):
+    """A short-lived credential for one document's status stream."""
+
+    token: str
+    expires_in: int
+    """Seconds during which the token opens the stream."""
+    url: str
+    """The stream's path with the token: ``new EventSource(base + url)``."""
+
+
 class StatusEvent(msgspec.Struct):
     """One Server-Sent Event of the live status stream."""
 

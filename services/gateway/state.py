@@ -7,6 +7,7 @@ from aiohttp import web
 
 from services.gateway.feed import ProgressFeed
 from services.gateway.status_reader import StatusReader
+from services.gateway.stream_tokens import StreamTokens
 from services.gateway.throttle import Throttle
 from shared.db import Pool
 from shared.embeddings import Embeddings
@@ -23,3 +24,4 @@ EMBEDDINGS = web.AppKey("embeddings", Embeddings)
 STATUS_READER = web.AppKey("status_reader", StatusReader)
 THROTTLE = web.AppKey("throttle", Throttle)
 FEED = web.AppKey("feed", ProgressFeed)
+STREAM_TOKENS = web.AppKey("stream_tokens", StreamTokens)

@@ -165,21 +165,33 @@ export class DocumentUploader {
         }
       };
       if (!this.useEventSource) return poll();
-      const key = this.apiKey ? `?api_key=${encodeURIComponent(this.apiKey)}` : "";
-      const source = new EventSource(`${this.baseUrl}/api/v1/documents/${documentId}/events${key}`);
-      let finished = false;
-      source.addEventListener("status", (event) => {
-        if (settle(JSON.parse(event.data))) {
-          finished = true;
+      this.streamUrl(documentId).then((url) => {
+        const source = new EventSource(url);
+        let finished = false;
+        source.addEventListener("status", (event) => {
+          if (settle(JSON.parse(event.data))) {
+            finished = true;
+            source.close();
+          }
+        });
+        source.onerror = () => {
+          // The stream ended, broke or was refused before the end: carry on by polling.
           source.close();
-        }
-      });
-      source.onerror = () => {
-        // The stream ended or broke before the end: carry on by polling.
-        source.close();
-        if (!finished) poll();
-      };
+          if (!finished) poll();
+        };
+      }, poll);
     });
+  }
+
+  /**
+   * The status stream's URL. With an API key, a short-lived token goes in it,
+   * never the key (EventSource cannot send headers; URLs end up in logs).
+   */
+  async streamUrl(documentId) {
+    const path = `/api/v1/documents/${documentId}/events`;
+    if (!this.apiKey) return `${this.baseUrl}${path}`;
+    const { url } = await this.api("POST", `${path}/token`);
+    return `${this.baseUrl}${url}`;
   }
 
   emit(progress) {
