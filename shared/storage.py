@@ -95,13 +95,12 @@ class ObjectStore:
         """Delete the object; deleting a missing object is not an error."""
         await self._s3.delete_object(Bucket=self.bucket, Key=key)
 
-    async def temp_objects(self, older_than: dt.datetime) -> AsyncIterator[str]:
-        """Keys under the temporary prefix last modified before ``older_than``."""
+    async def temp_objects(self) -> AsyncIterator[tuple[str, dt.datetime]]:
+        """Keys under the temporary prefix, with when each was last written."""
         paginator = self._s3.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.temp_prefix):
             for item in page.get("Contents", []):
-                if item["LastModified"] < older_than:
-                    yield str(item["Key"])
+                yield str(item["Key"]), item["LastModified"]
 
     async def expire_temp_objects(self, days: int) -> bool:
         """Ask the store to expire temporary objects after ``days``; False if it cannot."""

@@ -60,26 +60,31 @@ class Sweeper:
         return report
 
     async def orphans(self) -> int:
-        """Delete temporary objects older than ``orphan_age_s`` that no live document owns."""
+        """Delete temporary objects no live document owns.
+
+        An object of a finished document goes at once: it can only be a presigned
+        URL used again after ``/process`` (the janitor deleted the first upload), so
+        a replayed PUT is never processed and does not stay. An object no document
+        knows goes once it is older than ``orphan_age_s``.
+        """
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.orphan_age_s)
-        keys = [key async for key in self.store.temp_objects(cutoff)]
-        if not keys:
+        objects = {key: written async for key, written in self.store.temp_objects()}
+        if not objects:
             return 0
-        live = {
-            r["object_key"]
+        owners = {
+            r["object_key"]: r["status"]
             for r in await self.pool.fetch(
-                "SELECT object_key FROM documents WHERE object_key = ANY($1::text[])"
-                " AND NOT status = ANY($2::text[])",
-                keys,
-                [s.value for s in TERMINAL],
+                "SELECT object_key, status FROM documents WHERE object_key = ANY($1::text[])",
+                list(objects),
             )
         }
         deleted = 0
-        for key in keys:
-            if key not in live:
+        for key, written in objects.items():
+            owner = owners.get(key)
+            if owner in TERMINAL or (owner is None and written < cutoff):
                 await self.store.delete(key)
                 deleted += 1
-                log.info("orphan_deleted", key=key)
+                log.info("orphan_deleted", key=key, owner_status=owner)
         return deleted
 
     async def expire_uploads(self) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import uuid
 
+import aiohttp
 import asyncpg
 import msgspec
 import pytest
@@ -201,3 +202,24 @@ async def test_dead_letters_are_listed_retried_and_purged(
     assert again.payload is not None and decode(again.payload) == event
     assert await purge_dead(streams) == 1
     assert await list_dead(streams) == []
+
+
+async def test_a_presigned_url_used_again_after_processing_uploads_nothing_that_stays(
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+) -> None:
+    data = b"%PDF-1.7 replayed"
+    finished_key, stranger_key = store.temp_key(new_id(), "pdf"), store.temp_key(new_id(), "pdf")
+    url = await store.presign_put(finished_key, "application/pdf", 600, len(data))
+    await document(pool, "completed", object_key=finished_key)
+    # The document is done and its upload deleted; the same URL is PUT again.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.put(url, data=data, headers={"Content-Type": "application/pdf"}) as put,
+    ):
+        assert put.status == 200
+    await store._s3.put_object(Bucket=store.bucket, Key=stranger_key, Body=data)
+    assert await store.size(finished_key) == len(data)
+    await sweeper(settings, pool, store, redis).orphans()
+    assert await store.size(finished_key) is None  # at the next sweep, whatever its age
+    assert await store.size(stranger_key) == len(data)  # unknown and young: kept for now
+    await store.delete(stranger_key)
