@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from shared.errors import DocumentFailed
+from shared.formats import describe
 from shared.text import Heading, clean
 
 BLOCK_SEPARATOR = "\n\n"
@@ -55,3 +57,10 @@ class Extracted:
     @property
     def has_text(self) -> bool:
         return any(page.strip() for page in self.pages)
+
+
+def unsupported(head: bytes) -> DocumentFailed:
+    """The failure for a file of no supported format, saying what it seems to be."""
+    return DocumentFailed(
+        "unsupported_format", f"Expected a PDF, DOC or DOCX file but found {describe(head)}."
+    )

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pymupdf
 
-from services.extractor.document import Extracted
+from services.extractor.document import Extracted, unsupported
 from services.extractor.limits import Limits
 from services.extractor.pdf import OnPage, extract_pdf
 from services.extractor.word import extract_doc, extract_docx
 from shared.errors import DocumentFailed
-from shared.formats import Format
+from shared.formats import Format, sniff_file
 
 
 @functools.cache
@@ -38,8 +38,12 @@ def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extract
     """The cleaned pages and headings of the file at ``path``.
 
     Raises ``DocumentFailed`` for files that can never be read: encrypted,
-    corrupt, too large, or without any text.
+    corrupt, too large, or without any text. ``fmt`` is what the file's first
+    bytes announce; a ZIP or OLE container is checked to hold a Word document.
     """
+    if fmt is not Format.PDF and sniff_file(path) is None:
+        with path.open("rb") as f:
+            raise unsupported(f.read(64))
     if fmt is Format.PDF:
         out = extract_pdf(path, limits, ocr_language(limits), on_page)
     elif fmt is Format.DOCX:

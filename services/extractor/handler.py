@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.extractor.document import Extracted
+from services.extractor.document import Extracted, unsupported
 from services.extractor.sandbox import OnPage, Sandbox
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
-from shared.formats import describe, sniff_file
+from shared.formats import sniff_prefix
 from shared.settings import Settings
 from shared.storage import ObjectMissing, ObjectStore
 from shared.text import content_hash
@@ -37,13 +37,13 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
     with tempfile.TemporaryDirectory(prefix="docmesh-") as folder:
         path = Path(folder) / "upload"
         sha256 = await _download(deps, event, path)
-        fmt = sniff_file(path)
+        # Only the first bytes here: containers (ZIP, OLE) are opened by the
+        # extraction process, which is the one that may meet a hostile file.
+        with path.open("rb") as f:
+            head = f.read(1024)
+        fmt = sniff_prefix(head)
         if fmt is None:
-            with path.open("rb") as f:
-                found = describe(f.read(64))
-            raise DocumentFailed(
-                "unsupported_format", f"Expected a PDF, DOC or DOCX file but found {found}."
-            )
+            raise unsupported(head)
         await ctx.progress(f"Extracting text ({fmt.value.upper()})", STARTED)
         result = await deps.sandbox.extract(path, fmt, _page_reporter(deps, ctx))
     text_hash = content_hash(result.pages)
