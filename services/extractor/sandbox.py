@@ -80,8 +80,9 @@ class Sandbox:
         breaches a limit or the file cannot be read, ``ExtractionCrashed`` on
         an unexpected error in the child.
         """
-        child = await (self._spare or asyncio.create_task(_start()))
-        self._spare = asyncio.create_task(_start())
+        # Taken before any await: concurrent calls never share a child.
+        spare, self._spare = self._spare, asyncio.create_task(_start())
+        child = await (spare or _start())
         result_path = path.with_name(path.name + ".extracted")
         job = Job(
             path=str(path),

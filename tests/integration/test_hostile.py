@@ -17,6 +17,7 @@ from services.extractor import handler as extractor
 from services.extractor.sandbox import Sandbox
 from shared.errors import DocumentFailed
 from shared.events import TextExtracted
+from shared.formats import Format
 from shared.settings import Settings, load_settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -103,3 +104,20 @@ async def test_a_worker_that_stops_leaves_no_extraction_process(tight: Settings)
         await asyncio.sleep(0.2)
         assert len(children() - before) == 1  # the spare, started ahead
     assert children() - before == set()
+
+
+async def test_concurrent_documents_each_get_their_own_process(
+    tight: Settings, corpus: Path
+) -> None:
+    async def no_progress(done: int, total: int) -> None:
+        return None
+
+    async with Sandbox(tight) as sandbox:
+        results = await asyncio.gather(
+            *(
+                sandbox.extract(corpus / name, fmt, no_progress)
+                for name, fmt in (("fake-memo.pdf", Format.PDF), ("simple.docx", Format.DOCX)) * 2
+            )
+        )
+    assert [len(r.pages) for r in results] == [1, 1, 1, 1]
+    assert results[0].pages == results[2].pages and results[1].pages == results[3].pages
