@@ -4,6 +4,7 @@ bounded time, and the next normal document is read at once by the same worker.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,16 +14,19 @@ import psutil
 import pytest
 import redis.asyncio as aioredis
 
+from services.chunker import handler as chunker
+from services.chunker.chunking import token_counter
 from services.extractor import handler as extractor
 from services.extractor.sandbox import Sandbox
 from shared.errors import DocumentFailed
-from shared.events import TextExtracted
+from shared.events import DuplicatesChecked, TextExtracted
 from shared.formats import Format
 from shared.settings import Settings, load_settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
 from shared.worker import Context
 from tests.bench.pipeline import register_upload
+from tests.generate import make_pdf
 from tests.hostile import HOSTILE, HOSTILE_LIMITS, external_links
 
 pytestmark = pytest.mark.integration
@@ -121,3 +125,21 @@ async def test_concurrent_documents_each_get_their_own_process(
         )
     assert [len(r.pages) for r in results] == [1, 1, 1, 1]
     assert results[0].pages == results[2].pages and results[1].pages == results[3].pages
+
+
+async def test_a_document_past_the_chunk_cap_fails_before_anything_is_stored(
+    deps: extractor.Deps, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    path = make_pdf(tmp_path / "long.pdf", 6, f"Chunk cap {uuid.uuid4()}")
+    extracted = await extract(deps, redis, path)
+    checked = extracted.follow(DuplicatesChecked)
+    capped = msgspec.structs.replace(deps.settings, max_chunks=3)
+    c_deps = chunker.Deps(capped, deps.pool, token_counter())
+    streams = Streams(redis, capped.stream_prefix)
+    with pytest.raises(DocumentFailed) as info:
+        await chunker.handle(c_deps, checked, Context(streams, checked))
+    assert info.value.code == "too_large" and "limit is 3" in info.value.message
+    stored = await deps.pool.fetchval(
+        "SELECT count(*) FROM chunks WHERE document_id = $1", extracted.document_id
+    )
+    assert stored == 0
