@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import io
-import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import olefile
+
+from tests.bench.documents import write_docx as docx
 
 
 def raw_pdf(objects: list[bytes]) -> bytes:
@@ -44,67 +45,67 @@ def stream(body: bytes, extra: bytes = b"", compress: bool = False) -> bytes:
 
 
 FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+FONT_RESOURCES = b"<< /Font << /F1 5 0 R >> >>"
+
+
+def one_page_pdf(
+    path: Path,
+    contents: bytes,
+    resources: bytes,
+    objects: list[bytes],
+    media_box: bytes = b"0 0 612 792",
+    claimed_pages: int = 1,
+) -> Path:
+    """A one-page PDF: catalog 1, page tree 2 (claiming ``claimed_pages``), page 3,
+    its content stream 4 (``contents``), then ``objects`` from 5."""
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [%s] /Contents 4 0 R /Resources %s >>" % (
+        media_box,
+        resources,
+    )
+    catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
+    tree = b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % claimed_pages
+    path.write_bytes(raw_pdf([catalog, tree, page, contents, *objects]))
+    return path
 
 
 def nested_forms(path: Path, levels: int = 12, fanout: int = 10) -> Path:
     """A page drawing a form that draws ``fanout`` copies of the next form, ``levels`` deep:
     10**12 text draws from a 3.5 KB file."""
-    catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
-    pages = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
     first_form = 6
-    page = (
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> /XObject << /X %d 0 R >> >> >>" % first_form
-    )
-    contents = stream(b"BT /F1 12 Tf 72 720 Td (Nested forms) Tj ET /X Do")
     forms = []
     for level in range(levels):
         number = first_form + level
         if level == levels - 1:
-            body = b"BT /F1 1 Tf (x) Tj ET"
-            resources = b"<< /Font << /F1 5 0 R >> >>"
+            body, resources = b"BT /F1 1 Tf (x) Tj ET", FONT_RESOURCES
         else:
             body = b"q 0.99 0 0 0.99 0.1 0.1 cm /X Do Q " * fanout
             resources = b"<< /Font << /F1 5 0 R >> /XObject << /X %d 0 R >> >>" % (number + 1)
-        forms.append(
-            stream(
-                body, b" /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources " + resources
-            )
-        )
-    path.write_bytes(raw_pdf([catalog, pages, page, contents, FONT, *forms]))
-    return path
+        form = b" /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources " + resources
+        forms.append(stream(body, form))
+    return one_page_pdf(
+        path,
+        stream(b"BT /F1 12 Tf 72 720 Td (Nested forms) Tj ET /X Do"),
+        b"<< /Font << /F1 5 0 R >> /XObject << /X %d 0 R >> >>" % first_form,
+        [FONT, *forms],
+    )
+
+
+def _deflated(pieces: Iterable[bytes]) -> bytes:
+    packer = zlib.compressobj(9)
+    return b"".join(packer.compress(piece) for piece in pieces) + packer.flush()
 
 
 def content_bomb(path: Path, megabytes: int = 400) -> Path:
     """One page whose compressed content stream inflates to ``megabytes`` of text drawing."""
     chunk = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET\n" % (b"A" * 47) * 13_000
-    packer = zlib.compressobj(9)
-    body = b"".join(packer.compress(chunk) for _ in range(megabytes)) + packer.flush()
-    page = (
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>"
-    )
-    path.write_bytes(
-        raw_pdf(
-            [
-                b"<< /Type /Catalog /Pages 2 0 R >>",
-                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                page,
-                b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body)
-                + body
-                + b"\nendstream",
-                FONT,
-            ]
-        )
-    )
-    return path
+    body = _deflated(chunk for _ in range(megabytes))
+    contents = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body
+    return one_page_pdf(path, contents + b"\nendstream", FONT_RESOURCES, [FONT])
 
 
 def image_bomb(path: Path, side: int = 40_000) -> Path:
     """A page-sized image of ``side``² grey pixels (1.6 GB decoded) on a huge page, no text."""
-    packer = zlib.compressobj(9)
-    row = b"\0" * side
-    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    body = _deflated(b"\0" * side for _ in range(side))
     image = (
         b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
         b" /BitsPerComponent 8 /Length %d /Filter /FlateDecode >>\nstream\n"
@@ -112,42 +113,19 @@ def image_bomb(path: Path, side: int = 40_000) -> Path:
         + body
         + b"\nendstream"
     )
-    page = (
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 14400 14400] /Contents 4 0 R"
-        b" /Resources << /XObject << /I 5 0 R >> >> >>"
+    return one_page_pdf(
+        path,
+        stream(b"q 14400 0 0 14400 0 0 cm /I Do Q"),
+        b"<< /XObject << /I 5 0 R >> >>",
+        [image],
+        media_box=b"0 0 14400 14400",
     )
-    path.write_bytes(
-        raw_pdf(
-            [
-                b"<< /Type /Catalog /Pages 2 0 R >>",
-                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                page,
-                stream(b"q 14400 0 0 14400 0 0 cm /I Do Q"),
-                image,
-            ]
-        )
-    )
-    return path
 
 
 def page_bomb(path: Path, pages: int = 1_000_000_000) -> Path:
     """A one-page file whose page tree claims ``pages`` pages."""
-    page = (
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>"
-    )
-    path.write_bytes(
-        raw_pdf(
-            [
-                b"<< /Type /Catalog /Pages 2 0 R >>",
-                b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % pages,
-                page,
-                stream(b"BT /F1 12 Tf 72 720 Td (page) Tj ET"),
-                FONT,
-            ]
-        )
-    )
-    return path
+    contents = stream(b"BT /F1 12 Tf 72 720 Td (page) Tj ET")
+    return one_page_pdf(path, contents, FONT_RESOURCES, [FONT], claimed_pages=pages)
 
 
 def many_pages(path: Path, pages: int = 20_000) -> Path:
@@ -168,43 +146,7 @@ def many_pages(path: Path, pages: int = 20_000) -> Path:
     return path
 
 
-W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/'
-    'vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/word/document.xml" ContentType="application/'
-    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
-)
-PACKAGE_RELS = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Target="word/document.xml" Type="http://schemas.openxmlformats.org/'
-    'officeDocument/2006/relationships/officeDocument"/></Relationships>'
-)
-
-
-def docx(path: Path, body: str, rels: str = "", prolog: str = "") -> Path:
-    """A DOCX whose ``word/document.xml`` body is ``body`` (and relationships ``rels``)."""
-    document = (
-        f'<?xml version="1.0" encoding="UTF-8"?>{prolog}'
-        f'<w:document xmlns:w="{W}" xmlns:r="{R}"><w:body>{body}</w:body></w:document>'
-    )
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", CONTENT_TYPES)
-        z.writestr("_rels/.rels", PACKAGE_RELS)
-        z.writestr("word/document.xml", document)
-        if rels:
-            z.writestr(
-                "word/_rels/document.xml.rels",
-                '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns='
-                f'"http://schemas.openxmlformats.org/package/2006/relationships">{rels}'
-                "</Relationships>",
-            )
-    return path
 
 
 def paragraph(text: str) -> str:

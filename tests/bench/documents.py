@@ -37,19 +37,42 @@ def make_pdf(path: Path, pages: int, first_line: str = "") -> Path:
     return path
 
 
-_CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
 <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
 <Default Extension="xml" ContentType="application/xml"/>
 <Override PartName="/word/document.xml"
  ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>
 </Types>"""
-_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+PACKAGE_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
 <Relationship Id="rId1" Target="word/document.xml"
  Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>
 </Relationships>"""
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def write_docx(path: Path, body: str, rels: str = "", prolog: str = "") -> Path:
+    """A DOCX whose ``word/document.xml`` body is ``body`` (and relationships ``rels``)."""
+    document = (
+        f'<?xml version="1.0" encoding="UTF-8"?>{prolog}'
+        f'<w:document xmlns:w="{_W}" xmlns:r="{_R}"><w:body>{body}</w:body></w:document>'
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        z.writestr("_rels/.rels", PACKAGE_RELS)
+        z.writestr("word/document.xml", document)
+        if rels:
+            z.writestr(
+                "word/_rels/document.xml.rels",
+                '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns='
+                f'"http://schemas.openxmlformats.org/package/2006/relationships">{rels}'
+                "</Relationships>",
+            )
+    return path
 
 
 def make_docx(path: Path, pages: int) -> Path:
@@ -60,15 +83,7 @@ def make_docx(path: Path, pages: int) -> Path:
         body.append(f'<w:p><w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>')
         if n < pages:
             body.append('<w:p><w:r><w:br w:type="page"/></w:r></w:p>')
-    document = (
-        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        f'<w:document xmlns:w="{_W}"><w:body>{"".join(body)}</w:body></w:document>'
-    )
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        z.writestr("_rels/.rels", _RELS)
-        z.writestr("word/document.xml", document)
-    return path
+    return write_docx(path, "".join(body))
 
 
 CORPUS = Path(__file__).parents[1] / "corpus"
