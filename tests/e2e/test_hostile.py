@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import psutil
 import pytest
 
 from tests.client import Client
+from tests.generate import make_pdf
 from tests.hostile import HOSTILE, external_links
 from tests.mesh import Mesh
 
@@ -43,7 +45,7 @@ async def peak_rss(mesh: Mesh) -> AsyncIterator[dict[str, int]]:
 
 
 async def test_hostile_documents_fail_and_the_mesh_keeps_working(
-    mesh: Mesh, client: Client, tmp_path: Path, corpus: Path
+    mesh: Mesh, client: Client, tmp_path: Path
 ) -> None:
     connections: list[object] = []
 
@@ -58,7 +60,8 @@ async def test_hostile_documents_fail_and_the_mesh_keeps_working(
     async with listener, peak_rss(mesh) as peak:
         jobs = {name: await client.upload(path) for name, path in files.items()}
         linked = await client.upload(links)
-        normal = await client.upload(corpus / "fake-memo.pdf")
+        # A document of its own: a corpus file would make other tests' copies duplicates.
+        normal = await client.upload(make_pdf(tmp_path / "normal.pdf", 2, f"Normal {uuid.uuid4()}"))
         outcomes = {
             name: (await client.wait(job["document_id"], timeout=600))[-1]
             for name, job in jobs.items()
