@@ -125,20 +125,22 @@ async def register_upload(conn: Conn, **row: Any) -> None:
 
 
 async def record_job(
-    conn: Conn, document_id: str, job_id: str, file_hash: str | None
+    conn: Conn, document_id: str, job_id: str, file_hash: str | None, fmt: str | None = None
 ) -> str | None:
-    """The upload becomes job ``job_id``, ``uploaded``; None when another request
-    recorded a job first (the document's ``job_id`` is that one)."""
+    """The upload (whose bytes are ``fmt``) becomes job ``job_id``, ``uploaded``; None
+    when another request recorded a job first (the document's ``job_id`` is that one)."""
     won = await conn.fetchval(
         f"""
         UPDATE documents SET job_id = $2, file_hash = $3, status = '{Status.UPLOADED}',
                progress = 0, current_step = 'Waiting for a worker', queued_at = now(),
-               updated_at = now(), stage_started = jsonb_build_object('{Status.UPLOADED}', now())
+               updated_at = now(), stage_started = jsonb_build_object('{Status.UPLOADED}', now()),
+               format = coalesce($4, format)
         WHERE id = $1 AND job_id IS NULL RETURNING job_id
         """,
         document_id,
         job_id,
         file_hash,
+        fmt,
     )
     return None if won is None else str(won)
 

@@ -49,6 +49,9 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     title: str | None
     tags: list[str]
     file_size: int
+    format: str | None
+    """What the file's bytes were found to be at ``/process`` (``pdf``, ``doc``,
+    ``docx``), whatever it was declared as; null before."""
     status: Status
     progress: int
     """0-100; never goes back."""

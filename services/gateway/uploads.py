@@ -7,6 +7,7 @@ import json
 import uuid
 
 import asyncpg
+import structlog
 from aiohttp import web
 
 from services.gateway import queries
@@ -26,9 +27,10 @@ from services.gateway.response_bodies import PresignResponse, ProcessResponse
 from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
 from shared import status
 from shared.events import DocumentUploaded
-from shared.formats import sniff_prefix
+from shared.formats import Format, describe, sniff_prefix
 from shared.stages import Status
 
+log = structlog.get_logger()
 routes = web.RouteTableDef()
 
 
@@ -108,8 +110,8 @@ async def process(request: web.Request) -> web.Response:
         await request.app[THROTTLE].check_rate("process", request[CALLER])
         await request.app[THROTTLE].check_tenant_backlog(request.app[POOL], tenant(request))
         await request.app[THROTTLE].check_backlog()
-        await _verify_upload(request, doc)
-        job_id = await _record_job(request, doc, body.file_hash)
+        fmt = await _verify_upload(request, doc)
+        job_id = await _record_job(request, doc, body.file_hash, fmt)
     else:
         job_id = str(doc["job_id"])  # asking twice returns the same job
     seconds = await _eta(request, document_id)
@@ -125,8 +127,12 @@ async def process(request: web.Request) -> web.Response:
     )
 
 
-async def _verify_upload(request: web.Request, doc: asyncpg.Record) -> None:
-    """The object exists, has the declared size and starts like the declared format."""
+async def _verify_upload(request: web.Request, doc: asyncpg.Record) -> Format:
+    """The object exists and has the declared size; the format its bytes are.
+
+    A supported format declared as another (a DOCX saved as ``.doc``, common in
+    mail) is processed as what it is; only bytes of no supported format are refused.
+    """
     store, key = request.app[STORE], doc["object_key"]
     size = await store.size(key)
     if size is None:
@@ -145,24 +151,28 @@ async def _verify_upload(request: web.Request, doc: asyncpg.Record) -> None:
             f"The uploaded file has {size} bytes, not the {doc['file_size']} declared. "
             "It was deleted; presign and upload again.",
         )
-    found = sniff_prefix(await store.head_bytes(key, 1024))
-    declared = CONTENT_TYPES[doc["content_type"]]
-    if found is not declared:
+    head = await store.head_bytes(key, 1024)
+    found = sniff_prefix(head)
+    if found is None:
         await store.delete(key)
-        what = f"a {found.value.upper()} file" if found else "not a PDF, DOC or DOCX file"
         raise ApiError(
             422,
-            "format_mismatch",
-            f"The uploaded bytes are {what}, but {doc['content_type']} was declared. "
+            "unsupported_format",
+            f"The uploaded bytes are {describe(head)}, not a PDF, DOC or DOCX file. "
             "It was deleted; presign and upload again.",
         )
+    if found is not CONTENT_TYPES[doc["content_type"]]:
+        log.info("format_differs", declared=doc["content_type"], found=found.value)
+    return found
 
 
-async def _record_job(request: web.Request, doc: asyncpg.Record, file_hash: str | None) -> str:
+async def _record_job(
+    request: web.Request, doc: asyncpg.Record, file_hash: str | None, fmt: Format
+) -> str:
     """Record the job, then publish the first event; a lost race returns the winner's job."""
     pool, job_id, document_id = request.app[POOL], str(uuid.uuid4()), str(doc["id"])
     file_hash = file_hash.lower() if file_hash else None
-    if await status.record_job(pool, document_id, job_id, file_hash) is None:
+    if await status.record_job(pool, document_id, job_id, file_hash, fmt.value) is None:
         return await queries.job_of(pool, document_id)
     event = DocumentUploaded(
         event_id=str(uuid.uuid5(uuid.UUID(job_id), "uploaded")),

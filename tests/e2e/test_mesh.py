@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import redis.asyncio as aioredis
 from shared.events import Stream
 from shared.stages import rank
 from shared.storage import open_store
-from tests.client import Client
+from tests.bench.documents import unique_copy
+from tests.client import CONTENT_TYPES, Client
 from tests.mesh import Mesh
 
 pytestmark = pytest.mark.e2e
@@ -105,12 +107,42 @@ async def test_an_encrypted_pdf_fails_with_a_reason(client: Client, corpus: Path
     assert_monotonic(seen[:-1])
 
 
-async def test_bytes_that_are_not_the_declared_format_are_refused(client: Client) -> None:
+async def test_bytes_of_no_supported_format_are_refused(client: Client) -> None:
     data = b"just some text, not a PDF at all"
     presigned = await client.presign("notes.pdf", len(data), "application/pdf")
     assert await client.put(presigned, data) == 200
     status, body = await client.process(presigned["document_id"], presigned["upload_id"])
-    assert status == 422 and body["error"]["code"] == "format_mismatch"
+    assert status == 422 and body["error"]["code"] == "unsupported_format"
+    assert "plain text" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("source", "declared_as", "content_type", "found"),
+    [
+        ("fake.docx", "fake.doc", "application/msword", "docx"),
+        ("simple.doc", "simple.docx", CONTENT_TYPES[".docx"], "doc"),
+        ("DA-1p.pdf", "DA-1p.docx", CONTENT_TYPES[".docx"], "pdf"),
+    ],
+)
+async def test_a_supported_format_declared_as_another_is_read_as_what_it_is(
+    client: Client,
+    corpus: Path,
+    tmp_path: Path,
+    source: str,
+    declared_as: str,
+    content_type: str,
+    found: str,
+) -> None:
+    # A unique copy under the wrong name, as mail clients save them.
+    data = unique_copy(corpus / source, tmp_path / source, f"Renamed {uuid.uuid4()}").read_bytes()
+    presigned = await client.presign(declared_as, len(data), content_type)
+    assert await client.put(presigned, data) == 200
+    status, job = await client.process(presigned["document_id"], presigned["upload_id"])
+    assert status == 202, job
+    final = (await client.wait(presigned["document_id"]))[-1]
+    assert final["status"] == "completed", final
+    # (A Word 97 copy is the same file as the corpus one: it may be a duplicate.)
+    assert final["format"] == found and (final["chunk_count"] or final["duplicate_of"])
 
 
 async def test_process_before_upload_and_unknown_ids(client: Client) -> None:
