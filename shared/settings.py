@@ -153,9 +153,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     its parsed tree would not fit in the extractor's memory. Also the largest DOC
     read by the plain-text fallback."""
     ocr: Literal["auto", "on", "off"] = "auto"
-    """OCR for pages without text: ``auto`` uses Tesseract when it is installed."""
+    """OCR of scanned pages and of images holding text (``auto`` and ``on`` alike:
+    language data always comes with docmesh); ``off`` to fail scans as ``image_only``."""
     ocr_languages: str = "por+eng"
-    """Tesseract languages for OCR."""
+    """Tesseract languages for OCR, as ``por+eng``."""
+    ocr_tessdata: str = ""
+    """Tesseract language data folder. Empty: the system's when it holds every one of
+    ``DOCMESH_OCR_LANGUAGES`` (apt's ``tesseract-ocr-por``), else the English data
+    installed with docmesh."""
 
     # Metrics
     metrics_port: int = 0

@@ -47,8 +47,8 @@ def _cap(job: Job) -> None:
 
 
 def _answer(job: Job, send: BinaryIO) -> Message:
-    def on_page(done: int, total: int) -> None:
-        send.write(ENCODER.encode(PageRead(done, total)) + b"\n")
+    def on_page(done: int, total: int, ocr_pages: int) -> None:
+        send.write(ENCODER.encode(PageRead(done, total, ocr_pages)) + b"\n")
         send.flush()
 
     try:

@@ -6,32 +6,15 @@ Plain synchronous code, run inside the extraction process (see ``sandbox``);
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-
-import pymupdf
 
 from services.extractor.document import Extracted, unsupported
 from services.extractor.limits import Limits
+from services.extractor.ocr import ocr_setup
 from services.extractor.pdf import OnPage, extract_pdf
 from services.extractor.word import extract_doc, extract_docx
 from shared.errors import DocumentFailed
 from shared.formats import Format, sniff_file
-
-
-@functools.cache
-def ocr_available() -> bool:
-    """Tesseract's language data is installed (PyMuPDF finds it)."""
-    try:
-        return bool(pymupdf.get_tessdata())
-    except (RuntimeError, OSError):
-        return False
-
-
-def ocr_language(limits: Limits) -> str | None:
-    """The OCR languages when OCR is to run, else None."""
-    use_ocr = limits.ocr == "on" or (limits.ocr == "auto" and ocr_available())
-    return limits.ocr_languages if use_ocr else None
 
 
 def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extracted:
@@ -45,7 +28,8 @@ def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extract
         with path.open("rb") as f:
             raise unsupported(f.read(64))
     if fmt is Format.PDF:
-        out = extract_pdf(path, limits, ocr_language(limits), on_page)
+        ocr = ocr_setup(limits.ocr, limits.ocr_languages, limits.ocr_tessdata)
+        out = extract_pdf(path, limits, ocr, on_page)
     elif fmt is Format.DOCX:
         out = extract_docx(path, limits)
     else:
@@ -55,7 +39,7 @@ def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extract
         if fmt is Format.PDF and out.pages:
             raise DocumentFailed(
                 "image_only",
-                "The PDF has no text layer (a scan?) and OCR is not available here. "
+                "The PDF has no text layer (a scan?) and OCR is turned off here. "
                 "Run OCR on it, or upload a PDF with text.",
             )
         raise DocumentFailed("empty", "The document contains no text.")

@@ -85,9 +85,10 @@ def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
     """Progress through the stage as the extraction process reads pages."""
     every = max(deps.settings.extract_progress_every_pages, 1)
 
-    async def report(done: int, total: int) -> None:
-        if done and done % every == 0 and done < total:
-            step = f"Extracted page {done} of {total}"
+    async def report(done: int, total: int, by_ocr: bool) -> None:
+        # A page read by OCR takes seconds: each one is told.
+        if done and (by_ocr or done % every == 0) and done < total:
+            step = f"{'OCR' if by_ocr else 'Extracted'} page {done} of {total}"
             await ctx.progress(step, max(done / total, STARTED), page_count=total)
 
     return report

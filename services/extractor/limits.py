@@ -26,6 +26,7 @@ class Limits(msgspec.Struct, frozen=True):
     max_xml_bytes: int = 64 * 1024**2
     ocr: Literal["auto", "on", "off"] = "auto"
     ocr_languages: str = "por+eng"
+    ocr_tessdata: str = ""
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -37,6 +38,7 @@ class Limits(msgspec.Struct, frozen=True):
             max_xml_bytes=settings.max_xml_bytes,
             ocr=settings.ocr,
             ocr_languages=settings.ocr_languages,
+            ocr_tessdata=settings.ocr_tessdata,
         )
 
     def check_text(self, out: Extracted) -> None:

@@ -12,27 +12,30 @@ import structlog
 
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
+from services.extractor.ocr import Ocr, needs_ocr
 from shared.errors import DocumentFailed
 
 log = structlog.get_logger()
 
-OnPage = Callable[[int, int], None]
-"""Called with (pages done, page total) as extraction goes."""
+OnPage = Callable[[int, int, int], None]
+"""Called with (pages done, page total, pages read by OCR) as extraction goes."""
 
 SAMPLE_PAGES = 20
 HEADING_RATIO = 1.15
 """A line this much larger than the body text is a heading candidate."""
 MAX_HEADING_CHARS = 200
 MAX_LEVELS = 3
+OCR_DPI = 300
+"""A scanner's usual resolution: Tesseract reads body text best from about 300 dpi."""
 
 
 READ_ERRORS = (pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError)
 """What MuPDF raises on a file it cannot read (or will not: its own limits)."""
 
 
-def extract_pdf(path: Path, limits: Limits, ocr_language: str | None, on_page: OnPage) -> Extracted:
-    """Text and headings of every page, OCR (``ocr_language``: ``por+eng``, or
-    None for none) for pages without a text layer."""
+def extract_pdf(path: Path, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extracted:
+    """Text and headings of every page; with ``ocr``, scanned pages and images that
+    hold text are read by OCR."""
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except READ_ERRORS as exc:
@@ -43,7 +46,7 @@ def extract_pdf(path: Path, limits: Limits, ocr_language: str | None, on_page: O
                 "encrypted", "The PDF is password-protected. Upload it without the password."
             )
         try:
-            return _read(doc, limits, ocr_language, on_page)
+            return _read(doc, limits, ocr, on_page)
         except READ_ERRORS as exc:
             raise unreadable(exc, "The PDF cannot be read") from exc
 
@@ -63,20 +66,20 @@ def unreadable(exc: BaseException, where: str) -> DocumentFailed:
     )
 
 
-def _read(doc: Any, limits: Limits, ocr_language: str | None, on_page: OnPage) -> Extracted:
+def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extracted:
     total = doc.page_count
     if total > limits.max_pages:
         raise DocumentFailed(
             "too_large", f"The PDF has {total} pages; the limit is {limits.max_pages}."
         )
-    on_page(0, total)
+    on_page(0, total, 0)
     toc = doc.get_toc(simple=True)
     sizes = None if toc else _heading_sizes(doc)
     out = Extracted()
     for number, page in enumerate(doc, start=1):
-        out.add_page(_page_blocks(page, number, sizes, ocr_language, out))
+        out.add_page(_page_blocks(page, number, sizes, ocr, out))
         limits.check_text(out)
-        on_page(number, total)
+        on_page(number, total, out.ocr_pages)
     for level, title, page_no in toc:
         if 1 <= page_no <= total and title.strip():
             out.add_heading(page_no, level, title.strip())
@@ -85,14 +88,19 @@ def _read(doc: Any, limits: Limits, ocr_language: str | None, on_page: OnPage) -
 
 
 def _page_blocks(
-    page: Any, number: int, sizes: list[float] | None, ocr_language: str | None, out: Extracted
+    page: Any, number: int, sizes: list[float] | None, ocr: Ocr | None, out: Extracted
 ) -> list[Block]:
     try:
         layout = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
         blocks = list(_blocks(layout, sizes))
-        if not blocks and ocr_language and page.get_images():
-            textpage = page.get_textpage_ocr(language=ocr_language, dpi=300, full=True)
-            blocks = list(_blocks(page.get_text("dict", textpage=textpage), None))
+        if ocr and needs_ocr(page, bool(blocks)):
+            # Without text, the whole page is read; with text, only its images
+            # are, and their text joins the page's own.
+            textpage = page.get_textpage_ocr(
+                language=ocr.languages, dpi=OCR_DPI, full=not blocks, tessdata=ocr.tessdata
+            )
+            layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
+            blocks = list(_blocks(layout, sizes if blocks else None))
             out.ocr_pages += 1
     except READ_ERRORS as exc:
         raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc

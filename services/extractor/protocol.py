@@ -29,6 +29,8 @@ class Job(msgspec.Struct, frozen=True):
 class PageRead(msgspec.Struct, frozen=True, tag="page"):
     done: int
     total: int
+    ocr_pages: int = 0
+    """Pages read by OCR so far."""
 
 
 class Finished(msgspec.Struct, frozen=True, tag="finished"):

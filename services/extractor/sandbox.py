@@ -39,8 +39,8 @@ from shared.settings import Settings
 
 log = structlog.get_logger()
 
-OnPage = Callable[[int, int], Awaitable[None]]
-"""Awaited with (pages done, page total) as the child reads."""
+OnPage = Callable[[int, int, bool], Awaitable[None]]
+"""Awaited with (pages done, page total, whether that page was read by OCR)."""
 
 CHILD = [sys.executable, "-m", "services.extractor.child"]
 # One thread for Tesseract's OpenMP: a child must not take every core of the host.
@@ -105,7 +105,7 @@ class Sandbox:
         child.stdin.write(ENCODER.encode(job) + b"\n")
         await child.stdin.drain()
         deadline = time.monotonic() + self._timeout
-        page, total = 0, 0
+        page, total, ocr_pages = 0, 0, 0
         while True:
             wait = min(self._page_timeout, deadline - time.monotonic())
             try:
@@ -116,8 +116,9 @@ class Sandbox:
                 raise await _died(child, page, total, self._memory)
             message = MESSAGE_DECODER.decode(line)
             if isinstance(message, PageRead):
-                page, total = message.done, message.total
-                await on_page(page, total)
+                by_ocr = message.ocr_pages > ocr_pages
+                page, total, ocr_pages = message.done, message.total, message.ocr_pages
+                await on_page(page, total, by_ocr)
             elif isinstance(message, Finished):
                 return
             elif isinstance(message, Refused):

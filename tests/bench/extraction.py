@@ -30,7 +30,7 @@ def run(tool: str, path: Path) -> dict[str, float]:
         started = time.perf_counter()
         fmt = sniff_file(path)
         assert fmt is not None
-        pages = len(extract(path, fmt, Limits(ocr="off"), lambda done, total: None).pages)
+        pages = len(extract(path, fmt, Limits(ocr="off"), lambda done, total, ocr: None).pages)
     elif tool == "pymupdf":
         import pymupdf
 

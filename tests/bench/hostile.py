@@ -23,7 +23,7 @@ from tests.bench.documents import CORPUS
 from tests.hostile import HOSTILE
 
 
-async def _no_progress(done: int, total: int) -> None:
+async def _no_progress(done: int, total: int, ocr: bool) -> None:
     return None
 
 
@@ -79,7 +79,7 @@ async def _isolation_cost(sandbox: Sandbox, count: int = 20) -> dict[str, float]
     assert fmt is not None
     started = time.perf_counter()
     for _ in range(count):
-        extract(path, fmt, Limits(), lambda done, total: None)
+        extract(path, fmt, Limits(), lambda done, total, ocr: None)
     in_process = (time.perf_counter() - started) / count
     started = time.perf_counter()
     for _ in range(count):

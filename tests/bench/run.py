@@ -41,6 +41,7 @@ from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
+from tests.bench.ocr import ocr
 from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
 from tests.bench.remote import remote_latency
 
@@ -305,6 +306,8 @@ async def run(quick: bool) -> dict[str, Any]:
             await asyncio.to_thread(stop_mesh, mesh)
         say("extractor against pypdf")
         extraction = extractor(folder, 500 if quick else 2000)
+        say("OCR: character error rate per language and language data")
+        ocr_results = ocr(folder / "ocr")
         say("hostile documents through the extraction sandbox")
         attacks = await hostile(folder / "hostile", mesh.settings)
     e2e.pop("ids")
@@ -333,6 +336,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "gateway": gw,
         "extractor": extraction,
         "hostile": attacks,
+        "ocr": ocr_results,
         "scaling": scale,
         "fairness": fair,
         "remote_latency": remote,
@@ -414,6 +418,22 @@ def _remote_rows(results: dict[str, Any]) -> Rows:
     ]
 
 
+def _ocr_rows(results: dict[str, Any]) -> Rows:
+    """Character error rate and speed of OCR, per language data and language."""
+    rows: Rows = []
+    for engine, measured in results.get("ocr", {}).items():
+        for language in ("eng", "por"):
+            if r := measured.get(language):
+                rows.append(
+                    (
+                        f"OCR {language}, {engine} data ({measured['languages']})",
+                        f"CER {r['cer_percent']} % over {r['pages']} pages, "
+                        f"{r['pages_per_s']} pages/s",
+                    )
+                )
+    return rows
+
+
 def _hostile_rows(results: dict[str, Any]) -> Rows:
     """What each hostile document cost the extraction process, and what isolation costs."""
     attacks = dict(results.get("hostile", {}))
@@ -480,6 +500,7 @@ def table(results: dict[str, Any]) -> str:
         *_remote_rows(results),
         *_detail_rows(results),
         *_hostile_rows(results),
+        *_ocr_rows(results),
     ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -113,7 +113,7 @@ async def test_a_worker_that_stops_leaves_no_extraction_process(tight: Settings)
 async def test_concurrent_documents_each_get_their_own_process(
     tight: Settings, corpus: Path
 ) -> None:
-    async def no_progress(done: int, total: int) -> None:
+    async def no_progress(done: int, total: int, ocr: bool) -> None:
         return None
 
     async with Sandbox(tight) as sandbox:

