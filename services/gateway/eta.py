@@ -16,10 +16,11 @@ own rate, or seconds per byte of recent documents (50 kB/s before any).
 
 from __future__ import annotations
 
-from shared.stages import Status
+from shared.stages import Status, stage
 from shared.status import PIPELINE_SQL, sql_list
 
 _EMBEDDING, _COMPLETED = Status.EMBEDDING.value, Status.COMPLETED.value
+_EXTRACTING = Status.EXTRACTING.value
 _PRE = [Status.UPLOADED, Status.EXTRACTING, Status.CHECKING_DUPLICATES, Status.CHUNKING]
 """The statuses before the embedder, waiting for a worker included."""
 
@@ -90,8 +91,16 @@ _OWN_RATE = f"""ceil(extract(epoch FROM now() - (stage_started ->> '{_EMBEDDING}
 _PER_BYTE = f"""greatest(ceil(
     coalesce((SELECT rate FROM recent) * file_size, 10 + file_size / 50000.0) - {_ELAPSED}
 )::integer, 1)"""
+_LOW, _HIGH = stage("extractor").progress
+_READ = f"((progress - {_LOW})::float / {_HIGH - _LOW})"
+"""How far through its extraction a document is (pages read: OCR pages are slow)."""
+_EXTRACTION_LEFT = f"""CASE WHEN status = '{_EXTRACTING}' AND {_READ} >= 0.1 THEN
+    extract(epoch FROM now() - (stage_started ->> '{_EXTRACTING}')::timestamptz)
+    * (1 - {_READ}) / {_READ} ELSE 0 END"""
+"""Its own pace through its pages so far, for the rest of them: a scan read by OCR
+takes longer than the recent documents' median says."""
 _BEFORE_EMBEDDING = f"""CASE WHEN status = '{_EMBEDDING}' THEN 0
-    ELSE greatest((SELECT pre_s FROM recent) - {_ELAPSED}, 0) END"""
+    ELSE greatest((SELECT pre_s FROM recent) - {_ELAPSED}, {_EXTRACTION_LEFT}, 0) END"""
 
 ETA_SECONDS = f"""CASE
     WHEN status NOT IN {PIPELINE_SQL} THEN NULL
