@@ -6,6 +6,7 @@ Used by the benchmarks and the end-to-end tests.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ class Mesh:
 
     url: str
     state: Path
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
 
     @property
     def settings(self) -> Settings:
@@ -57,20 +58,38 @@ def start_mesh(state: Path, settings: dict[str, str] | None = None) -> Mesh:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         env=env,
     )
-    assert process.stdout is not None
-    deadline, output = time.monotonic() + 240, []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        output.append(line)
-        if "docmesh is up" in line or process.poll() is not None:
-            break
-    if "docmesh is up" not in output[-1]:
+    up, output = _wait_for_line(process, b"docmesh is up", START_DEADLINE_S)
+    if not up:
         process.kill()
-        raise MeshFailed("".join(output))
+        process.wait()
+        raise MeshFailed(output.decode(errors="replace") or "docmesh up said nothing")
     return Mesh(f"http://127.0.0.1:{port}", state, process)
+
+
+START_DEADLINE_S = 240
+
+
+def _wait_for_line(
+    process: subprocess.Popen[bytes], marker: bytes, seconds: float
+) -> tuple[bool, bytes]:
+    """Read ``process``'s output until a line holds ``marker``, it exits, or
+    ``seconds`` pass (a read never blocks past the deadline); what it printed."""
+    assert process.stdout is not None
+    fd, output = process.stdout.fileno(), b""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:  # it exited
+            break
+        output += chunk
+        if marker in output:
+            return True, output
+    return False, output
 
 
 def stop_mesh(mesh: Mesh) -> None:

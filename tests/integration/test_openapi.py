@@ -17,6 +17,9 @@ from tests.integration.gateway import client_of, running_gateway
 
 pytestmark = pytest.mark.integration
 
+SCHEMATHESIS_DEADLINE_S = 480
+"""Its run takes about a minute here; a hang fails the test instead of the suite."""
+
 ST = str(Path(sys.executable).with_name("st"))
 
 
@@ -57,7 +60,14 @@ async def test_fuzzing_the_api_finds_no_server_error(settings: Settings, tmp_pat
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        output, _ = await process.communicate()
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), SCHEMATHESIS_DEADLINE_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise AssertionError(
+                f"schemathesis did not finish in {SCHEMATHESIS_DEADLINE_S} s"
+            ) from None
         assert process.returncode == 0, output.decode()[-6000:]
         summary = json.loads(report.read_text())
         cases = summary["test_cases"]
