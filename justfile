@@ -50,19 +50,9 @@ scale SERVICE N TARGET="local":
 logs SERVICE:
     tail -F {{state}}/logs/{{SERVICE}}.log
 
-# Length, groups, consumers and pending entries of every stream (redis-cli XINFO)
+# Length, groups, consumers and pending entries of every stream (XINFO; no redis-cli needed)
 queue-info:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    set -a; . "{{mesh_env}}"; set +a
-    for key in $({{venv}}docmesh pipeline --streams); do
-        echo "== $key  length $(redis-cli -u "$DOCMESH_REDIS_URL" XLEN "$key")"
-        redis-cli -u "$DOCMESH_REDIS_URL" XINFO GROUPS "$key" 2>/dev/null | paste - - | sed 's/^/   /' || true
-        for g in $(redis-cli -u "$DOCMESH_REDIS_URL" XINFO GROUPS "$key" 2>/dev/null | awk 'prev=="name"{print} {prev=$0}'); do
-            echo "   consumers of $g:"
-            redis-cli -u "$DOCMESH_REDIS_URL" XINFO CONSUMERS "$key" "$g" | paste - - | sed 's/^/      /'
-        done
-    done
+    set -a; . "{{mesh_env}}"; set +a; {{venv}}docmesh queue-info
 
 # Health of Redis, PostgreSQL, S3 and every stage, from the gateway
 queue-health:

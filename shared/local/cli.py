@@ -123,6 +123,25 @@ def _pipeline(args: argparse.Namespace, settings: Settings) -> None:
             )
 
 
+async def _queue_info(settings: Settings) -> None:
+    """What ``redis-cli XLEN/XINFO GROUPS/XINFO CONSUMERS`` shows of every stream,
+    with no redis-cli needed (a fresh machine has none)."""
+    async with open_redis(settings) as redis:
+        streams = Streams(redis, settings.stream_prefix)
+        for stream in (*WORK_STREAMS, Stream.DEAD):
+            print(f"== {streams.key(stream)}  length {await streams.length(stream)}")
+            for group in await streams.groups(stream):
+                print(
+                    f"   group {group.name}  consumers {group.consumers}"
+                    f"  pending {group.pending}  lag {group.lag}"
+                )
+                for consumer in await streams.consumers(group):
+                    print(
+                        f"      consumer {consumer.name}  pending {consumer.pending}"
+                        f"  idle {consumer.idle_ms} ms"
+                    )
+
+
 def alive(service: str, settings: Settings) -> bool:
     """The gateway answers HTTP; a worker touched its heartbeat file recently."""
     if service == "gateway":
@@ -159,6 +178,7 @@ COMMANDS: dict[str, Command] = {
     "settings": _settings_table,
     "secrets": _secrets,
     "pipeline": _pipeline,
+    "queue-info": lambda a, s: asyncio.run(_queue_info(s)),
     "healthcheck": lambda a, s: sys.exit(0 if alive(a.service, s) else 1),
 }
 

@@ -48,6 +48,9 @@ def _operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cleanup.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
     cleanup.add_argument("--all", action="store_true", help="every sweep (the default)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser(
+        "queue-info", help="length, groups and consumers of every stream (XINFO, no redis-cli)"
+    )
     pipeline = commands.add_parser("pipeline", help="print the stages of the pipeline")
     only = pipeline.add_mutually_exclusive_group()
     only.add_argument("--workers", action="store_true", help="only the worker services")
