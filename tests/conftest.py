@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +45,12 @@ async def servers(state_dir: Path) -> AsyncIterator[Settings]:
     """Settings that reach the four real servers, running for the whole session."""
     plan = embedded.plan_servers(state_dir, Settings(lease_ms=2_000, block_ms=200))
     use_containers = os.environ.get("TEST_SERVERS") != "local" and docker_engine_answers()
+    # Say which servers this session tests against: it is never a silent choice.
+    print(
+        "\ntest servers: "
+        + ("containers (Docker engine answered)" if use_containers else "local processes"),
+        file=sys.__stderr__,
+    )
     wanted = {"embeddings"} if use_containers else {"redis", "postgres", "s3", "embeddings"}
     specs = [s for s in plan.specs if s.name in wanted]
     supervisor = Supervisor(state_dir / "logs")

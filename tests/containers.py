@@ -8,6 +8,7 @@ the local processes). The embeddings server stays a local process either way.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import msgspec
@@ -26,7 +27,8 @@ def docker_engine_answers() -> bool:
         import docker
 
         docker.from_env(timeout=3).ping()
-    except Exception:
+    except Exception as exc:  # no engine (the usual case here): local processes then
+        print(f"no Docker engine ({type(exc).__name__}): local servers", file=sys.__stderr__)
         return False
     return True
 

@@ -133,8 +133,13 @@ async def test_poison_entries_are_dead_lettered_and_others_flow(
         await redis.xadd(key, {"event": b'{"type": "chunks_stored", "event_id": "x"}'})
     finals = await finish(client, await upload_all(client, batch_files(tmp_path, 2)))
     await assert_clean(mesh, client, finals, expected, dead_letters=2)
-    status, _ = await client.call("DELETE", "/queue/dead-letters")
-    assert status == 200
+    status, listed = await client.call("GET", "/queue/dead-letters")
+    assert status == 200 and len(listed["dead_letters"]) == 2, listed
+    assert (await client.call("DELETE", "/queue/dead-letters")) == (200, {"purged": 2})
+    status, listed = await client.call("GET", "/queue/dead-letters")
+    assert (status, listed["dead_letters"]) == (200, [])
+    status, info = await client.call("GET", "/queue/info")
+    assert info["dead_letters"] == 0
 
 
 async def test_the_same_event_delivered_twice(mesh: Mesh, client: Client, tmp_path: Path) -> None:
