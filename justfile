@@ -106,6 +106,17 @@ fmt:
     {{venv}}ruff format .
     {{venv}}ruff check --fix .
 
+# Refresh deploy/constraints.txt: the newest versions docmesh[dev] resolves to, pinned
+lock:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    python3 -m venv "$tmp/venv"
+    "$tmp/venv/bin/pip" install -q -e '.[dev]'
+    { head -2 deploy/constraints.txt; "$tmp/venv/bin/pip" freeze --exclude-editable; } > "$tmp/constraints.txt"
+    mv "$tmp/constraints.txt" deploy/constraints.txt
+
 # Write .env for docker compose with fresh random secrets (never overwrites one)
 init:
     {{venv}}docmesh secrets --env-file .env --example .env.example

