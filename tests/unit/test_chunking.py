@@ -1,30 +1,34 @@
+"""Chunking, measured with the tokenizer the chunker uses in production (e5's, offline)."""
+
+import itertools
+import re
 import uuid
 
-from services.chunker.chunking import split
+from services.chunker.chunking import split, token_counter
 
 DOC = str(uuid.uuid4())
-
-
-def words(text: str) -> int:
-    return len(text.split())
+tokens = token_counter()
 
 
 def test_chunks_are_bounded_overlap_and_know_their_pages() -> None:
-    pages = [" ".join(f"p{n}w{i}." for i in range(120)) for n in range(1, 4)]
-    chunks = split(DOC, "Manual", pages, words, max_tokens=50, overlap_tokens=8)
-    assert all(words(c.text) <= 50 for c in chunks)
+    pages = [" ".join(f"Item {i} on page {n} is ready." for i in range(40)) for n in range(1, 4)]
+    chunks = split(DOC, "Manual", pages, tokens, max_tokens=100, overlap_tokens=30)
+    assert all(tokens(c.text) <= 100 for c in chunks)
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     assert chunks[0].page_start == 1 and chunks[-1].page_end == 3
     assert all(c.context.startswith("Manual (page") for c in chunks)
-    # Overlap: each chunk starts with words the previous one ended with.
-    assert chunks[1].text.split()[0] in chunks[0].text.split()
-    # Every word of every page is in some chunk, never cut in half.
-    all_words = {w for c in chunks for w in c.text.split()}
-    assert all(w in all_words for p in pages for w in p.split())
+    # Overlap: each chunk starts with sentences the previous one ended with.
+    sentence = re.compile(r"Item \d+ on page \d+ is ready\.")
+    for before, after in itertools.pairwise(chunks):
+        if before.page_end == after.page_start:
+            assert sentence.findall(after.text)[0] in sentence.findall(before.text)
+    # Every sentence of every page is in some chunk, never cut in half.
+    whole = {found for c in chunks for found in sentence.findall(c.text)}
+    assert whole == {found for p in pages for found in sentence.findall(p)}
 
 
 def test_chunk_spanning_pages_names_the_range() -> None:
-    chunks = split(DOC, "T", ["short one.", "short two."], words, 50, 0)
+    chunks = split(DOC, "T", ["short one.", "short two."], tokens, 50, 0)
     assert len(chunks) == 1
     assert (chunks[0].page_start, chunks[0].page_end) == (1, 2)
     assert chunks[0].context == "T (pages 1-2)"
@@ -32,14 +36,15 @@ def test_chunk_spanning_pages_names_the_range() -> None:
 
 def test_split_is_deterministic() -> None:
     pages = ["Alpha beta. Gamma delta. " * 40]
-    first = split(DOC, "T", pages, words, 30, 5)
-    assert first == split(DOC, "T", pages, words, 30, 5)
+    first = split(DOC, "T", pages, tokens, 30, 5)
+    assert first == split(DOC, "T", pages, tokens, 30, 5)
     assert len({c.id for c in first}) == len(first)
 
 
 def test_token_count_includes_the_context() -> None:
-    (chunk,) = split(DOC, "A long title here", ["one two three"], words, 50, 0)
-    assert chunk.token_count == words(f"{chunk.context}\n\n{chunk.text}")
+    (chunk,) = split(DOC, "A long title here", ["one two three"], tokens, 50, 0)
+    assert chunk.token_count == tokens(f"{chunk.context}\n\n{chunk.text}")
+    assert chunk.token_count > tokens(chunk.text)
 
 
 def test_chunks_carry_their_section_path() -> None:
@@ -54,7 +59,7 @@ def test_chunks_carry_their_section_path() -> None:
         Heading(2, 0, 2, "2 Method"),
         Heading(2, pages[1].index("2.1 Data"), 3, "2.1 Data"),
     ]
-    chunks = split(DOC, "Guide", pages, words, 40, 0, headings)
+    chunks = split(DOC, "Guide", pages, tokens, 40, 0, headings)
     sections = {c.section for c in chunks}
     assert "1 Introduction" in sections and "2 Method > 2.1 Data" in sections
     last = chunks[-1]
