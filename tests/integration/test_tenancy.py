@@ -7,9 +7,12 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import numpy as np
 import pytest
+from pgvector.asyncpg import register_vector
 
 from services.gateway.auth import CACHE_TTL_S
+from shared.embeddings import open_embeddings
 from shared.keys import create_key, list_keys, revoke_key
 from shared.settings import Settings
 from tests.client import Client
@@ -19,15 +22,20 @@ from tests.integration.gateway import client_of, running_gateway
 pytestmark = pytest.mark.integration
 
 
-async def _completed_chunk(db: asyncpg.Connection, document_id: str, text: str) -> None:
-    """Mark a document completed with one chunk, as the pipeline would."""
+async def _completed_chunk(
+    db: asyncpg.Connection, document_id: str, text: str, vector: list[float]
+) -> None:
+    """Mark a document completed with one embedded chunk, as the pipeline would."""
+    await register_vector(db)
     await db.execute("UPDATE documents SET status = 'completed' WHERE id = $1", document_id)
     await db.execute(
         "INSERT INTO chunks (id, document_id, ordinal, text, context, page_start, page_end,"
-        " token_count, text_sha256) VALUES ($1, $2, 0, $3, '', 1, 1, 5, 'x')",
+        " token_count, text_sha256, embedding)"
+        " VALUES ($1, $2, 0, $3, '', 1, 1, 5, 'x', $4)",
         uuid.uuid4(),
         document_id,
         text,
+        np.array(vector, dtype=np.float32),
     )
 
 
@@ -51,12 +59,18 @@ async def test_each_tenant_sees_only_its_documents(settings: Settings, tmp_path:
                 doc = job["document_id"]
                 await _cross_tenant_reads(a, b, doc)
                 word = f"zebra{uuid.uuid4().hex[:6]}"
+                text = f"the {word} report on quarterly revenue"
+                async with open_embeddings(own) as embeddings:
+                    (vector,) = await embeddings.embed([text], "passage")
                 async with pool.acquire() as db:
-                    await _completed_chunk(db, doc, f"the {word} report")
-                status, found = await a.call("POST", "/search", json={"query": word})
-                assert status == 200 and [r["document_id"] for r in found["results"]] == [doc]
-                status, found = await b.call("POST", "/search", json={"query": word})
-                assert (status, found["results"]) == (200, [])
+                    await _completed_chunk(db, doc, text, vector)
+                # Found by words (full text) and by meaning alone (the vector path):
+                # either way, only by its own tenant.
+                for query in (word, "how much money did the company earn this quarter"):
+                    status, found = await a.call("POST", "/search", json={"query": query})
+                    assert status == 200 and [r["document_id"] for r in found["results"]] == [doc]
+                    status, found = await b.call("POST", "/search", json={"query": query})
+                    assert (status, found["results"]) == (200, [])
                 for who, code in ((anonymous, "missing_api_key"), (forger, "invalid_api_key")):
                     status, body = await who.call("GET", "/documents")
                     assert (status, body["error"]["code"]) == (401, code)
