@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -10,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 import redis.asyncio as aioredis
 
 from shared.db import open_pool
-from shared.events import Stream
+from shared.events import Progress, Stream, decode
 from shared.settings import Settings
 from shared.storage import open_store
 from shared.streams import stream_key
@@ -133,3 +135,31 @@ async def _units_done_once(settings: Settings, documents: list[str], chunks: int
         assert set(row["states"]) == {"done"}, row
         assert row["covered"] == chunks == row["embedded_count"], row
         assert row["embedded_by"] is not None, row
+
+
+async def in_stage(mesh: Mesh, batch: Batch, status: str, timeout: float = 60) -> str:
+    """Wait until a batch document's stage ``status`` has begun (its handler published
+    the stage's first progress event); that document's id. Fails past ``timeout``."""
+    ids = {job["document_id"] for job in batch.jobs}
+    settings = mesh.settings
+    key = stream_key(settings.stream_prefix, Stream.PROGRESS)
+    async with aioredis.Redis.from_url(settings.redis_url) as redis:
+        last, deadline = "0-0", asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for _, entries in await redis.xread({key: last}, count=200, block=200) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    event = decode(fields[b"event"])
+                    ours = isinstance(event, Progress) and event.document_id in ids
+                    if ours and event.status == status:
+                        return event.document_id
+    raise AssertionError(f"no batch document reached {status} within {timeout} s")
+
+
+def kill(victims: list[psutil.Process], sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` to each victim; fails unless there was one, and each is gone after."""
+    assert victims, "no process to kill: the fault would not happen"
+    for victim in victims:
+        victim.send_signal(sig)
+    _, alive = psutil.wait_procs(victims, timeout=30)
+    assert not alive, f"still running after the signal: {alive}"

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from shared.events import Stream
 from shared.streams import stream_key
 from tests.client import Client
-from tests.faults.conftest import assert_clean, batch_files, finish, upload_all
+from tests.faults.conftest import assert_clean, batch_files, finish, in_stage, kill, upload_all
 from tests.mesh import Mesh, processes
 
 pytestmark = pytest.mark.faults
@@ -53,24 +53,32 @@ async def test_workers_killed_at_random_during_a_batch(
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
+# The janitor finishes a document in one step: it is killed once embedding began.
+KILLED_IN = {
+    "extractor": "extracting",
+    "deduplicator": "checking_duplicates",
+    "chunker": "chunking",
+    "embedder": "embedding",
+    "janitor": "embedding",
+}
+
+
 @pytest.mark.parametrize("service", WORKERS)
 async def test_each_worker_killed_mid_handler(
     mesh: Mesh, client: Client, tmp_path: Path, service: str
 ) -> None:
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 2))
-    await asyncio.sleep(0.8 if service in {"extractor", "deduplicator"} else 2.0)
-    for victim in processes(mesh, f"services.{service}"):
-        os.kill(victim.pid, signal.SIGKILL)
+    await in_stage(mesh, batch, KILLED_IN[service])  # its handler has begun a document
+    kill(processes(mesh, f"services.{service}"))
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
 async def test_sigterm_mid_message(mesh: Mesh, client: Client, tmp_path: Path) -> None:
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 3))
-    await asyncio.sleep(2.0)
-    for victim in processes(mesh, "services.embedder"):
-        os.kill(victim.pid, signal.SIGTERM)
+    await in_stage(mesh, batch, "embedding")
+    kill(processes(mesh, "services.embedder"), signal.SIGTERM)
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
