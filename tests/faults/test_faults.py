@@ -47,9 +47,7 @@ async def test_workers_killed_at_random_during_a_batch(
     rng = random.Random(7)
     for _ in range(6):
         await asyncio.sleep(rng.uniform(0.3, 1.5))
-        victims = processes(mesh, f"services.{rng.choice(WORKERS)}")
-        for victim in victims:
-            os.kill(victim.pid, signal.SIGKILL)
+        kill(processes(mesh, f"services.{rng.choice(WORKERS)}"))
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
