@@ -18,6 +18,9 @@ from tests.mesh import Mesh
 
 pytestmark = pytest.mark.e2e
 
+# Search embeds its query on a busy 2-core CPU: Playwright's 5 s default would be luck.
+expect.set_options(timeout=30_000)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 FLAGS = [
