@@ -99,11 +99,16 @@ async def test_redis_restarted_from_an_older_aof(
     batch = await upload_all(client, batch_files(tmp_path, 3))
     await asyncio.sleep(0.7)
     (server,) = processes(mesh, "redis-server") or processes(mesh, "valkey-server")
-    os.kill(server.pid, signal.SIGKILL)
-    # Before docmesh up restarts it (0.5 s): the AOF of before the batch.
-    shutil.rmtree(aof)
-    shutil.copytree(older, aof)
-    shutil.chown(aof, *_owner(older))
+    # docmesh up is paused while the AOF is swapped, so its restart of Redis cannot
+    # race the swap: Redis comes back from the AOF of before the batch.
+    os.kill(mesh.process.pid, signal.SIGSTOP)
+    try:
+        os.kill(server.pid, signal.SIGKILL)
+        shutil.rmtree(aof)
+        shutil.copytree(older, aof)
+        shutil.chown(aof, *_owner(older))
+    finally:
+        os.kill(mesh.process.pid, signal.SIGCONT)
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
