@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import psutil
 import pytest
 import redis.asyncio as aioredis
@@ -96,3 +97,32 @@ def test_just_queue_info_shows_groups_consumers_and_pending(mesh: Mesh) -> None:
     # Read with redis-py: no redis-cli needed on the machine.
     assert "== {docmesh}:embed  length" in out
     assert "group embedder  consumers" in out and "consumer " in out and "pending" in out
+
+
+async def test_a_failed_document_retried_completes_again(
+    mesh: Mesh, client: Client, tmp_path: Path
+) -> None:
+    job = await client.upload(make_pdf(tmp_path / "retry.pdf", 2, f"Retry {uuid.uuid4()}"))
+    doc = job["document_id"]
+    first = (await client.wait(doc))[-1]
+    assert first["status"] == "completed", first
+    # As the janitor leaves a document whose embedding was dead-lettered: failed, its
+    # chunks, units and content hashes gone, its extracted pages kept.
+    db = await asyncpg.connect(mesh.settings.database_url)
+    try:
+        for table in ("chunks", "embed_units", "content_hashes", "minhash_bands"):
+            await db.execute(f"DELETE FROM {table} WHERE document_id = $1", uuid.UUID(doc))
+        await db.execute(
+            "UPDATE documents SET status = 'failed', error_code = 'dead_lettered',"
+            " error_message = 'The embedder gave up.', embedded_count = 0 WHERE id = $1",
+            uuid.UUID(doc),
+        )
+    finally:
+        await db.close()
+    status, body = await client.call("POST", f"/documents/{doc}/retry")
+    assert status == 202 and body["status"] == "checking_duplicates", body
+    final = (await client.wait(doc))[-1]
+    assert final["status"] == "completed" and final["error"] is None, final
+    assert final["chunk_count"] == first["chunk_count"] == final["embedded_count"]
+    status, chunks = await client.call("GET", f"/documents/{doc}/chunks")
+    assert status == 200 and chunks["total"] == first["chunk_count"]
