@@ -126,3 +126,38 @@ async def test_a_failed_document_retried_completes_again(
     assert final["chunk_count"] == first["chunk_count"] == final["embedded_count"]
     status, chunks = await client.call("GET", f"/documents/{doc}/chunks")
     assert status == 200 and chunks["total"] == first["chunk_count"]
+
+
+async def test_a_document_deleted_in_flight_leaves_nothing(
+    mesh: Mesh, client: Client, tmp_path: Path
+) -> None:
+    job = await client.upload(make_pdf(tmp_path / "inflight.pdf", 40, f"Gone {uuid.uuid4()}"))
+    doc = job["document_id"]
+    async with asyncio.timeout(120):
+        while True:  # deleted once a worker has it, before it finished
+            status, view = await client.call("GET", f"/documents/{doc}/status")
+            assert view["status"] != "completed", "finished before it could be deleted"
+            if view["status"] in {"extracting", "checking_duplicates", "chunking", "embedding"}:
+                break
+            await asyncio.sleep(0.05)
+    assert (await client.call("DELETE", f"/documents/{doc}"))[0] == 204
+    assert (await client.call("GET", f"/documents/{doc}/status"))[0] == 404
+    async with asyncio.timeout(120):  # the workers holding its events find no row and stop
+        while True:
+            status, info = await client.call("GET", "/queue/info")
+            groups = [g for stream in info["streams"] for g in stream["groups"]]
+            if all(g["pending"] == 0 and g["lag"] == 0 for g in groups):
+                break
+            await asyncio.sleep(0.2)
+    db = await asyncpg.connect(mesh.settings.database_url)
+    try:
+        for table in ("documents", "chunks", "pages", "embed_units"):
+            column = "id" if table == "documents" else "document_id"
+            left = await db.fetchval(
+                f"SELECT count(*) FROM {table} WHERE {column} = $1", uuid.UUID(doc)
+            )
+            assert left == 0, table
+    finally:
+        await db.close()
+    status, health = await client.call("GET", "/queue/health")
+    assert status == 200, health
