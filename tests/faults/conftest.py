@@ -22,7 +22,7 @@ from shared.storage import open_store
 from shared.streams import stream_key
 from tests.client import Client
 from tests.generate import make_pdf
-from tests.mesh import Mesh, running_mesh
+from tests.mesh import Mesh, processes, running_mesh
 
 FAST = {
     "DOCMESH_LEASE_MS": "3000",
@@ -163,3 +163,12 @@ def kill(victims: list[psutil.Process], sig: int = signal.SIGKILL) -> None:
         victim.send_signal(sig)
     _, alive = psutil.wait_procs(victims, timeout=30)
     assert not alive, f"still running after the signal: {alive}"
+
+
+async def alive(mesh: Mesh, name: str, timeout: float = 30) -> list[psutil.Process]:
+    """The mesh's processes matching ``name`` once there is one (the supervisor restarts
+    a killed service after a moment); fails past ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not (found := processes(mesh, name)):
+            await asyncio.sleep(0.1)
+    return found

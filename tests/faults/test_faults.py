@@ -16,7 +16,15 @@ import redis.asyncio as aioredis
 from shared.events import Stream
 from shared.streams import stream_key
 from tests.client import Client
-from tests.faults.conftest import assert_clean, batch_files, finish, in_stage, kill, upload_all
+from tests.faults.conftest import (
+    alive,
+    assert_clean,
+    batch_files,
+    finish,
+    in_stage,
+    kill,
+    upload_all,
+)
 from tests.mesh import Mesh, processes
 
 pytestmark = pytest.mark.faults
@@ -47,7 +55,7 @@ async def test_workers_killed_at_random_during_a_batch(
     rng = random.Random(7)
     for _ in range(6):
         await asyncio.sleep(rng.uniform(0.3, 1.5))
-        kill(processes(mesh, f"services.{rng.choice(WORKERS)}"))
+        kill(await alive(mesh, f"services.{rng.choice(WORKERS)}"))
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
@@ -68,7 +76,7 @@ async def test_each_worker_killed_mid_handler(
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 2))
     await in_stage(mesh, batch, KILLED_IN[service])  # its handler has begun a document
-    kill(processes(mesh, f"services.{service}"))
+    kill(await alive(mesh, f"services.{service}"))
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
@@ -76,7 +84,7 @@ async def test_sigterm_mid_message(mesh: Mesh, client: Client, tmp_path: Path) -
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 3))
     await in_stage(mesh, batch, "embedding")
-    kill(processes(mesh, "services.embedder"), signal.SIGTERM)
+    kill(await alive(mesh, "services.embedder"), signal.SIGTERM)
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
