@@ -10,6 +10,7 @@ import shutil
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 import redis.asyncio as aioredis
 
@@ -91,9 +92,8 @@ async def test_sigterm_mid_message(mesh: Mesh, client: Client, tmp_path: Path) -
 async def test_redis_restarted(mesh: Mesh, client: Client, tmp_path: Path) -> None:
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 3))
-    await asyncio.sleep(1.5)
-    for server in processes(mesh, "redis-server") or processes(mesh, "valkey-server"):
-        os.kill(server.pid, signal.SIGTERM)  # it saves its AOF; docmesh up starts it again
+    await in_stage(mesh, batch, "extracting")  # the batch is in the streams
+    kill(_redis(mesh), signal.SIGTERM)  # it saves its AOF; docmesh up starts it again
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
@@ -105,8 +105,8 @@ async def test_redis_restarted_from_an_older_aof(
     older = tmp_path / "aof-copy"
     shutil.copytree(aof, older)
     batch = await upload_all(client, batch_files(tmp_path, 3))
-    await asyncio.sleep(0.7)
-    (server,) = processes(mesh, "redis-server") or processes(mesh, "valkey-server")
+    await in_stage(mesh, batch, "extracting")  # the batch is in the streams
+    (server,) = _redis(mesh)
     # docmesh up is paused while the AOF is swapped, so its restart of Redis cannot
     # race the swap: Redis comes back from the AOF of before the batch.
     os.kill(mesh.process.pid, signal.SIGSTOP)
@@ -120,6 +120,10 @@ async def test_redis_restarted_from_an_older_aof(
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
+def _redis(mesh: Mesh) -> list[psutil.Process]:
+    return processes(mesh, "redis-server") or processes(mesh, "valkey-server")
+
+
 def _owner(path: Path) -> tuple[int, int]:
     stat = path.stat()
     return stat.st_uid, stat.st_gid
@@ -130,9 +134,10 @@ async def test_postgresql_frozen_for_ten_seconds(
 ) -> None:
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 3))
-    await asyncio.sleep(1.0)
+    await in_stage(mesh, batch, "extracting")  # the batch is being processed
     servers = processes(mesh, "postgres")
     servers = [p for p in servers if p.username() == "embedded_postgres" or "postgres" in p.name()]
+    assert servers, "no PostgreSQL process to freeze: the fault would not happen"
     for server in servers:
         server.suspend()
     await asyncio.sleep(10)
