@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -83,7 +84,10 @@ class Sandbox:
         # Taken before any await: concurrent calls never share a child.
         spare, self._spare = self._spare, asyncio.create_task(_start())
         child = await (spare or _start())
-        result_path = path.with_name(path.name + ".extracted")
+        # A file of its own per job: two jobs of one file never share (or delete) it.
+        handle, name = tempfile.mkstemp(prefix="docmesh-", suffix=".extracted")
+        os.close(handle)
+        result_path = Path(name)
         job = Job(
             path=str(path),
             format=fmt,
