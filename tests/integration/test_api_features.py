@@ -5,46 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from services.gateway.auth import CACHE_TTL_S
-from shared.settings import Settings, to_env
+from shared.settings import Settings
 from shared.storage import ObjectStore
 from tests.generate import make_pdf
+from tests.integration.cli import docmesh_ok
 from tests.integration.gateway import client_of, running_gateway
 
 pytestmark = pytest.mark.integration
-
-
-async def docmesh(own: Settings, *args: str) -> Any:
-    """``docmesh ARGS`` as an operator runs it, against ``own``'s servers."""
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "shared.local.cli", *args],
-        env={**os.environ, **to_env(own)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
 
 
 async def test_keys_from_the_command_line_work_in_either_header_until_revoked(
     settings: Settings,
 ) -> None:
     async with running_gateway(settings) as (base, own):
-        created = await docmesh(own, "keys", "create", "--tenant", "acme", "--name", "web")
+        created = json.loads(
+            await docmesh_ok(own, "keys", "create", "--tenant", "acme", "--name", "web")
+        )
         assert created["tenant"] == "acme" and created["key"].startswith("dm_")
-        listed = await docmesh(own, "keys", "list")
+        listed = json.loads(await docmesh_ok(own, "keys", "list"))
         assert [k["tenant"] for k in listed] == ["acme"] and "key" not in listed[0]
         url = f"{base}/api/v1/documents"
         async with aiohttp.ClientSession() as http:
@@ -52,7 +37,7 @@ async def test_keys_from_the_command_line_work_in_either_header_until_revoked(
                 assert resp.status == 200
             async with http.get(url, headers={"Authorization": f"Bearer {created['key']}"}) as r:
                 assert r.status == 200
-            await docmesh(own, "keys", "revoke", created["id"][:8])
+            await docmesh_ok(own, "keys", "revoke", created["id"][:8])
             await asyncio.sleep(CACHE_TTL_S + 0.5)
             async with http.get(url, headers={"X-API-Key": created["key"]}) as resp:
                 assert resp.status == 401

@@ -6,37 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 
 from shared.events import DocumentUploaded, Event, Stream
-from shared.settings import Settings, to_env
+from shared.settings import Settings
 from shared.streams import Entry, GroupReader, Streams
 from shared.worker import Context
+from tests.integration.cli import docmesh, docmesh_ok
 from tests.integration.gateway import client_of, running_gateway
 from tests.integration.test_runner import extracted, running, spec_for, uploaded
 
 pytestmark = pytest.mark.integration
-
-
-async def docmesh(settings: Settings, *args: str) -> Any:
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "shared.local.cli", *args],
-        env={**os.environ, **to_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    return run.stdout
 
 
 async def test_dlq_and_cleanup_commands(settings: Settings, redis: aioredis.Redis) -> None:
@@ -45,11 +30,11 @@ async def test_dlq_and_cleanup_commands(settings: Settings, redis: aioredis.Redi
     reader = GroupReader(streams, Stream.EXTRACT, "extractor", "extractor-1")
     await reader.ensure_group()
     await reader.dead_letter(Entry("0-1", None), "poison for the command line", [])
-    listed = json.loads(await docmesh(own, "dlq", "list"))
+    listed = json.loads(await docmesh_ok(own, "dlq", "list"))
     assert [d["reason"] for d in listed] == ["poison for the command line"]
-    assert json.loads(await docmesh(own, "dlq", "purge")) == {"purged": 1}
-    assert json.loads(await docmesh(own, "dlq", "list")) == []
-    report = json.loads((await docmesh(own, "cleanup", "--s3")).strip().splitlines()[-1])
+    assert json.loads(await docmesh_ok(own, "dlq", "purge")) == {"purged": 1}
+    assert json.loads(await docmesh_ok(own, "dlq", "list")) == []
+    report = json.loads((await docmesh_ok(own, "cleanup", "--s3")).strip().splitlines()[-1])
     assert "orphans_deleted" in report
 
 
@@ -77,14 +62,7 @@ async def test_a_worker_keeps_its_heartbeat_and_the_healthcheck_reads_it(
 
 
 async def _healthcheck(settings: Settings) -> int:
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "shared.local.cli", "healthcheck", "extractor"],
-        env={**os.environ, **to_env(settings)},
-        capture_output=True,
-        timeout=60,
-    )
-    return run.returncode
+    return (await docmesh(settings, "healthcheck", "extractor")).returncode
 
 
 async def test_health_names_a_stage_whose_entry_is_stuck(
