@@ -23,6 +23,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Servers
     redis_url: str = "redis://localhost:6379/0"
     """Redis 7.0+ or Valkey holding the streams."""
+    redis_cluster: bool = False
+    """``redis_url`` names one node of a Redis Cluster; the client finds the others.
+    Every key of docmesh shares one hash slot (``{stream_prefix}``), so its
+    transactions stay legal there."""
     database_url: str = "postgresql://postgres@localhost:5432/docmesh"
     """PostgreSQL with the pgvector extension available."""
     s3_endpoint_url: str | None = None

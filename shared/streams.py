@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from shared.events import FIELD, Event, Stream, encode
+from shared.redis_client import RedisClient
 from shared.stages import STREAM_OF
 
 
@@ -92,7 +92,7 @@ def _reconnecting() -> AsyncRetrying:
 class Streams:
     """Publishing to docmesh's streams, from any process."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
 

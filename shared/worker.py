@@ -14,13 +14,12 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar, cast
 
 import msgspec
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -36,6 +35,7 @@ from shared import metrics
 from shared.errors import DocumentFailed
 from shared.events import Event, ProcessingFinished, Progress, decode
 from shared.log import configure_logging
+from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
 from shared.stages import Stage, stage_of_event
 from shared.status import progress_event
@@ -265,16 +265,6 @@ class _Runner(Generic[E]):
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-@contextlib.asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """A Redis client closed on exit."""
-    client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=30)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def consume(spec: WorkerSpec[E], settings: Settings, stop: asyncio.Event) -> None:

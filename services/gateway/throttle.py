@@ -8,12 +8,13 @@ import time
 
 import limits
 import structlog
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.gateway import queries
 from services.gateway.errors import ApiError
 from shared.db import Pool
+from shared.redis_client import limits_storage_url
 from shared.settings import Settings
 from shared.stages import STAGE_STREAMS
 from shared.streams import Streams, redis_key
@@ -34,8 +35,9 @@ class Throttle:
         self.max_backlog = settings.max_backlog
         self.max_tenant_backlog = settings.max_tenant_backlog
         self.max_tenant_bytes = settings.max_tenant_bytes
-        storage = RedisStorage(
-            "async+" + settings.redis_url,
+        storage_class = RedisClusterStorage if settings.redis_cluster else RedisStorage
+        storage = storage_class(
+            limits_storage_url(settings),
             implementation="redispy",
             key_prefix=redis_key(settings.stream_prefix, "ratelimit"),
         )

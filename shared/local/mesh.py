@@ -15,6 +15,7 @@ import structlog
 from shared.db import migrate
 from shared.local import embedded
 from shared.local.embedded import ProcessSpec
+from shared.local.servers import plan_servers
 from shared.local.supervisor import Supervisor
 from shared.settings import Settings, to_env
 from shared.stages import SERVICES, WORKERS
@@ -86,16 +87,15 @@ async def run_mesh(
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
     verbose: bool = False,
+    redis_cluster: bool = False,
 ) -> None:
     """Start everything, report the gateway URL, and stop it all when ``stop`` is set."""
     stop = stop or asyncio.Event()
-    servers = embedded.plan_servers(state, base)
+    servers = plan_servers(state, base, redis_cluster=redis_cluster)
     settings = msgspec.structs.replace(servers.settings, log_format="json")
     supervisor = Supervisor(state / "logs", inherit_output=verbose)
     try:
-        for spec in servers.specs:
-            await supervisor.start(spec, spec.env)
-        await asyncio.gather(*(supervisor.wait_ready(s, 120) for s in servers.specs))
+        await servers.start(supervisor)
         await migrate(settings)
         (state / TARGETS).unlink(missing_ok=True)
         for service in SERVICES:
@@ -144,7 +144,9 @@ def _write_env_file(state: Path, settings: Settings) -> None:
     (state / "mesh.env").write_text("\n".join(lines) + "\n")
 
 
-def up(state: Path, base: Settings, replicas: dict[str, int], verbose: bool) -> None:
+def up(
+    state: Path, base: Settings, replicas: dict[str, int], verbose: bool, redis_cluster: bool
+) -> None:
     """Run the mesh in the foreground until SIGINT or SIGTERM."""
 
     async def main() -> None:
@@ -152,6 +154,8 @@ def up(state: Path, base: Settings, replicas: dict[str, int], verbose: bool) -> 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_mesh(state, base, replicas, stop=stop, verbose=verbose)
+        await run_mesh(
+            state, base, replicas, stop=stop, verbose=verbose, redis_cluster=redis_cluster
+        )
 
     asyncio.run(main())

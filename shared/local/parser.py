@@ -24,6 +24,11 @@ def _up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run N replicas of a worker, e.g. --scale embedder=2",
     )
     cmd.add_argument("--verbose", action="store_true", help="service logs on the terminal")
+    cmd.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="run Redis as a cluster of three masters (how a large deployment runs it)",
+    )
 
 
 def _keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,12 @@ class Mesh:
         return load_settings(dict(line.split("=", 1) for line in lines if line))
 
 
-def start_mesh(state: Path, settings: dict[str, str] | None = None) -> Mesh:
+def start_mesh(
+    state: Path, settings: dict[str, str] | None = None, options: Sequence[str] = ()
+) -> Mesh:
     """``docmesh up`` in a subprocess, once it says it is up; ``settings`` are
-    ``DOCMESH_*`` variables for every process of the mesh."""
+    ``DOCMESH_*`` variables for every process of the mesh, ``options`` more of
+    ``up``'s arguments (``--redis-cluster``)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCMESH_")}
     env.update(settings or {})
@@ -55,6 +59,7 @@ def start_mesh(state: Path, settings: dict[str, str] | None = None) -> Mesh:
             str(state),
             "--port",
             str(port),
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

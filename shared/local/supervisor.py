@@ -100,7 +100,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+                _, writer = await asyncio.open_connection(spec.host, spec.port)
                 writer.close()
                 return
             await asyncio.sleep(0.1)

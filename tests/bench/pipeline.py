@@ -35,11 +35,12 @@ from shared.events import (
     TextExtracted,
     decode,
 )
+from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.stages import WORK_STREAMS
 from shared.storage import open_store
 from shared.streams import Streams
-from shared.worker import Context, open_redis
+from shared.worker import Context
 
 WORKING = [s for s in stages.STAGES if s.status not in stages.TERMINAL]
 STAGES = [s.status.value for s in WORKING]

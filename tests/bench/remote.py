@@ -28,9 +28,10 @@ from services.embedder.__main__ import SPEC
 from shared.db import open_pool
 from shared.events import ChunksStored
 from shared.local.embedded import free_port
+from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
-from shared.worker import consume, open_redis
+from shared.worker import consume
 
 
 async def synthetic_document(pool: asyncpg.Pool, tenant: str, chunks: int) -> ChunksStored:

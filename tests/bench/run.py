@@ -33,10 +33,10 @@ from shared.local.embedded import free_port
 from shared.local.mesh import request_scale
 from shared.local.spawn import Mesh, processes, start_mesh, stop_mesh
 from shared.log import configure_logging
+from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.text import embedded_text
-from shared.worker import open_redis
 from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
+from redis.asyncio.cluster import RedisCluster
 
+from shared.redis_client import open_redis
 from tests.client import Client
 from tests.e2e.test_mesh import assert_monotonic
 from tests.mesh import Mesh, running_mesh
@@ -15,6 +18,7 @@ from tests.mesh import Mesh, running_mesh
 pytestmark = pytest.mark.e2e
 
 CORPUS = Path(__file__).parents[1] / "corpus"
+K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 FAILURES = {"password.pdf": "encrypted"}
 SCANS = {"single_table.pdf": "Base 256", "textract-pdf_ocr_text.pdf": "ANNUAL GENERAL MEETING"}
 """Scanned PDFs and words their chunks must hold once OCR has read them."""
@@ -23,14 +27,39 @@ SCANS = {"single_table.pdf": "Base 256", "textract-pdf_ocr_text.pdf": "ANNUAL GE
 @pytest.fixture(scope="module")
 def own_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh of its own: which copy of a content is the original must not
-    depend on what other tests uploaded first."""
-    with running_mesh(tmp_path_factory.mktemp("corpus-mesh")) as mesh:
+    depend on what other tests uploaded first. Its Redis is a cluster of three
+    masters, as a large deployment runs it (the other end-to-end tests run on
+    ``docmesh up``'s single Redis)."""
+    with running_mesh(tmp_path_factory.mktemp("corpus-mesh"), options=["--redis-cluster"]) as mesh:
         yield mesh
 
 
 async def test_every_corpus_document_reaches_its_expected_end(own_mesh: Mesh) -> None:
     async with aiohttp.ClientSession() as session:
         await check_corpus(Client(session, own_mesh.url))
+    await check_cluster_streams(own_mesh)
+
+
+async def check_cluster_streams(mesh: Mesh) -> None:
+    """The mesh ran on three masters, and what KEDA's scalers read is there: each
+    ScaledObject's stream, with its group's lag and pending count, all drained."""
+    settings = mesh.settings
+    assert settings.redis_cluster
+    manifests = yaml.safe_load_all((K8S / "docmesh.yaml").read_text())
+    triggers = [
+        t["metadata"]
+        for m in manifests
+        if m["kind"] == "ScaledObject"
+        for t in m["spec"]["triggers"]
+    ]
+    async with open_redis(settings) as redis:
+        assert isinstance(redis, RedisCluster)
+        await redis.initialize()
+        assert len(redis.get_primaries()) == 3
+        for trigger in triggers:
+            groups = await redis.xinfo_groups(trigger["stream"])
+            (group,) = [g for g in groups if g["name"].decode() == trigger["consumerGroup"]]
+            assert group["lag"] == 0 and group["pending"] == 0, (trigger, group)
 
 
 async def check_corpus(client: Client) -> None:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from shared.db import open_pool
 from shared.events import Progress, Stream, decode
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import open_store
 from shared.streams import stream_key
@@ -110,7 +111,7 @@ async def assert_clean(
     assert left == []
 
 
-async def _pending(redis: aioredis.Redis, prefix: str) -> int:
+async def _pending(redis: RedisClient, prefix: str) -> int:
     total = 0
     for stream in WORK_STREAMS:
         key = stream_key(prefix, stream)

@@ -11,12 +11,12 @@ import aiohttp
 import asyncpg
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.extractor import handler as extractor
 from services.extractor.sandbox import Sandbox
 from shared.events import DocumentUploaded, Event, Stream, TextExtracted, decode
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.stages import stage
 from shared.storage import ObjectStore, open_store
@@ -75,7 +75,7 @@ async def test_extraction_survives_s3_errors_and_stalls(
     settings: Settings,
     pool: asyncpg.Pool,
     store: ObjectStore,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     corpus: Path,
 ) -> None:
     assert settings.s3_endpoint_url

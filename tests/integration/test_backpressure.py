@@ -13,9 +13,9 @@ import pytest
 from services.gateway.throttle import BACKLOG_CACHE_S
 from shared.events import Stream
 from shared.keys import create_key
+from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
-from shared.worker import open_redis
 from tests.client import Client
 from tests.generate import make_pdf
 from tests.integration.gateway import client_of, running_gateway

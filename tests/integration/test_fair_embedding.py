@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 import asyncpg
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 
 from services.embedder import handler as embedder
 from services.embedder import units
@@ -20,6 +19,7 @@ from services.embedder.batcher import open_batcher
 from services.gateway.status_reader import STATUS_JSON
 from shared.embeddings import open_embeddings
 from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.worker import Context
@@ -41,7 +41,7 @@ async def deps(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[embedder
 class Stream:
     """The embed stream, first in first out, handled by the real handler."""
 
-    def __init__(self, deps: embedder.Deps, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, deps: embedder.Deps, redis: RedisClient, prefix: str) -> None:
         self.deps, self.streams = deps, Streams(redis, prefix)
         self.entries: deque[Event] = deque()
         self.finished: list[str] = []
@@ -64,7 +64,7 @@ class Stream:
 
 
 async def test_a_small_document_waits_for_at_most_a_window_of_a_large_one(
-    deps: embedder.Deps, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
+    deps: embedder.Deps, pool: asyncpg.Pool, redis: RedisClient, settings: Settings
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     stream = Stream(deps, redis, settings.stream_prefix)
@@ -92,7 +92,7 @@ async def test_a_small_document_waits_for_at_most_a_window_of_a_large_one(
 
 
 async def test_one_tenants_many_documents_do_not_starve_another_tenant(
-    deps: embedder.Deps, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
+    deps: embedder.Deps, pool: asyncpg.Pool, redis: RedisClient, settings: Settings
 ) -> None:
     busy, other = f"busy-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
     stream = Stream(deps, redis, settings.stream_prefix)
@@ -107,7 +107,7 @@ async def test_one_tenants_many_documents_do_not_starve_another_tenant(
 
 
 async def test_a_document_is_finished_by_exactly_one_unit(
-    deps: embedder.Deps, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
+    deps: embedder.Deps, pool: asyncpg.Pool, redis: RedisClient, settings: Settings
 ) -> None:
     stream = Stream(deps, redis, settings.stream_prefix)
     doc = await synthetic_document(pool, f"t-{uuid.uuid4().hex[:8]}", 4)
@@ -126,7 +126,7 @@ async def test_a_document_is_finished_by_exactly_one_unit(
 
 
 async def test_a_waiting_document_says_what_is_ahead_and_when_it_will_be_done(
-    deps: embedder.Deps, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
+    deps: embedder.Deps, pool: asyncpg.Pool, redis: RedisClient, settings: Settings
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     stream = Stream(deps, redis, settings.stream_prefix)

@@ -12,7 +12,6 @@ import asyncpg
 import msgspec
 import psutil
 import pytest
-import redis.asyncio as aioredis
 
 from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
@@ -21,6 +20,7 @@ from services.extractor.sandbox import Sandbox
 from shared.errors import DocumentFailed
 from shared.events import DuplicatesChecked, TextExtracted
 from shared.formats import Format
+from shared.redis_client import RedisClient
 from shared.settings import Settings, load_settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -51,7 +51,7 @@ async def deps(
         yield extractor.Deps(tight, pool, store, sandbox)
 
 
-async def extract(deps: extractor.Deps, redis: aioredis.Redis, path: Path) -> TextExtracted:
+async def extract(deps: extractor.Deps, redis: RedisClient, path: Path) -> TextExtracted:
     uploaded = await register_upload(deps.pool, deps.store, path)
     streams = Streams(redis, deps.settings.stream_prefix)
     out = await extractor.handle(deps, uploaded, Context(streams, uploaded))
@@ -65,7 +65,7 @@ def children() -> set[int]:
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 async def test_a_hostile_document_fails_with_its_code_and_the_next_one_is_read(
-    name: str, deps: extractor.Deps, redis: aioredis.Redis, tmp_path: Path, corpus: Path
+    name: str, deps: extractor.Deps, redis: RedisClient, tmp_path: Path, corpus: Path
 ) -> None:
     build, codes = HOSTILE[name]
     path = build(tmp_path / name)
@@ -84,7 +84,7 @@ async def test_a_hostile_document_fails_with_its_code_and_the_next_one_is_read(
 
 
 async def test_external_links_are_never_followed(
-    deps: extractor.Deps, redis: aioredis.Redis, tmp_path: Path
+    deps: extractor.Deps, redis: RedisClient, tmp_path: Path
 ) -> None:
     connections: list[str] = []
 
@@ -128,7 +128,7 @@ async def test_concurrent_documents_each_get_their_own_process(
 
 
 async def test_a_document_past_the_chunk_cap_fails_before_anything_is_stored(
-    deps: extractor.Deps, redis: aioredis.Redis, tmp_path: Path
+    deps: extractor.Deps, redis: RedisClient, tmp_path: Path
 ) -> None:
     path = make_pdf(tmp_path / "long.pdf", 6, f"Chunk cap {uuid.uuid4()}")
     extracted = await extract(deps, redis, path)

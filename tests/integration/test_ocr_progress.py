@@ -7,11 +7,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 
 from services.extractor import handler as extractor
 from services.extractor.sandbox import Sandbox
 from shared.events import Progress, Stream, TextExtracted, decode
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -25,7 +25,7 @@ async def test_each_page_read_by_ocr_is_told_in_the_status(
     settings: Settings,
     pool: asyncpg.Pool,
     store: ObjectStore,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     sandbox: Sandbox,
     corpus: Path,
 ) -> None:

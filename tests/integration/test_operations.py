@@ -11,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 
 from shared.events import DocumentUploaded, Event, Stream
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.streams import Entry, GroupReader, Streams
 from shared.worker import Context
@@ -24,7 +24,7 @@ from tests.integration.test_runner import extracted, running, spec_for, uploaded
 pytestmark = pytest.mark.integration
 
 
-async def test_dlq_and_cleanup_commands(settings: Settings, redis: aioredis.Redis) -> None:
+async def test_dlq_and_cleanup_commands(settings: Settings, redis: RedisClient) -> None:
     own = msgspec.structs.replace(settings, stream_prefix=f"ops-{os.getpid()}")
     streams = Streams(redis, own.stream_prefix)
     reader = GroupReader(streams, Stream.EXTRACT, "extractor", "extractor-1")
@@ -66,7 +66,7 @@ async def _healthcheck(settings: Settings) -> int:
 
 
 async def test_health_names_a_stage_whose_entry_is_stuck(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     prefix = f"stuck-{os.getpid()}"  # its own streams: nothing else reads or claims them
     async with running_gateway(settings, stuck_after_s=1.0, stream_prefix=prefix) as (base, own):

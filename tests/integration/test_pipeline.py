@@ -9,7 +9,6 @@ from pathlib import Path
 import asyncpg
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 
 from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
@@ -30,6 +29,7 @@ from shared.events import (
     TextExtracted,
 )
 from shared.guard import guarded
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -66,7 +66,7 @@ async def test_every_stage_is_idempotent(
     settings: Settings,
     pool: asyncpg.Pool,
     store: ObjectStore,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     corpus: Path,
     sandbox: Sandbox,
 ) -> None:
@@ -132,7 +132,7 @@ async def test_the_embedding_cache_serves_identical_text_across_documents(
     settings: Settings,
     pool: asyncpg.Pool,
     store: ObjectStore,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     corpus: Path,
     tmp_path: Path,
     sandbox: Sandbox,

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 
 from shared.errors import DocumentFailed
 from shared.events import (
@@ -20,6 +19,7 @@ from shared.events import (
     decode,
     new_id,
 )
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.stages import stage
 from shared.streams import GroupReader, Streams
@@ -61,12 +61,12 @@ def spec_for(
     return WorkerSpec(stage("extractor"), lifespan)
 
 
-async def entries(redis: aioredis.Redis, settings: Settings, stream: Stream) -> list[Event]:
+async def entries(redis: RedisClient, settings: Settings, stream: Stream) -> list[Event]:
     rows = await redis.xrange(Streams(redis, settings.stream_prefix).key(stream))
     return [decode(fields[b"event"]) for _, fields in rows]
 
 
-async def pending(redis: aioredis.Redis, settings: Settings, stream: Stream, group: str) -> int:
+async def pending(redis: RedisClient, settings: Settings, stream: Stream, group: str) -> int:
     info = await redis.xpending(Streams(redis, settings.stream_prefix).key(stream), group)
     return int(info["pending"])
 
@@ -89,7 +89,7 @@ async def running(spec: WorkerSpec[DocumentUploaded], settings: Settings) -> Asy
 
 
 async def test_next_event_is_published_and_input_acked(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     streams = Streams(redis, settings.stream_prefix)
     events = [uploaded(i) for i in range(3)]
@@ -105,12 +105,12 @@ async def test_next_event_is_published_and_input_acked(
     assert await pending(redis, settings, Stream.EXTRACT, "extractor") == 0
 
 
-async def _count(redis: aioredis.Redis, settings: Settings, stream: Stream, n: int) -> bool:
+async def _count(redis: RedisClient, settings: Settings, stream: Stream, n: int) -> bool:
     return len(await entries(redis, settings, stream)) >= n
 
 
 async def test_own_pending_entries_are_read_first_after_a_crash(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     streams = Streams(redis, settings.stream_prefix)
     reader = GroupReader(streams, Stream.EXTRACT, "extractor", settings.consumer("extractor"))
@@ -135,7 +135,7 @@ async def _true(value: object) -> bool:
 
 
 async def test_entries_of_a_dead_consumer_are_claimed_after_the_lease(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     streams = Streams(redis, settings.stream_prefix)
     dead = GroupReader(streams, Stream.EXTRACT, "extractor", "extractor-dead")
@@ -154,7 +154,7 @@ async def test_entries_of_a_dead_consumer_are_claimed_after_the_lease(
 
 
 async def test_transient_failures_are_retried_then_succeed(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     await Streams(redis, settings.stream_prefix).publish(uploaded())
     calls = 0
@@ -173,7 +173,7 @@ async def test_transient_failures_are_retried_then_succeed(
 
 
 async def test_permanent_failure_fails_the_document_at_once(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     event = uploaded()
     await Streams(redis, settings.stream_prefix).publish(event)
@@ -198,7 +198,7 @@ async def test_permanent_failure_fails_the_document_at_once(
 
 
 async def test_an_entry_that_keeps_failing_is_dead_lettered(
-    settings: Settings, redis: aioredis.Redis
+    settings: Settings, redis: RedisClient
 ) -> None:
     settings = msgspec.structs.replace(settings, max_deliveries=2, handler_attempts=1, lease_ms=500)
     streams = Streams(redis, settings.stream_prefix)
@@ -223,7 +223,7 @@ async def test_an_entry_that_keeps_failing_is_dead_lettered(
     assert await pending(redis, settings, Stream.EXTRACT, "extractor") == 0
 
 
-async def test_poison_entries_go_to_dead_letters(settings: Settings, redis: aioredis.Redis) -> None:
+async def test_poison_entries_go_to_dead_letters(settings: Settings, redis: RedisClient) -> None:
     streams = Streams(redis, settings.stream_prefix)
     await redis.xadd(streams.key(Stream.EXTRACT), {"event": b"{not json"})
     await redis.xadd(streams.key(Stream.EXTRACT), {"other": b"x"})
@@ -238,9 +238,7 @@ async def test_poison_entries_go_to_dead_letters(settings: Settings, redis: aior
     assert await pending(redis, settings, Stream.EXTRACT, "extractor") == 0
 
 
-async def test_a_wiped_stream_recreates_the_group(
-    settings: Settings, redis: aioredis.Redis
-) -> None:
+async def test_a_wiped_stream_recreates_the_group(settings: Settings, redis: RedisClient) -> None:
     streams = Streams(redis, settings.stream_prefix)
 
     async def handle(ev: DocumentUploaded, ctx: Context) -> Sequence[Event]:
@@ -255,9 +253,7 @@ async def test_a_wiped_stream_recreates_the_group(
         await wait_for(lambda: _count(redis, settings, Stream.DEDUP, 2))
 
 
-async def test_a_slow_live_handler_keeps_its_lease(
-    settings: Settings, redis: aioredis.Redis
-) -> None:
+async def test_a_slow_live_handler_keeps_its_lease(settings: Settings, redis: RedisClient) -> None:
     # Renewed every lease/3: with a 4 s lease only a 2.7 s stall of this busy
     # machine's event loop could let the peer claim, not the 1.3 s of a 2 s lease.
     settings = msgspec.structs.replace(settings, lease_ms=4000)

@@ -10,7 +10,6 @@ import aiohttp
 import asyncpg
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from services.janitor.sweeps import Sweeper
@@ -23,6 +22,7 @@ from shared.events import (
     decode,
     new_id,
 )
+from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.streams import Entry, GroupReader, Streams
@@ -50,7 +50,7 @@ def sweeper(
     settings: Settings,
     pool: asyncpg.Pool,
     store: ObjectStore,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     **overrides: object,
 ) -> Sweeper:
     return Sweeper(
@@ -67,7 +67,7 @@ def deletions(action: str) -> float:
 
 
 async def test_orphan_uploads_go_and_live_ones_stay(
-    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: RedisClient
 ) -> None:
     live_key, orphan_key = store.temp_key(new_id(), "pdf"), store.temp_key(new_id(), "pdf")
     await document(pool, "awaiting_upload", object_key=live_key)
@@ -83,7 +83,7 @@ async def test_orphan_uploads_go_and_live_ones_stay(
 
 
 async def test_presigned_uploads_that_never_came_expire(
-    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: RedisClient
 ) -> None:
     old = await document(
         pool, "awaiting_upload", expires=dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
@@ -100,7 +100,7 @@ async def test_presigned_uploads_that_never_came_expire(
 
 
 async def test_stalled_documents_are_redriven_then_failed(
-    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: RedisClient
 ) -> None:
     doc = await document(pool, "chunking")
     await pool.execute(
@@ -132,7 +132,7 @@ async def test_stalled_documents_are_redriven_then_failed(
 
 
 async def test_streams_are_trimmed_below_what_groups_need(
-    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: RedisClient
 ) -> None:
     sweep = sweeper(settings, pool, store, redis)
     streams = sweep.streams
@@ -161,7 +161,7 @@ async def test_streams_are_trimmed_below_what_groups_need(
 
 
 async def test_idle_consumers_without_pending_entries_are_removed(
-    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: RedisClient
 ) -> None:
     sweep = sweeper(settings, pool, store, redis, idle_consumer_s=0)
     gone = GroupReader(sweep.streams, Stream.CHUNK, "chunker", "chunker-gone")
@@ -178,7 +178,7 @@ async def test_idle_consumers_without_pending_entries_are_removed(
 
 
 async def test_dead_letters_are_listed_retried_and_purged(
-    settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
 ) -> None:
     streams = Streams(redis, settings.stream_prefix)
     doc = await document(pool, "failed")
@@ -205,7 +205,7 @@ async def test_dead_letters_are_listed_retried_and_purged(
 
 
 async def test_a_presigned_url_used_again_after_processing_uploads_nothing_that_stays(
-    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: aioredis.Redis
+    settings: Settings, pool: asyncpg.Pool, store: ObjectStore, redis: RedisClient
 ) -> None:
     data = b"%PDF-1.7 replayed"
     finished_key, stranger_key = store.temp_key(new_id(), "pdf"), store.temp_key(new_id(), "pdf")
