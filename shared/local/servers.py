@@ -33,6 +33,7 @@ class Servers:
     settings: Settings
     cluster: list[ClusterNode] = field(default_factory=list)
     """The masters of the Redis Cluster, when Redis is one."""
+    redis_password: str = ""
 
     async def start(self, supervisor: Supervisor, timeout: float = 120.0) -> None:
         """Start every server, wait for each to listen, and form the cluster if any."""
@@ -40,7 +41,7 @@ class Servers:
             await supervisor.start(spec, spec.env)
         await asyncio.gather(*(supervisor.wait_ready(s, timeout) for s in self.specs))
         if self.cluster:
-            await form_cluster(self.specs[0].host, self.cluster, timeout)
+            await form_cluster(self.specs[0].host, self.cluster, self.redis_password, timeout)
 
 
 def plan_servers(
@@ -54,12 +55,15 @@ def plan_servers(
     state.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port(host) for name in ("redis", "postgres", "s3", "embeddings")}
     key, secret = _s3_credentials(state)
+    password = _password(state, "postgres")
+    redis_password = _password(state, "redis")
     cluster = plan_nodes(state, host) if redis_cluster else []
+    redis_port = cluster[0].port if cluster else ports["redis"]
     settings = msgspec.structs.replace(
         base,
-        redis_url=f"redis://{host}:{cluster[0].port if cluster else ports['redis']}/0",
+        redis_url=f"redis://:{redis_password}@{host}:{redis_port}/0",
         redis_cluster=redis_cluster,
-        database_url=f"postgresql://postgres@{host}:{ports['postgres']}/postgres",
+        database_url=f"postgresql://postgres:{password}@{host}:{ports['postgres']}/postgres",
         s3_endpoint_url=f"http://{host}:{ports['s3']}",
         s3_access_key_id=key,
         s3_secret_access_key=secret,
@@ -71,12 +75,16 @@ def plan_servers(
         embeddings_send_dimensions=False,
     )
     specs = [
-        *(node_specs(state, host, cluster) if cluster else [redis(state, ports["redis"], host)]),
-        postgres(state, ports["postgres"], host),
+        *(
+            node_specs(state, host, cluster, redis_password)
+            if cluster
+            else [redis(state, ports["redis"], redis_password, host)]
+        ),
+        postgres(state, ports["postgres"], password, host),
         s3(state, ports["s3"], key, secret, host),
         embeddings(ports["embeddings"], host),
     ]
-    return Servers(specs, settings, cluster)
+    return Servers(specs, settings, cluster, redis_password)
 
 
 def _s3_credentials(state: Path) -> tuple[str, str]:
@@ -87,3 +95,12 @@ def _s3_credentials(state: Path) -> tuple[str, str]:
         path.chmod(0o600)
     key, secret = path.read_text().split()
     return key, secret
+
+
+def _password(state: Path, server: str) -> str:
+    """A server's password, drawn once and kept in the state dir."""
+    path = state / f"{server}-password"
+    if not path.exists():
+        path.write_text(secrets.token_hex(16) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
