@@ -73,6 +73,8 @@ async def cors(
         response = await handler(request)
     if allowed and not response.prepared:  # a stream sets its own before it starts
         response.headers["Access-Control-Allow-Origin"] = allowed
+        # A cross-origin client reads how long a 429 or 503 asks it to wait.
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         response.headers["Vary"] = "Origin"
     return response
 

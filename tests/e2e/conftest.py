@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, Page
 
 from tests.client import Client
+from tests.e2e.browser import chromium, open_page
 from tests.hostile import HOSTILE_LIMITS
 from tests.mesh import Mesh, running_mesh
 
@@ -23,3 +25,16 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 async def client(mesh: Mesh) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as session:
         yield Client(session, mesh.url)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
+    """The web page of the session's mesh."""
+    async with open_page(browser, mesh.url) as page:
+        yield page

@@ -4,57 +4,17 @@ against ``docmesh up``: upload, progress, search, delete."""
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pymupdf
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
+from tests.e2e.browser import ARTIFACTS
 from tests.generate import unique_copy
-from tests.mesh import Mesh
 
 pytestmark = pytest.mark.e2e
-
-# Search embeds its query on a busy 2-core CPU: Playwright's 5 s default would be luck.
-expect.set_options(timeout=30_000)
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-extensions",
-]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("The browser test needs Debian's Chromium: apt-get install chromium")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1100, "height": 1400})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(mesh.url)
-    yield page
-    await context.close()
-    assert not errors, errors
 
 
 async def test_upload_watch_search_and_delete(page: Page, corpus: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -44,13 +45,19 @@ class Link:
     worker_address: str
 
 
+NEEDS = (
+    "This test builds a second host with a network namespace and a veth pair: it needs "
+    "root and iproute2 (sudo .venv/bin/pytest), or leave it out with "
+    "--deselect tests/e2e/test_two_hosts.py."
+)
+
+
 def _ip(*args: str) -> None:
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.fail(f"cannot build the second host. {NEEDS}")
     done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
-        pytest.fail(
-            f"cannot build the second host: `ip {' '.join(args)}` said {done.stderr.strip()!r}. "
-            "This test needs root and iproute2 (network namespaces and veth pairs)."
-        )
+        pytest.fail(f"`ip {' '.join(args)}` said {done.stderr.strip()!r}. {NEEDS}")
 
 
 @contextlib.contextmanager

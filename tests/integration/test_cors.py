@@ -31,6 +31,8 @@ async def test_the_gateway_and_the_bucket_answer_the_frontend_origin(settings: S
         body = {"filename": "a.pdf", "file_size": 9, "content_type": "application/pdf"}
         async with client.http.post(presign_url, json=body, headers={"Origin": APP}) as resp:
             assert resp.status == 201 and resp.headers["Access-Control-Allow-Origin"] == APP
+            # A cross-origin uploader reads a 429's Retry-After only when it is exposed.
+            assert resp.headers["Access-Control-Expose-Headers"] == "Retry-After"
             presigned = await resp.json()
         async with client.http.get(
             f"{client.base}/documents", headers={"Origin": "http://elsewhere.example"}

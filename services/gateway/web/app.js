@@ -79,6 +79,12 @@ class UploadRow {
       this.advance((UPLOAD_SHARE * progress.loaded) / total);
       return;
     }
+    if (progress.phase === "waiting") {
+      this.node.dataset.status = "waiting";
+      this.stage.textContent = `Busy: asking again in ${progress.seconds} s`;
+      this.detail.textContent = progress.reason;
+      return;
+    }
     const s = progress.status;
     this.node.dataset.status = s.status;
     this.node.dataset.documentId = progress.documentId;

@@ -13,6 +13,7 @@
  *
  * Progress, passed to onProgress:
  *   { documentId, phase: "uploading", loaded, total }       bytes sent to S3
+ *   { documentId, phase: "waiting", seconds, reason }       the API said "later" (429)
  *   { documentId, phase: "processing", status }             the status view
  * uploadDocument resolves with the final status when it is "completed" and
  * rejects with a DocumentError (carrying .status) when it ends otherwise, or
@@ -29,13 +30,15 @@ const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
 
 /** The API refused a request: a 4xx or 5xx with docmesh's JSON error body. */
 export class ApiError extends Error {
-  constructor(httpStatus, body) {
+  constructor(httpStatus, body, retryAfter = null) {
     const error = (body && body.error) || {};
     super(error.message || `The API answered ${httpStatus}.`);
     this.name = "ApiError";
     this.httpStatus = httpStatus;
     this.code = error.code || "http_" + httpStatus;
     this.field = error.field || null;
+    /** Seconds a 429 or 503 asked the client to wait (its Retry-After), or null. */
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -101,7 +104,10 @@ export class DocumentUploader {
     });
     const text = await response.text();
     const data = text ? JSON.parse(text) : null;
-    if (!response.ok) throw new ApiError(response.status, data);
+    if (!response.ok) {
+      const wait = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+      throw new ApiError(response.status, data, Number.isFinite(wait) ? wait : null);
+    }
     return data;
   }
 
@@ -134,14 +140,19 @@ export class DocumentUploader {
     });
   }
 
-  /** Ask for processing; a full pipeline (429) is waited out as Retry-After says. */
+  /**
+   * Ask for processing. A 429 (a rate limit, a full pipeline) is waited out as its
+   * Retry-After says (1 s to 2 min), else 5 s more on each attempt.
+   */
   async process(documentId, uploadId, attempts = 10) {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.api("POST", `/api/v1/documents/${documentId}/process`, { upload_id: uploadId });
       } catch (error) {
         if (!(error instanceof ApiError) || error.httpStatus !== 429 || attempt >= attempts) throw error;
-        await sleep(5000 * attempt);
+        const seconds = error.retryAfter == null ? 5 * attempt : Math.min(Math.max(error.retryAfter, 1), 120);
+        this.emit({ documentId, phase: "waiting", seconds, reason: error.message });
+        await sleep(1000 * seconds);
       }
     }
   }

@@ -1,0 +1,201 @@
+"""The web page's actions and its uploader's resilience, in a real browser against
+``docmesh up``: Retry, the duplicate link, the Chunks view, the API-key field,
+polling when the event stream is unreachable, a PUT answered 5xx, a 429 waited out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, Request, Route, expect
+
+from shared.events import ProcessingFinished
+from shared.redis_client import open_redis
+from shared.streams import Streams
+from tests.client import Client
+from tests.e2e.browser import open_page
+from tests.generate import make_pdf
+from tests.mesh import Mesh, running_mesh
+
+pytestmark = pytest.mark.e2e
+
+ROW = '#uploads li[data-file="{}"]'
+ANY = re.compile(".+")
+
+
+async def status_of(client: Client, document_id: str) -> dict[str, Any]:
+    status, body = await client.call("GET", f"/documents/{document_id}/status")
+    assert status == 200, body
+    return dict(body)
+
+
+async def fail_while_embedding(mesh: Mesh, client: Client, document_id: str) -> None:
+    """Once some chunks are embedded, the document fails as a worker's permanent
+    error fails it: a ``failed`` outcome on the janitor's stream."""
+    for _ in range(600):
+        body = await status_of(client, document_id)
+        if body["status"] == "embedding" and (body["embedded_count"] or 0) > 0:
+            break
+        assert body["status"] not in {"completed", "failed"}, body
+        await asyncio.sleep(0.1)
+    db = await asyncpg.connect(mesh.settings.database_url)
+    try:
+        job_id = await db.fetchval(
+            "SELECT job_id FROM documents WHERE id = $1", uuid.UUID(document_id)
+        )
+    finally:
+        await db.close()
+    failed = ProcessingFinished(
+        event_id=str(uuid.uuid4()),
+        document_id=document_id,
+        job_id=str(job_id),
+        outcome="failed",
+        error_code="embeddings_unavailable",
+        error_message="The embeddings API did not answer; retry the document.",
+    )
+    async with open_redis(mesh.settings) as redis:
+        await Streams(redis, mesh.settings.stream_prefix).publish(failed)
+
+
+async def test_the_retry_button_runs_a_failed_document_again(
+    page: Page, mesh: Mesh, client: Client, tmp_path: Path
+) -> None:
+    pdf = make_pdf(tmp_path / "retry-me.pdf", 40, f"Retry button {uuid.uuid4()}")
+    await page.get_by_label("Choose files").set_input_files(pdf)
+    row = page.locator(ROW.format(pdf.name))
+    await expect(row).to_have_attribute("data-document-id", ANY, timeout=60_000)
+    document_id = str(await row.get_attribute("data-document-id"))
+    await fail_while_embedding(mesh, client, document_id)
+    await expect(row).to_have_attribute("data-status", "failed", timeout=60_000)
+    await expect(row.get_by_role("alert")).to_contain_text("retry the document")
+    await row.get_by_role("button", name="Retry").click()
+    await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
+    await expect(row.get_by_role("alert")).to_have_text("")
+    final = await status_of(client, document_id)
+    assert final["status"] == "completed" and final["error"] is None, final
+    assert final["embedded_count"] == final["chunk_count"] > 0
+
+
+async def test_a_duplicate_links_to_the_original_and_chunks_are_shown(
+    page: Page, client: Client, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    original = make_pdf(tmp_path / f"original-{tag}.pdf", 2, f"Duplicate link {tag}")
+    copy = tmp_path / f"copy-{tag}.pdf"
+    copy.write_bytes(original.read_bytes())
+    await page.get_by_label("Choose files").set_input_files(original)
+    first = page.locator(ROW.format(original.name))
+    await expect(first).to_have_attribute("data-status", "completed", timeout=120_000)
+    document_id = str(await first.get_attribute("data-document-id"))
+    chunk_count = (await status_of(client, document_id))["chunk_count"]
+    assert chunk_count > 0
+
+    await page.get_by_label("Choose files").set_input_files(copy)
+    second = page.locator(ROW.format(copy.name))
+    await expect(second).to_have_attribute("data-status", "completed", timeout=120_000)
+    link = second.get_by_role("link", name="duplicate of an earlier upload")
+    await expect(link).to_have_attribute("href", f"#doc-{document_id}")
+    await link.click()
+    chunks = page.locator("#chunks")
+    await expect(chunks).to_be_visible()
+    await expect(page.locator("#chunks-title")).to_have_text(f"Chunks ({chunk_count})")
+    await expect(page.locator("#chunk-list li").first).to_contain_text(f"Duplicate link {tag}")
+
+    # The library's Chunks button shows the same chunks.
+    await page.locator("#chunk-list").evaluate("list => list.replaceChildren()")
+    await page.get_by_role("button", name=f"Chunks of {original.name}").click()
+    await expect(page.locator("#chunk-list li")).to_have_count(chunk_count)
+
+
+async def test_polling_takes_over_and_a_refused_put_is_sent_again(
+    page: Page, tmp_path: Path
+) -> None:
+    """The event stream is unreachable (a proxy that drops it) and storage answers
+    the first PUT with 503: the upload is sent again and followed by polling."""
+    seen: dict[str, int] = {"put": 0, "stream": 0, "status": 0}
+
+    async def storage_fails_once(route: Route, request: Request) -> None:
+        seen["put"] += 1
+        if seen["put"] == 1:
+            await route.fulfill(status=503, body="SlowDown")
+        else:
+            await route.continue_()
+
+    async def stream_dropped(route: Route) -> None:
+        seen["stream"] += 1
+        await route.abort("connectionreset")
+
+    def counted(request: Request) -> None:
+        if request.method == "GET" and request.url.split("?")[0].count("/documents/") == 1:
+            seen["status"] += 1
+
+    await page.route(lambda url: "/temp/" in url, storage_fails_once)
+    await page.route("**/events*", stream_dropped)
+    page.on("request", counted)
+    pdf = make_pdf(tmp_path / "through-faults.pdf", 2, f"Faults {uuid.uuid4()}")
+    await page.get_by_label("Choose files").set_input_files(pdf)
+    row = page.locator(ROW.format(pdf.name))
+    await expect(row).to_have_attribute("data-status", "completed", timeout=120_000)
+    assert seen["put"] == 2, seen
+    assert seen["stream"] >= 1 and seen["status"] >= 1, seen
+
+
+KEY = "dm_" + secrets.token_hex(24)
+
+
+@pytest.fixture(scope="module")
+def keyed_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A mesh that needs an API key, and allows one /process per key every 8 s."""
+    settings = {"DOCMESH_ADMIN_KEY": KEY, "DOCMESH_RATE_LIMIT_PROCESS": "1/8second"}
+    with running_mesh(tmp_path_factory.mktemp("keyed-mesh"), settings) as mesh:
+        yield mesh
+
+
+@pytest.fixture
+async def keyed_page(browser: Browser, keyed_mesh: Mesh) -> AsyncIterator[Page]:
+    async with open_page(browser, keyed_mesh.url) as page:
+        yield page
+
+
+async def test_the_api_key_field_and_a_rate_limit_waited_out(
+    keyed_page: Page, keyed_mesh: Mesh, tmp_path: Path
+) -> None:
+    page = keyed_page
+    await expect(page.locator("#library-status")).to_contain_text("needs a key")
+    await page.get_by_text("API key", exact=True).click()
+    await page.get_by_label("Key (needed once").fill(KEY)
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#library-status")).to_have_text("No documents.")
+    assert await page.evaluate("localStorage.getItem('docmesh.apiKey')") == KEY
+
+    await page.evaluate(SEEN_STATUSES)
+    pdfs = [make_pdf(tmp_path / f"keyed-{n}.pdf", 1, f"Keyed {n} {uuid.uuid4()}") for n in range(2)]
+    await page.get_by_label("Choose files").set_input_files(pdfs)
+    for pdf in pdfs:
+        row = page.locator(ROW.format(pdf.name))
+        await expect(row).to_have_attribute("data-status", "completed", timeout=120_000)
+    statuses = await page.evaluate("window.statuses")
+    # One of the two was told 429 and waited as Retry-After said, then went through.
+    assert "waiting" in statuses, statuses
+    async with aiohttp.ClientSession() as session:
+        status, listed = await Client(session, keyed_mesh.url, KEY).call("GET", "/documents")
+        assert status == 200 and listed["total"] == 2, listed
+        status, _ = await Client(session, keyed_mesh.url).call("GET", "/documents")
+        assert status == 401
+
+
+SEEN_STATUSES = """() => {
+    window.statuses = [];
+    new MutationObserver((changes) => changes.forEach((c) =>
+        window.statuses.push(c.target.dataset.status))
+    ).observe(document.querySelector("#uploads"),
+              {attributes: true, subtree: true, attributeFilter: ["data-status"]});
+}"""
