@@ -105,6 +105,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Largest upload accepted, in bytes."""
     presign_expires_s: int = 3600
     """Lifetime of a presigned upload URL, in seconds."""
+    multipart_threshold_bytes: int = 64 * 1024**2
+    """Uploads of at least this size go to S3 in parts (a client may ask for parts
+    below it): each part is retried alone and an interrupted upload resumes."""
+    multipart_part_bytes: int = 16 * 1024**2
+    """Size of each part (raised for files that would need more than 10,000 parts;
+    never below S3's 5 MiB minimum)."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (comma-separated)."""
     rate_limit_presign: str = "600/minute"

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,15 @@ from botocore.exceptions import ClientError
 from shared.settings import Settings
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart upload, as the store holds it."""
+
+    number: int
+    etag: str
+    size: int
 
 
 class ObjectMissing(Exception):
@@ -51,6 +61,68 @@ class ObjectStore:
             "put_object", Params=params, ExpiresIn=expires_s
         )
         return url
+
+    async def start_multipart(self, key: str, content_type: str) -> str:
+        """Open a multipart upload of ``key``; the store's id for it."""
+        reply = await self._s3.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type
+        )
+        return str(reply["UploadId"])
+
+    async def presign_part(self, key: str, multipart_id: str, number: int, expires_s: int) -> str:
+        """A URL a browser can PUT part ``number`` (from 1) of the upload to."""
+        params = {"Bucket": self.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": number}
+        url: str = await self._presign.generate_presigned_url(
+            "upload_part", Params=params, ExpiresIn=expires_s
+        )
+        return url
+
+    async def parts(self, key: str, multipart_id: str) -> list[Part]:
+        """The parts the store holds for the upload, in order (an empty list once it
+        is completed or aborted)."""
+        found: list[Part] = []
+        paginator = self._s3.get_paginator("list_parts")
+        try:
+            async for page in paginator.paginate(
+                Bucket=self.bucket, Key=key, UploadId=multipart_id
+            ):
+                found += [
+                    Part(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"]))
+                    for p in page.get("Parts", [])
+                ]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return []
+            raise
+        return sorted(found, key=lambda p: p.number)
+
+    async def complete_multipart(
+        self, key: str, multipart_id: str, etags: list[tuple[int, str]]
+    ) -> None:
+        """Join the parts into the object (the store checks every ETag)."""
+        await self._s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=multipart_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags]},
+        )
+
+    async def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Drop the upload and its parts; an unknown upload is not an error."""
+        try:
+            await self._s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=multipart_id
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+
+    async def open_multiparts(self) -> AsyncIterator[tuple[str, str, dt.datetime]]:
+        """Multipart uploads open under the temporary prefix: key, id, start time."""
+        paginator = self._s3.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.temp_prefix):
+            for item in page.get("Uploads", []):
+                yield str(item["Key"]), str(item["UploadId"]), item["Initiated"]
 
     async def size(self, key: str) -> int | None:
         """The object's size in bytes, or None when it does not exist."""
@@ -91,6 +163,12 @@ class ObjectStore:
                     out.write(chunk)
         return digest.hexdigest()
 
+    async def drop_upload(self, key: str, multipart_id: str | None) -> None:
+        """Delete an upload: its multipart upload (and parts) if any, and its object."""
+        if multipart_id:
+            await self.abort_multipart(key, multipart_id)
+        await self.delete(key)
+
     async def delete(self, key: str) -> None:
         """Delete the object; deleting a missing object is not an error."""
         await self._s3.delete_object(Bucket=self.bucket, Key=key)
@@ -109,6 +187,7 @@ class ObjectStore:
             "Status": "Enabled",
             "Filter": {"Prefix": self.temp_prefix},
             "Expiration": {"Days": days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
         }
         try:
             await self._s3.put_bucket_lifecycle_configuration(

@@ -13,6 +13,7 @@ from aiohttp import web
 from services.gateway import (
     documents,
     events,
+    multipart,
     observe,
     openapi,
     page,
@@ -187,6 +188,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector])
     app.add_routes(uploads.routes)
+    app.add_routes(multipart.routes)
     app.add_routes(documents.routes)
     app.add_routes(events.routes)
     app.add_routes(queue.routes)

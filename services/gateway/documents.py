@@ -87,7 +87,7 @@ async def delete_document(request: web.Request) -> web.Response:
     """
     document_id = path_document_id(request)
     doc = await fetch_document(request, document_id)
-    await request.app[STORE].delete(doc["object_key"])
+    await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
     await queries.delete_document(request.app[POOL], document_id)
     return web.Response(status=204)
 
@@ -107,7 +107,7 @@ async def cancel(request: web.Request) -> web.Response:
     if doc["status"] in TERMINAL:
         raise ApiError(409, "already_finished", f"The document is already {doc['status']}.")
     if doc["job_id"] is None:  # nothing runs yet: it ends here
-        await request.app[STORE].delete(doc["object_key"])
+        await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
         await status.cancel_unstarted(pool, document_id)
     else:
         await status.request_cancel(pool, document_id)

@@ -46,6 +46,23 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
     title: Annotated[str, Meta(max_length=500)] | None = None
     description: Annotated[str, Meta(max_length=5000)] | None = None
     tags: Annotated[list[Tag], Meta(max_length=32)] = msgspec.field(default_factory=list)
+    multipart: Annotated[
+        bool | None,
+        Meta(
+            description="Upload in parts; by default, files of "
+            "DOCMESH_MULTIPART_THRESHOLD_BYTES (64 MiB) or more go in parts."
+        ),
+    ] = None
+
+
+class CompletedPart(msgspec.Struct, forbid_unknown_fields=True):
+    part_number: Annotated[int, Meta(ge=1, le=10_000)]
+    etag: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class CompleteUploadRequest(msgspec.Struct, forbid_unknown_fields=True):
+    upload_id: str
+    parts: Annotated[list[CompletedPart], Meta(min_length=1, max_length=10_000)]
 
 
 Sha256 = Annotated[str, Meta(pattern="^[0-9a-fA-F]{64}$")]

@@ -183,14 +183,45 @@ class Purged(msgspec.Struct):
     purged: int
 
 
+class PartUrl(msgspec.Struct):
+    part_number: int
+    url: str
+
+
+class MultipartPlan(msgspec.Struct):
+    """PUT each part's bytes to its URL (any order, in parallel), keep each answer's
+    ETag header, then complete the upload with them."""
+
+    part_size: int
+    part_count: int
+    parts: list[PartUrl]
+
+
 class PresignResponse(msgspec.Struct):
     document_id: str
     upload_id: str
-    upload_url: str
+    upload_url: str | None
+    """Where to PUT the whole file; null when the upload goes in parts."""
     method: str
     headers: dict[str, str]
     expires_in: int
     expires_at: str
+    multipart: MultipartPlan | None = None
+
+
+class StoredPart(msgspec.Struct):
+    part_number: int
+    etag: str
+    size: int
+
+
+class UploadParts(msgspec.Struct):
+    """What the store holds of a multipart upload, and fresh URLs for the rest."""
+
+    parts: list[StoredPart]
+    missing: list[PartUrl]
+    part_size: int
+    part_count: int
 
 
 class ProcessResponse(msgspec.Struct):

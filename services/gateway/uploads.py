@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from services.gateway import queries
+from services.gateway import multipart, queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
@@ -36,7 +36,7 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/documents/upload/presigned")
 @operation(
-    "Register an upload and get a presigned PUT URL for the file.",
+    "Register an upload and get a presigned PUT URL for the file (or one per part).",
     returns=PresignResponse,
     status=201,
     body=PresignRequest,
@@ -55,7 +55,22 @@ async def presign(request: web.Request) -> web.Response:
     key = store.temp_key(upload_id, fmt.value)
     content_type = body.content_type.split(";")[0].strip().lower()
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.presign_expires_s)
-    url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
+    in_parts = body.multipart
+    if in_parts is None:
+        in_parts = body.file_size >= settings.multipart_threshold_bytes
+    url, parts, multipart_id = None, None, None
+    if in_parts:
+        multipart_id = await store.start_multipart(key, content_type)
+        parts = await multipart.plan(
+            store,
+            key,
+            multipart_id,
+            body.file_size,
+            settings.multipart_part_bytes,
+            settings.presign_expires_s,
+        )
+    else:
+        url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
     await status.register_upload(
         request.app[POOL],
         id=document_id,
@@ -69,6 +84,8 @@ async def presign(request: web.Request) -> web.Response:
         object_key=key,
         upload_expires_at=expires_at,
         tenant=tenant(request),
+        multipart_id=multipart_id,
+        part_size=parts.part_size if parts else None,
     )
     return json_response(
         PresignResponse(
@@ -76,9 +93,10 @@ async def presign(request: web.Request) -> web.Response:
             upload_id=upload_id,
             upload_url=url,
             method="PUT",
-            headers={"Content-Type": content_type},
+            headers={} if parts else {"Content-Type": content_type},
             expires_in=settings.presign_expires_s,
             expires_at=expires_at.isoformat().replace("+00:00", "Z"),
+            multipart=parts,
         ),
         status=201,
     )
@@ -142,7 +160,8 @@ async def _verify_upload(request: web.Request, doc: asyncpg.Record) -> Format:
                 "upload_expired",
                 "The upload URL expired before a file arrived; presign again.",
             )
-        raise ApiError(409, "not_uploaded", "No file was uploaded yet: PUT it to upload_url first.")
+        first = "complete the multipart upload" if doc["multipart_id"] else "PUT it to upload_url"
+        raise ApiError(409, "not_uploaded", f"No file was uploaded yet: {first} first.")
     if size != doc["file_size"]:
         await store.delete(key)
         raise ApiError(

@@ -2,9 +2,10 @@
 
 Each sweep is safe to run twice and from several janitors at once (they take
 a Redis lock so that usually one does): it deletes orphan uploads, expires
-presigned uploads that never came, re-drives jobs that stopped progressing
-(lost events after a Redis restart, a publish that never happened), trims the
-streams below what every group still needs, and removes idle consumers.
+presigned uploads that never came, aborts abandoned multipart uploads, re-drives
+jobs that stopped progressing (lost events after a Redis restart, a publish that
+never happened), trims the streams below what every group still needs, and
+removes idle consumers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from shared.db import Pool
 from shared.events import ProcessingFinished
 from shared.redrive import redrive_event
 from shared.settings import Settings
-from shared.stages import TERMINAL, WORK_STREAMS
+from shared.stages import TERMINAL, WORK_STREAMS, Status
 from shared.storage import ObjectStore
 from shared.streams import Streams
 
@@ -32,6 +33,7 @@ log = structlog.get_logger()
 class Report:
     orphans_deleted: int = 0
     uploads_expired: int = 0
+    multiparts_aborted: int = 0
     redriven: int = 0
     stalled: int = 0
     entries_trimmed: int = 0
@@ -50,6 +52,7 @@ class Sweeper:
         report = Report()
         report.orphans_deleted = await self.orphans()
         report.uploads_expired = await self.expire_uploads()
+        report.multiparts_aborted = await self.abandoned_multiparts()
         report.redriven, report.stalled = await self.reconcile()
         report.entries_trimmed = await self.trim_streams()
         report.consumers_removed = await self.remove_idle_consumers()
@@ -94,6 +97,32 @@ class Sweeper:
             await self.store.delete(key)
             log.info("upload_expired", key=key)
         return len(keys)
+
+    async def abandoned_multiparts(self) -> int:
+        """Abort multipart uploads no waiting document owns (the store keeps, and
+        bills, the parts of an upload never completed until it is aborted): those of
+        a document that expired, was cancelled or went on without them, and those no
+        document knows once older than ``orphan_age_s``."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.orphan_age_s)
+        uploads = [upload async for upload in self.store.open_multiparts()]
+        if not uploads:
+            return 0
+        owners = {
+            r["multipart_id"]: r["status"]
+            for r in await self.pool.fetch(
+                "SELECT multipart_id, status FROM documents WHERE multipart_id = ANY($1::text[])",
+                [multipart_id for _, multipart_id, _ in uploads],
+            )
+        }
+        aborted = 0
+        for key, multipart_id, started in uploads:
+            owner = owners.get(multipart_id)
+            waiting = owner == Status.AWAITING_UPLOAD
+            if not waiting and (owner is not None or started < cutoff):
+                await self.store.abort_multipart(key, multipart_id)
+                aborted += 1
+                log.info("multipart_aborted", key=key, owner_status=owner)
+        return aborted
 
     async def reconcile(self) -> tuple[int, int]:
         """Re-drive documents that made no progress for ``stall_after_s``; past

@@ -1,0 +1,163 @@
+"""Multipart uploads: a large file goes to S3 in parts that a client sends in
+parallel, retries one by one, and resumes after a reload from the parts list.
+
+Presign opens the multipart upload and answers a URL per part; the parts list
+tells what the store already holds and gives fresh URLs for the rest; complete
+joins the parts; ``/process`` then verifies the object as for a single PUT.
+"""
+
+from __future__ import annotations
+
+import math
+
+import asyncpg
+from aiohttp import web
+
+from services.gateway.documents import status_json
+from services.gateway.errors import ApiError
+from services.gateway.http import fetch_document, json_response, path_document_id
+from services.gateway.openapi import operation
+from services.gateway.request_bodies import CompleteUploadRequest, decode_body
+from services.gateway.response_bodies import (
+    DocumentStatus,
+    MultipartPlan,
+    PartUrl,
+    StoredPart,
+    UploadParts,
+)
+from services.gateway.state import POOL, SETTINGS, STORE
+from shared import status
+from shared.stages import Status
+from shared.storage import ObjectStore
+
+routes = web.RouteTableDef()
+
+S3_MIN_PART = 5 * 1024**2
+"""S3 refuses parts below 5 MiB, but for the last."""
+S3_MAX_PARTS = 10_000
+
+
+def plan_parts(file_size: int, part_bytes: int) -> tuple[int, int]:
+    """The part size and count for ``file_size`` bytes: parts of ``part_bytes``, at
+    least S3's minimum, and larger when the file would need more than 10,000."""
+    size = max(part_bytes, S3_MIN_PART, math.ceil(file_size / S3_MAX_PARTS))
+    return size, max(1, math.ceil(file_size / size))
+
+
+async def part_urls(
+    store: ObjectStore, key: str, multipart_id: str, numbers: list[int], expires_s: int
+) -> list[PartUrl]:
+    """A presigned PUT URL for each part number."""
+    return [PartUrl(n, await store.presign_part(key, multipart_id, n, expires_s)) for n in numbers]
+
+
+async def plan(
+    store: ObjectStore, key: str, multipart_id: str, file_size: int, part_bytes: int, expires: int
+) -> MultipartPlan:
+    """The plan presign answers: the part size and a URL for every part."""
+    size, count = plan_parts(file_size, part_bytes)
+    urls = await part_urls(store, key, multipart_id, list(range(1, count + 1)), expires)
+    return MultipartPlan(size, count, urls)
+
+
+def _open_multipart(doc: asyncpg.Record) -> str:
+    """The document's multipart upload id; a 409 when it has none open."""
+    if doc["multipart_id"] is None:
+        raise ApiError(409, "not_multipart", "This upload is a single PUT, not a multipart one.")
+    if doc["status"] != Status.AWAITING_UPLOAD or doc["job_id"] is not None:
+        raise ApiError(
+            409, "upload_finished", f"The upload is over: the document is {doc['status']}."
+        )
+    return str(doc["multipart_id"])
+
+
+@routes.get("/api/v1/documents/{document_id}/upload/parts")
+@operation(
+    "The parts of a multipart upload the store holds, and fresh URLs for the others.",
+    returns=UploadParts,
+    errors=(409,),
+)
+async def list_parts(request: web.Request) -> web.Response:
+    store, settings = request.app[STORE], request.app[SETTINGS]
+    doc = await fetch_document(request, path_document_id(request))
+    multipart_id = _open_multipart(doc)
+    size, count = plan_parts(doc["file_size"], doc["part_size"])
+    stored = await store.parts(doc["object_key"], multipart_id)
+    held = {p.number for p in stored}
+    missing = [n for n in range(1, count + 1) if n not in held]
+    urls = await part_urls(
+        store, doc["object_key"], multipart_id, missing, settings.presign_expires_s
+    )
+    parts = [StoredPart(p.number, p.etag, p.size) for p in stored]
+    return json_response(UploadParts(parts, urls, size, count))
+
+
+@routes.post("/api/v1/documents/{document_id}/upload/complete")
+@operation(
+    "Join the parts of a multipart upload into the file (then ask for processing).",
+    returns=DocumentStatus,
+    body=CompleteUploadRequest,
+    errors=(409, 422),
+)
+async def complete(request: web.Request) -> web.Response:
+    document_id = path_document_id(request)
+    body = decode_body(await request.read(), CompleteUploadRequest)
+    doc = await fetch_document(request, document_id)
+    if body.upload_id != str(doc["upload_id"]):
+        raise ApiError(
+            422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
+        )
+    multipart_id = _open_multipart(doc)
+    _, count = plan_parts(doc["file_size"], doc["part_size"])
+    numbers = sorted(p.part_number for p in body.parts)
+    if numbers != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(numbers))
+        raise ApiError(
+            422,
+            "parts_missing",
+            f"Complete needs each of the {count} parts once; missing: {missing[:20]}. "
+            "GET upload/parts lists what the store holds.",
+            "parts",
+        )
+    etags = sorted((p.part_number, p.etag) for p in body.parts)
+    store = request.app[STORE]
+    if await store.size(doc["object_key"]) != doc["file_size"]:  # else completed before
+        await _check_etags(store, doc["object_key"], multipart_id, etags)
+        await store.complete_multipart(doc["object_key"], multipart_id, etags)
+    return web.Response(
+        text=await status_json(request, document_id), content_type="application/json"
+    )
+
+
+async def _check_etags(
+    store: ObjectStore, key: str, multipart_id: str, etags: list[tuple[int, str]]
+) -> None:
+    """Each ETag is the one the store holds for its part: checked here, because some
+    stores drop the whole upload on a complete that names a wrong part."""
+    held = {p.number: p.etag.strip('"') for p in await store.parts(key, multipart_id)}
+    wrong = [n for n, etag in etags if held.get(n) != etag.strip('"')]
+    if wrong:
+        raise ApiError(
+            422,
+            "parts_rejected",
+            f"The store holds other bytes, or none, for parts {wrong[:20]}: PUT them again "
+            "(GET upload/parts lists what it holds) and complete with the ETags the PUTs answered.",
+            "parts",
+        )
+
+
+@routes.delete("/api/v1/documents/{document_id}/upload")
+@operation(
+    "Abort a multipart upload: its parts are deleted and the document cancelled.",
+    returns=DocumentStatus,
+    errors=(409,),
+)
+async def abort(request: web.Request) -> web.Response:
+    document_id = path_document_id(request)
+    doc = await fetch_document(request, document_id)
+    multipart_id = _open_multipart(doc)
+    await request.app[STORE].drop_upload(doc["object_key"], multipart_id)
+    await status.cancel_unstarted(request.app[POOL], document_id)
+    return web.Response(
+        text=await status_json(request, document_id), content_type="application/json"
+    )
