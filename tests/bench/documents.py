@@ -3,6 +3,7 @@ of the corpus so that deduplication does not skip them."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import zipfile
@@ -125,3 +126,16 @@ def unique_copy(source: Path, target: Path, line: str) -> Path:
     else:
         shutil.copyfile(source, target)
     return target
+
+
+def make_heavy_pdf(path: Path, megabytes: int) -> Path:
+    """A one-page PDF with text and an incompressible image of ``megabytes`` MB."""
+    side = int((megabytes * 1_000_000 / 3) ** 0.5)
+    pixmap = pymupdf.Pixmap(pymupdf.csRGB, side, side, os.urandom(side * side * 3), False)
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((50, 60), f"A heavy scan with a caption {path.stem}.", fontsize=11)
+    page.insert_image(pymupdf.Rect(50, 100, 545, 600), pixmap=pixmap)
+    doc.save(path, deflate=True)
+    doc.close()
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -38,3 +39,20 @@ async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
     """The web page of the session's mesh."""
     async with open_page(browser, mesh.url) as page:
         yield page
+
+
+KEY = "dm_" + secrets.token_hex(24)
+
+
+@pytest.fixture(scope="session")
+def keyed_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A mesh that needs an API key, allows one /process per key every 8 s, and
+    takes files of 5 MiB or more in parts of 5 MiB."""
+    settings = {
+        "DOCMESH_ADMIN_KEY": KEY,
+        "DOCMESH_RATE_LIMIT_PROCESS": "1/8second",
+        "DOCMESH_MULTIPART_THRESHOLD_BYTES": str(5 * 1024**2),
+        "DOCMESH_MULTIPART_PART_BYTES": str(5 * 1024**2),
+    }
+    with running_mesh(tmp_path_factory.mktemp("keyed-mesh"), settings) as mesh:
+        yield mesh

@@ -3,16 +3,14 @@ against ``docmesh up``: upload, progress, search, delete."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
-import pymupdf
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.browser import ARTIFACTS
-from tests.generate import unique_copy
+from tests.generate import make_heavy_pdf, unique_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -52,19 +50,6 @@ async def test_upload_watch_search_and_delete(page: Page, corpus: Path, tmp_path
     await page.keyboard.press("Tab")  # the API key summary
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "file-input"
-
-
-def make_heavy_pdf(path: Path, megabytes: int) -> Path:
-    """A one-page PDF with text and an incompressible image of ``megabytes`` MB."""
-    side = int((megabytes * 1_000_000 / 3) ** 0.5)
-    pixmap = pymupdf.Pixmap(pymupdf.csRGB, side, side, os.urandom(side * side * 3), False)
-    doc = pymupdf.open()
-    page = doc.new_page()
-    page.insert_text((50, 60), f"A heavy scan with a caption {path.stem}.", fontsize=11)
-    page.insert_image(pymupdf.Rect(50, 100, 545, 600), pixmap=pixmap)
-    doc.save(path, deflate=True)
-    doc.close()
-    return path
 
 
 SEEN = """() => {

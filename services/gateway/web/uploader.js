@@ -8,7 +8,9 @@
  *   const status = await uploader.uploadDocument(file, { tags: ["contracts"] });
  *
  * The file goes straight from the browser to S3 through a presigned URL; the
- * gateway only sees small JSON requests. Progress comes from Server-Sent
+ * gateway only sees small JSON requests. A large file goes in parts, sent a few at
+ * a time and retried one by one; a page reloaded mid-upload resumes it when the
+ * same file is chosen again (only the parts S3 lacks are sent). Progress comes from Server-Sent
  * Events when the browser has EventSource, else from polling every 2 s.
  *
  * Progress, passed to onProgress:
@@ -60,6 +62,30 @@ export function contentTypeOf(file) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const uploadFailed = (why) =>
+  new ApiError(0, { error: { code: "upload_failed", message: `The upload to storage failed (${why}).` } });
+
+/** Send ``body`` with XMLHttpRequest (fetch reports no upload progress); the HTTP status, 0 when the connection broke. */
+function send(method, url, body, headers, onProgress) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    for (const [name, value] of Object.entries(headers || {})) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => resolve(xhr.status);
+    xhr.onerror = () => resolve(0);
+    xhr.send(body);
+  });
+}
+
+// Unfinished multipart uploads, by file, so a reloaded page resumes instead of starting over.
+const store = typeof localStorage === "undefined" ? null : localStorage;
+const savedKey = (file) => `docmesh.upload:${file.name}:${file.size}:${file.lastModified}`;
+const remember = (file, p) =>
+  store?.setItem(savedKey(file), JSON.stringify({ document_id: p.document_id, upload_id: p.upload_id }));
+const recalled = (file) => JSON.parse(store?.getItem(savedKey(file)) || "null");
+const forget = (file) => store?.removeItem(savedKey(file));
+
 export class DocumentUploader {
   /**
    * @param {object} options
@@ -67,9 +93,11 @@ export class DocumentUploader {
    * @param {string} [options.apiKey] sent as a Bearer token when the API needs keys
    * @param {number} [options.pollIntervalMs] polling period without EventSource
    * @param {boolean} [options.useEventSource] false to always poll
+   * @param {number} [options.partConcurrency] parts of a multipart upload sent at once
    */
-  constructor({ baseUrl = "", apiKey = null, pollIntervalMs = 2000, useEventSource = true } = {}) {
+  constructor({ baseUrl = "", apiKey = null, pollIntervalMs = 2000, useEventSource = true, partConcurrency = 4 } = {}) {
     this.baseUrl = baseUrl.replace(/\/$/, "");
+    this.partConcurrency = partConcurrency;
     this.apiKey = apiKey;
     this.pollIntervalMs = pollIntervalMs;
     this.useEventSource = useEventSource && typeof EventSource !== "undefined";
@@ -77,19 +105,93 @@ export class DocumentUploader {
     this.onProgress = null;
   }
 
-  /** Presign, PUT to S3 with byte progress, ask for processing, then follow it. */
+  /**
+   * Presign (or resume an interrupted upload of the same file), send the bytes to
+   * S3 with byte progress, ask for processing, then follow it.
+   */
   async uploadDocument(file, metadata = {}) {
+    const upload = (await this.resumable(file)) || (await this.presign(file, metadata));
+    const documentId = upload.document_id;
+    if (upload.multipart) await this.putParts(upload, file);
+    else await this.put(upload, file);
+    const job = await this.process(documentId, upload.upload_id);
+    forget(file);
+    this.emit({ documentId, phase: "processing", status: { status: job.status, progress: 0 } });
+    return this.trackProgress(documentId);
+  }
+
+  async presign(file, metadata) {
     const presigned = await this.api("POST", "/api/v1/documents/upload/presigned", {
       filename: file.name,
       file_size: file.size,
       content_type: contentTypeOf(file),
       ...metadata,
     });
-    const documentId = presigned.document_id;
-    await this.put(presigned, file);
-    const job = await this.process(documentId, presigned.upload_id);
-    this.emit({ documentId, phase: "processing", status: { status: job.status, progress: 0 } });
-    return this.trackProgress(documentId);
+    if (presigned.multipart) remember(file, presigned);
+    return presigned;
+  }
+
+  /**
+   * The multipart upload of this file (same name, size and date) that an earlier
+   * page left unfinished, if the API still holds it: only its missing parts are sent.
+   */
+  async resumable(file) {
+    const saved = recalled(file);
+    if (!saved) return null;
+    try {
+      const held = await this.api("GET", `/api/v1/documents/${saved.document_id}/upload/parts`);
+      const { part_size, part_count, missing } = held;
+      return { ...saved, held: held.parts, multipart: { part_size, part_count, parts: missing } };
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      forget(file); // finished, cancelled or gone: start again
+      return null;
+    }
+  }
+
+  /** PUT the parts, partConcurrency at a time, each retried alone; then complete. */
+  async putParts(upload, file) {
+    const documentId = upload.document_id;
+    const size = upload.multipart.part_size;
+    const sent = new Map((upload.held || []).map((part) => [part.part_number, part.size]));
+    const report = () => {
+      const loaded = [...sent.values()].reduce((a, b) => a + b, 0);
+      this.emit({ documentId, phase: "uploading", loaded, total: file.size });
+    };
+    const queue = [...upload.multipart.parts];
+    const worker = async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        const n = part.part_number;
+        const blob = file.slice((n - 1) * size, n * size);
+        await this.putPart(documentId, part, blob, (bytes) => { sent.set(n, bytes); report(); });
+      }
+    };
+    report();
+    await Promise.all(Array.from({ length: Math.min(this.partConcurrency, queue.length) }, worker));
+    // The store's own list gives the ETags (S3 may not expose them to the page).
+    const held = await this.api("GET", `/api/v1/documents/${documentId}/upload/parts`);
+    if (held.missing.length) throw uploadFailed(`${held.missing.length} parts did not arrive`);
+    await this.api("POST", `/api/v1/documents/${documentId}/upload/complete`, {
+      upload_id: upload.upload_id,
+      parts: held.parts.map(({ part_number, etag }) => ({ part_number, etag })),
+    });
+  }
+
+  /** PUT one part, retrying a 5xx or a dropped connection, with a fresh URL if it expired. */
+  async putPart(documentId, part, blob, onSent, attempts = 4) {
+    let url = part.url;
+    for (let attempt = 1; ; attempt++) {
+      const status = await send("PUT", url, blob, {}, (loaded) => onSent(loaded));
+      if (status >= 200 && status < 300) return onSent(blob.size);
+      onSent(0);
+      const retryable = status === 0 || status >= 500 || status === 403;
+      if (!retryable || attempt >= attempts) throw uploadFailed(`part ${part.part_number}: ${status || "network error"}`);
+      if (status === 403) { // the URL expired: ask for fresh ones
+        const held = await this.api("GET", `/api/v1/documents/${documentId}/upload/parts`);
+        url = (held.missing.find((p) => p.part_number === part.part_number) || part).url;
+      }
+      await sleep(500 * attempt);
+    }
   }
 
   /** Call the API; JSON in and out, errors as ApiError. */
@@ -113,31 +215,15 @@ export class DocumentUploader {
 
   /** PUT the file to the presigned URL, retrying a 5xx or a dropped connection. */
   async put(presigned, file, attempts = 4) {
+    const documentId = presigned.document_id;
+    const progress = (loaded) => this.emit({ documentId, phase: "uploading", loaded, total: file.size });
     for (let attempt = 1; ; attempt++) {
-      const status = await this.putOnce(presigned, file);
+      progress(0);
+      const status = await send(presigned.method || "PUT", presigned.upload_url, file, presigned.headers, progress);
       if (status >= 200 && status < 300) return;
-      if ((status !== 0 && status < 500) || attempt >= attempts) {
-        throw new ApiError(status, { error: { code: "upload_failed", message: `The upload to storage failed (${status || "network error"}).` } });
-      }
+      if ((status !== 0 && status < 500) || attempt >= attempts) throw uploadFailed(status || "network error");
       await sleep(500 * attempt);
     }
-  }
-
-  putOnce(presigned, file) {
-    return new Promise((resolve) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open(presigned.method || "PUT", presigned.upload_url);
-      for (const [name, value] of Object.entries(presigned.headers || {})) {
-        xhr.setRequestHeader(name, value);
-      }
-      const documentId = presigned.document_id;
-      xhr.upload.onprogress = (e) =>
-        this.emit({ documentId, phase: "uploading", loaded: e.loaded, total: e.total || file.size });
-      xhr.onload = () => resolve(xhr.status);
-      xhr.onerror = () => resolve(0);
-      this.emit({ documentId, phase: "uploading", loaded: 0, total: file.size });
-      xhr.send(file);
-    });
   }
 
   /**
