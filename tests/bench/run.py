@@ -41,6 +41,7 @@ from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
+from tests.bench.multipart import multipart
 from tests.bench.ocr import ocr
 from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
 from tests.bench.remote import remote_latency
@@ -302,6 +303,14 @@ async def run(quick: bool) -> dict[str, Any]:
                 gw = await gateway(mesh, e2e["ids"], 2 if quick else 5)
                 say("1 and 2 replicas of the extractor and the chunker")
                 scale = await scaling(mesh, client, folder / "scale", 20 if quick else 200)
+                say("large uploads in parts: resumed, and against a raw multipart upload")
+                parts = await multipart(
+                    client,
+                    mesh.settings,
+                    folder / "parts",
+                    256 if quick else 1024,
+                    0.5 if quick else 5.0,
+                )
         finally:
             await asyncio.to_thread(stop_mesh, mesh)
         say("extractor against pypdf")
@@ -338,6 +347,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "hostile": attacks,
         "ocr": ocr_results,
         "scaling": scale,
+        "multipart": parts,
         "fairness": fair,
         "remote_latency": remote,
         "hop_latency_ms": hops,
@@ -493,12 +503,34 @@ def _detail_rows(results: dict[str, Any]) -> Rows:
     return rows
 
 
+def _multipart_rows(results: dict[str, Any]) -> Rows:
+    parts = results.get("multipart")
+    if not parts:
+        return []
+    resumed, large = parts["resumed"], parts["large"]
+    return [
+        (
+            f"{resumed['bytes'] / 2**30:.2f} GiB PDF in {resumed['parts']} parts, cut and resumed",
+            f"{resumed['resumed_parts']} parts resumed, {resumed['upload_seconds']} s, then "
+            f"{resumed['status']} ({resumed['chunks']} chunks); object left: "
+            f"{resumed['object_left']}, multipart uploads left: {resumed['uploads_left']}",
+        ),
+        (
+            f"{large['bytes'] / 1e9:.1f} GB upload through the API / raw multipart",
+            f"{large['api_bytes_per_s'] / 1e6:.0f} / {large['raw_bytes_per_s'] / 1e6:.0f} MB/s "
+            f"= {large['api_over_raw']} (then {large['then']}; object left: "
+            f"{large['object_left']}, uploads left: {large['uploads_left']})",
+        ),
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         *_headline_rows(results),
         *_fairness_rows(results),
         *_remote_rows(results),
         *_detail_rows(results),
+        *_multipart_rows(results),
         *_hostile_rows(results),
         *_ocr_rows(results),
     ]
