@@ -25,6 +25,7 @@ class Stream(enum.StrEnum):
     EMBED = "embed"
     FINALIZE = "finalize"
     PROGRESS = "progress"
+    WEBHOOKS = "webhooks"
     DEAD = "dead"
 
 
@@ -125,6 +126,13 @@ class Progress(Event, frozen=True, tag="progress"):
     duplicate_of: str | None = None
 
 
+class WebhookDue(Event, frozen=True, tag="webhook_due"):
+    """A delivery of a webhook is due: its first attempt, or a retry the schedule
+    (``webhook_deliveries.next_attempt_at``) says has come."""
+
+    delivery_id: str
+
+
 AnyEvent = (
     DocumentUploaded
     | TextExtracted
@@ -133,6 +141,7 @@ AnyEvent = (
     | EmbedUnit
     | ProcessingFinished
     | Progress
+    | WebhookDue
 )
 
 ENCODER = msgspec.json.Encoder()

@@ -105,6 +105,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Largest upload accepted, in bytes."""
     presign_expires_s: int = 3600
     """Lifetime of a presigned upload URL, in seconds."""
+    webhook_allow_private: bool = False
+    """Let webhooks target private, loopback or link-local addresses (``docmesh up``
+    sets it, for receivers on the developer's machine)."""
+    webhook_timeout_s: float = 10.0
+    """How long a receiver has to answer a delivery."""
+    webhook_retry_for_s: float = 86_400.0
+    """A delivery not answered 2xx is retried, with growing pauses, for this long."""
     multipart_threshold_bytes: int = 64 * 1024**2
     """Uploads of at least this size go to S3 in parts (a client may ask for parts
     below it): each part is retried alone and an interrupted upload resumes."""

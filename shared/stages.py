@@ -22,6 +22,7 @@ from shared.events import (
     Progress,
     Stream,
     TextExtracted,
+    WebhookDue,
 )
 
 
@@ -88,6 +89,9 @@ STAGES: tuple[Stage, ...] = (
 PROJECTOR = Stage("gateway", Stream.PROGRESS, Progress, Status.UPLOADED, (0, 0), 1)
 """Not a stage of the pipeline: the gateway's fold of every stage's progress events."""
 
+NOTIFIER = Stage("notifier", Stream.WEBHOOKS, WebhookDue, Status.COMPLETED, (100, 100), 1)
+"""Not a stage of the pipeline: webhook deliveries, sent by the gateway's processes."""
+
 WORKERS: tuple[str, ...] = tuple(s.service for s in STAGES)
 SERVICES: tuple[str, ...] = (PROJECTOR.service, *WORKERS)
 """Every process of the mesh; the gateway also runs the projector."""
@@ -98,15 +102,17 @@ PIPELINE: tuple[Status, ...] = (
 )
 """Statuses of a document a worker is responsible for."""
 
-WORK_STREAMS: tuple[Stream, ...] = tuple(s.stream for s in (*STAGES, PROJECTOR))
+WORK_STREAMS: tuple[Stream, ...] = tuple(s.stream for s in (*STAGES, PROJECTOR, NOTIFIER))
 """Every stream some group consumes (all but the dead letters)."""
 STAGE_STREAMS: tuple[Stream, ...] = tuple(s.stream for s in STAGES)
 """The streams of the pipeline's stages: their entries are documents waiting for work."""
 
-STREAM_OF: dict[type[Event], Stream] = {e: s.stream for s in (*STAGES, PROJECTOR) for e in s.events}
+STREAM_OF: dict[type[Event], Stream] = {
+    e: s.stream for s in (*STAGES, PROJECTOR, NOTIFIER) for e in s.events
+}
 """Where each event is published."""
 
-_BY_SERVICE = {s.service: s for s in (*STAGES, PROJECTOR)}
+_BY_SERVICE = {s.service: s for s in (*STAGES, PROJECTOR, NOTIFIER)}
 _BY_EVENT = {e: s for s in STAGES for e in s.events}
 _BY_STATUS = {s.status: s for s in STAGES}
 

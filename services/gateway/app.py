@@ -14,6 +14,7 @@ from services.gateway import (
     documents,
     events,
     multipart,
+    notifier,
     observe,
     openapi,
     page,
@@ -21,6 +22,7 @@ from services.gateway import (
     queue,
     search,
     uploads,
+    webhooks,
 )
 from services.gateway.auth import DEFAULT_TENANT, KEYS, KeyCache, authenticate, is_loopback
 from services.gateway.errors import ApiError
@@ -172,6 +174,19 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks)
 
 
+async def _notifier(app: web.Application) -> AsyncIterator[None]:
+    """Webhook deliveries are sent from the gateway's processes too."""
+    stop = asyncio.Event()
+    async with notifier.open_notifier(app[SETTINGS], app[POOL]) as sender:
+        tasks = [
+            asyncio.create_task(consume(notifier.spec(sender), app[SETTINGS], stop)),
+            asyncio.create_task(sender.sweep(app[STREAMS], stop)),
+        ]
+        yield
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings``."""
     app = web.Application(
@@ -186,13 +201,14 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_resources, _projector])
+    app.cleanup_ctx.extend([_resources, _projector, _notifier])
     app.add_routes(uploads.routes)
     app.add_routes(multipart.routes)
     app.add_routes(documents.routes)
     app.add_routes(events.routes)
     app.add_routes(queue.routes)
     app.add_routes(search.routes)
+    app.add_routes(webhooks.routes)
     app.add_routes(observe.routes)
     app.add_routes(page.routes)
     openapi.install(app)

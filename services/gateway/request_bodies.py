@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -53,6 +53,22 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
             "DOCMESH_MULTIPART_THRESHOLD_BYTES (64 MiB) or more go in parts."
         ),
     ] = None
+
+
+WebhookEvent = Literal["document.completed", "document.failed", "document.cancelled"]
+
+
+class WebhookRequest(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[
+        str,
+        Meta(
+            min_length=8,
+            max_length=2000,
+            description="An http(s) URL on a public address that takes POSTs.",
+            examples=["https://example.com/hooks/docmesh"],
+        ),
+    ]
+    events: Annotated[list[WebhookEvent], Meta(min_length=1, max_length=3)]
 
 
 class CompletedPart(msgspec.Struct, forbid_unknown_fields=True):

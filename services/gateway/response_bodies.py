@@ -245,3 +245,46 @@ class SearchResult(msgspec.Struct):
 
 class SearchResponse(msgspec.Struct):
     results: list[SearchResult]
+
+
+class Webhook(msgspec.Struct):
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class WebhookCreated(msgspec.Struct):
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+    secret: str
+    """Shown once: verify each delivery's Docmesh-Signature with it."""
+
+
+class WebhookList(msgspec.Struct):
+    items: list[Webhook]
+
+
+class DeliveryAttempt(msgspec.Struct):
+    attempted_at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class Delivery(msgspec.Struct):
+    id: str
+    """Sent as Docmesh-Delivery, the same on every attempt."""
+    type: str
+    document_id: str
+    status: str
+    """pending (retried with growing pauses), delivered or failed."""
+    created_at: str
+    next_attempt_at: str | None
+    attempts: list[DeliveryAttempt]
+
+
+class DeliveryList(msgspec.Struct):
+    items: list[Delivery]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared import metrics, status
+from shared import metrics, status, webhooks
 from shared.db import Pool
-from shared.events import Event, ProcessingFinished, Progress
+from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
 from shared.stages import TERMINAL, Status
 from shared.status import progress_event
@@ -25,7 +25,9 @@ class Deps:
 
 
 async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequence[Event]:
-    """Finish the document: the S3 object always goes, whatever the outcome.
+    """Finish the document: the S3 object always goes, whatever the outcome, and the
+    tenant's webhooks that want this end get a delivery (scheduled in the same
+    transaction, so a crash never loses one: the notifier's sweep finds it).
 
     The row stays locked from the check to the final status, so two finishing
     events for one document (a replay, a late dead letter) finish it once. A
@@ -48,11 +50,13 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         await _drop_partial(conn, event.document_id, outcome)
         final = terminal_progress(event, outcome)
         await status.finish(conn, final)
+        deliveries = await webhooks.schedule(conn, event.document_id, f"document.{final.status}")
     await deps.store.delete(row["object_key"])
     metrics.DOCUMENTS_FINISHED.labels(outcome).inc()
     if outcome == "failed":
         metrics.DOCUMENTS_FAILED.labels(event.error_code or "unknown").inc()
-    return [final]
+    due = [event.follow(WebhookDue, f"webhook:{d}", delivery_id=d) for d in deliveries]
+    return [final, *due]
 
 
 async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str) -> None:

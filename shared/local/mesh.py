@@ -92,7 +92,10 @@ async def run_mesh(
     """Start everything, report the gateway URL, and stop it all when ``stop`` is set."""
     stop = stop or asyncio.Event()
     servers = plan_servers(state, base, redis_cluster=redis_cluster)
-    settings = msgspec.structs.replace(servers.settings, log_format="json")
+    # Webhook receivers of local development listen on this machine.
+    settings = msgspec.structs.replace(
+        servers.settings, log_format="json", webhook_allow_private=True
+    )
     supervisor = Supervisor(state / "logs", inherit_output=verbose)
     try:
         await servers.start(supervisor)

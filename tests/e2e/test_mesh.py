@@ -20,7 +20,7 @@ from tests.mesh import Mesh
 pytestmark = pytest.mark.e2e
 
 PDFS = ["fake-memo.pdf", "layout-parser-paper-fast.pdf", "DA-1p.pdf"]
-GROUPS = {"extractor", "deduplicator", "chunker", "embedder", "janitor", "gateway"}
+GROUPS = {"extractor", "deduplicator", "chunker", "embedder", "janitor", "gateway", "notifier"}
 
 
 def assert_monotonic(seen: list[dict[str, Any]]) -> None:

@@ -1,0 +1,163 @@
+"""Webhook deliveries: who is told of a document's end, how a delivery is signed,
+and its schedule in PostgreSQL (the source of truth; the stream only says "due").
+
+The janitor schedules the deliveries in the transaction that finishes a document;
+the gateway's notifier claims each when it is due, sends it, and records the
+attempt. A delivery keeps its id and its body on every attempt (at least once:
+receivers dedupe by ``Docmesh-Delivery``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import random
+import socket
+from typing import TypeAlias
+from urllib.parse import urlsplit
+
+import asyncpg
+
+EVENT_TYPES = ("document.completed", "document.failed", "document.cancelled")
+
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 3600.0
+CLAIM_S = 120
+"""A claimed delivery is not due again for this long (the attempt's time bound)."""
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Docmesh-Signature`` header: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    "<t>.<body>" keyed with the secret>``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def backoff_s(attempts: int) -> float:
+    """Pause before the next attempt after ``attempts`` failed ones: doubling from 1 s
+    up to an hour, with full jitter so that receivers back from an outage are not
+    hit by every sender at once."""
+    ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(attempts - 1, 0))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class UnsafeUrl(ValueError):
+    """A webhook URL docmesh will not call."""
+
+
+async def check_url(url: str, allow_private: bool) -> None:
+    """Refuse what is not http(s), and hosts that resolve to private, loopback,
+    link-local or otherwise internal addresses (unless ``allow_private``): a
+    webhook must not become a way into the deployment's own network."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UnsafeUrl("The URL must be http:// or https:// with a host name.")
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise UnsafeUrl(f"{parts.hostname} does not resolve: {exc.strerror}.") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise UnsafeUrl(
+                f"{parts.hostname} resolves to {address}, a private or internal address; "
+                "webhooks go to public addresses (DOCMESH_WEBHOOK_ALLOW_PRIVATE=true allows "
+                "others, for local development)."
+            )
+
+
+async def schedule(conn: Conn, document_id: str, event_type: str) -> list[str]:
+    """A delivery for each hook of the document's tenant that wants ``event_type``;
+    their ids (run in the transaction that finishes the document)."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO webhook_deliveries (id, webhook_id, event_type, document_id)
+        SELECT gen_random_uuid(), w.id, $2, d.id
+        FROM documents d JOIN webhooks w ON w.tenant = d.tenant
+        WHERE d.id = $1 AND $2 = ANY(w.events)
+        RETURNING id::text
+        """,
+        document_id,
+        event_type,
+    )
+    return [r["id"] for r in rows]
+
+
+async def claim(conn: Conn, delivery_id: str) -> asyncpg.Record | None:
+    """Take a due delivery for one attempt (nobody else sends it meanwhile); None
+    when it is not due (delivered, failed, or claimed by another process)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """
+        UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
+        FROM webhooks w
+        WHERE d.id = $1 AND w.id = d.webhook_id AND d.status = 'pending'
+          AND d.next_attempt_at <= now()
+        RETURNING d.id::text, d.event_type, d.document_id::text, d.body, d.attempts,
+                  d.created_at, w.url, w.secret, w.tenant
+        """,
+        delivery_id,
+        CLAIM_S,
+    )
+    return row
+
+
+async def record(
+    conn: Conn,
+    delivery: asyncpg.Record,
+    body: str,
+    status_code: int | None,
+    error: str | None,
+    seconds: float,
+    retry_for_s: float,
+) -> str:
+    """Record an attempt and what follows it: ``delivered``, a retry after a pause,
+    or ``failed`` once it has been retried for ``retry_for_s``; the new status."""
+    ok = status_code is not None and 200 <= status_code < 300
+    attempts = delivery["attempts"] + 1
+    age = dt.datetime.now(dt.UTC) - delivery["created_at"]
+    state = "delivered" if ok else "failed" if age.total_seconds() > retry_for_s else "pending"
+    await conn.execute(
+        """
+        WITH attempt AS (
+            INSERT INTO webhook_attempts (delivery_id, status_code, error, duration_ms)
+            VALUES ($1, $2, $3, $4)
+        )
+        UPDATE webhook_deliveries SET body = $5, attempts = $6, status = $7,
+               next_attempt_at = now() + make_interval(secs => $8)
+        WHERE id = $1
+        """,
+        delivery["id"],
+        status_code,
+        error,
+        round(seconds * 1000),
+        body,
+        attempts,
+        state,
+        backoff_s(attempts),
+    )
+    return state
+
+
+async def due(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
+    """Pending deliveries whose time has come (a retry, or a first attempt whose
+    event was lost), with their document for the event."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT d.id::text AS delivery_id, d.document_id::text,
+               coalesce(doc.job_id::text, '') AS job_id
+        FROM webhook_deliveries d LEFT JOIN documents doc ON doc.id = d.document_id
+        WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+        ORDER BY d.next_attempt_at LIMIT $1
+        """,
+        limit,
+    )
+    return rows
