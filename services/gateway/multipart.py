@@ -13,6 +13,7 @@ import math
 import asyncpg
 from aiohttp import web
 
+from services.gateway import queries
 from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, json_response, path_document_id
@@ -88,6 +89,7 @@ async def list_parts(request: web.Request) -> web.Response:
     urls = await part_urls(
         store, doc["object_key"], multipart_id, missing, settings.presign_expires_s
     )
+    await queries.extend_upload(request.app[POOL], str(doc["id"]), settings.presign_expires_s)
     parts = [StoredPart(p.number, p.etag, p.size) for p in stored]
     return json_response(UploadParts(parts, urls, size, count))
 

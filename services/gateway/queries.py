@@ -104,3 +104,14 @@ async def bytes_in_flight(pool: Pool, tenant: str) -> int:
         tenant,
     )
     return held
+
+
+async def extend_upload(pool: Pool, document_id: str, seconds: int) -> None:
+    """A multipart upload still under way is not expired while its client keeps
+    asking for part URLs: its deadline moves to ``seconds`` from now."""
+    await pool.execute(
+        "UPDATE documents SET upload_expires_at ="
+        " greatest(upload_expires_at, now() + make_interval(secs => $2)) WHERE id = $1",
+        document_id,
+        seconds,
+    )

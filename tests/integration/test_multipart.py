@@ -68,8 +68,15 @@ async def test_an_upload_cut_halfway_resumes_from_the_parts_list(settings: Setti
         doc = presigned["document_id"]
         first = plan["parts"][0]
         await put_part(client.http, first["url"], piece(data, plan, 1))
-        # The connection drops; after a reload the client asks what the store holds.
-        status, held = await client.call("GET", f"/documents/{doc}/upload/parts")
+        # The connection drops; after a reload the client asks what the store holds,
+        # which also keeps the upload from expiring while it goes on.
+        async with open_pool(own) as pool:
+            await pool.execute("UPDATE documents SET upload_expires_at = now() WHERE id = $1", doc)
+            status, held = await client.call("GET", f"/documents/{doc}/upload/parts")
+            left = await pool.fetchval(
+                "SELECT upload_expires_at - now() FROM documents WHERE id = $1", doc
+            )
+            assert left.total_seconds() > own.presign_expires_s - 60
         assert status == 200, held
         assert [p["part_number"] for p in held["parts"]] == [1]
         assert held["parts"][0]["size"] == plan["part_size"]
