@@ -52,12 +52,20 @@ NEEDS = (
 )
 
 
-def _ip(*args: str) -> None:
+def _ip(*args: str, namespace: str | None = None) -> None:
+    """``ip`` here, or inside ``namespace``. nsenter switches the network namespace
+    only (``ip -n`` and ``ip netns exec`` also remount /sys, which fails where / is
+    no mount point, as in a chroot)."""
     if shutil.which("ip") is None or os.geteuid() != 0:
         pytest.fail(f"cannot build the second host. {NEEDS}")
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    argv = [*_inside(namespace), "ip", *args] if namespace else ["ip", *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
-        pytest.fail(f"`ip {' '.join(args)}` said {done.stderr.strip()!r}. {NEEDS}")
+        pytest.fail(f"`{' '.join(argv)}` said {done.stderr.strip()!r}. {NEEDS}")
+
+
+def _inside(namespace: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{namespace}"]
 
 
 @contextlib.contextmanager
@@ -73,10 +81,10 @@ def second_host() -> Iterator[Link]:
         _ip("link", "set", there, "netns", link.namespace)
         _ip("addr", "add", f"{link.host_address}/24", "dev", here)
         _ip("link", "set", here, "up")
-        inside = ("netns", "exec", link.namespace, "ip")
-        _ip(*inside, "addr", "add", f"{link.worker_address}/24", "dev", there)
-        _ip(*inside, "link", "set", there, "up")
-        _ip(*inside, "link", "set", "lo", "up")  # the workers' own metrics servers
+        ns = link.namespace
+        _ip("addr", "add", f"{link.worker_address}/24", "dev", there, namespace=ns)
+        _ip("link", "set", there, "up", namespace=ns)
+        _ip("link", "set", "lo", "up", namespace=ns)  # the workers' own metrics servers
         yield link
     finally:
         subprocess.run(["ip", "netns", "del", link.namespace], check=False, timeout=30)
@@ -111,7 +119,7 @@ async def split_mesh(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             worker_home = tmp_path_factory.mktemp("host-b")
             for service in WORKERS:
                 spec = service_spec(service, settings)
-                argv = ["ip", "netns", "exec", link.namespace, *spec.argv]
+                argv = [*_inside(link.namespace), *spec.argv]
                 env = {**(spec.env or {}), "TMPDIR": str(worker_home), "HOME": str(worker_home)}
                 await supervisor.start(dataclasses.replace(spec, argv=argv), env)
             url = f"http://{settings.gateway_host}:{settings.gateway_port}"
