@@ -120,9 +120,14 @@ class ObjectStore:
     async def open_multiparts(self) -> AsyncIterator[tuple[str, str, dt.datetime]]:
         """Multipart uploads open under the temporary prefix: key, id, start time."""
         paginator = self._s3.get_paginator("list_multipart_uploads")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.temp_prefix):
-            for item in page.get("Uploads", []):
-                yield str(item["Key"]), str(item["UploadId"]), item["Initiated"]
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.temp_prefix):
+                for item in page.get("Uploads", []):
+                    yield str(item["Key"]), str(item["UploadId"]), item["Initiated"]
+        except ClientError as exc:
+            # rclone's S3 answers NoSuchUpload to a bucket that never had one.
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
 
     async def size(self, key: str) -> int | None:
         """The object's size in bytes, or None when it does not exist."""

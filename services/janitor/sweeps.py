@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 import structlog
@@ -27,6 +29,8 @@ from shared.storage import ObjectStore
 from shared.streams import Streams
 
 log = structlog.get_logger()
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,18 +53,30 @@ class Sweeper:
     streams: Streams
 
     async def all(self) -> Report:
+        """Every sweep. One that fails (the store or Redis away) is logged and noted,
+        and the others still run: a store that cannot list uploads must not stop
+        the re-drive of stalled documents."""
         report = Report()
-        report.orphans_deleted = await self.orphans()
-        report.uploads_expired = await self.expire_uploads()
-        report.multiparts_aborted = await self.abandoned_multiparts()
-        report.redriven, report.stalled = await self.reconcile()
-        report.entries_trimmed = await self.trim_streams()
-        report.consumers_removed = await self.remove_idle_consumers()
+        report.orphans_deleted = await self._step(report, self.orphans, 0)
+        report.uploads_expired = await self._step(report, self.expire_uploads, 0)
+        report.multiparts_aborted = await self._step(report, self.abandoned_multiparts, 0)
+        report.redriven, report.stalled = await self._step(report, self.reconcile, (0, 0))
+        report.entries_trimmed = await self._step(report, self.trim_streams, 0)
+        report.consumers_removed = await self._step(report, self.remove_idle_consumers, 0)
         counts = {k: v for k, v in vars(report).items() if k != "notes"}
         for action, count in counts.items():
             metrics.JANITOR_DELETIONS.labels(action).inc(count)
         log.info("sweep_done", **counts)
         return report
+
+    @staticmethod
+    async def _step(report: Report, sweep: Callable[[], Awaitable[T]], failed: T) -> T:
+        try:
+            return await sweep()
+        except Exception as exc:
+            log.exception("sweep_step_failed", step=sweep.__name__)
+            report.notes.append(f"{sweep.__name__} failed: {type(exc).__name__}: {exc}")
+            return failed
 
     async def orphans(self) -> int:
         """Delete temporary objects no live document owns.

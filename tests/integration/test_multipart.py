@@ -5,9 +5,11 @@ uploads; and the planning of part sizes."""
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from services.gateway.multipart import S3_MAX_PARTS, S3_MIN_PART, plan_parts
@@ -170,3 +172,21 @@ async def test_abort_cancels_and_the_sweep_aborts_abandoned_uploads(settings: Se
         assert len(await open_uploads(store, wait_key)) == 1
         await client.call("DELETE", f"/documents/{waiting['document_id']}")
         assert await open_uploads(store, wait_key) == []
+
+
+async def test_a_bucket_that_never_had_parts_lists_none(settings: Settings) -> None:
+    """rclone answers NoSuchUpload there; the sweep must read it as "none"."""
+    fresh = msgspec.structs.replace(settings, s3_bucket=f"fresh-{uuid.uuid4().hex[:10]}")
+    async with open_store(fresh) as store:
+        await store.ensure_bucket()
+        assert [u async for u in store.open_multiparts()] == []
+
+
+async def test_one_failing_sweep_leaves_the_others_running(settings: Settings) -> None:
+    """A store that cannot list (here: a bucket that does not exist) fails its own
+    sweeps; the re-drive of stalled documents and the stream sweeps still run."""
+    gone = msgspec.structs.replace(settings, s3_bucket=f"gone-{uuid.uuid4().hex[:10]}")
+    async with open_store(gone) as store, open_pool(gone) as pool, open_redis(gone) as redis:
+        report = await Sweeper(gone, pool, store, Streams(redis, gone.stream_prefix)).all()
+    failed = {note.split()[0] for note in report.notes}
+    assert failed == {"orphans", "abandoned_multiparts"}, report.notes
