@@ -27,6 +27,8 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 3600.0
 CLAIM_S = 120
 """A claimed delivery is not due again for this long (the attempt's time bound)."""
+ANNOUNCE_AGAIN_S = 30
+"""A due delivery whose event nobody took (lost with Redis) is announced again."""
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -132,7 +134,7 @@ async def record(
             VALUES ($1, $2, $3, $4)
         )
         UPDATE webhook_deliveries SET body = $5, attempts = $6, status = $7,
-               next_attempt_at = now() + make_interval(secs => $8)
+               next_attempt_at = now() + make_interval(secs => $8), announced_at = NULL
         WHERE id = $1
         """,
         delivery["id"],
@@ -148,15 +150,20 @@ async def record(
 
 
 async def due(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
-    """Pending deliveries whose time has come (a retry, or a first attempt whose
-    event was lost), with their document for the event."""
+    """Pending deliveries whose time has come and that no event announces yet (a
+    retry, or a first attempt whose event was lost): marked announced, returned."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """
-        SELECT d.id::text AS delivery_id, d.document_id::text,
-               coalesce(doc.job_id::text, '') AS job_id
-        FROM webhook_deliveries d LEFT JOIN documents doc ON doc.id = d.document_id
-        WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-        ORDER BY d.next_attempt_at LIMIT $1
+        f"""
+        UPDATE webhook_deliveries d SET announced_at = now()
+        FROM (
+            SELECT id FROM webhook_deliveries
+            WHERE status = 'pending' AND next_attempt_at <= now()
+              AND (announced_at IS NULL
+                   OR announced_at < now() - make_interval(secs => {ANNOUNCE_AGAIN_S}))
+            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+        ) due
+        WHERE d.id = due.id
+        RETURNING d.id::text AS delivery_id, d.document_id::text
         """,
         limit,
     )

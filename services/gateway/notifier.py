@@ -98,19 +98,21 @@ class Notifier:
     async def sweep(self, streams: Streams, stop: asyncio.Event) -> None:
         """Publish the deliveries whose time has come, every second until ``stop``."""
         while not stop.is_set():
-            with contextlib.suppress(Exception):
-                rows = await webhooks.due(self.pool)
-                await streams.publish(
-                    *(
-                        WebhookDue(
-                            event_id=str(uuid.uuid4()),
-                            document_id=r["document_id"],
-                            job_id=r["job_id"],
-                            delivery_id=r["delivery_id"],
+            try:
+                if rows := await webhooks.due(self.pool):
+                    await streams.publish(
+                        *(
+                            WebhookDue(
+                                event_id=str(uuid.uuid4()),
+                                document_id=r["document_id"],
+                                job_id="",
+                                delivery_id=r["delivery_id"],
+                            )
+                            for r in rows
                         )
-                        for r in rows
                     )
-                )
+            except Exception as exc:  # PostgreSQL or Redis away: the next sweep retries
+                log.warning("webhook_sweep_failed", error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SWEEP_S)
 

@@ -149,8 +149,8 @@ def _delivery(row: asyncpg.Record) -> Delivery:
 async def redeliver(request: web.Request) -> web.Response:
     hook = await _own_hook(request)
     row = await request.app[POOL].fetchrow(
-        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now()"
-        " WHERE id = $1 AND webhook_id = $2"
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(),"
+        " announced_at = now() WHERE id = $1 AND webhook_id = $2"
         " RETURNING *, '[]'::text AS tried",
         _uuid_param(request, "delivery_id"),
         hook["id"],

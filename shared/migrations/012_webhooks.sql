@@ -19,6 +19,9 @@ CREATE TABLE webhook_deliveries (
     status           text NOT NULL DEFAULT 'pending',
     attempts         integer NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    -- When a WebhookDue event was last published for it (NULL: not since the last
+    -- attempt); the notifier's sweep announces due ones again only after 30 s.
+    announced_at     timestamptz DEFAULT now(),
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)

@@ -108,5 +108,20 @@ async def check_schedule(pool: asyncpg.Pool, alice_hook: str) -> None:
         "SELECT webhook_id::text FROM webhook_deliveries WHERE id = $1", uuid.UUID(delivery)
     )
     assert owner == alice_hook != bob_hook
+    # Announced by the janitor's event: the sweep leaves it, unless that event is lost.
+    assert delivery not in [r["delivery_id"] for r in await webhooks.due(pool)]
+    await pool.execute(
+        "UPDATE webhook_deliveries SET announced_at = now() - interval '31 seconds' WHERE id = $1",
+        uuid.UUID(delivery),
+    )
+    assert delivery in [r["delivery_id"] for r in await webhooks.due(pool)]
+    assert delivery not in [r["delivery_id"] for r in await webhooks.due(pool)]
     claimed = await webhooks.claim(pool, delivery)
     assert claimed is not None and await webhooks.claim(pool, delivery) is None
+    # A failed attempt: pending again after a pause, then announced by the sweep.
+    state = await webhooks.record(pool, claimed, "{}", 500, None, 0.01, 86_400)
+    assert state == "pending"
+    await pool.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1", uuid.UUID(delivery)
+    )
+    assert delivery in [r["delivery_id"] for r in await webhooks.due(pool)]
