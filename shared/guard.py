@@ -23,18 +23,21 @@ def cancelled(event: Event) -> ProcessingFinished:
 def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) -> Handler[E]:
     """``handler``, run only for documents that still need it.
 
-    A replayed or late event of a document that already finished changes
-    nothing; the next event of a document whose cancellation was asked for
-    ends it instead of doing the stage's work. ``skipped`` gives the events of
+    A replayed or late event of a document that already finished, or of an
+    earlier run of a document since retried (another job id), changes nothing;
+    the next event of a document whose cancellation was asked for ends it
+    instead of doing the stage's work. ``skipped`` gives the events of
     a stage that must react to work it will not do (the embedder frees the
     place the unit held).
     """
 
     async def gate(event: E, ctx: Context) -> Sequence[Event]:
         row = await pool.fetchrow(
-            "SELECT status, cancel_requested FROM documents WHERE id = $1", event.document_id
+            "SELECT status, cancel_requested, job_id::text FROM documents WHERE id = $1",
+            event.document_id,
         )
-        if row is None or row["status"] in TERMINAL:
+        stale = row is not None and row["job_id"] != event.job_id  # of a run since retried
+        if row is None or row["status"] in TERMINAL or stale:
             return list(await skipped(event, ctx)) if skipped else []
         if row["cancel_requested"]:
             return [cancelled(event), *(await skipped(event, ctx) if skipped else [])]

@@ -178,18 +178,25 @@ async def request_cancel(conn: Conn, document_id: str) -> bool:
 
 
 async def restart(
-    conn: Conn, document_id: str, resume_at: Status, step: str
+    conn: Conn, document_id: str, resume_at: Status, step: str, new_job: str | None = None
 ) -> asyncpg.Record | None:
     """Put a failed document back at ``resume_at`` (a retry, a replayed dead letter),
-    with a fresh budget of re-drives; the row, or None when it was not failed."""
+    with a fresh budget of re-drives; the row, or None when it was not failed.
+
+    A retry runs as ``new_job``: events still in flight from the failed run carry
+    the old job id, and every stage skips them (``shared.guard``), so a late unit
+    of the old run can neither embed into nor finish the new one.
+    """
     row: asyncpg.Record | None = await conn.fetchrow(
         f"UPDATE documents SET status = $2, error_code = NULL, error_message = NULL,"
         " finished_at = NULL, cancel_requested = false, redrives = 0, current_step = $3,"
-        " updated_at = now(), stage_started = '{}', stage_seconds = '{}'"
+        " updated_at = now(), stage_started = '{}', stage_seconds = '{}',"
+        " job_id = coalesce($4::uuid, job_id), embedded_count = 0"
         f" WHERE id = $1 AND status = '{Status.FAILED}' RETURNING *",
         document_id,
         resume_at.value,
         step,
+        new_job,
     )
     return row
 

@@ -204,12 +204,16 @@ async def finish(conn: asyncpg.Connection, document_id: str, unit_no: int) -> Fi
         document_id,
         unit_no,
     )
+    # Done only while the plan holds this unit: a unit whose rows were dropped
+    # meanwhile (the document failed, or was chunked anew) finishes nothing.
     row = await conn.fetchrow(
         "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
         " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1"
         " RETURNING embedded_count, chunk_count,"
-        " NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1 AND state <> 'done')",
+        " EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1 AND unit_no = $2)"
+        " AND NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1 AND state <> 'done')",
         document_id,
+        unit_no,
     )
     embedded, total, all_done = row[0] or 0, row[1] or 0, row[2]
     if all_done and by is None:

@@ -136,7 +136,8 @@ async def retry_document(request: web.Request) -> web.Response:
             "The document failed before its text was extracted "
             "and its upload is deleted: presign and upload it again.",
         )
-    row = await status.restart(pool, document_id, Status.CHECKING_DUPLICATES, "Retrying")
+    job = str(uuid.uuid4())
+    row = await status.restart(pool, document_id, Status.CHECKING_DUPLICATES, "Retrying", job)
     if row is None:
         raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
     await request.app[STREAMS].publish(redrive_event(row, f"retry:{uuid.uuid4()}"))

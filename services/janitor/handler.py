@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import structlog
 
 from shared import metrics, status, webhooks
 from shared.db import Pool
@@ -15,6 +16,8 @@ from shared.stages import TERMINAL, Status
 from shared.status import progress_event
 from shared.storage import ObjectStore
 from shared.worker import Context
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,15 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
     """
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT object_key, status, cancel_requested FROM documents WHERE id = $1 FOR UPDATE",
+            "SELECT object_key, status, cancel_requested, job_id::text FROM documents"
+            " WHERE id = $1 FOR UPDATE",
             event.document_id,
         )
         if row is None:
             return []  # deleted: nothing to do
+        if row["job_id"] != event.job_id:
+            log.info("stale_finish_ignored", current_job=row["job_id"])
+            return []  # the end of an earlier run of a document since retried
         if row["status"] in TERMINAL:
             # Finished before: a replay, maybe after the delete below failed.
             await deps.store.delete(row["object_key"])
