@@ -173,3 +173,22 @@ async def alive(mesh: Mesh, name: str, timeout: float = 30) -> list[psutil.Proce
         while not (found := processes(mesh, name)):
             await asyncio.sleep(0.1)
     return found
+
+
+async def worker(mesh: Mesh, service: str, timeout: float = 30) -> list[psutil.Process]:
+    """The service's own process once it runs: not the extractor's sandbox children,
+    which die with it (a kill aimed at them too would race their own exit)."""
+    module = f"services.{service}"
+    async with asyncio.timeout(timeout):
+        while True:
+            found = [p for p in await alive(mesh, module) if _runs(p, module)]
+            if found:
+                return found
+            await asyncio.sleep(0.1)
+
+
+def _runs(process: psutil.Process, module: str) -> bool:
+    try:
+        return process.cmdline()[-1] == module
+    except psutil.Error:
+        return False

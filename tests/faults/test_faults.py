@@ -18,13 +18,13 @@ from shared.events import Stream
 from shared.streams import stream_key
 from tests.client import Client
 from tests.faults.conftest import (
-    alive,
     assert_clean,
     batch_files,
     finish,
     in_stage,
     kill,
     upload_all,
+    worker,
 )
 from tests.mesh import Mesh, processes
 
@@ -56,7 +56,7 @@ async def test_workers_killed_at_random_during_a_batch(
     rng = random.Random(7)
     for _ in range(6):
         await asyncio.sleep(rng.uniform(0.3, 1.5))
-        kill(await alive(mesh, f"services.{rng.choice(WORKERS)}"))
+        kill(await worker(mesh, rng.choice(WORKERS)))
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
@@ -77,7 +77,7 @@ async def test_each_worker_killed_mid_handler(
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 2))
     await in_stage(mesh, batch, KILLED_IN[service])  # its handler has begun a document
-    kill(await alive(mesh, f"services.{service}"))
+    kill(await worker(mesh, service))
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
@@ -85,7 +85,7 @@ async def test_sigterm_mid_message(mesh: Mesh, client: Client, tmp_path: Path) -
     expected = await clean_chunks(client, tmp_path)
     batch = await upload_all(client, batch_files(tmp_path, 3))
     await in_stage(mesh, batch, "embedding")
-    kill(await alive(mesh, "services.embedder"), signal.SIGTERM)
+    kill(await worker(mesh, "embedder"), signal.SIGTERM)
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
