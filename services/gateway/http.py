@@ -59,3 +59,11 @@ def int_param(request: web.Request, name: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}.", name)
     return value
+
+
+def check_upload_id(upload_id: str, doc: asyncpg.Record) -> None:
+    """A 422 unless ``upload_id`` is the document's (presign gave both)."""
+    if upload_id != str(doc["upload_id"]):
+        raise ApiError(
+            422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
+        )

@@ -16,7 +16,7 @@ from aiohttp import web
 from services.gateway import queries
 from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
-from services.gateway.http import fetch_document, json_response, path_document_id
+from services.gateway.http import check_upload_id, fetch_document, json_response, path_document_id
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import CompleteUploadRequest, decode_body
 from services.gateway.response_bodies import (
@@ -105,10 +105,7 @@ async def complete(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     body = decode_body(await request.read(), CompleteUploadRequest)
     doc = await fetch_document(request, document_id)
-    if body.upload_id != str(doc["upload_id"]):
-        raise ApiError(
-            422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
-        )
+    check_upload_id(body.upload_id, doc)
     multipart_id = _open_multipart(doc)
     _, count = plan_parts(doc["file_size"], doc["part_size"])
     numbers = sorted(p.part_number for p in body.parts)

@@ -14,7 +14,7 @@ from services.gateway import multipart, queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
-from services.gateway.http import fetch_document, json_response, path_document_id
+from services.gateway.http import check_upload_id, fetch_document, json_response, path_document_id
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import (
     CONTENT_TYPES,
@@ -114,10 +114,7 @@ async def process(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     body = decode_body(await request.read(), ProcessRequest)
     doc = await fetch_document(request, document_id)
-    if body.upload_id != str(doc["upload_id"]):
-        raise ApiError(
-            422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
-        )
+    check_upload_id(body.upload_id, doc)
     if doc["status"] in {Status.EXPIRED, Status.CANCELLED}:
         raise ApiError(
             409,
