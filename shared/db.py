@@ -63,6 +63,27 @@ def _identifier(name: str) -> str:
     return name
 
 
+def _literal(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _substitute(sql: str, settings: Settings) -> str:
+    """The settings a migration is written against, as SQL literals (the first index
+    version is made of the settings the schema was created with)."""
+    values = {
+        ":dimensions": str(int(settings.embeddings_dimensions)),
+        ":fts_language": _identifier(settings.search_language),
+        ":chunk_tokens": str(int(settings.chunk_tokens)),
+        ":chunk_overlap_tokens": str(int(settings.chunk_overlap_tokens)),
+        ":embeddings_model": _literal(settings.embeddings_model),
+        ":embeddings_input_mode": _literal(settings.embeddings_input_mode),
+        ":embeddings_send_dimensions": str(bool(settings.embeddings_send_dimensions)).lower(),
+    }
+    for name in sorted(values, key=len, reverse=True):
+        sql = sql.replace(name, values[name])
+    return sql
+
+
 def _migrations() -> list[tuple[str, str]]:
     folder = resources.files("shared") / "migrations"
     files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
@@ -88,8 +109,7 @@ async def migrate(settings: Settings) -> list[str]:
         for name, sql in _migrations():
             if name in done:
                 continue
-            sql = sql.replace(":dimensions", str(int(settings.embeddings_dimensions)))
-            sql = sql.replace(":fts_language", _identifier(settings.search_language))
+            sql = _substitute(sql, settings)
             async with conn.transaction():
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from openai import AsyncOpenAI
@@ -11,6 +12,28 @@ from openai import AsyncOpenAI
 from shared.settings import Settings
 
 Kind = Literal["passage", "query"]
+InputMode = Literal["none", "input_type", "prefix"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """What is asked of the API: the model, its dimensions and how inputs are marked.
+    An index version names one (``shared.indexes``)."""
+
+    name: str
+    dimensions: int
+    send_dimensions: bool = False
+    input_mode: InputMode = "none"
+
+    @classmethod
+    def of(cls, settings: Settings) -> Model:
+        """The model the settings name."""
+        return cls(
+            settings.embeddings_model,
+            settings.embeddings_dimensions,
+            settings.embeddings_send_dimensions,
+            settings.embeddings_input_mode,
+        )
 
 
 class Embeddings:
@@ -18,36 +41,44 @@ class Embeddings:
 
     def __init__(self, client: AsyncOpenAI, settings: Settings) -> None:
         self._client = client
-        self.model = settings.embeddings_model
-        self.dimensions = settings.embeddings_dimensions
-        self._send_dimensions = settings.embeddings_send_dimensions
-        self._input_mode = settings.embeddings_input_mode
+        self.default = Model.of(settings)
 
-    async def embed(self, texts: Sequence[str], kind: Kind) -> list[list[float]]:
-        """One vector per text, in order.
+    @property
+    def model(self) -> str:
+        return self.default.name
+
+    @property
+    def dimensions(self) -> int:
+        return self.default.dimensions
+
+    async def embed(
+        self, texts: Sequence[str], kind: Kind, model: Model | None = None
+    ) -> list[list[float]]:
+        """One vector per text, in order, from ``model`` (the settings' by default).
 
         The client itself retries 429 and 5xx answers with exponential
         backoff, honouring ``Retry-After``.
         """
+        m = model or self.default
         extra: dict[str, Any] = {}
-        if self._send_dimensions:
-            extra["dimensions"] = self.dimensions
+        if m.send_dimensions:
+            extra["dimensions"] = m.dimensions
         inputs = list(texts)
-        if self._input_mode == "prefix":
+        if m.input_mode == "prefix":
             inputs = [f"{kind}: {text}" for text in inputs]
         response = await self._client.embeddings.create(
-            model=self.model,
+            model=m.name,
             input=inputs,
             encoding_format="float",
-            extra_body={"input_type": kind} if self._input_mode == "input_type" else None,
+            extra_body={"input_type": kind} if m.input_mode == "input_type" else None,
             **extra,
         )
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         for vector in vectors:
-            if len(vector) != self.dimensions:
+            if len(vector) != m.dimensions:
                 raise ValueError(
-                    f"model {self.model} returned {len(vector)} dimensions, "
-                    f"settings say {self.dimensions}"
+                    f"model {m.name} returned {len(vector)} dimensions, "
+                    f"the index version says {m.dimensions}"
                 )
         return vectors
 

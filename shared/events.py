@@ -81,7 +81,12 @@ class TextExtracted(Event, frozen=True, tag="text_extracted"):
 
 
 class DuplicatesChecked(Event, frozen=True, tag="duplicates_checked"):
-    """The document is not a duplicate: it goes on to chunking."""
+    """The document is not a duplicate: it goes on to chunking. Also the start of a
+    document's rebuild into a new index version (``rebuild``), from its stored pages."""
+
+    rebuild: int = 0
+    """The index version this event rebuilds the document into; 0 in the document's
+    own run (which chunks into the active version). Its ``job_id`` is the rebuild's."""
 
 
 class ChunksStored(Event, frozen=True, tag="chunks_stored"):
@@ -89,6 +94,8 @@ class ChunksStored(Event, frozen=True, tag="chunks_stored"):
     them into units and queues the document's first ones (also a re-drive's event)."""
 
     chunk_count: int
+    rebuild: int = 0
+    """As in :class:`DuplicatesChecked`: the version rebuilt, 0 in the document's run."""
 
 
 class EmbedUnit(Event, frozen=True, tag="embed_unit"):
@@ -98,6 +105,11 @@ class EmbedUnit(Event, frozen=True, tag="embed_unit"):
     unit_no: int
     tenant: str = ""
     """The document's tenant: whose window a skipped unit frees."""
+    index_version: int = 0
+    """The version whose chunks the unit embeds (0 in entries older than versions:
+    the document's own)."""
+    rebuild: int = 0
+    """As in :class:`DuplicatesChecked`: the version rebuilt, 0 in the document's run."""
 
 
 Outcome = Literal["completed", "failed", "duplicate", "cancelled"]

@@ -52,9 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embeddings_api_key: str = "unused"
     """API key of the embeddings API."""
     embeddings_model: str = "text-embedding-3-small"
-    """Embedding model name."""
+    """Embedding model name (of the first index version; a reindex changes it)."""
     embeddings_dimensions: int = 1536
-    """Vector dimension of the model; the vector column is created with it."""
+    """Vector dimension of the model (first index version; a reindex changes it)."""
     embeddings_send_dimensions: bool = False
     """Send ``dimensions`` in requests (OpenAI text-embedding-3 models accept it)."""
     embeddings_input_mode: Literal["none", "input_type", "prefix"] = "none"
@@ -77,6 +77,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     arriving later may have to wait for (see the README's fairness rule)."""
     embed_tenant_window: int = 4
     """Units of one tenant's documents queued or being embedded at once."""
+    reindex_window: int = 2
+    """Units of a reindex queued or being embedded at once: the share of the embedder a
+    rebuild takes beside live uploads (each tenant keeps its own window)."""
+    reindex_documents: int = 4
+    """Documents of a reindex being chunked and embedded at once."""
+    index_retention_s: float = 7 * 86_400.0
+    """How long a replaced index version is kept (a rollback switches back to it
+    instantly) before the janitor deletes its chunks."""
     near_duplicate_threshold: float = 0.8
     """MinHash Jaccard estimate from which a document is reported ``similar_to`` another."""
 
@@ -145,9 +153,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Processing
     chunk_tokens: int = 400
-    """Largest chunk, in e5 tokens (the context line comes on top)."""
+    """Largest chunk, in e5 tokens (the context line comes on top). With the embedding
+    settings, it makes the first index version; change it later with a reindex."""
     chunk_overlap_tokens: int = 60
-    """Overlap between neighbouring chunks, in e5 tokens."""
+    """Overlap between neighbouring chunks, in e5 tokens (first index version)."""
     extract_progress_every_pages: int = 10
     """Report extraction progress every this many pages."""
     max_pages: int = 5000

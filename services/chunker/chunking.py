@@ -58,8 +58,12 @@ def split(
     max_tokens: int,
     overlap_tokens: int,
     headings: Sequence[Heading] = (),
+    index_version: int = 1,
 ) -> list[Chunk]:
-    """Chunks of ``pages``, each with its context: title, section path, pages."""
+    """Chunks of ``pages``, each with its context: title, section path, pages.
+
+    Ids are derived from the document, the ordinal and the index version (the
+    first version's ids predate versions and leave it out), so a replay upserts."""
     text = PAGE_SEPARATOR.join(pages)
     starts = _page_starts(pages)
     sections = _section_paths(headings, starts, title)
@@ -73,7 +77,7 @@ def split(
         body = embedded_text(context, piece)
         chunks.append(
             Chunk(
-                id=str(uuid.uuid5(uuid.UUID(document_id), f"chunk:{ordinal}")),
+                id=_chunk_id(document_id, index_version, ordinal),
                 ordinal=ordinal,
                 text=piece,
                 context=context,
@@ -85,6 +89,11 @@ def split(
             )
         )
     return chunks
+
+
+def _chunk_id(document_id: str, index_version: int, ordinal: int) -> str:
+    name = f"chunk:{ordinal}" if index_version == 1 else f"chunk:v{index_version}:{ordinal}"
+    return str(uuid.uuid5(uuid.UUID(document_id), name))
 
 
 def _context(title: str, section: str, first: int, last: int, page_count: int) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import openai
 
-from shared.embeddings import Embeddings
+from shared.embeddings import Embeddings, Model
 from shared.errors import DocumentFailed
 from shared.settings import Settings
 
@@ -40,6 +40,7 @@ class Usage:
 class _Call:
     texts: list[str]
     tokens: int
+    model: Model
     future: asyncio.Future[tuple[list[Vector], int]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -57,10 +58,11 @@ class Batcher:
         self._ready = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def embed(self, texts: list[str], tokens: int) -> tuple[list[Vector], int]:
-        """Passage vectors of ``texts`` (``tokens`` in all), and the requests this call
-        started (a request is counted once, by the first caller in it)."""
-        call = _Call(texts, tokens)
+    async def embed(self, texts: list[str], tokens: int, model: Model) -> tuple[list[Vector], int]:
+        """Passage vectors of ``texts`` (``tokens`` in all) from ``model``, and the
+        requests this call started (a request is counted once, by the first caller in
+        it). Only calls for the same model share a request."""
+        call = _Call(texts, tokens, model)
         self._waiting.append(call)
         self._ready.set()
         return await call.future
@@ -101,6 +103,7 @@ class Batcher:
                 self._waiting.popleft()
                 continue
             fits = inputs + len(call.texts) <= self.max_inputs
+            fits = fits and (not batch or call.model == batch[0].model)
             if batch and not (fits and tokens + call.tokens <= self.max_tokens):
                 break
             batch.append(self._waiting.popleft())
@@ -111,7 +114,7 @@ class Batcher:
         usage = Usage()
         try:
             vectors = await embed_splitting(
-                self.embeddings, [t for c in batch for t in c.texts], usage
+                self.embeddings, [t for c in batch for t in c.texts], usage, batch[0].model
             )
         except DocumentFailed as exc:
             if len(batch) == 1:
@@ -151,7 +154,9 @@ async def open_batcher(embeddings: Embeddings, settings: Settings) -> AsyncItera
         await batcher.aclose()
 
 
-async def embed_splitting(embeddings: Embeddings, texts: list[str], usage: Usage) -> list[Vector]:
+async def embed_splitting(
+    embeddings: Embeddings, texts: list[str], usage: Usage, model: Model | None = None
+) -> list[Vector]:
     """Embed ``texts``; a request refused as too large is split in halves and retried.
 
     Rate limits and server errors are retried inside the client, which honours
@@ -159,7 +164,7 @@ async def embed_splitting(embeddings: Embeddings, texts: list[str], usage: Usage
     """
     try:
         usage.requests += 1
-        return await embeddings.embed(texts, "passage")
+        return await embeddings.embed(texts, "passage", model)
     except openai.APIStatusError as exc:
         if not _too_large(exc):
             if isinstance(exc, openai.BadRequestError):
@@ -172,8 +177,8 @@ async def embed_splitting(embeddings: Embeddings, texts: list[str], usage: Usage
                 "too_large", "A chunk is larger than the embedding model accepts."
             ) from exc
     half = len(texts) // 2
-    first = await embed_splitting(embeddings, texts[:half], usage)
-    return [*first, *await embed_splitting(embeddings, texts[half:], usage)]
+    first = await embed_splitting(embeddings, texts[:half], usage, model)
+    return [*first, *await embed_splitting(embeddings, texts[half:], usage, model)]
 
 
 def _too_large(exc: openai.APIStatusError) -> bool:

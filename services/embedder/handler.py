@@ -9,17 +9,20 @@ that completes the document (exactly one) hands it to the janitor.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
 
-from services.embedder import units
+from services.embedder import completion, units
 from services.embedder.batcher import Batcher, Usage, Vector
+from shared import indexes, rebuild
 from shared.db import Pool
 from shared.embeddings import Embeddings
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished
+from shared.indexes import IndexVersion
+from shared.rebuild import REBUILD_TENANT
 from shared.settings import Settings
 from shared.text import embedded_text
 from shared.worker import Context
@@ -33,6 +36,16 @@ class Deps:
     pool: Pool
     embeddings: Embeddings
     batcher: Batcher
+    versions: dict[int, IndexVersion] = field(default_factory=dict)
+    """Index versions by number; a version's settings never change, so they are kept."""
+
+    async def version(self, number: int) -> IndexVersion:
+        if number not in self.versions:
+            found = await indexes.get(self.pool, number)
+            if found is None:
+                raise DocumentFailed("index_version_missing", f"Index version {number} is gone.")
+            self.versions[number] = found
+        return self.versions[number]
 
 
 async def handle(deps: Deps, event: ChunksStored | EmbedUnit, ctx: Context) -> Sequence[Event]:
@@ -42,14 +55,32 @@ async def handle(deps: Deps, event: ChunksStored | EmbedUnit, ctx: Context) -> S
     return await schedule(deps, event, ctx)
 
 
+async def _target(deps: Deps, event: ChunksStored | EmbedUnit) -> tuple[int, str]:
+    """The version whose chunks the event is about, and whose windows its units use."""
+    if event.rebuild:
+        return event.rebuild, REBUILD_TENANT
+    row = await deps.pool.fetchrow(
+        "SELECT coalesce(index_version, 1), tenant FROM documents WHERE id = $1",
+        event.document_id,
+    )
+    if row is None:
+        raise DocumentFailed("not_found", "The document was deleted while it was processed.")
+    version = event.index_version if isinstance(event, EmbedUnit) else 0
+    return version or row[0], row[1]
+
+
 async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
     """Split the document's chunks into units and queue the first ones the windows allow
     (a re-drive puts units whose events may be lost back in line)."""
     settings, doc = deps.settings, event.document_id
+    version, tenant = await _target(deps, event)
     tokens = [
         int(r[0])
         for r in await deps.pool.fetch(
-            "SELECT token_count FROM chunks WHERE document_id = $1 ORDER BY ordinal", doc
+            "SELECT token_count FROM chunks WHERE document_id = $1 AND index_version = $2"
+            " ORDER BY ordinal",
+            doc,
+            version,
         )
     ]
     if not tokens:
@@ -57,12 +88,16 @@ async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Ev
     unit_tokens = min(settings.embed_unit_tokens, settings.embeddings_batch_tokens)
     plan = units.plan(tokens, settings.embeddings_batch_inputs, unit_tokens)
     async with deps.pool.acquire() as conn, conn.transaction():
-        tenant = await conn.fetchval("SELECT tenant FROM documents WHERE id = $1", doc)
-        await units.replan(conn, doc, tenant, plan)
+        if await units.replan(conn, doc, version, tenant, plan) and not event.rebuild:
+            await conn.execute("UPDATE documents SET embedded_by = NULL WHERE id = $1", doc)
         queued = await _top_up(deps, conn, tenant, event)
-        done = await units.progress(conn, doc)
+        done = await completion.progress(conn, doc, version, bool(event.rebuild))
+        if done.document_done and event.rebuild:
+            return [*queued, *await _rebuilt(deps, conn, event.rebuild)]
     if done.document_done:  # a re-drive of a document whose last unit was done
         return [*_done_events(event, ctx, done), *queued]
+    if event.rebuild:
+        return queued
     mine = any(unit.document_id == doc for unit in queued)
     step = f"Embedding {len(tokens)} chunks" if mine else "Waiting for the embedder"
     return [ctx.report(step, done.fraction, embedded_count=done.embedded), *queued]
@@ -71,29 +106,44 @@ async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Ev
 async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Event]:
     """Embed the unit's chunks that have no vector yet, then finish it."""
     doc = event.document_id
-    unit = await units.start(deps.pool, doc, event.unit_no)
+    number, _ = await _target(deps, event)
+    unit = await completion.start(deps.pool, doc, number, event.unit_no)
     if unit is None:  # chunked anew since: the new plan was queued by its own event
         return await free_window(deps, event, ctx)
     rows = await deps.pool.fetch(
         "SELECT id, context, text, text_sha256, token_count FROM chunks"
-        " WHERE document_id = $1 AND ordinal BETWEEN $2 AND $3 AND embedding IS NULL"
-        " ORDER BY ordinal",
+        " WHERE document_id = $1 AND index_version = $2 AND ordinal BETWEEN $3 AND $4"
+        " AND embedding IS NULL ORDER BY ordinal",
         doc,
+        number,
         unit["first_ordinal"],
         unit["last_ordinal"],
     )
     usage = Usage()
-    vectors, new = await _vectors(deps, rows, usage)
+    version = await deps.version(number)
+    vectors, new = await _vectors(deps, version, rows, usage)
     async with deps.pool.acquire() as conn, conn.transaction():
-        await _store(deps, conn, rows, vectors, new)
-        done = await units.finish(conn, doc, event.unit_no)
-        queued = await _top_up(deps, conn, unit["tenant"], event)
+        await _store(deps, version, conn, rows, vectors, new)
+        done = await completion.finish(conn, doc, number, event.unit_no, bool(event.rebuild))
+        queued: list[Event] = [*await _top_up(deps, conn, unit["tenant"], event)]
+        if done.document_done and event.rebuild:
+            queued += await _rebuilt(deps, conn, event.rebuild)
     await ctx.streams.count("embedder", **vars(usage))
+    if event.rebuild:
+        return queued
     if done.document_done:
         log.info("document_embedded", chunks=done.total)
         return [*_done_events(event, ctx, done), *queued]
     step = f"Embedded {done.embedded} of {done.total} chunks"
     return [ctx.report(step, done.fraction, embedded_count=done.embedded), *queued]
+
+
+async def _rebuilt(deps: Deps, conn: asyncpg.Connection, version: int) -> list[Event]:
+    """A document's rebuild is done: the version becomes active if it was the last one,
+    else the next documents of the build are fed to the chunker."""
+    if await rebuild.try_activate(conn, version):
+        return []
+    return list(await rebuild.feed(conn, deps.settings.reindex_documents))
 
 
 async def free_window(deps: Deps, event: Event, ctx: Context) -> Sequence[Event]:
@@ -113,10 +163,17 @@ async def _top_up(
     deps: Deps, conn: asyncpg.Connection, tenant: str, cause: Event
 ) -> list[EmbedUnit]:
     s = deps.settings
-    return await units.top_up(conn, tenant, cause, s.embed_window, s.embed_tenant_window)
+    if tenant == REBUILD_TENANT:
+        build = await indexes.building(conn)
+        if build is None:
+            return []
+        windows = units.Windows(s.embed_window, s.reindex_window, build.version)
+    else:
+        windows = units.Windows(s.embed_window, s.embed_tenant_window)
+    return await units.top_up(conn, tenant, cause, windows)
 
 
-def _done_events(event: Event, ctx: Context, done: units.Finished) -> list[Event]:
+def _done_events(event: Event, ctx: Context, done: completion.Finished) -> list[Event]:
     return [
         ctx.report(f"Embedded {done.total} chunks", embedded_count=done.total),
         event.follow(ProcessingFinished, outcome="completed"),
@@ -124,17 +181,21 @@ def _done_events(event: Event, ctx: Context, done: units.Finished) -> list[Event
 
 
 async def _vectors(
-    deps: Deps, rows: Sequence[asyncpg.Record], usage: Usage
+    deps: Deps, version: IndexVersion, rows: Sequence[asyncpg.Record], usage: Usage
 ) -> tuple[dict[str, Vector], list[asyncpg.Record]]:
-    """Vectors by text hash, from the cache or the API; the rows whose text was sent."""
-    model, dims = deps.embeddings.model, deps.embeddings.dimensions
+    """Vectors by text hash, from the cache or the API; the rows whose text was sent.
+
+    The cache is keyed by model and dimensions, so a new index version with the same
+    model pays only for texts it has not seen (a new chunk size changes most texts;
+    a new model none of them is in the cache)."""
+    model = version.model
     cached: dict[str, Vector] = {
         r["text_sha256"]: r["embedding"]
         for r in await deps.pool.fetch(
             "SELECT text_sha256, embedding FROM embedding_cache "
             "WHERE model = $1 AND dimensions = $2 AND text_sha256 = ANY($3::text[])",
-            model,
-            dims,
+            model.name,
+            model.dimensions,
             [r["text_sha256"] for r in rows],
         )
     }
@@ -143,7 +204,7 @@ async def _vectors(
     if new:
         tokens = sum(int(r["token_count"]) for r in new)
         texts = [embedded_text(r["context"], r["text"]) for r in new]
-        vectors, usage.requests = await deps.batcher.embed(texts, tokens)
+        vectors, usage.requests = await deps.batcher.embed(texts, tokens, model)
         cached.update({r["text_sha256"]: v for r, v in zip(new, vectors, strict=True)})
         usage.texts_embedded, usage.tokens_embedded = len(new), tokens
     usage.cache_hits = len(rows) - len(new)
@@ -152,17 +213,21 @@ async def _vectors(
 
 async def _store(
     deps: Deps,
+    version: IndexVersion,
     conn: asyncpg.Connection,
     rows: Sequence[asyncpg.Record],
     vectors: dict[str, Vector],
     new: Sequence[asyncpg.Record],
 ) -> None:
-    model, dims = deps.embeddings.model, deps.embeddings.dimensions
+    model = version.model
     if new:
         await conn.executemany(
             "INSERT INTO embedding_cache (model, dimensions, text_sha256, embedding) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            [(model, dims, r["text_sha256"], vectors[r["text_sha256"]]) for r in new],
+            [
+                (model.name, model.dimensions, t, vectors[t])
+                for t in [r["text_sha256"] for r in new]
+            ],
         )
     await conn.executemany(
         "UPDATE chunks SET embedding = $2 WHERE id = $1",

@@ -77,33 +77,39 @@ def pick(documents: Sequence[Open], window: int, tenant_window: int) -> list[tup
 
 
 async def replan(
-    conn: asyncpg.Connection, document_id: str, tenant: str, units: list[Unit]
-) -> None:
-    """Store the document's units. The same plan again (a replay, a re-drive) keeps the
-    units' progress and puts queued ones back to wait (their events may be lost);
-    another plan (chunked anew) replaces them."""
+    conn: asyncpg.Connection, document_id: str, version: int, tenant: str, units: list[Unit]
+) -> bool:
+    """Store the units of the document's chunks of ``version``. The same plan again (a
+    replay, a re-drive) keeps the units' progress and puts queued ones back to wait
+    (their events may be lost); another plan (chunked anew) replaces them: True then."""
     stored = await conn.fetch(
-        "SELECT first_ordinal, last_ordinal FROM embed_units WHERE document_id = $1"
-        " ORDER BY unit_no",
+        "SELECT first_ordinal, last_ordinal FROM embed_units"
+        " WHERE document_id = $1 AND index_version = $2 ORDER BY unit_no",
         document_id,
+        version,
     )
     if [(r[0], r[1]) for r in stored] == [(u.first_ordinal, u.last_ordinal) for u in units]:
         await conn.execute(
             "UPDATE embed_units SET state = 'pending', queued_by = NULL"
-            " WHERE document_id = $1 AND state = 'queued'",
+            " WHERE document_id = $1 AND index_version = $2 AND state = 'queued'",
             document_id,
+            version,
         )
-        return
-    await conn.execute("DELETE FROM embed_units WHERE document_id = $1", document_id)
-    await conn.execute("UPDATE documents SET embedded_by = NULL WHERE id = $1", document_id)
+        return False
+    await conn.execute(
+        "DELETE FROM embed_units WHERE document_id = $1 AND index_version = $2",
+        document_id,
+        version,
+    )
     await conn.copy_records_to_table(
         "embed_units",
         records=[
-            (document_id, n, tenant, u.first_ordinal, u.last_ordinal, u.chunks, u.tokens)
+            (document_id, version, n, tenant, u.first_ordinal, u.last_ordinal, u.chunks, u.tokens)
             for n, u in enumerate(units)
         ],
         columns=[
             "document_id",
+            "index_version",
             "unit_no",
             "tenant",
             "first_ordinal",
@@ -112,6 +118,7 @@ async def replan(
             "tokens",
         ],
     )
+    return True
 
 
 _OPEN = f"""
@@ -120,15 +127,40 @@ SELECT u.document_id::text AS document_id, d.job_id::text AS job_id,
        coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE u.state = 'pending'),
                 '{{}}') AS pending
 FROM embed_units u JOIN documents d ON d.id = u.document_id
-WHERE u.tenant = $1 AND u.state <> 'done'
+WHERE u.tenant = $1 AND u.state <> 'done' AND u.index_version = d.index_version
   AND d.status NOT IN {TERMINAL_SQL} AND NOT d.cancel_requested
 GROUP BY u.document_id, d.job_id, d.queued_at
 ORDER BY d.queued_at, u.document_id
 """
 
+_OPEN_REBUILD = """
+SELECT u.document_id::text AS document_id, di.job_id::text AS job_id,
+       count(*) FILTER (WHERE u.state = 'queued') AS queued,
+       coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE u.state = 'pending'),
+                '{}') AS pending
+FROM embed_units u
+JOIN document_indexes di ON di.document_id = u.document_id
+                        AND di.index_version = u.index_version
+JOIN index_versions v ON v.version = u.index_version AND v.state = 'building'
+WHERE u.tenant = $1 AND u.state <> 'done' AND di.state = 'chunked'
+GROUP BY u.document_id, di.job_id, di.queued_at
+ORDER BY di.queued_at, u.document_id
+"""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Units in flight allowed per document and per tenant; ``rebuild`` is the version
+    being built when the tenant is the rebuild's (its units are picked among rows of
+    ``document_indexes``, not live documents)."""
+
+    document: int
+    tenant: int
+    rebuild: int = 0
+
 
 async def top_up(
-    conn: asyncpg.Connection, tenant: str, cause: Event, window: int, tenant_window: int
+    conn: asyncpg.Connection, tenant: str, cause: Event, windows: Windows
 ) -> list[EmbedUnit]:
     """Queue what the tenant's windows allow; the events to publish with ``cause``'s ack.
 
@@ -138,99 +170,68 @@ async def top_up(
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"embed:{tenant}")
     cause_id = uuid.UUID(cause.event_id)
     again = await conn.fetch(
-        "SELECT u.document_id::text, d.job_id::text, u.unit_no FROM embed_units u"
-        " JOIN documents d ON d.id = u.document_id"
-        " WHERE u.queued_by = $1 AND u.state = 'queued'",
+        "SELECT u.document_id::text, u.index_version, u.unit_no FROM embed_units u"
+        " WHERE u.queued_by = $1 AND u.state = 'queued' AND u.tenant = $2",
         cause_id,
+        tenant,
     )
-    documents = [Open(r[0], r[1], r[2], tuple(r[3])) for r in await conn.fetch(_OPEN, tenant)]
-    chosen = pick(documents, window, tenant_window)
+    query = _OPEN_REBUILD if windows.rebuild else _OPEN
+    documents = [Open(r[0], r[1], r[2], tuple(r[3])) for r in await conn.fetch(query, tenant)]
+    chosen = pick(documents, windows.document, windows.tenant)
+    versions = await _versions(conn, [doc.document_id for doc, _ in chosen], windows.rebuild)
     await conn.executemany(
-        "UPDATE embed_units SET state = 'queued', queued_by = $3, queued_at = now()"
-        " WHERE document_id = $1 AND unit_no = $2 AND state = 'pending'",
-        [(doc.document_id, unit_no, cause_id) for doc, unit_no in chosen],
+        "UPDATE embed_units SET state = 'queued', queued_by = $4, queued_at = now()"
+        " WHERE document_id = $1 AND index_version = $2 AND unit_no = $3 AND state = 'pending'",
+        [(doc.document_id, versions[doc.document_id], n, cause_id) for doc, n in chosen],
     )
     queued = [(r[0], r[1], r[2]) for r in again]
-    queued += [(doc.document_id, doc.job_id, unit_no) for doc, unit_no in chosen]
+    queued += [(doc.document_id, versions[doc.document_id], n) for doc, n in chosen]
+    jobs = await _jobs(conn, queued, windows.rebuild)
     return [
         EmbedUnit(
-            event_id=cause.child_id(f"unit:{document_id}:{unit_no}"),
+            event_id=cause.child_id(_unit_name(document_id, version, unit_no, windows.rebuild)),
             document_id=document_id,
-            job_id=job_id,
+            job_id=jobs[document_id],
             unit_no=unit_no,
             tenant=tenant,
+            index_version=version,
+            rebuild=windows.rebuild,
         )
-        for document_id, job_id, unit_no in queued
+        for document_id, version, unit_no in queued
     ]
 
 
-async def start(conn: asyncpg.Pool, document_id: str, unit_no: int) -> asyncpg.Record | None:
-    """The unit's chunk range and tenant, its start time recorded; None when the
-    document was chunked anew (or deleted) since the unit was queued."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "UPDATE embed_units SET started_at = coalesce(started_at, now())"
-        " WHERE document_id = $1 AND unit_no = $2"
-        " RETURNING first_ordinal, last_ordinal, tenant, state",
-        document_id,
-        unit_no,
+def _unit_name(document_id: str, version: int, unit_no: int, rebuild: int) -> str:
+    # A document's own units keep the names they had before versions existed.
+    if rebuild:
+        return f"unit:{document_id}:v{version}:{unit_no}"
+    return f"unit:{document_id}:{unit_no}"
+
+
+async def _versions(conn: asyncpg.Connection, documents: list[str], rebuild: int) -> dict[str, int]:
+    """Each document's version whose units are scheduled: the build's, or its own."""
+    if rebuild:
+        return dict.fromkeys(documents, rebuild)
+    rows = await conn.fetch(
+        "SELECT id::text, index_version FROM documents WHERE id = ANY($1::uuid[])", documents
     )
-    return row
+    return {r[0]: r[1] for r in rows}
 
 
-@dataclass(frozen=True)
-class Finished:
-    embedded: int
-    """Chunks of the document with a vector."""
-    total: int
-    """Chunks of the document."""
-    document_done: bool
-    """This unit finished the document (its last unit to be done)."""
-
-    @property
-    def fraction(self) -> float:
-        return self.embedded / self.total if self.total else 0.0
-
-
-async def finish(conn: asyncpg.Connection, document_id: str, unit_no: int) -> Finished:
-    """Mark the unit done and tell whether it finished the document: exactly one unit
-    does (the document's row lock orders concurrent completions; a redelivery of the
-    finishing unit finds itself recorded as the finisher and says so again)."""
-    by = await conn.fetchval(
-        "SELECT embedded_by FROM documents WHERE id = $1 FOR UPDATE", document_id
-    )
-    await conn.execute(
-        "UPDATE embed_units SET state = 'done', done_at = now()"
-        " WHERE document_id = $1 AND unit_no = $2 AND state <> 'done'",
-        document_id,
-        unit_no,
-    )
-    # Done only while the plan holds this unit: a unit whose rows were dropped
-    # meanwhile (the document failed, or was chunked anew) finishes nothing.
-    row = await conn.fetchrow(
-        "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
-        " WHERE document_id = $1 AND embedding IS NOT NULL) WHERE id = $1"
-        " RETURNING embedded_count, chunk_count,"
-        " EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1 AND unit_no = $2)"
-        " AND NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1 AND state <> 'done')",
-        document_id,
-        unit_no,
-    )
-    embedded, total, all_done = row[0] or 0, row[1] or 0, row[2]
-    if all_done and by is None:
-        await conn.execute(
-            "UPDATE documents SET embedded_by = $2 WHERE id = $1", document_id, unit_no
+async def _jobs(
+    conn: asyncpg.Connection, queued: list[tuple[str, int, int]], rebuild: int
+) -> dict[str, str]:
+    """The job of each document's units: the rebuild's row, or the document's run."""
+    ids = list({q[0] for q in queued})
+    if rebuild:
+        rows = await conn.fetch(
+            "SELECT document_id::text, job_id::text FROM document_indexes"
+            " WHERE index_version = $1 AND document_id = ANY($2::uuid[])",
+            rebuild,
+            ids,
         )
-        by = unit_no
-    return Finished(embedded, total, all_done and by == unit_no)
-
-
-async def progress(conn: asyncpg.Connection, document_id: str) -> Finished:
-    """Where the document's embedding stands (done when its finishing unit is recorded
-    and no unit is open: a re-drive after the finishing event was lost)."""
-    row = await conn.fetchrow(
-        "SELECT coalesce(embedded_count, 0), coalesce(chunk_count, 0), embedded_by IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1 AND state <> 'done')"
-        " FROM documents WHERE id = $1",
-        document_id,
-    )
-    return Finished(row[0], row[1], row[2])
+    else:
+        rows = await conn.fetch(
+            "SELECT id::text, job_id::text FROM documents WHERE id = ANY($1::uuid[])", ids
+        )
+    return {r[0]: r[1] for r in rows}

@@ -20,6 +20,7 @@ from services.gateway import (
     page,
     projector,
     queue,
+    reindex,
     search,
     uploads,
     webhooks,
@@ -207,6 +208,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(documents.routes)
     app.add_routes(events.routes)
     app.add_routes(queue.routes)
+    app.add_routes(reindex.routes)
     app.add_routes(search.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(observe.routes)

@@ -149,7 +149,11 @@ async def authenticate(
     request[TENANT], request[ADMIN] = found
     request[CALLER] = hash_key(key).hex()[:16]
     if needed == "admin" and not found[1]:
-        raise ApiError(403, "admin_only", "Queue state and dead letters need an admin key.")
+        raise ApiError(
+            403,
+            "admin_only",
+            "This operation needs an admin key (queue state, dead letters, reindexing).",
+        )
     return await handler(request)
 
 

@@ -73,8 +73,9 @@ async def chunks(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
     await fetch_document(request, document_id)
-    items, total = await queries.chunk_page(request.app[POOL], document_id, limit, offset)
+    items, total, version = await queries.chunk_page(request.app[POOL], document_id, limit, offset)
     page = {"document_id": document_id, "total": total, "limit": limit, "offset": offset}
+    page["index_version"] = version
     return json_response({**page, "items": items})
 
 

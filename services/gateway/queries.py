@@ -49,25 +49,44 @@ CHUNK_FIELDS = ("ordinal", "text", "context", "page_start", "page_end", "token_c
 
 async def chunk_page(
     pool: Pool, document_id: str, limit: int, offset: int
-) -> tuple[list[dict[str, object]], int]:
-    """The document's chunks in order, and how many it has in all."""
-    rows = await pool.fetch(
-        """
-        SELECT id, ordinal, text, context, page_start, page_end, token_count,
-               vector_dims(embedding) AS dimensions, count(*) OVER () AS total
-        FROM chunks WHERE document_id = $1 ORDER BY ordinal LIMIT $2 OFFSET $3
-        """,
-        document_id,
-        limit,
-        offset,
-    )
-    total = (
-        rows[0]["total"]
-        if rows
-        else await pool.fetchval("SELECT count(*) FROM chunks WHERE document_id = $1", document_id)
-    )
+) -> tuple[list[dict[str, object]], int, int | None]:
+    """The document's chunks in order, how many it has in all, and their index version:
+    the active one, or the document's own while only that holds it (its run is not
+    through yet)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        version = await conn.fetchval(
+            """
+            SELECT coalesce(
+                (SELECT v.version FROM index_versions v WHERE v.state = 'active' AND EXISTS
+                    (SELECT 1 FROM chunks c WHERE c.document_id = $1
+                     AND c.index_version = v.version)),
+                (SELECT index_version FROM documents WHERE id = $1))
+            """,
+            document_id,
+        )
+        rows = await conn.fetch(
+            """
+            SELECT id, ordinal, text, context, page_start, page_end, token_count,
+                   vector_dims(embedding) AS dimensions, count(*) OVER () AS total
+            FROM chunks WHERE document_id = $1 AND index_version = $2
+            ORDER BY ordinal LIMIT $3 OFFSET $4
+            """,
+            document_id,
+            version,
+            limit,
+            offset,
+        )
+        total = (
+            rows[0]["total"]
+            if rows
+            else await conn.fetchval(
+                "SELECT count(*) FROM chunks WHERE document_id = $1 AND index_version = $2",
+                document_id,
+                version,
+            )
+        )
     items = [{"chunk_id": str(r["id"]), **{k: r[k] for k in CHUNK_FIELDS}} for r in rows]
-    return items, int(total)
+    return items, int(total), version
 
 
 async def has_pages(pool: Pool, document_id: str) -> bool:

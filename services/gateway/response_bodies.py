@@ -133,6 +133,8 @@ class ChunkPage(msgspec.Struct, forbid_unknown_fields=True):
     limit: int
     offset: int
     items: list[Chunk]
+    index_version: int | None = None
+    """The index version the chunks belong to (the active one once the document holds it)."""
 
 
 class StageHealth(msgspec.Struct):
@@ -245,6 +247,8 @@ class SearchResult(msgspec.Struct):
 
 class SearchResponse(msgspec.Struct):
     results: list[SearchResult]
+    index_version: int = 1
+    """The index version that answered: every result comes from it."""
 
 
 class Webhook(msgspec.Struct):

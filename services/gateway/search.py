@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import msgspec
@@ -14,6 +15,7 @@ from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
 from services.gateway.response_bodies import SearchResponse, SearchResult
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
+from shared import indexes
 from shared.stages import Status
 
 routes = web.RouteTableDef()
@@ -21,20 +23,28 @@ routes = web.RouteTableDef()
 RRF_K = 60
 """The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
 
-_SEARCH = f"""
+
+@functools.lru_cache(maxsize=8)
+def _search_sql(version: int, dimensions: int) -> str:
+    """The search over one index version. The version is a literal, not a parameter:
+    the planner can then use that version's partial HNSW index even in a generic plan."""
+    vector = f"(c.embedding::vector({int(dimensions)}))"
+    where = f"c.index_version = {int(version)}"
+    return f"""
 WITH vector AS (
-    SELECT c.id, row_number() OVER (ORDER BY c.embedding <=> $1) AS rank
+    SELECT c.id, row_number() OVER (ORDER BY {vector} <=> $1) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id
-    WHERE d.tenant = $9 AND d.status = '{Status.COMPLETED}' AND c.embedding IS NOT NULL
+    WHERE {where} AND d.tenant = $9 AND d.status = '{Status.COMPLETED}'
+      AND c.embedding IS NOT NULL
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
-    ORDER BY c.embedding <=> $1
+    ORDER BY {vector} <=> $1
     LIMIT $3
 ), fulltext AS (
     SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q) DESC) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id,
          websearch_to_tsquery($6::regconfig, $2) AS q
-    WHERE d.tenant = $9 AND d.status = '{Status.COMPLETED}' AND c.tsv @@ q
+    WHERE {where} AND d.tenant = $9 AND d.status = '{Status.COMPLETED}' AND c.tsv @@ q
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
     ORDER BY ts_rank_cd(c.tsv, q) DESC
@@ -78,8 +88,12 @@ async def search(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_field", "query must not be blank.", "query")
     document_ids = _uuids(body.document_ids)
     settings = request.app[SETTINGS]
+    # The active version is read once: the query's vector and the chunks searched come
+    # from it, so a switch during the request cannot mix versions (the replaced one is
+    # kept for its retention).
+    version = await indexes.active(request.app[POOL])
     try:
-        (vector,) = await request.app[EMBEDDINGS].embed([body.query], "query")
+        (vector,) = await request.app[EMBEDDINGS].embed([body.query], "query", version.model)
     except openai.APIError as exc:
         raise ApiError(
             503,
@@ -91,7 +105,7 @@ async def search(request: web.Request) -> web.Response:
         # With filters, keep scanning the HNSW graph until enough rows pass them.
         await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = await conn.fetch(
-            _SEARCH,
+            _search_sql(version.version, version.embeddings_dimensions),
             vector,
             body.query,
             candidates,
@@ -116,5 +130,6 @@ async def search(request: web.Request) -> web.Response:
         for r in rows
     ]
     return web.Response(
-        body=msgspec.json.encode(SearchResponse(results)), content_type="application/json"
+        body=msgspec.json.encode(SearchResponse(results, version.version)),
+        content_type="application/json",
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from shared import metrics, status, webhooks
+from shared import metrics, rebuild, status, webhooks
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
@@ -46,8 +46,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         if row is None:
             return []  # deleted: nothing to do
         if row["job_id"] != event.job_id:
-            log.info("stale_finish_ignored", current_job=row["job_id"])
-            return []  # the end of an earlier run of a document since retried
+            return await _not_own_run(deps, conn, event)
         if row["status"] in TERMINAL:
             # Finished before: a replay, maybe after the delete below failed.
             await deps.store.delete(row["object_key"])
@@ -55,6 +54,8 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         cancelled = row["cancel_requested"] and event.outcome != "failed"
         outcome = "cancelled" if cancelled else event.outcome
         await _drop_partial(conn, event.document_id, outcome)
+        if outcome == "completed":
+            await rebuild.record_own_run(conn, event.document_id)
         final = terminal_progress(event, outcome)
         await status.finish(conn, final)
         deliveries = await webhooks.schedule(conn, event.document_id, f"document.{final.status}")
@@ -74,11 +75,26 @@ async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str
         return
     await conn.execute("DELETE FROM chunks WHERE document_id = $1", document_id)
     await conn.execute("DELETE FROM embed_units WHERE document_id = $1", document_id)
+    await conn.execute("DELETE FROM document_indexes WHERE document_id = $1", document_id)
     if outcome != "failed":
         await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
     if outcome in {"failed", "cancelled"}:
         await conn.execute("DELETE FROM content_hashes WHERE document_id = $1", document_id)
         await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", document_id)
+
+
+async def _not_own_run(
+    deps: Deps, conn: asyncpg.Connection, event: ProcessingFinished
+) -> list[Event]:
+    """The end of an earlier run of a document since retried is ignored; a rebuild that
+    failed for good is recorded on its row of the build (the document stays as it
+    is), and the build's next documents are fed in its place."""
+    if event.outcome == "failed" and await rebuild.failed(
+        conn, event.job_id, event.error_code or "failed", event.error_message or ""
+    ):
+        return list(await rebuild.feed(conn, deps.settings.reindex_documents))
+    log.info("stale_finish_ignored")
+    return []
 
 
 def terminal_progress(event: ProcessingFinished, outcome: str) -> Progress:

@@ -4,8 +4,9 @@ Each sweep is safe to run twice and from several janitors at once (they take
 a Redis lock so that usually one does): it deletes orphan uploads, expires
 presigned uploads that never came, aborts abandoned multipart uploads, re-drives
 jobs that stopped progressing (lost events after a Redis restart, a publish that
-never happened), trims the streams below what every group still needs, and
-removes idle consumers.
+never happened), trims the streams below what every group still needs,
+removes idle consumers, keeps an index build going and drops index versions
+past their retention.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from shared import metrics, status
+from shared import indexes, metrics, rebuild, reindex, status
 from shared.db import Pool
 from shared.events import ProcessingFinished
 from shared.redrive import redrive_event
@@ -42,6 +43,8 @@ class Report:
     stalled: int = 0
     entries_trimmed: int = 0
     consumers_removed: int = 0
+    rebuilds_queued: int = 0
+    index_chunks_dropped: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -63,6 +66,8 @@ class Sweeper:
         report.redriven, report.stalled = await self._step(report, self.reconcile, (0, 0))
         report.entries_trimmed = await self._step(report, self.trim_streams, 0)
         report.consumers_removed = await self._step(report, self.remove_idle_consumers, 0)
+        report.rebuilds_queued = await self._step(report, self.reindex, 0)
+        report.index_chunks_dropped = await self._step(report, self.drop_index_versions, 0)
         counts = {k: v for k, v in vars(report).items() if k != "notes"}
         for action, count in counts.items():
             metrics.JANITOR_DELETIONS.labels(action).inc(count)
@@ -159,6 +164,25 @@ class Sweeper:
                 redrives=row["redrives"],
             )
         return redriven, stalled
+
+    async def reindex(self) -> int:
+        """Keep a build going: documents whose rebuild event was lost are queued again,
+        pending ones are fed, and a build whose last document finished without
+        switching (a crash between) becomes active."""
+        s = self.settings
+        async with self.pool.acquire() as conn, conn.transaction():
+            events = await rebuild.redrive(conn, s.stall_after_s, s.max_redrives + 1)
+            events += await rebuild.feed(conn, s.reindex_documents)
+            build = await indexes.building(conn)
+            if build is not None:
+                await rebuild.try_activate(conn, build.version)
+        if events:
+            await self.streams.publish(*events)
+        return len(events)
+
+    async def drop_index_versions(self) -> int:
+        """Chunks of versions past their retention, and of cancelled builds."""
+        return await reindex.drop_expired(self.pool, self.settings.index_retention_s)
 
     async def trim_streams(self) -> int:
         """XTRIM MINID each stream below the oldest entry any of its groups still needs."""

@@ -1,5 +1,5 @@
 """The ``docmesh`` command: ``up`` runs the local mesh, ``run`` one service, and the
-operator's tools (scale, dead letters, keys, sweeps, settings, the pipeline)."""
+operator's tools (scale, dead letters, keys, reindexing, sweeps, settings, the pipeline)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from pathlib import Path
 
 import msgspec
 
-from shared.db import migrate, open_pool
+from shared import indexes, reindex
+from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
+from shared.embeddings import open_embeddings
 from shared.events import Stream
 from shared.keys import create_key, list_keys, revoke_key
 from shared.local.mesh import request_scale, up
@@ -91,6 +93,36 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> object:
         if not await revoke_key(pool, args.id):
             raise SystemExit(f"no live key has an id starting with {args.id!r}")
         return {"revoked": args.id}
+
+
+async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
+    """``docmesh reindex``: what ``/api/v1/reindex`` does, from the command line."""
+    async with open_pool(settings, max_size=2) as pool, open_redis(settings) as redis:
+        try:
+            if args.action in {"start", "rollback"}:
+                await _start_reindex(settings, pool, args)
+                streams = Streams(redis, settings.stream_prefix)
+                await reindex.feed_now(pool, streams, settings.reindex_documents)
+            elif args.action == "cancel":
+                await reindex.cancel(pool)
+        except (reindex.ReindexConflict, reindex.ModelRefused) as exc:
+            raise SystemExit(str(exc)) from exc
+        return await reindex.status(pool)
+
+
+async def _start_reindex(settings: Settings, pool: Pool, args: argparse.Namespace) -> None:
+    if args.action == "rollback":
+        await reindex.rollback(pool)
+        return
+    names = ["chunk_tokens", "chunk_overlap_tokens", "embeddings_model"]
+    names += ["embeddings_dimensions", "embeddings_input_mode"]
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    wanted = msgspec.structs.replace(await indexes.active(pool), **given)
+    if wanted.chunk_overlap_tokens >= wanted.chunk_tokens:
+        raise SystemExit("--chunk-overlap-tokens must be smaller than --chunk-tokens")
+    async with open_embeddings(settings) as embeddings:
+        await reindex.check_model(embeddings, wanted)
+    await reindex.start(pool, wanted)
 
 
 def _cleanup(args: argparse.Namespace, settings: Settings) -> None:
@@ -179,6 +211,7 @@ COMMANDS: dict[str, Command] = {
     "scale": _scale,
     "dlq": lambda a, s: _print_json(asyncio.run(_dlq(s, a.action, a.ids or None))),
     "keys": lambda a, s: _print_json(asyncio.run(_keys(s, a))),
+    "reindex": lambda a, s: _print_json(asyncio.run(_reindex(s, a))),
     "migrate": lambda a, s: _print_json({"applied": asyncio.run(migrate(s))}),
     "cleanup": _cleanup,
     "settings": _settings_table,

@@ -45,6 +45,22 @@ def _keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     revoke.add_argument("id", help="the key's id, or enough of its start")
 
 
+def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = commands.add_parser(
+        "reindex", help="build a new index version (chunking, model), follow, cancel, roll back"
+    )
+    actions = cmd.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("start", help="build a version; unset options keep the active's")
+    start.add_argument("--chunk-tokens", type=int)
+    start.add_argument("--chunk-overlap-tokens", type=int)
+    start.add_argument("--embeddings-model")
+    start.add_argument("--embeddings-dimensions", type=int)
+    start.add_argument("--embeddings-input-mode", choices=["none", "input_type", "prefix"])
+    actions.add_parser("status", help="the active version and the build's progress")
+    actions.add_parser("cancel", help="stop the build; the active version stays")
+    actions.add_parser("rollback", help="switch back to the previous version while it is kept")
+
+
 def _operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = commands.add_parser("dlq", help="list, retry or purge dead letters")
     dlq.add_argument("action", choices=["list", "retry", "purge"])
@@ -81,6 +97,7 @@ def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.Argument
     scale.add_argument("--state-dir", type=Path, default=Path(".docmesh"))
     _operations(commands)
     _keys(commands)
+    _reindex(commands)
     health = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health.add_argument("service", choices=services)
     return root

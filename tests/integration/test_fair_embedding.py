@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from services.embedder import handler as embedder
-from services.embedder import units
+from services.embedder import completion, units
 from services.embedder.batcher import open_batcher
 from services.gateway.status_reader import STATUS_JSON
 from shared.embeddings import open_embeddings
@@ -122,7 +122,7 @@ async def test_a_document_is_finished_by_exactly_one_unit(
     # Only the unit recorded as the finisher says so, once per delivery of it.
     assert len(finishing) == 2 and len({e.event_id for e in finishing}) == 1
     async with pool.acquire() as conn:
-        assert (await units.progress(conn, doc.document_id)).document_done
+        assert (await completion.progress(conn, doc.document_id, 1, False)).document_done
 
 
 async def test_a_waiting_document_says_what_is_ahead_and_when_it_will_be_done(

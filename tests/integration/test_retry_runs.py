@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
-from services.embedder import units
+from services.embedder import completion
 from services.janitor.handler import Deps as JanitorDeps
 from services.janitor.handler import handle as finish_document
 from shared import status
@@ -41,7 +41,7 @@ async def failed_document(pool: asyncpg.Pool) -> tuple[str, str]:
 async def test_a_unit_of_the_failed_run_finishes_nothing(pool: asyncpg.Pool) -> None:
     doc, _ = await failed_document(pool)
     async with pool.acquire() as conn, conn.transaction():
-        done = await units.finish(conn, doc, 1)  # its rows were dropped with the failure
+        done = await completion.finish(conn, doc, 1, 1, False)  # its rows were dropped with the failure
     assert not done.document_done
     assert await pool.fetchval("SELECT embedded_by FROM documents WHERE id = $1", doc) is None
 

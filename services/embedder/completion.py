@@ -1,0 +1,120 @@
+"""A unit's start and completion, and the document's (or its rebuild's) with it.
+
+Completion is recorded in the transaction that stores the unit's vectors; the
+unit that finishes a document's chunks of a version is recorded too, so that
+exactly one unit (and its redeliveries) says the document is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+async def start(
+    conn: asyncpg.Pool, document_id: str, version: int, unit_no: int
+) -> asyncpg.Record | None:
+    """The unit's chunk range and tenant, its start time recorded; None when the
+    document was chunked anew (or deleted) since the unit was queued."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE embed_units SET started_at = coalesce(started_at, now())"
+        " WHERE document_id = $1 AND index_version = $2 AND unit_no = $3"
+        " RETURNING first_ordinal, last_ordinal, tenant, state",
+        document_id,
+        version,
+        unit_no,
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class Finished:
+    embedded: int
+    """Chunks of the document (of the version) with a vector."""
+    total: int
+    """Chunks of the document (of the version)."""
+    document_done: bool
+    """This unit finished the document (its last unit to be done)."""
+
+    @property
+    def fraction(self) -> float:
+        return self.embedded / self.total if self.total else 0.0
+
+
+_COUNTS = {
+    # The document's own run: the row of documents, its unit marker and its counts.
+    False: (
+        "SELECT embedded_by FROM documents WHERE id = $1 AND $2::int IS NOT NULL FOR UPDATE",
+        "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
+        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL)"
+        " WHERE id = $1 RETURNING embedded_count, chunk_count",
+        "UPDATE documents SET embedded_by = $3 WHERE id = $1 AND $2::int IS NOT NULL",
+    ),
+    # A rebuild: the document's row of the version being built.
+    True: (
+        "SELECT embedded_by FROM document_indexes"
+        " WHERE document_id = $1 AND index_version = $2 FOR UPDATE",
+        "UPDATE document_indexes SET embedded_count = (SELECT count(*) FROM chunks"
+        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL),"
+        " updated_at = now() WHERE document_id = $1 AND index_version = $2"
+        " RETURNING embedded_count, chunk_count",
+        "UPDATE document_indexes SET embedded_by = $3, state = 'done', updated_at = now()"
+        " WHERE document_id = $1 AND index_version = $2",
+    ),
+}
+
+
+async def finish(
+    conn: asyncpg.Connection, document_id: str, version: int, unit_no: int, rebuild: bool
+) -> Finished:
+    """Mark the unit done and tell whether it finished the document's chunks of the
+    version: exactly one unit does (the row lock orders concurrent completions; a
+    redelivery of the finishing unit finds itself recorded as the finisher and says
+    so again)."""
+    lock, count, mark = _COUNTS[rebuild]
+    by = await conn.fetchval(lock, document_id, version)
+    await conn.execute(
+        "UPDATE embed_units SET state = 'done', done_at = now()"
+        " WHERE document_id = $1 AND index_version = $2 AND unit_no = $3 AND state <> 'done'",
+        document_id,
+        version,
+        unit_no,
+    )
+    row = await conn.fetchrow(count, document_id, version)
+    # Done only while the plan holds this unit: a unit whose rows were dropped
+    # meanwhile (the document failed, or was chunked anew) finishes nothing.
+    all_done = row is not None and await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1"
+        " AND index_version = $2 AND unit_no = $3) AND NOT EXISTS (SELECT 1 FROM embed_units"
+        " WHERE document_id = $1 AND index_version = $2 AND state <> 'done')",
+        document_id,
+        version,
+        unit_no,
+    )
+    embedded, total = (row[0] or 0, row[1] or 0) if row is not None else (0, 0)
+    if all_done and by is None:
+        await conn.execute(mark, document_id, version, unit_no)
+        by = unit_no
+    return Finished(embedded, total, bool(all_done) and by == unit_no)
+
+
+async def progress(
+    conn: asyncpg.Connection, document_id: str, version: int, rebuild: bool
+) -> Finished:
+    """Where the document's embedding of the version stands (done when its finishing
+    unit is recorded and no unit is open: a re-drive after the finishing event was
+    lost)."""
+    table = (
+        "document_indexes WHERE document_id = $1 AND index_version = $2"
+        if rebuild
+        else ("documents WHERE id = $1 AND $2::int IS NOT NULL")
+    )
+    row = await conn.fetchrow(
+        "SELECT coalesce(embedded_count, 0), coalesce(chunk_count, 0), embedded_by IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1"
+        f" AND index_version = $2 AND state <> 'done') FROM {table}",
+        document_id,
+        version,
+    )
+    return Finished(row[0], row[1], row[2]) if row is not None else Finished(0, 0, False)

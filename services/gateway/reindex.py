@@ -1,0 +1,157 @@
+"""Reindex routes (admin): build a new index version in the background, follow it,
+cancel it, roll back to the previous one while it is kept."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+import openai
+from aiohttp import web
+from msgspec import Meta
+
+from services.gateway.errors import ApiError
+from services.gateway.http import json_response
+from services.gateway.openapi import operation
+from services.gateway.request_bodies import decode_body
+from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, STREAMS
+from shared import indexes, reindex
+from shared.embeddings import Embeddings
+from shared.indexes import IndexVersion
+
+routes = web.RouteTableDef()
+
+
+class ReindexRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Settings of the new version; those left out are the active version's."""
+
+    chunk_tokens: Annotated[int, Meta(ge=16, le=8192)] | None = None
+    chunk_overlap_tokens: Annotated[int, Meta(ge=0, le=4096)] | None = None
+    embeddings_model: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    embeddings_dimensions: (
+        Annotated[int, Meta(ge=1, le=2000, description="pgvector indexes up to 2,000 dimensions.")]
+        | None
+    ) = None
+    embeddings_input_mode: Literal["none", "input_type", "prefix"] | None = None
+    embeddings_send_dimensions: bool | None = None
+
+
+class IndexVersionBody(msgspec.Struct):
+    index_version: int
+    chunk_tokens: int
+    chunk_overlap_tokens: int
+    embeddings_model: str
+    embeddings_dimensions: int
+    embeddings_input_mode: str
+    state: str
+
+
+class BuildProgress(IndexVersionBody):
+    documents_done: int
+    documents_total: int
+    documents_failed: int
+    chunks_embedded: int
+    eta_seconds: int | None
+    error: str | None
+
+
+class ReindexStatus(msgspec.Struct):
+    active: IndexVersionBody
+    building: BuildProgress | None
+
+
+def _wanted(body: ReindexRequest, active: IndexVersion) -> IndexVersion:
+    given = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+    wanted = msgspec.structs.replace(active, **given)
+    if wanted.chunk_overlap_tokens >= wanted.chunk_tokens:
+        raise ApiError(
+            422,
+            "invalid_field",
+            "chunk_overlap_tokens must be smaller than chunk_tokens.",
+            "chunk_overlap_tokens",
+        )
+    return wanted
+
+
+async def _check_model(embeddings: Embeddings, wanted: IndexVersion) -> None:
+    try:
+        await reindex.check_model(embeddings, wanted)
+    except reindex.ModelRefused as exc:
+        raise ApiError(422, "embeddings_refused", str(exc), exc.field) from exc
+    except openai.APIError as exc:
+        raise ApiError(
+            503, "embeddings_unavailable", "The embeddings service did not answer."
+        ) from exc
+
+
+async def _status(request: web.Request) -> dict[str, Any]:
+    return await reindex.status(request.app[POOL])
+
+
+@routes.post("/api/v1/reindex")
+@operation(
+    "Build a new index version (chunking, embedding model) in the background; search "
+    "serves the active one until it is complete, then switches.",
+    returns=ReindexStatus,
+    body=ReindexRequest,
+    status=202,
+    errors=(409, 422, 503),
+    access="admin",
+)
+async def start(request: web.Request) -> web.Response:
+    body = decode_body(await request.read(), ReindexRequest)
+    pool = request.app[POOL]
+    wanted = _wanted(body, await indexes.active(pool))
+    await _check_model(request.app[EMBEDDINGS], wanted)
+    try:
+        await reindex.start(pool, wanted)
+    except reindex.ReindexConflict as exc:
+        raise ApiError(409, "reindex_running", str(exc)) from exc
+    await _feed(request)
+    return json_response(await _status(request), status=202)
+
+
+async def _feed(request: web.Request) -> None:
+    settings = request.app[SETTINGS]
+    await reindex.feed_now(request.app[POOL], request.app[STREAMS], settings.reindex_documents)
+
+
+@routes.get("/api/v1/reindex")
+@operation(
+    "The active index version and the one being built.", returns=ReindexStatus, access="admin"
+)
+async def status(request: web.Request) -> web.Response:
+    return json_response(await _status(request))
+
+
+@routes.post("/api/v1/reindex/cancel")
+@operation(
+    "Stop the build; the active version stays.",
+    returns=ReindexStatus,
+    errors=(409,),
+    access="admin",
+)
+async def cancel(request: web.Request) -> web.Response:
+    try:
+        await reindex.cancel(request.app[POOL])
+    except reindex.ReindexConflict as exc:
+        raise ApiError(409, "no_reindex", str(exc)) from exc
+    return json_response(await _status(request))
+
+
+@routes.post("/api/v1/reindex/rollback")
+@operation(
+    "Switch back to the previous index version while it is kept "
+    "(DOCMESH_INDEX_RETENTION_S); documents it lacks are built first.",
+    returns=ReindexStatus,
+    status=202,
+    errors=(409,),
+    access="admin",
+)
+async def rollback(request: web.Request) -> web.Response:
+    try:
+        await reindex.rollback(request.app[POOL])
+    except reindex.ReindexConflict as exc:
+        raise ApiError(409, "no_rollback", str(exc)) from exc
+    await _feed(request)
+    return json_response(await _status(request), status=202)

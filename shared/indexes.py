@@ -1,0 +1,137 @@
+"""Index versions: what a set of chunks and vectors was built with, and which one serves.
+
+A version is the chunking settings plus the embedding model, its dimensions and
+input mode. Exactly one is ``active``: search and ``/chunks`` serve it. A
+reindex creates a ``building`` version that the rebuild (``shared.rebuild``)
+fills from the stored pages beside the active one; when every document holds
+it, it becomes active in one transaction and the old one is ``retired``, kept
+for ``DOCMESH_INDEX_RETENTION_S`` so that a rollback is a switch back, then
+``dropped`` by the janitor. The switch is per deployment: one active version
+for every tenant, since the embedding model is the deployment's.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import asyncpg
+import msgspec
+
+from shared.embeddings import InputMode, Model
+from shared.settings import Settings
+from shared.status import Conn
+
+State = Literal["building", "active", "retired", "cancelled", "dropped"]
+
+
+class IndexVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One version's settings and where it stands."""
+
+    version: int
+    chunk_tokens: int
+    chunk_overlap_tokens: int
+    embeddings_model: str
+    embeddings_dimensions: int
+    embeddings_input_mode: InputMode
+    embeddings_send_dimensions: bool
+    state: State = "building"
+
+    @property
+    def model(self) -> Model:
+        """The embeddings request this version's vectors come from."""
+        return Model(
+            self.embeddings_model,
+            self.embeddings_dimensions,
+            self.embeddings_send_dimensions,
+            self.embeddings_input_mode,
+        )
+
+    def same_build(self, other: IndexVersion) -> bool:
+        """Whether both build the same chunks and vectors."""
+        return _build_fields(self) == _build_fields(other)
+
+
+_BUILD_FIELDS = (
+    "chunk_tokens",
+    "chunk_overlap_tokens",
+    "embeddings_model",
+    "embeddings_dimensions",
+    "embeddings_input_mode",
+    "embeddings_send_dimensions",
+)
+
+
+def _build_fields(v: IndexVersion) -> tuple[object, ...]:
+    return tuple(getattr(v, name) for name in _BUILD_FIELDS)
+
+
+def from_settings(settings: Settings, version: int = 0) -> IndexVersion:
+    """The version the deployment's settings describe (the first one, and the defaults
+    of a reindex request)."""
+    return IndexVersion(
+        version=version,
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap_tokens=settings.chunk_overlap_tokens,
+        embeddings_model=settings.embeddings_model,
+        embeddings_dimensions=settings.embeddings_dimensions,
+        embeddings_input_mode=settings.embeddings_input_mode,
+        embeddings_send_dimensions=settings.embeddings_send_dimensions,
+    )
+
+
+_COLUMNS = "version, state, " + ", ".join(_BUILD_FIELDS)
+
+
+def _row(row: asyncpg.Record) -> IndexVersion:
+    return IndexVersion(**dict(row))
+
+
+async def get(conn: Conn, version: int) -> IndexVersion | None:
+    """Version ``version``, whatever its state."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM index_versions WHERE version = $1", version)
+    return None if row is None else _row(row)
+
+
+async def active(conn: Conn) -> IndexVersion:
+    """The version search serves."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM index_versions WHERE state = 'active'")
+    if row is None:
+        raise RuntimeError("no active index version: run `docmesh migrate`")
+    return _row(row)
+
+
+async def building(conn: Conn) -> IndexVersion | None:
+    """The version being built, if any."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM index_versions WHERE state = 'building'")
+    return None if row is None else _row(row)
+
+
+async def live(conn: Conn) -> tuple[IndexVersion, IndexVersion | None]:
+    """The active version and the one being built (one statement: one snapshot)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM index_versions WHERE state IN ('active', 'building')"
+    )
+    found = {r["state"]: _row(r) for r in rows}
+    if "active" not in found:
+        raise RuntimeError("no active index version: run `docmesh migrate`")
+    return found["active"], found.get("building")
+
+
+def vector_index_sql(v: IndexVersion) -> str:
+    """The partial HNSW index over version ``v``'s vectors (built concurrently, so that
+    writes to other versions never wait for it)."""
+    return (
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS chunks_embedding_v{int(v.version)}_idx"
+        f" ON chunks USING hnsw ((embedding::vector({int(v.embeddings_dimensions)}))"
+        f" vector_cosine_ops) WHERE index_version = {int(v.version)}"
+    )
+
+
+def drop_vector_index_sql(version: int) -> str:
+    return f"DROP INDEX CONCURRENTLY IF EXISTS chunks_embedding_v{int(version)}_idx"
+
+
+def vector_expression(v: IndexVersion, column: str = "c.embedding") -> str:
+    """``column`` cast to version ``v``'s dimension: the expression its index covers
+    (a query must use it, with the version as a literal, for the index to serve)."""
+    return f"({column}::vector({int(v.embeddings_dimensions)}))"

@@ -1,0 +1,215 @@
+"""Rebuilding documents into a new index version, in the background.
+
+A reindex adds a ``building`` version and a ``document_indexes`` row per document
+that has stored pages (completed, or still in the pipeline). The rows are fed to
+the chunker a few documents at a time (``DOCMESH_REINDEX_DOCUMENTS``) as
+``DuplicatesChecked`` events carrying ``rebuild``; the chunker splits the pages
+with the version's settings and the embedder embeds them as units of a tenant of
+their own (``REBUILD_TENANT``, window ``DOCMESH_REINDEX_WINDOW``), so live uploads
+keep their windows. The unit that completes a document's rebuild marks its row
+done, feeds the next documents and, when no row is left, switches the active
+version in the same transaction. Documents chunked while a build runs get a row
+too (``shared.indexes``' callers add it), so uploads land in both versions.
+
+Every step is a transaction keyed by the row, so replays change nothing; the
+janitor's sweep re-feeds rows whose event was lost and activates a version whose
+last document finished without it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import structlog
+
+from shared.events import DuplicatesChecked
+from shared.indexes import IndexVersion, building
+from shared.status import PIPELINE_SQL, Conn
+
+log = structlog.get_logger()
+
+REBUILD_TENANT = "*rebuild*"
+"""The tenant rebuild units are scheduled under: their own window of the embedder."""
+
+
+INDEXED_SQL = f"""(d.status = 'completed' AND d.duplicate_of IS NULL
+    OR d.status IN {PIPELINE_SQL}) AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)"""
+"""Documents a version must hold: completed ones (not duplicates) and those in the
+pipeline that have pages (a row of ``documents d``)."""
+
+
+async def add_documents(conn: Conn, version: int, document_ids: list[str] | None = None) -> int:
+    """Rows for the documents version ``version`` lacks (``document_ids`` only, when
+    given), each with a job of its own; how many were added."""
+    result = await conn.execute(
+        f"""
+        INSERT INTO document_indexes (document_id, index_version, job_id)
+        SELECT d.id, $1, gen_random_uuid() FROM documents d
+        WHERE {INDEXED_SQL} AND ($2::uuid[] IS NULL OR d.id = ANY($2))
+        ON CONFLICT DO NOTHING
+        """,
+        version,
+        document_ids,
+    )
+    return int(result.split()[-1])
+
+
+async def add_if_building(conn: asyncpg.Connection, document_id: str) -> None:
+    """A document chunked into the active version while another is built gets a row of
+    the build, so that it lands in both (called in the chunker's transaction)."""
+    await conn.execute(
+        "INSERT INTO document_indexes (document_id, index_version, job_id)"
+        " SELECT $1, version, gen_random_uuid() FROM index_versions WHERE state = 'building'"
+        " ON CONFLICT DO NOTHING",
+        document_id,
+    )
+
+
+def _event(row: asyncpg.Record, version: int) -> DuplicatesChecked:
+    job = row["job_id"]
+    return DuplicatesChecked(
+        event_id=str(uuid.uuid5(job, f"rebuild:{row['attempts']}")),
+        document_id=str(row["document_id"]),
+        job_id=str(job),
+        rebuild=version,
+    )
+
+
+async def feed(conn: asyncpg.Connection, at_once: int) -> list[DuplicatesChecked]:
+    """Queue pending documents of the build while fewer than ``at_once`` are being
+    rebuilt; the events to publish (with the caller's ack, or right away)."""
+    version = await building(conn)
+    if version is None:
+        return []
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('rebuild-feed', 0))")
+    rows = await conn.fetch(
+        """
+        WITH busy AS (SELECT count(*) AS n FROM document_indexes
+                      WHERE index_version = $1 AND state IN ('queued', 'chunked')),
+        next AS (SELECT document_id FROM document_indexes
+                 WHERE index_version = $1 AND state = 'pending'
+                 ORDER BY updated_at, document_id
+                 LIMIT greatest($2 - (SELECT n FROM busy), 0))
+        UPDATE document_indexes di SET state = 'queued', queued_at = now(),
+               attempts = attempts + 1, updated_at = now()
+        FROM next WHERE di.index_version = $1 AND di.document_id = next.document_id
+        RETURNING di.document_id, di.job_id, di.attempts
+        """,
+        version.version,
+        at_once,
+    )
+    return [_event(r, version.version) for r in rows]
+
+
+async def redrive(
+    conn: asyncpg.Connection, stall_after_s: float, max_attempts: int
+) -> list[DuplicatesChecked]:
+    """Rows of the build queued for ``stall_after_s`` without finishing (their event was
+    lost): queued again, or ``failed`` after ``max_attempts``."""
+    version = await building(conn)
+    if version is None:
+        return []
+    await conn.execute(
+        "UPDATE document_indexes SET state = 'failed', updated_at = now(),"
+        " error = coalesce(error, 'The rebuild did not progress after repeated attempts.')"
+        " WHERE index_version = $1 AND state IN ('queued', 'chunked') AND attempts >= $3"
+        " AND updated_at < now() - make_interval(secs => $2)",
+        version.version,
+        stall_after_s,
+        max_attempts,
+    )
+    rows = await conn.fetch(
+        "UPDATE document_indexes SET state = 'queued', queued_at = now(),"
+        " attempts = attempts + 1, updated_at = now()"
+        " WHERE index_version = $1 AND state IN ('queued', 'chunked')"
+        " AND updated_at < now() - make_interval(secs => $2)"
+        " RETURNING document_id, job_id, attempts",
+        version.version,
+        stall_after_s,
+    )
+    return [_event(r, version.version) for r in rows]
+
+
+async def chunked(conn: asyncpg.Connection, version: int, document_id: str, count: int) -> None:
+    """The document's chunks of the version are stored: its units come next."""
+    await conn.execute(
+        "UPDATE document_indexes SET state = 'chunked', chunk_count = $3, embedded_by = NULL,"
+        " updated_at = now() WHERE index_version = $1 AND document_id = $2 AND state <> 'done'",
+        version,
+        document_id,
+        count,
+    )
+
+
+async def failed(conn: Conn, job_id: str, code: str, message: str) -> bool:
+    """A document the build cannot index (its rebuild failed for good): the build stays
+    unfinished and says why; True when ``job_id`` was a rebuild's."""
+    row = await conn.fetchrow(
+        "UPDATE document_indexes SET state = 'failed', error = $2, updated_at = now()"
+        " WHERE job_id = $1 AND state <> 'done' RETURNING index_version, document_id",
+        uuid.UUID(job_id),
+        f"{code}: {message}",
+    )
+    if row is not None:
+        log.warning("rebuild_document_failed", index_version=row[0], error_code=code)
+    return row is not None
+
+
+async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
+    """Make ``version`` active if it is being built and every document holds it: the
+    active one retires in the same transaction (search sees one or the other)."""
+    state = await conn.fetchval(
+        "SELECT state FROM index_versions WHERE version = $1 FOR UPDATE", version
+    )
+    if state != "building":
+        return False
+    missing = await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM document_indexes WHERE index_version = $1
+                       AND state <> 'done')
+            OR EXISTS (SELECT 1 FROM documents d WHERE d.status = 'completed'
+                       AND d.duplicate_of IS NULL AND d.chunk_count IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM document_indexes di
+                                       WHERE di.document_id = d.id AND di.index_version = $1))
+        """,
+        version,
+    )
+    if missing:
+        return False
+    await conn.execute(
+        "UPDATE index_versions SET state = 'retired', retired_at = now() WHERE state = 'active'"
+    )
+    await conn.execute(
+        "UPDATE index_versions SET state = 'active', activated_at = now(), note = NULL"
+        " WHERE version = $1",
+        version,
+    )
+    log.info("index_version_activated", index_version=version)
+    return True
+
+
+async def record_own_run(conn: asyncpg.Connection, document_id: str) -> None:
+    """A document completed by its own run holds the version it was chunked into."""
+    await conn.execute(
+        "INSERT INTO document_indexes (document_id, index_version, job_id, state, chunk_count,"
+        " embedded_count) SELECT id, index_version, job_id, 'done', chunk_count,"
+        " coalesce(embedded_count, 0) FROM documents WHERE id = $1 AND index_version IS NOT NULL"
+        " ON CONFLICT (index_version, document_id) DO UPDATE SET state = 'done',"
+        " chunk_count = EXCLUDED.chunk_count, embedded_count = EXCLUDED.embedded_count,"
+        " updated_at = now()",
+        document_id,
+    )
+
+
+def describe(v: IndexVersion) -> dict[str, object]:
+    """A version as the API shows it."""
+    return {
+        "index_version": v.version,
+        "chunk_tokens": v.chunk_tokens,
+        "chunk_overlap_tokens": v.chunk_overlap_tokens,
+        "embeddings_model": v.embeddings_model,
+        "embeddings_dimensions": v.embeddings_dimensions,
+        "embeddings_input_mode": v.embeddings_input_mode,
+        "state": v.state,
+    }

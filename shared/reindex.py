@@ -1,0 +1,216 @@
+"""The operator's side of index versions: start a build, follow it, cancel it, roll
+back, and drop what retention no longer keeps. The gateway's ``/reindex`` routes,
+``docmesh reindex`` and the janitor call these."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+import openai
+import structlog
+
+from shared import indexes, rebuild
+from shared.embeddings import Embeddings
+from shared.indexes import IndexVersion
+from shared.streams import Streams
+
+log = structlog.get_logger()
+
+
+class ReindexConflict(Exception):
+    """The request cannot be taken in the current state (a build already runs, or
+    nothing is being built); the message says what to do."""
+
+
+class ModelRefused(Exception):
+    """The embeddings API refused the new version's model, or answered with other
+    dimensions than asked; ``field`` names the setting to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+async def check_model(embeddings: Embeddings, wanted: IndexVersion) -> None:
+    """The model answers, with the dimensions asked for: checked before anything is
+    built, so that a typo is refused now rather than failing the build later. An API
+    that does not answer at all raises ``openai.APIError``."""
+    try:
+        await embeddings.embed(["docmesh"], "passage", wanted.model)
+    except openai.APIStatusError as exc:
+        message = f"The embeddings API refused model {wanted.embeddings_model!r}: {exc.message}"
+        raise ModelRefused("embeddings_model", message) from exc
+    except ValueError as exc:
+        raise ModelRefused("embeddings_dimensions", str(exc)) from exc
+
+
+async def feed_now(pool: asyncpg.Pool, streams: Streams, at_once: int) -> None:
+    """The build's first documents go to the chunker now; each finished one feeds the
+    next (the janitor's sweep picks up what a crash drops)."""
+    async with pool.acquire() as conn, conn.transaction():
+        events = await rebuild.feed(conn, at_once)
+    if events:
+        await streams.publish(*events)
+
+
+async def start(pool: asyncpg.Pool, wanted: IndexVersion) -> IndexVersion:
+    """Build ``wanted`` (its ``version`` ignored) beside the active version.
+
+    Settings equal to a retired version still kept reuse it (a rollback): only the
+    documents it lacks are rebuilt, then it switches back. The version's vector
+    index is built concurrently before any document is fed, so live writes never
+    wait for it.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('reindex', 0))")
+        if (running := await indexes.building(conn)) is not None:
+            raise ReindexConflict(
+                f"Index version {running.version} is being built; cancel it first."
+            )
+        version = await _reuse_or_create(conn, wanted)
+        added = await rebuild.add_documents(conn, version.version)
+    async with pool.acquire() as conn:
+        await conn.execute(indexes.vector_index_sql(version))
+        async with conn.transaction():
+            await rebuild.try_activate(conn, version.version)
+    log.info("reindex_started", index_version=version.version, documents=added)
+    return version
+
+
+async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> IndexVersion:
+    rows = await conn.fetch(
+        "SELECT version FROM index_versions WHERE state = 'retired' ORDER BY version DESC"
+    )
+    for row in rows:
+        kept = await indexes.get(conn, row["version"])
+        if kept is not None and kept.same_build(wanted):
+            await conn.execute(
+                "UPDATE index_versions SET state = 'building', note = NULL WHERE version = $1",
+                kept.version,
+            )
+            return await _get(conn, kept.version)
+    number = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM index_versions")
+    await conn.execute(
+        "INSERT INTO index_versions (version, chunk_tokens, chunk_overlap_tokens,"
+        " embeddings_model, embeddings_dimensions, embeddings_input_mode,"
+        " embeddings_send_dimensions, state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'building')",
+        number,
+        wanted.chunk_tokens,
+        wanted.chunk_overlap_tokens,
+        wanted.embeddings_model,
+        wanted.embeddings_dimensions,
+        wanted.embeddings_input_mode,
+        wanted.embeddings_send_dimensions,
+    )
+    return await _get(conn, number)
+
+
+async def _get(conn: asyncpg.Connection, version: int) -> IndexVersion:
+    found = await indexes.get(conn, version)
+    assert found is not None
+    return found
+
+
+async def rollback(pool: asyncpg.Pool) -> IndexVersion:
+    """Switch back to the newest retired version still kept (a build of only what it
+    lacks: documents uploaded since it was active)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT version FROM index_versions WHERE state = 'retired'"
+            " ORDER BY retired_at DESC LIMIT 1"
+        )
+        previous = None if row is None else await indexes.get(conn, row["version"])
+    if previous is None:
+        raise ReindexConflict("No earlier index version is kept to roll back to.")
+    return await start(pool, previous)
+
+
+async def cancel(pool: asyncpg.Pool) -> IndexVersion:
+    """Stop the build; its rows are dropped by the janitor. The active version stays."""
+    async with pool.acquire() as conn, conn.transaction():
+        version = await indexes.building(conn)
+        if version is None:
+            raise ReindexConflict("No index version is being built.")
+        await conn.execute(
+            "UPDATE index_versions SET state = 'cancelled', retired_at = now() WHERE version = $1",
+            version.version,
+        )
+    log.info("reindex_cancelled", index_version=version.version)
+    return version
+
+
+async def status(pool: asyncpg.Pool) -> dict[str, Any]:
+    """The active version and the build's progress (``building`` is None without one)."""
+    active, build = await indexes.live(pool)
+    return {
+        "active": rebuild.describe(active),
+        "building": None if build is None else await _progress(pool, build),
+    }
+
+
+async def _progress(pool: asyncpg.Pool, build: IndexVersion) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        """
+        SELECT count(*) AS total, count(*) FILTER (WHERE di.state = 'done') AS done,
+               count(*) FILTER (WHERE di.state = 'done' AND di.updated_at >= v.created_at)
+                   AS done_now,
+               count(*) FILTER (WHERE di.state = 'failed') AS failed,
+               coalesce(sum(di.embedded_count), 0) AS embedded,
+               extract(epoch FROM now() - v.created_at) AS elapsed,
+               (array_agg(di.error ORDER BY di.updated_at) FILTER (WHERE di.state = 'failed'))[1]
+                   AS first_error
+        FROM index_versions v LEFT JOIN document_indexes di ON di.index_version = v.version
+        WHERE v.version = $1 GROUP BY v.version, v.created_at
+        """,
+        build.version,
+    )
+    left = row["total"] - row["done"] - row["failed"]
+    rate = row["done_now"] / float(row["elapsed"]) if row["done_now"] and row["elapsed"] else 0.0
+    return {
+        **rebuild.describe(build),
+        "documents_done": row["done"],
+        "documents_total": row["total"],
+        "documents_failed": row["failed"],
+        "chunks_embedded": int(row["embedded"]),
+        "eta_seconds": round(left / rate) if rate and left else (0 if not left else None),
+        "error": row["first_error"],
+    }
+
+
+async def drop_expired(pool: asyncpg.Pool, retention_s: float, batch: int = 5000) -> int:
+    """Delete the chunks of versions retired longer than ``retention_s`` ago, and of
+    cancelled builds, a batch at a time; their vector index goes last. Chunks deleted.
+
+    A version is marked ``dropped`` first, so that a rollback can no longer pick it
+    while its rows go; a sweep cut short finishes the deletion the next time."""
+    await pool.execute(
+        "UPDATE index_versions SET state = 'dropped' WHERE state = 'cancelled'"
+        " OR (state = 'retired' AND retired_at < now() - make_interval(secs => $1))",
+        retention_s,
+    )
+    versions = await pool.fetch(
+        "SELECT version FROM index_versions v WHERE state = 'dropped' AND (EXISTS"
+        " (SELECT 1 FROM chunks c WHERE c.index_version = v.version) OR EXISTS"
+        " (SELECT 1 FROM document_indexes di WHERE di.index_version = v.version))"
+    )
+    deleted = 0
+    for (version,) in versions:
+        started = time.monotonic()
+        while True:
+            result = await pool.execute(
+                "DELETE FROM chunks WHERE ctid IN (SELECT ctid FROM chunks"
+                " WHERE index_version = $1 LIMIT $2)",
+                version,
+                batch,
+            )
+            count = int(result.split()[-1])
+            deleted += count
+            if count < batch:
+                break
+        await pool.execute("DELETE FROM embed_units WHERE index_version = $1", version)
+        await pool.execute("DELETE FROM document_indexes WHERE index_version = $1", version)
+        await pool.execute(indexes.drop_vector_index_sql(version))
+        log.info("index_version_dropped", index_version=version, seconds=time.monotonic() - started)
+    return deleted
