@@ -39,8 +39,9 @@ async def synthetic_document(pool: asyncpg.Pool, tenant: str, chunks: int) -> Ch
     doc, job = str(uuid.uuid4()), str(uuid.uuid4())
     await pool.execute(
         "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status, tenant, chunk_count, queued_at)"
-        " VALUES ($1, $2, 'd.pdf', 'application/pdf', 1, 'k', $3, $4, 'embedding', $5, $6, now())",
+        " upload_expires_at, job_id, status, tenant, chunk_count, queued_at, index_version)"
+        " VALUES ($1, $2, 'd.pdf', 'application/pdf', 1, 'k', $3, $4, 'embedding', $5, $6, now(),"
+        " (SELECT version FROM index_versions WHERE state = 'active'))",
         doc,
         uuid.uuid4(),
         dt.datetime.now(dt.UTC),
@@ -51,7 +52,8 @@ async def synthetic_document(pool: asyncpg.Pool, tenant: str, chunks: int) -> Ch
     texts = [f"Paragraph {n} of document {doc} about fair scheduling." for n in range(chunks)]
     await pool.executemany(
         "INSERT INTO chunks (id, document_id, ordinal, text, context, page_start, page_end,"
-        " token_count, text_sha256) VALUES ($1, $2, $3, $4, 'd', 1, 1, 12, $5)",
+        " token_count, text_sha256, index_version) SELECT $1, $2, $3, $4, 'd', 1, 1, 12, $5,"
+        " index_version FROM documents WHERE id = $2",
         [
             (uuid.uuid4(), doc, n, t, hashlib.sha256(t.encode()).hexdigest())
             for n, t in enumerate(texts)

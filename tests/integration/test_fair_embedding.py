@@ -13,8 +13,8 @@ import asyncpg
 import msgspec
 import pytest
 
+from services.embedder import completion
 from services.embedder import handler as embedder
-from services.embedder import completion, units
 from services.embedder.batcher import open_batcher
 from services.gateway.status_reader import STATUS_JSON
 from shared.embeddings import open_embeddings

@@ -41,7 +41,8 @@ async def failed_document(pool: asyncpg.Pool) -> tuple[str, str]:
 async def test_a_unit_of_the_failed_run_finishes_nothing(pool: asyncpg.Pool) -> None:
     doc, _ = await failed_document(pool)
     async with pool.acquire() as conn, conn.transaction():
-        done = await completion.finish(conn, doc, 1, 1, False)  # its rows were dropped with the failure
+        # Its rows were dropped with the failure.
+        done = await completion.finish(conn, doc, 1, 1, False)
     assert not done.document_done
     assert await pool.fetchval("SELECT embedded_by FROM documents WHERE id = $1", doc) is None
 

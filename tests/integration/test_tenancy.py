@@ -30,8 +30,9 @@ async def _completed_chunk(
     await db.execute("UPDATE documents SET status = 'completed' WHERE id = $1", document_id)
     await db.execute(
         "INSERT INTO chunks (id, document_id, ordinal, text, context, page_start, page_end,"
-        " token_count, text_sha256, embedding)"
-        " VALUES ($1, $2, 0, $3, '', 1, 1, 5, 'x', $4)",
+        " token_count, text_sha256, embedding, index_version)"
+        " VALUES ($1, $2, 0, $3, '', 1, 1, 5, 'x', $4,"
+        " (SELECT version FROM index_versions WHERE state = 'active'))",
         uuid.uuid4(),
         document_id,
         text,
