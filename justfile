@@ -68,6 +68,10 @@ dlq ACTION="list" *ARGS:
 keys *ARGS:
     set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh keys {{ARGS}}
 
+# Index versions: reindex start [--chunk-tokens N ...], status, cancel, rollback
+reindex *ARGS:
+    set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh reindex {{ARGS}}
+
 # Delete orphan temporary uploads now (objects under temp/ with no live job)
 cleanup-s3:
     set -a; [ -f {{mesh_env}} ] && . "{{mesh_env}}"; set +a; {{venv}}docmesh cleanup --s3

@@ -4,20 +4,28 @@ dimension, against a table of its own per version (the other choice the design
 had). Both hold the same rows; the search of one version is timed side by side,
 with a second version of the same size beside it in the shared table.
 
-``python -m tests.bench.index_layout DATABASE_URL [ROWS]`` (a scratch database:
-it creates and drops its own tables).
+``python -m tests.bench.index_layout [ROWS]`` runs it on a PostgreSQL of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
+
+from shared.local.embedded import free_port, postgres
 
 DIMS = 384
 
@@ -93,6 +101,35 @@ async def measure(url: str, rows: int) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def scratch_postgres() -> Iterator[str]:
+    """The embedded PostgreSQL with pgvector in a temporary folder; its URL."""
+    with tempfile.TemporaryDirectory() as state:
+        port = free_port()
+        spec = postgres(Path(state), port, secrets.token_hex(8))
+        process = subprocess.Popen(spec.argv, user=spec.user, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                time.sleep(0.2)
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+async def _run(url: str, rows: int) -> dict[str, float]:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    finally:
+        await conn.close()
+    return await measure(url, rows)
+
+
 if __name__ == "__main__":
-    rows = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
-    print(asyncio.run(measure(sys.argv[1], rows)))
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    with scratch_postgres() as database:
+        print(asyncio.run(_run(database, count)))

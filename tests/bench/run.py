@@ -41,9 +41,11 @@ from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
+from tests.bench.index_layout import measure as index_layout
 from tests.bench.multipart import multipart
 from tests.bench.ocr import ocr
 from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
+from tests.bench.reindex import reindex_share
 from tests.bench.remote import remote_latency
 
 # The load runs measure the pipeline, not the gateway's limits on one client.
@@ -311,6 +313,12 @@ async def run(quick: bool) -> dict[str, Any]:
                     256 if quick else 1024,
                     0.5 if quick else 5.0,
                 )
+                say("a reindex of everything indexed, beside live uploads")
+                reindexing = await reindex_share(client, folder / "reindex", 2 if quick else 4)
+                say("index versions: one table with partial indexes against a table each")
+                reindexing["layout"] = await index_layout(
+                    mesh.settings.database_url, 5_000 if quick else 20_000
+                )
         finally:
             await asyncio.to_thread(stop_mesh, mesh)
         say("extractor against pypdf")
@@ -348,6 +356,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "ocr": ocr_results,
         "scaling": scale,
         "multipart": parts,
+        "reindex": reindexing,
         "fairness": fair,
         "remote_latency": remote,
         "hop_latency_ms": hops,
@@ -524,6 +533,25 @@ def _multipart_rows(results: dict[str, Any]) -> Rows:
     ]
 
 
+def _reindex_rows(results: dict[str, Any]) -> Rows:
+    r = results.get("reindex")
+    if not r:
+        return []
+    layout = r["layout"]
+    return [
+        (
+            f"reindex of {r['documents']} documents",
+            f"{r['rebuild_seconds']} s; a small live upload meanwhile {r['live_during_s']} s "
+            f"against {r['live_idle_s']} s idle = {r['during_over_idle']}",
+        ),
+        (
+            f"search of a version, {layout['rows_per_version']} rows: one table / own table",
+            f"p50 {layout['shared_p50_ms']} / {layout['own_table_p50_ms']} ms, "
+            f"p95 {layout['shared_p95_ms']} / {layout['own_table_p95_ms']} ms",
+        ),
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         *_headline_rows(results),
@@ -531,6 +559,7 @@ def table(results: dict[str, Any]) -> str:
         *_remote_rows(results),
         *_detail_rows(results),
         *_multipart_rows(results),
+        *_reindex_rows(results),
         *_hostile_rows(results),
         *_ocr_rows(results),
     ]

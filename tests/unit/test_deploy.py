@@ -162,6 +162,7 @@ RECIPES = [
     "queue-info",
     "queue-health",
     "dlq",
+    "reindex",
     "cleanup-s3",
     "cleanup-daily",
     "test",
