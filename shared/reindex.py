@@ -128,13 +128,17 @@ async def rollback(pool: asyncpg.Pool) -> IndexVersion:
 
 
 async def cancel(pool: asyncpg.Pool) -> IndexVersion:
-    """Stop the build; its rows are dropped by the janitor. The active version stays."""
+    """Stop the build; the active version stays. A new version's rows are dropped by
+    the janitor; a kept version being rolled back to goes back to being kept."""
     async with pool.acquire() as conn, conn.transaction():
         version = await indexes.building(conn)
         if version is None:
             raise ReindexConflict("No index version is being built.")
         await conn.execute(
-            "UPDATE index_versions SET state = 'cancelled', retired_at = now() WHERE version = $1",
+            "UPDATE index_versions SET"
+            " state = CASE WHEN activated_at IS NULL THEN 'cancelled' ELSE 'retired' END,"
+            " retired_at = CASE WHEN activated_at IS NULL THEN now() ELSE retired_at END"
+            " WHERE version = $1",
             version.version,
         )
     log.info("reindex_cancelled", index_version=version.version)

@@ -45,6 +45,7 @@ from services.gateway.state import (
 from services.gateway.status_reader import StatusReader
 from services.gateway.stream_tokens import StreamTokens
 from services.gateway.throttle import Throttle
+from shared import indexes
 from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
 from shared.keys import register_key
@@ -133,7 +134,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[STREAM_TOKENS] = await StreamTokens.shared(redis, settings.stream_prefix)
         app[events.OPEN_STREAMS] = Counter()
         await _closed_by_default(app[KEYS], settings, pool)
+        await _index_settings_check(settings, pool)
         yield
+
+
+async def _index_settings_check(settings: Settings, pool: Pool) -> None:
+    """Changing the chunking or model settings does not reindex: say so when they differ
+    from the active version's, so an operator is not left wondering."""
+    active = await indexes.active(pool)
+    if not active.same_build(indexes.from_settings(settings)):
+        log.warning(
+            "settings_differ_from_active_index",
+            index_version=active.version,
+            hint="the active index version keeps its own settings; POST /api/v1/reindex "
+            "or `docmesh reindex start` builds one with new settings",
+        )
 
 
 class OpenGatewayRefused(RuntimeError):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
+from shared import rebuild, reindex
+from shared.db import open_pool
 from shared.settings import Settings
 from tests.client import Client
 from tests.integration.gateway import client_of, running_gateway
@@ -72,3 +76,72 @@ async def test_versions_switch_at_once_on_an_empty_index_and_roll_back(gateway: 
     assert answer["active"]["index_version"] == 2
     status, answer = await gateway.call("POST", "/search", json={"query": "anything"})
     assert status == 200 and answer == {"results": [], "index_version": 2}
+
+
+async def _stored_document(pool: asyncpg.Pool) -> str:
+    """A completed document with a stored page and no chunks of any version."""
+    doc = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
+        " upload_expires_at, job_id, status, chunk_count, index_version)"
+        " VALUES ($1, $1, 'a.pdf', 'application/pdf', 1, 'k', now(), $2, 'completed', 1, 1)",
+        doc,
+        uuid.uuid4(),
+    )
+    await pool.execute(
+        "INSERT INTO pages (document_id, page_no, text) VALUES ($1, 1, 'Some text.')", doc
+    )
+    return str(doc)
+
+
+async def test_a_build_that_cannot_finish_says_why_and_can_be_cancelled(
+    settings: Settings,
+) -> None:
+    prefix = f"reindex-{uuid.uuid4().hex[:8]}"  # its events reach no other test's workers
+    async with (
+        running_gateway(settings, stream_prefix=prefix) as (base, own),
+        client_of(base) as client,
+        open_pool(own, max_size=2) as pool,
+    ):
+        doc = await _stored_document(pool)
+        status, answer = await client.call("POST", "/reindex", json={"chunk_tokens": 200})
+        assert status == 202, answer
+        building = answer["building"]
+        assert (building["documents_total"], building["documents_done"]) == (1, 0)
+        job = await pool.fetchval(
+            "SELECT job_id::text FROM document_indexes WHERE document_id = $1"
+            " AND index_version = 2",
+            doc,
+        )
+        assert await rebuild.failed(pool, job, "too_large", "Too many chunks at this size.")
+        _, state = await client.call("GET", "/reindex")
+        assert state["building"]["documents_failed"] == 1
+        assert "Too many chunks" in state["building"]["error"]
+        assert state["active"]["index_version"] == 1  # never switched to a partial version
+        status, answer = await client.call("POST", "/reindex/cancel")
+        assert status == 200 and answer["building"] is None
+        await reindex.drop_expired(pool, 3600)
+        assert await pool.fetchval("SELECT state FROM index_versions WHERE version = 2") == (
+            "dropped"
+        )
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM document_indexes WHERE index_version = 2"
+        )
+
+
+async def test_cancelling_a_rollback_keeps_the_version_it_was_rolling_back_to(
+    settings: Settings,
+) -> None:
+    async with (
+        running_gateway(settings, stream_prefix=f"reindex-{uuid.uuid4().hex[:8]}") as (base, own),
+        client_of(base) as client,
+        open_pool(own, max_size=2) as pool,
+    ):
+        await client.call("POST", "/reindex", json={"chunk_tokens": 250})  # active at once
+        await _stored_document(pool)  # uploaded since: version 1 lacks it
+        status, answer = await client.call("POST", "/reindex/rollback")
+        assert status == 202 and answer["building"]["index_version"] == 1
+        await client.call("POST", "/reindex/cancel")
+        await reindex.drop_expired(pool, 3600)
+        states = dict(await pool.fetch("SELECT version, state FROM index_versions"))
+        assert states == {1: "retired", 2: "active"}
