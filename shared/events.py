@@ -14,6 +14,8 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
+from shared import tracing
+
 
 class Stream(enum.StrEnum):
     """Logical stream names; ``shared.streams.stream_key`` makes them Redis keys. Which event
@@ -39,6 +41,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     document_id: str
     job_id: str
     created_at: float = msgspec.field(default_factory=time.time)
+    traceparent: str = ""
+    """The W3C trace context of the span that published the event (empty with tracing
+    off): the handling's span is its child, so a document's hops make one trace."""
 
     def child_id(self, name: str) -> str:
         """A deterministic id for an event caused by this one.
@@ -51,13 +56,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         """The ``event_type`` event caused by this one, for the same document and job.
 
         Its id is derived from this event's id and ``name`` (the type's tag by
-        default), so a replayed handler builds the same event.
+        default), so a replayed handler builds the same event. It carries the trace
+        of the span handling this one (or this one's, outside a span).
         """
         tag = name or str(event_type.__struct_config__.tag)
         return event_type(
             event_id=self.child_id(tag),
             document_id=self.document_id,
             job_id=self.job_id,
+            traceparent=tracing.traceparent() or self.traceparent,
             **fields,
         )
 

@@ -12,12 +12,7 @@ from shared.worker import Context, E, Handler
 
 
 def cancelled(event: Event) -> ProcessingFinished:
-    return ProcessingFinished(
-        event_id=event.child_id("finished"),
-        document_id=event.document_id,
-        job_id=event.job_id,
-        outcome="cancelled",
-    )
+    return event.follow(ProcessingFinished, "finished", outcome="cancelled")
 
 
 def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) -> Handler[E]:

@@ -11,6 +11,7 @@ import sys
 
 import structlog
 
+from shared import tracing
 from shared.settings import Settings
 
 
@@ -27,6 +28,7 @@ def configure_logging(settings: Settings, service: str) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        tracing.log_ids,
     ]
     structlog.configure(
         processors=[

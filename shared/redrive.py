@@ -8,6 +8,7 @@ from typing import TypedDict
 
 import asyncpg
 
+from shared import tracing
 from shared.events import ChunksStored, DocumentUploaded, DuplicatesChecked, Event, TextExtracted
 from shared.stages import Stage, previous, stage_of_status
 
@@ -18,6 +19,7 @@ class Ids(TypedDict):
     event_id: str
     document_id: str
     job_id: str
+    traceparent: str
 
 
 def _uploaded(row: asyncpg.Record, ids: Ids) -> Event | None:
@@ -64,13 +66,15 @@ def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
     """The event that restarts the document from its last committed stage.
 
     Its id is derived from the job, the attempt and the stage, so a sweep
-    that runs twice publishes the same event.
+    that runs twice publishes the same event. It joins the document's trace (under
+    the current span, as a re-drive's or a retry's, when there is one).
     """
     job = str(row["job_id"])
     ids: Ids = {
         "event_id": str(uuid.uuid5(uuid.UUID(job), f"{reason}:{row['redrives']}:{row['status']}")),
         "document_id": str(row["id"]),
         "job_id": job,
+        "traceparent": tracing.traceparent() or row["traceparent"],
     }
     stage: Stage | None = stage_of_status(row["status"])
     while stage is not None:

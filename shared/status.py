@@ -125,7 +125,12 @@ async def register_upload(conn: Conn, **row: Any) -> None:
 
 
 async def record_job(
-    conn: Conn, document_id: str, job_id: str, file_hash: str | None, fmt: str | None = None
+    conn: Conn,
+    document_id: str,
+    job_id: str,
+    file_hash: str | None,
+    fmt: str | None = None,
+    traceparent: str = "",
 ) -> str | None:
     """The upload (whose bytes are ``fmt``) becomes job ``job_id``, ``uploaded``; None
     when another request recorded a job first (the document's ``job_id`` is that one)."""
@@ -134,13 +139,14 @@ async def record_job(
         UPDATE documents SET job_id = $2, file_hash = $3, status = '{Status.UPLOADED}',
                progress = 0, current_step = 'Waiting for a worker', queued_at = now(),
                updated_at = now(), stage_started = jsonb_build_object('{Status.UPLOADED}', now()),
-               format = coalesce($4, format)
+               format = coalesce($4, format), traceparent = $5
         WHERE id = $1 AND job_id IS NULL RETURNING job_id
         """,
         document_id,
         job_id,
         file_hash,
         fmt,
+        traceparent,
     )
     return None if won is None else str(won)
 
@@ -178,7 +184,12 @@ async def request_cancel(conn: Conn, document_id: str) -> bool:
 
 
 async def restart(
-    conn: Conn, document_id: str, resume_at: Status, step: str, new_job: str | None = None
+    conn: Conn,
+    document_id: str,
+    resume_at: Status,
+    step: str,
+    new_job: str | None = None,
+    traceparent: str | None = None,
 ) -> asyncpg.Record | None:
     """Put a failed document back at ``resume_at`` (a retry, a replayed dead letter),
     with a fresh budget of re-drives; the row, or None when it was not failed.
@@ -191,12 +202,14 @@ async def restart(
         f"UPDATE documents SET status = $2, error_code = NULL, error_message = NULL,"
         " finished_at = NULL, cancel_requested = false, redrives = 0, current_step = $3,"
         " updated_at = now(), stage_started = '{}', stage_seconds = '{}',"
-        " job_id = coalesce($4::uuid, job_id), embedded_count = 0"
+        " job_id = coalesce($4::uuid, job_id), embedded_count = 0,"
+        " traceparent = coalesce($5, traceparent)"
         f" WHERE id = $1 AND status = '{Status.FAILED}' RETURNING *",
         document_id,
         resume_at.value,
         step,
         new_job,
+        traceparent,
     )
     return row
 

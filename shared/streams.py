@@ -63,6 +63,9 @@ class Entry:
     id: str
     payload: bytes | None
     """The raw event; None when the entry has no event field (a poison entry)."""
+    redelivered: bool = False
+    """Delivered before: read back from the consumer's own pending entries after a
+    restart, or claimed from a consumer that stopped handling it."""
 
 
 def decoded(value: bytes | str) -> str:
@@ -74,6 +77,10 @@ def _entry(raw_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
     entry_id = decoded(raw_id)
     payload = (fields or {}).get(FIELD.encode())
     return Entry(entry_id, payload)
+
+
+def _again(entry: Entry) -> Entry:
+    return Entry(entry.id, entry.payload, redelivered=True)
 
 
 def _reconnecting() -> AsyncRetrying:
@@ -204,7 +211,7 @@ class GroupReader:
 
     async def own_pending(self, count: int) -> list[Entry]:
         """Entries delivered to this consumer and not acked (after a restart)."""
-        return await self._read("0", count, block=None)
+        return [_again(e) for e in await self._read("0", count, block=None)]
 
     async def new(self, count: int, block_ms: int) -> list[Entry]:
         """Entries never delivered to any consumer of the group."""
@@ -229,7 +236,7 @@ class GroupReader:
         reply = await self.redis.xautoclaim(
             self.key, self.group, self.consumer, min_idle_ms, start_id="0-0", count=count
         )
-        return [_entry(raw_id, fields) for raw_id, fields in reply[1]]
+        return [_again(_entry(raw_id, fields)) for raw_id, fields in reply[1]]
 
     async def deliveries(self, entry_id: str) -> int:
         """How many times ``entry_id`` was delivered in this group."""

@@ -31,7 +31,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.errors import DocumentFailed
 from shared.events import Event, ProcessingFinished, Progress, decode
 from shared.log import configure_logging
@@ -195,8 +195,11 @@ class _Runner(Generic[E]):
         reason = self.last_error.pop(entry.id, "delivered too many times without success")
         event = self._decode(entry)
         message = f"Gave up after {self.settings.max_deliveries} attempts: {reason}"
-        events = self.spec.on_failure(event, "dead_lettered", message) if event else []
-        await self.reader.dead_letter(entry, reason, events)
+        parent = event.traceparent if event else ""
+        attributes = {"docmesh.cause": "dead_letter", "docmesh.reason": reason}
+        with tracing.span(f"{self.spec.service} dead letter", parent, attributes=attributes):
+            events = self.spec.on_failure(event, "dead_lettered", message) if event else []
+            await self.reader.dead_letter(entry, reason, events)
         metrics.EVENTS.labels(self.spec.service, "dead_lettered").inc()
         log.error("entry_dead_lettered", entry_id=entry.id, reason=reason)
 
@@ -215,8 +218,13 @@ class _Runner(Generic[E]):
             await self.reader.dead_letter(entry, "not a valid event for this stream", [])
             log.error("poison_entry_dead_lettered", entry_id=entry.id)
             return
-        with structlog.contextvars.bound_contextvars(
-            document_id=event.document_id, job_id=event.job_id, event_id=event.event_id
+        with (
+            structlog.contextvars.bound_contextvars(
+                document_id=event.document_id, job_id=event.job_id, event_id=event.event_id
+            ),
+            tracing.handling(
+                self.spec.service, self.reader.key, entry.id, event, entry.redelivered
+            ) as span,
         ):
             renewal = asyncio.create_task(self._renew_lease(entry.id))
             started = time.perf_counter()
@@ -224,6 +232,7 @@ class _Runner(Generic[E]):
                 events = await self._handle(event)
             except Exception as exc:
                 self.last_error[entry.id] = f"{type(exc).__name__}: {exc}"
+                span.record_exception(exc)
                 log.exception("handler_failed_will_retry", entry_id=entry.id)
                 metrics.EVENTS.labels(self.spec.service, "retried").inc()
                 return
@@ -281,6 +290,7 @@ def run_worker(spec: WorkerSpec[E]) -> None:
     settings = load_settings()
     configure_logging(settings, spec.service)
     metrics.serve_metrics(settings)
+    stop_tracing = tracing.configure_tracing(spec.service)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -289,4 +299,7 @@ def run_worker(spec: WorkerSpec[E]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await consume(spec, settings, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        stop_tracing()  # the spans of the last messages are exported before exit

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.chunker.chunking import Chunk, TokenCounter, split
-from shared import indexes
+from shared import indexes, tracing
 from shared import rebuild as rebuild_queue
 from shared.db import Pool
 from shared.errors import DocumentFailed
@@ -119,38 +119,40 @@ async def _store(
     A replay produces the same chunks, so the rows (and any vectors already
     computed for unchanged text) stay as they were.
     """
-    await conn.executemany(
-        """
-        INSERT INTO chunks (id, document_id, index_version, ordinal, text, context,
-                            page_start, page_end, token_count, text_sha256, section)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (document_id, index_version, ordinal) DO UPDATE SET
-            text = EXCLUDED.text, context = EXCLUDED.context, section = EXCLUDED.section,
-            page_start = EXCLUDED.page_start, page_end = EXCLUDED.page_end,
-            token_count = EXCLUDED.token_count, text_sha256 = EXCLUDED.text_sha256,
-            embedding = CASE WHEN chunks.text_sha256 = EXCLUDED.text_sha256
-                             THEN chunks.embedding END
-        """,
-        [
-            (
-                c.id,
-                document_id,
-                version,
-                c.ordinal,
-                c.text,
-                c.context,
-                c.page_start,
-                c.page_end,
-                c.token_count,
-                c.text_sha256,
-                c.section,
-            )
-            for c in chunks
-        ],
-    )
-    await conn.execute(
-        "DELETE FROM chunks WHERE document_id = $1 AND index_version = $2 AND ordinal >= $3",
-        document_id,
-        version,
-        len(chunks),
-    )
+    attributes = {"docmesh.chunks": len(chunks), "docmesh.index_version": version}
+    with tracing.span("postgres store chunks", attributes=attributes):
+        await conn.executemany(
+            """
+            INSERT INTO chunks (id, document_id, index_version, ordinal, text, context,
+                                page_start, page_end, token_count, text_sha256, section)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (document_id, index_version, ordinal) DO UPDATE SET
+                text = EXCLUDED.text, context = EXCLUDED.context, section = EXCLUDED.section,
+                page_start = EXCLUDED.page_start, page_end = EXCLUDED.page_end,
+                token_count = EXCLUDED.token_count, text_sha256 = EXCLUDED.text_sha256,
+                embedding = CASE WHEN chunks.text_sha256 = EXCLUDED.text_sha256
+                                 THEN chunks.embedding END
+            """,
+            [
+                (
+                    c.id,
+                    document_id,
+                    version,
+                    c.ordinal,
+                    c.text,
+                    c.context,
+                    c.page_start,
+                    c.page_end,
+                    c.token_count,
+                    c.text_sha256,
+                    c.section,
+                )
+                for c in chunks
+            ],
+        )
+        await conn.execute(
+            "DELETE FROM chunks WHERE document_id = $1 AND index_version = $2 AND ordinal >= $3",
+            document_id,
+            version,
+            len(chunks),
+        )

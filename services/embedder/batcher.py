@@ -15,9 +15,11 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 
+from shared import tracing
 from shared.embeddings import Embeddings, Model
 from shared.errors import DocumentFailed
 from shared.settings import Settings
@@ -41,6 +43,8 @@ class _Call:
     texts: list[str]
     tokens: int
     model: Model
+    traceparent: str = ""
+    """The caller's span: the request that carries its texts is traced in its trace."""
     future: asyncio.Future[tuple[list[Vector], int]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -62,7 +66,7 @@ class Batcher:
         """Passage vectors of ``texts`` (``tokens`` in all) from ``model``, and the
         requests this call started (a request is counted once, by the first caller in
         it). Only calls for the same model share a request."""
-        call = _Call(texts, tokens, model)
+        call = _Call(texts, tokens, model, tracing.traceparent())
         self._waiting.append(call)
         self._ready.set()
         return await call.future
@@ -113,9 +117,10 @@ class Batcher:
     async def _send(self, batch: list[_Call]) -> None:
         usage = Usage()
         try:
-            vectors = await embed_splitting(
-                self.embeddings, [t for c in batch for t in c.texts], usage, batch[0].model
-            )
+            with _request_span(batch):
+                vectors = await embed_splitting(
+                    self.embeddings, [t for c in batch for t in c.texts], usage, batch[0].model
+                )
         except DocumentFailed as exc:
             if len(batch) == 1:
                 _fail(batch, exc)
@@ -132,6 +137,21 @@ class Batcher:
                 mine = vectors[start : start + len(call.texts)]
                 call.future.set_result((mine, usage.requests if n == 0 else 0))
             start += len(call.texts)
+
+
+def _request_span(batch: list[_Call]) -> contextlib.AbstractContextManager[Any]:
+    """A request's span, in the trace of its first caller, linked to the others' (one
+    request may carry units of several documents)."""
+    links = [link for call in batch[1:] for link in tracing.link_to(call.traceparent)]
+    attributes = {
+        "gen_ai.request.model": batch[0].model.name,
+        "docmesh.inputs": sum(len(c.texts) for c in batch),
+        "docmesh.input_tokens": sum(c.tokens for c in batch),
+        "docmesh.documents": len(batch),
+    }
+    return tracing.span(
+        "embeddings request", batch[0].traceparent, links=links, attributes=attributes
+    )
 
 
 def _fail(batch: list[_Call], exc: BaseException) -> None:

@@ -16,9 +16,9 @@ import structlog
 
 from services.embedder import completion, units
 from services.embedder.batcher import Batcher, Usage, Vector
-from shared import indexes, rebuild
+from shared import indexes, rebuild, tracing
 from shared.db import Pool
-from shared.embeddings import Embeddings
+from shared.embeddings import Embeddings, Model
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished
 from shared.indexes import IndexVersion
@@ -219,7 +219,17 @@ async def _store(
     vectors: dict[str, Vector],
     new: Sequence[asyncpg.Record],
 ) -> None:
-    model = version.model
+    with tracing.span("postgres store vectors", attributes={"docmesh.chunks": len(rows)}):
+        await _write(version.model, conn, rows, vectors, new)
+
+
+async def _write(
+    model: Model,
+    conn: asyncpg.Connection,
+    rows: Sequence[asyncpg.Record],
+    vectors: dict[str, Vector],
+    new: Sequence[asyncpg.Record],
+) -> None:
     if new:
         await conn.executemany(
             "INSERT INTO embedding_cache (model, dimensions, text_sha256, embedding) "

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.embedder.batching import batches
+from shared import tracing
 from shared.events import EmbedUnit, Event
 from shared.status import TERMINAL_SQL
 
@@ -191,7 +192,9 @@ async def top_up(
         EmbedUnit(
             event_id=cause.child_id(_unit_name(document_id, version, unit_no, windows.rebuild)),
             document_id=document_id,
-            job_id=jobs[document_id],
+            job_id=jobs[document_id][0],
+            # In its own document's trace: under the span queueing it, or the request's.
+            traceparent=_parent(cause, document_id) or jobs[document_id][1],
             unit_no=unit_no,
             tenant=tenant,
             index_version=version,
@@ -220,18 +223,26 @@ async def _versions(conn: asyncpg.Connection, documents: list[str], rebuild: int
 
 async def _jobs(
     conn: asyncpg.Connection, queued: list[tuple[str, int, int]], rebuild: int
-) -> dict[str, str]:
-    """The job of each document's units: the rebuild's row, or the document's run."""
+) -> dict[str, tuple[str, str]]:
+    """The job of each document's units (the rebuild's row, or the document's run), and
+    the document's trace."""
     ids = list({q[0] for q in queued})
     if rebuild:
         rows = await conn.fetch(
-            "SELECT document_id::text, job_id::text FROM document_indexes"
+            "SELECT document_id::text, job_id::text, '' FROM document_indexes"
             " WHERE index_version = $1 AND document_id = ANY($2::uuid[])",
             rebuild,
             ids,
         )
     else:
         rows = await conn.fetch(
-            "SELECT id::text, job_id::text FROM documents WHERE id = ANY($1::uuid[])", ids
+            "SELECT id::text, job_id::text, traceparent FROM documents WHERE id = ANY($1::uuid[])",
+            ids,
         )
-    return {r[0]: r[1] for r in rows}
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _parent(cause: Event, document_id: str) -> str:
+    if cause.document_id != document_id:
+        return ""
+    return tracing.traceparent() or cause.traceparent

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.extractor.document import Extracted, unsupported
 from services.extractor.sandbox import OnPage, Sandbox
+from shared import tracing
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
@@ -36,7 +37,8 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
     # The temporary folder (and the download in it) goes whatever happens.
     with tempfile.TemporaryDirectory(prefix="docmesh-") as folder:
         path = Path(folder) / "upload"
-        sha256 = await _download(deps, event, path)
+        with tracing.span("s3 download", attributes={"docmesh.bytes": event.file_size}):
+            sha256 = await _download(deps, event, path)
         # Only the first bytes here: containers (ZIP, OLE) are opened by the
         # extraction process, which is the one that may meet a hostile file.
         with path.open("rb") as f:
@@ -45,9 +47,13 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
         if fmt is None:
             raise unsupported(head)
         await ctx.progress(f"Extracting text ({fmt.value.upper()})", STARTED)
-        result = await deps.sandbox.extract(path, fmt, _page_reporter(deps, ctx))
+        with tracing.span("extraction child", attributes={"docmesh.format": fmt.value}) as span:
+            result = await deps.sandbox.extract(path, fmt, _page_reporter(deps, ctx))
+            span.set_attribute("docmesh.pages", len(result.pages))
+            span.set_attribute("docmesh.ocr_pages", result.ocr_pages)
     text_hash = content_hash(result.pages)
-    await _store(deps.pool, event.document_id, result, sha256, text_hash)
+    with tracing.span("postgres store pages", attributes={"docmesh.pages": len(result.pages)}):
+        await _store(deps.pool, event.document_id, result, sha256, text_hash)
     pages = len(result.pages)
     step = f"Extracted {pages} pages" + (
         f" ({result.ocr_pages} by OCR)" if result.ocr_pages else ""

