@@ -188,6 +188,7 @@ async def _record_job(
     """Record the job, then publish the first event; a lost race returns the winner's job."""
     pool, job_id, document_id = request.app[POOL], str(uuid.uuid4()), str(doc["id"])
     file_hash = file_hash.lower() if file_hash else None
+    tracing.annotate({"docmesh.document_id": document_id, "docmesh.job_id": job_id})
     parent = tracing.traceparent()  # this request's span: the root of the document's trace
     if await status.record_job(pool, document_id, job_id, file_hash, fmt.value, parent) is None:
         return await queries.job_of(pool, document_id)

@@ -47,6 +47,7 @@ from tests.bench.ocr import ocr
 from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stage_times
 from tests.bench.reindex import reindex_share
 from tests.bench.remote import remote_latency
+from tests.bench.tracing import on_against_off
 
 # The load runs measure the pipeline, not the gateway's limits on one client.
 MESH_SETTINGS = {
@@ -321,6 +322,8 @@ async def run(quick: bool) -> dict[str, Any]:
                 )
         finally:
             await asyncio.to_thread(stop_mesh, mesh)
+        say("tracing: off against on (two meshes, alternated)")
+        traces = await on_against_off(MESH_SETTINGS, 4 if quick else 8, 2 if quick else 4)
         say("extractor against pypdf")
         extraction = extractor(folder, 500 if quick else 2000)
         say("OCR: character error rate per language and language data")
@@ -357,6 +360,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "scaling": scale,
         "multipart": parts,
         "reindex": reindexing,
+        "tracing": traces,
         "fairness": fair,
         "remote_latency": remote,
         "hop_latency_ms": hops,
@@ -552,6 +556,20 @@ def _reindex_rows(results: dict[str, Any]) -> Rows:
     ]
 
 
+def _tracing_rows(results: dict[str, Any]) -> Rows:
+    t = results.get("tracing")
+    if not t:
+        return []
+    return [
+        (
+            f"tracing on / off, {t['documents']} documents x {t['rounds']} rounds",
+            f"{t['on_seconds']} / {t['off_seconds']} s = {t['on_over_off']} "
+            f"({t['spans_exported']} spans exported); off: "
+            f"{t['off_overhead_us_per_event']} us per handled event",
+        )
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         *_headline_rows(results),
@@ -560,6 +578,7 @@ def table(results: dict[str, Any]) -> str:
         *_detail_rows(results),
         *_multipart_rows(results),
         *_reindex_rows(results),
+        *_tracing_rows(results),
         *_hostile_rows(results),
         *_ocr_rows(results),
     ]

@@ -91,6 +91,7 @@ async def test_one_trace_per_document_across_every_process(
     by_id = {s.span_id: s for s in spans}
     root = next(s for s in spans if s.name == "POST /api/v1/documents/{document_id}/process")
     assert root.service == "docmesh-gateway" and root.parent_id == ""
+    assert root.attributes["docmesh.document_id"] == job["document_id"]
     handled = [s for s in spans if s.attributes.get("messaging.system") == "redis"]
     stages = [(s.service, s.name) for s in handled if s.service != "docmesh-gateway"]
     assert [step for step in STAGES if step in stages] == STAGES
