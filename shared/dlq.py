@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from shared import status
+from shared import rebuild, status
 from shared.db import Pool
 from shared.events import FIELD, decode
 from shared.events import Stream as StreamName
@@ -61,8 +61,11 @@ async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None)
             event = decode(fields[FIELD.encode()])
         except (KeyError, msgspec.DecodeError):
             continue
-        resume_at = resume_status(type(event))
-        await status.restart(pool, event.document_id, resume_at, "Retrying after a dead letter")
+        if getattr(event, "rebuild", 0):  # a document's rebuild into a new index version
+            await rebuild.requeue(pool, event.job_id)
+        else:
+            resume_at = resume_status(type(event))
+            await status.restart(pool, event.document_id, resume_at, "Retrying after a dead letter")
         async with streams.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(decoded(fields[b"stream"]), {FIELD: fields[FIELD.encode()]})
             pipe.xdel(streams.key(StreamName.DEAD), entry_id)

@@ -156,6 +156,15 @@ async def failed(conn: Conn, job_id: str, code: str, message: str) -> bool:
     return row is not None
 
 
+async def requeue(conn: Conn, job_id: str) -> None:
+    """A failed rebuild replayed from the dead letters runs again."""
+    await conn.execute(
+        "UPDATE document_indexes SET state = 'queued', error = NULL, queued_at = now(),"
+        " updated_at = now() WHERE job_id = $1 AND state = 'failed'",
+        uuid.UUID(job_id),
+    )
+
+
 async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     """Make ``version`` active if it is being built and every document holds it: the
     active one retires in the same transaction (search sees one or the other)."""
@@ -164,18 +173,23 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     )
     if state != "building":
         return False
-    missing = await conn.fetchval(
+    # Two statements, the cheap one first: while rows are open (all but the end of a
+    # build) the scan of completed documents is not made.
+    if await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM document_indexes WHERE index_version = $1"
+        " AND state <> 'done')",
+        version,
+    ):
+        return False
+    if await conn.fetchval(
         """
-        SELECT EXISTS (SELECT 1 FROM document_indexes WHERE index_version = $1
-                       AND state <> 'done')
-            OR EXISTS (SELECT 1 FROM documents d WHERE d.status = 'completed'
+        SELECT EXISTS (SELECT 1 FROM documents d WHERE d.status = 'completed'
                        AND d.duplicate_of IS NULL AND d.chunk_count IS NOT NULL
                        AND NOT EXISTS (SELECT 1 FROM document_indexes di
                                        WHERE di.document_id = d.id AND di.index_version = $1))
         """,
         version,
-    )
-    if missing:
+    ):
         return False
     await conn.execute(
         "UPDATE index_versions SET state = 'retired', retired_at = now() WHERE state = 'active'"

@@ -77,10 +77,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     arriving later may have to wait for (see the README's fairness rule)."""
     embed_tenant_window: int = 4
     """Units of one tenant's documents queued or being embedded at once."""
-    reindex_window: int = 2
+    reindex_window: int = 1
     """Units of a reindex queued or being embedded at once: the share of the embedder a
-    rebuild takes beside live uploads (each tenant keeps its own window)."""
-    reindex_documents: int = 4
+    rebuild takes beside live uploads (each tenant keeps its own window). A live
+    document waits for at most this many units of the rebuild."""
+    reindex_documents: int = 2
     """Documents of a reindex being chunked and embedded at once."""
     index_retention_s: float = 7 * 86_400.0
     """How long a replaced index version is kept (a rollback switches back to it

@@ -72,6 +72,8 @@ CREATE TABLE document_indexes (
 CREATE INDEX document_indexes_open_idx ON document_indexes (index_version, state)
     WHERE state <> 'done';
 CREATE INDEX document_indexes_document_idx ON document_indexes (document_id);
+-- A rebuild's end (a failure reported by the janitor) is found by its job.
+CREATE INDEX document_indexes_job_idx ON document_indexes (job_id);
 
 INSERT INTO document_indexes (document_id, index_version, job_id, state, chunk_count,
                               embedded_count)
