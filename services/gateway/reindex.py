@@ -60,6 +60,11 @@ class ReindexStatus(msgspec.Struct):
     building: BuildProgress | None
 
 
+class ReindexStarted(ReindexStatus):
+    index_version: int
+    """The version being built (already active when there was nothing to rebuild)."""
+
+
 def _wanted(body: ReindexRequest, active: IndexVersion) -> IndexVersion:
     given = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
     wanted = msgspec.structs.replace(active, **given)
@@ -92,7 +97,7 @@ async def _status(request: web.Request) -> dict[str, Any]:
 @operation(
     "Build a new index version (chunking, embedding model) in the background; search "
     "serves the active one until it is complete, then switches.",
-    returns=ReindexStatus,
+    returns=ReindexStarted,
     body=ReindexRequest,
     status=202,
     errors=(409, 422, 503),
@@ -104,11 +109,12 @@ async def start(request: web.Request) -> web.Response:
     wanted = _wanted(body, await indexes.active(pool))
     await _check_model(request.app[EMBEDDINGS], wanted)
     try:
-        await reindex.start(pool, wanted)
+        version = await reindex.start(pool, wanted)
     except reindex.ReindexConflict as exc:
         raise ApiError(409, "reindex_running", str(exc)) from exc
     await _feed(request)
-    return json_response(await _status(request), status=202)
+    answer = {"index_version": version.version, **await _status(request)}
+    return json_response(answer, status=202)
 
 
 async def _feed(request: web.Request) -> None:
@@ -143,15 +149,16 @@ async def cancel(request: web.Request) -> web.Response:
 @operation(
     "Switch back to the previous index version while it is kept "
     "(DOCMESH_INDEX_RETENTION_S); documents it lacks are built first.",
-    returns=ReindexStatus,
+    returns=ReindexStarted,
     status=202,
     errors=(409,),
     access="admin",
 )
 async def rollback(request: web.Request) -> web.Response:
     try:
-        await reindex.rollback(request.app[POOL])
+        version = await reindex.rollback(request.app[POOL])
     except reindex.ReindexConflict as exc:
         raise ApiError(409, "no_rollback", str(exc)) from exc
     await _feed(request)
-    return json_response(await _status(request), status=202)
+    body = {"index_version": version.version, **await _status(request)}
+    return json_response(body, status=202)

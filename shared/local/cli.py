@@ -96,7 +96,9 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> object:
 
 
 async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
-    """``docmesh reindex``: what ``/api/v1/reindex`` does, from the command line."""
+    """``docmesh reindex``: what ``/api/v1/reindex`` does, from the command line (its
+    log lines on stderr, the state as JSON on stdout)."""
+    configure_logging(settings, "docmesh")
     async with open_pool(settings, max_size=2) as pool, open_redis(settings) as redis:
         try:
             if args.action in {"start", "rollback"}:

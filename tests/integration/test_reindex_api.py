@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ from shared import rebuild, reindex
 from shared.db import open_pool
 from shared.settings import Settings
 from tests.client import Client
+from tests.integration.cli import docmesh, docmesh_ok
 from tests.integration.gateway import client_of, running_gateway
 
 pytestmark = pytest.mark.integration
@@ -66,6 +68,7 @@ async def test_versions_switch_at_once_on_an_empty_index_and_roll_back(gateway: 
     # Nothing to rebuild: the new version is complete as soon as it exists.
     status, answer = await gateway.call("POST", "/reindex", json={"chunk_tokens": 200})
     assert status == 202, answer
+    assert answer["index_version"] == 2
     assert answer["active"]["index_version"] == 2 and answer["active"]["chunk_tokens"] == 200
     # Back to version 1, which is kept: the same version, not a new one.
     status, answer = await gateway.call("POST", "/reindex/rollback")
@@ -145,3 +148,18 @@ async def test_cancelling_a_rollback_keeps_the_version_it_was_rolling_back_to(
         await reindex.drop_expired(pool, 3600)
         states = dict(await pool.fetch("SELECT version, state FROM index_versions"))
         assert states == {1: "retired", 2: "active"}
+
+
+async def test_docmesh_reindex_does_the_same_from_the_command_line(settings: Settings) -> None:
+    prefix = f"reindex-{uuid.uuid4().hex[:8]}"
+    async with running_gateway(settings, stream_prefix=prefix) as (_, own):
+        state = json.loads(await docmesh_ok(own, "reindex", "status"))
+        assert state["active"]["index_version"] == 1 and state["building"] is None
+        started = json.loads(await docmesh_ok(own, "reindex", "start", "--chunk-tokens", "120"))
+        assert started["active"] == {**state["active"], "index_version": 2, "chunk_tokens": 120}
+        refused = await docmesh(own, "reindex", "start", "--embeddings-dimensions", "768")
+        assert refused.returncode != 0 and "768" in refused.stderr
+        refused = await docmesh(own, "reindex", "cancel")
+        assert refused.returncode != 0 and "No index version is being built" in refused.stderr
+        rolled = json.loads(await docmesh_ok(own, "reindex", "rollback"))
+        assert rolled["active"]["index_version"] == 1
