@@ -55,6 +55,7 @@ def traced(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "DOCMESH_LEASE_MS": "3000",
         "DOCMESH_BLOCK_MS": "500",
         "DOCMESH_LOG_FORMAT": "json",
+        "DOCMESH_MAX_CHUNKS": "60",
     }
     with running_mesh(tmp_path_factory.mktemp("traced"), settings) as mesh:
         yield mesh
@@ -126,7 +127,7 @@ async def _logs_lead_to_the_trace(mesh: Mesh, document_id: str, trace_id: str) -
 async def test_a_worker_killed_mid_handler_shows_the_redelivery(
     receiver: Receiver, traced: Mesh, client: Client, tmp_path: Path
 ) -> None:
-    job = await client.upload(make_pdf(tmp_path / "long.pdf", 24, f"Redelivered {uuid.uuid4()}"))
+    job = await client.upload(make_pdf(tmp_path / "long.pdf", 16, f"Redelivered {uuid.uuid4()}"))
     await _embedder_holds_an_entry(traced)
     kill(await worker(traced, "embedder"))
     assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
@@ -147,3 +148,29 @@ async def _embedder_holds_an_entry(mesh: Mesh) -> None:
                 if any(g["pending"] for g in groups):
                     return
             await asyncio.sleep(0.05)
+
+
+async def test_a_retry_is_a_trace_of_its_own_linked_to_the_failed_run(
+    receiver: Receiver, client: Client, tmp_path: Path
+) -> None:
+    # Too many chunks for the mesh's DOCMESH_MAX_CHUNKS: fails at chunking, text kept.
+    job = await client.upload(make_pdf(tmp_path / "big.pdf", 60, f"Retried {uuid.uuid4()}"))
+    doc = job["document_id"]
+    assert (await client.wait(doc))[-1]["error"]["code"] == "too_large"
+    first = {s.trace_id for s in await document_trace(receiver, doc)}
+    status, _ = await client.call("POST", f"/documents/{doc}/retry")
+    assert status == 202
+    assert (await client.wait(doc))[-1]["status"] == "failed"
+    async with asyncio.timeout(30):
+        while not (retries := [s for s in receiver.spans if s.name == "retry"]):
+            await asyncio.sleep(0.2)
+    (retry,) = retries
+    assert retry.attributes["docmesh.cause"] == "retry"
+    assert [trace for trace, _ in retry.links] == list(first)  # linked to the failed run
+    assert retry.trace_id not in first
+    async with asyncio.timeout(30):  # the second run's spans, to its end, in the new trace
+        while not any(
+            s.name == "janitor ProcessingFinished" for s in receiver.trace(retry.trace_id)
+        ):
+            await asyncio.sleep(0.2)
+    assert any(s.name == "deduplicator TextExtracted" for s in receiver.trace(retry.trace_id))
