@@ -90,11 +90,11 @@ async def test_search_filters_and_bad_requests(client: Client, corpus: Path) -> 
     status, body = await client.call(
         "POST", "/search", json={"query": "requêtes", "document_ids": [str(uuid.uuid4())]}
     )
-    assert (status, body) == (200, {"results": []})
+    assert (status, body) == (200, {"results": [], "index_version": 1})
     status, body = await client.call(
         "POST", "/search", json={"query": "anything", "tags": [f"none-{uuid.uuid4()}"]}
     )
-    assert (status, body) == (200, {"results": []})
+    assert (status, body) == (200, {"results": [], "index_version": 1})
     for bad in (
         {"query": ""},
         {"query": "x", "top_k": 101},
