@@ -127,6 +127,20 @@ def vector_index_sql(v: IndexVersion) -> str:
     )
 
 
+async def ensure_vector_index(conn: asyncpg.Connection, v: IndexVersion) -> None:
+    """Build version ``v``'s vector index unless a valid one exists (a build cut short
+    leaves an invalid index behind, which ``IF NOT EXISTS`` would keep)."""
+    valid = await conn.fetchval(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname = $1",
+        f"chunks_embedding_v{int(v.version)}_idx",
+    )
+    if valid is False:
+        await conn.execute(drop_vector_index_sql(v.version))
+    if valid is not True:
+        await conn.execute(vector_index_sql(v))
+
+
 def drop_vector_index_sql(version: int) -> str:
     return f"DROP INDEX CONCURRENTLY IF EXISTS chunks_embedding_v{int(version)}_idx"
 

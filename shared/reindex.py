@@ -4,6 +4,7 @@ back, and drop what retention no longer keeps. The gateway's ``/reindex`` routes
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -71,12 +72,17 @@ async def start(pool: asyncpg.Pool, wanted: IndexVersion) -> IndexVersion:
             )
         version = await _reuse_or_create(conn, wanted)
         added = await rebuild.add_documents(conn, version.version)
-    async with pool.acquire() as conn:
-        await conn.execute(indexes.vector_index_sql(version))
-        async with conn.transaction():
-            await rebuild.try_activate(conn, version.version)
+    # Shielded: a client that hangs up must not cut the index build short.
+    await asyncio.shield(_index_and_activate(pool, version))
     log.info("reindex_started", index_version=version.version, documents=added)
     return version
+
+
+async def _index_and_activate(pool: asyncpg.Pool, version: IndexVersion) -> None:
+    async with pool.acquire() as conn:
+        await indexes.ensure_vector_index(conn, version)
+        async with conn.transaction():
+            await rebuild.try_activate(conn, version.version)
 
 
 async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> IndexVersion:

@@ -173,11 +173,16 @@ class Sweeper:
         switching (a crash between) becomes active."""
         s = self.settings
         async with self.pool.acquire() as conn, conn.transaction():
+            # Locks in the order a finishing unit takes them (its row, the version,
+            # then the feed's), so that the two never wait on each other in a cycle.
             events = await rebuild.redrive(conn, s.stall_after_s, s.max_redrives + 1)
-            events += await rebuild.feed(conn, s.reindex_documents)
             build = await indexes.building(conn)
             if build is not None:
                 await rebuild.try_activate(conn, build.version)
+            events += await rebuild.feed(conn, s.reindex_documents)
+        if build is not None:  # its index, if the request that started it was cut short
+            async with self.pool.acquire() as conn:
+                await indexes.ensure_vector_index(conn, build)
         if events:
             await self.streams.publish(*events)
         return len(events)
