@@ -151,7 +151,11 @@ class Sweeper:
         rows = await status.count_stalled(self.pool, self.settings.stall_after_s)
         redriven = stalled = 0
         for row in rows:
-            attributes = {"docmesh.cause": "redrive", "docmesh.redrives": row["redrives"]}
+            attributes = {
+                "docmesh.cause": "redrive",
+                "docmesh.redrives": row["redrives"],
+                "docmesh.document_id": str(row["id"]),
+            }
             with tracing.span("janitor redrive", row["traceparent"], attributes=attributes):
                 if row["redrives"] > self.settings.max_redrives:
                     await self.streams.publish(stalled_event(row, self.settings))

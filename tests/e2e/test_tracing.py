@@ -56,6 +56,10 @@ def traced(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "DOCMESH_BLOCK_MS": "500",
         "DOCMESH_LOG_FORMAT": "json",
         "DOCMESH_MAX_CHUNKS": "60",
+        # A document waiting this long is re-driven by the janitor's sweep.
+        "DOCMESH_STALL_AFTER_S": "6",
+        "DOCMESH_SWEEP_INTERVAL_S": "1",
+        "DOCMESH_MAX_REDRIVES": "10",
     }
     with running_mesh(tmp_path_factory.mktemp("traced"), settings) as mesh:
         yield mesh
@@ -174,3 +178,36 @@ async def test_a_retry_is_a_trace_of_its_own_linked_to_the_failed_run(
         ):
             await asyncio.sleep(0.2)
     assert any(s.name == "deduplicator TextExtracted" for s in receiver.trace(retry.trace_id))
+
+
+async def test_a_janitor_redrive_is_a_span_in_the_document_trace(
+    receiver: Receiver, traced: Mesh, client: Client, tmp_path: Path
+) -> None:
+    extractors = await worker(traced, "extractor")
+    for process in extractors:
+        process.suspend()  # the document waits, as if its event were lost
+    try:
+        job = await client.upload(make_pdf(tmp_path / "stalled.pdf", 2, f"Stalled {uuid.uuid4()}"))
+        doc = job["document_id"]
+        async with asyncio.timeout(60):
+            while not (redrives := _named(receiver, "janitor redrive", doc)):
+                await asyncio.sleep(0.2)
+    finally:
+        for process in extractors:
+            process.resume()
+    assert (await client.wait(doc))[-1]["status"] == "completed"
+    spans = await document_trace(receiver, doc)
+    root = next(s for s in spans if s.name == "POST /api/v1/documents/{document_id}/process")
+    redrive = redrives[0]
+    assert redrive.trace_id == root.trace_id and redrive.parent_id == root.span_id
+    assert redrive.attributes["docmesh.cause"] == "redrive"
+    # The re-driven event is handled under the re-drive's span.
+    assert any(s.parent_id == redrive.span_id for s in receiver.trace(root.trace_id))
+
+
+def _named(receiver: Receiver, name: str, document_id: str) -> list[Span]:
+    return [
+        s
+        for s in receiver.spans
+        if s.name == name and s.attributes.get("docmesh.document_id") == document_id
+    ]
