@@ -43,14 +43,6 @@ class Embeddings:
         self._client = client
         self.default = Model.of(settings)
 
-    @property
-    def model(self) -> str:
-        return self.default.name
-
-    @property
-    def dimensions(self) -> int:
-        return self.default.dimensions
-
     async def embed(
         self, texts: Sequence[str], kind: Kind, model: Model | None = None
     ) -> list[list[float]]:

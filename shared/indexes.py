@@ -65,11 +65,10 @@ def _build_fields(v: IndexVersion) -> tuple[object, ...]:
     return tuple(getattr(v, name) for name in _BUILD_FIELDS)
 
 
-def from_settings(settings: Settings, version: int = 0) -> IndexVersion:
-    """The version the deployment's settings describe (the first one, and the defaults
-    of a reindex request)."""
+def from_settings(settings: Settings) -> IndexVersion:
+    """The version the deployment's settings describe (the first one's settings)."""
     return IndexVersion(
-        version=version,
+        version=0,
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap_tokens=settings.chunk_overlap_tokens,
         embeddings_model=settings.embeddings_model,
@@ -122,7 +121,7 @@ def vector_index_sql(v: IndexVersion) -> str:
     writes to other versions never wait for it)."""
     return (
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS chunks_embedding_v{int(v.version)}_idx"
-        f" ON chunks USING hnsw ((embedding::vector({int(v.embeddings_dimensions)}))"
+        f" ON chunks USING hnsw ({vector_expression(v.embeddings_dimensions)}"
         f" vector_cosine_ops) WHERE index_version = {int(v.version)}"
     )
 
@@ -145,7 +144,7 @@ def drop_vector_index_sql(version: int) -> str:
     return f"DROP INDEX CONCURRENTLY IF EXISTS chunks_embedding_v{int(version)}_idx"
 
 
-def vector_expression(v: IndexVersion, column: str = "c.embedding") -> str:
-    """``column`` cast to version ``v``'s dimension: the expression its index covers
-    (a query must use it, with the version as a literal, for the index to serve)."""
-    return f"({column}::vector({int(v.embeddings_dimensions)}))"
+def vector_expression(dimensions: int, column: str = "embedding") -> str:
+    """``column`` cast to a version's dimension: the expression its index covers (a
+    query must use it, with the version as a literal, for the index to serve)."""
+    return f"({column}::vector({int(dimensions)}))"

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import asyncpg
+import msgspec
 import openai
 import structlog
 
@@ -23,6 +24,38 @@ log = structlog.get_logger()
 class ReindexConflict(Exception):
     """The request cannot be taken in the current state (a build already runs, or
     nothing is being built); the message says what to do."""
+
+
+CHUNK_TOKENS = (16, 8192)
+OVERLAP_TOKENS = (0, 4096)
+DIMENSIONS = (1, 2000)
+"""Bounds of a version's settings (pgvector indexes vectors of up to 2,000 dimensions)."""
+
+
+class InvalidSettings(Exception):
+    """A reindex asked for settings no version can have; ``field`` names the one."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def wanted(active: IndexVersion, given: dict[str, Any]) -> IndexVersion:
+    """The version ``given`` asks for: its settings over the active version's (those
+    left out, or None, stay); raises ``InvalidSettings`` for one out of bounds."""
+    version = msgspec.structs.replace(active, **{k: v for k, v in given.items() if v is not None})
+    for field, (low, high) in {
+        "chunk_tokens": CHUNK_TOKENS,
+        "chunk_overlap_tokens": OVERLAP_TOKENS,
+        "embeddings_dimensions": DIMENSIONS,
+    }.items():
+        if not low <= getattr(version, field) <= high:
+            raise InvalidSettings(field, f"{field} must be between {low} and {high}.")
+    if version.chunk_overlap_tokens >= version.chunk_tokens:
+        raise InvalidSettings(
+            "chunk_overlap_tokens", "chunk_overlap_tokens must be smaller than chunk_tokens."
+        )
+    return version
 
 
 class ModelRefused(Exception):

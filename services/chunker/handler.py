@@ -33,7 +33,7 @@ async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence
     if event.rebuild:
         return await rebuild(deps, event)
     await ctx.progress("Splitting into chunks")
-    version, _ = await indexes.live(deps.pool)
+    version = await indexes.active(deps.pool)
     chunks = await _split(deps, event.document_id, version)
     await ctx.progress(f"Storing {len(chunks)} chunks", 0.75)
     async with deps.pool.acquire() as conn, conn.transaction():

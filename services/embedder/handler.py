@@ -59,6 +59,8 @@ async def _target(deps: Deps, event: ChunksStored | EmbedUnit) -> tuple[int, str
     """The version whose chunks the event is about, and whose windows its units use."""
     if event.rebuild:
         return event.rebuild, REBUILD_TENANT
+    if isinstance(event, EmbedUnit) and event.index_version and event.tenant:
+        return event.index_version, event.tenant  # what the scheduler put in the event
     row = await deps.pool.fetchrow(
         "SELECT coalesce(index_version, 1), tenant FROM documents WHERE id = $1",
         event.document_id,
@@ -123,7 +125,7 @@ async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Eve
     version = await deps.version(number)
     vectors, new = await _vectors(deps, version, rows, usage)
     async with deps.pool.acquire() as conn, conn.transaction():
-        await _store(deps, version, conn, rows, vectors, new)
+        await _store(version.model, conn, rows, vectors, new)
         done = await completion.finish(conn, doc, number, event.unit_no, bool(event.rebuild))
         queued: list[Event] = [*await _top_up(deps, conn, unit["tenant"], event)]
         if done.document_done and event.rebuild:
@@ -212,34 +214,23 @@ async def _vectors(
 
 
 async def _store(
-    deps: Deps,
-    version: IndexVersion,
-    conn: asyncpg.Connection,
-    rows: Sequence[asyncpg.Record],
-    vectors: dict[str, Vector],
-    new: Sequence[asyncpg.Record],
-) -> None:
-    with tracing.span("postgres store vectors", attributes={"docmesh.chunks": len(rows)}):
-        await _write(version.model, conn, rows, vectors, new)
-
-
-async def _write(
     model: Model,
     conn: asyncpg.Connection,
     rows: Sequence[asyncpg.Record],
     vectors: dict[str, Vector],
     new: Sequence[asyncpg.Record],
 ) -> None:
-    if new:
+    with tracing.span("postgres store vectors", attributes={"docmesh.chunks": len(rows)}):
+        if new:
+            await conn.executemany(
+                "INSERT INTO embedding_cache (model, dimensions, text_sha256, embedding) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                [
+                    (model.name, model.dimensions, r["text_sha256"], vectors[r["text_sha256"]])
+                    for r in new
+                ],
+            )
         await conn.executemany(
-            "INSERT INTO embedding_cache (model, dimensions, text_sha256, embedding) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            [
-                (model.name, model.dimensions, t, vectors[t])
-                for t in [r["text_sha256"] for r in new]
-            ],
+            "UPDATE chunks SET embedding = $2 WHERE id = $1",
+            [(r["id"], vectors[r["text_sha256"]]) for r in rows],
         )
-    await conn.executemany(
-        "UPDATE chunks SET embedding = $2 WHERE id = $1",
-        [(r["id"], vectors[r["text_sha256"]]) for r in rows],
-    )

@@ -56,6 +56,10 @@ class Open:
     queued: int
     pending: tuple[int, ...]
     """Unit numbers waiting in PostgreSQL, in order."""
+    index_version: int = 1
+    """The version whose chunks the units embed."""
+    traceparent: str = ""
+    """The document's trace (its request's span)."""
 
 
 def pick(documents: Sequence[Open], window: int, tenant_window: int) -> list[tuple[Open, int]]:
@@ -126,11 +130,12 @@ _OPEN = f"""
 SELECT u.document_id::text AS document_id, d.job_id::text AS job_id,
        count(*) FILTER (WHERE u.state = 'queued') AS queued,
        coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE u.state = 'pending'),
-                '{{}}') AS pending
+                '{{}}') AS pending,
+       d.index_version, d.traceparent
 FROM embed_units u JOIN documents d ON d.id = u.document_id
 WHERE u.tenant = $1 AND u.state <> 'done' AND u.index_version = d.index_version
   AND d.status NOT IN {TERMINAL_SQL} AND NOT d.cancel_requested
-GROUP BY u.document_id, d.job_id, d.queued_at
+GROUP BY u.document_id, d.job_id, d.queued_at, d.index_version, d.traceparent
 ORDER BY d.queued_at, u.document_id
 """
 
@@ -138,14 +143,26 @@ _OPEN_REBUILD = """
 SELECT u.document_id::text AS document_id, di.job_id::text AS job_id,
        count(*) FILTER (WHERE u.state = 'queued') AS queued,
        coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE u.state = 'pending'),
-                '{}') AS pending
+                '{}') AS pending,
+       u.index_version, '' AS traceparent
 FROM embed_units u
 JOIN document_indexes di ON di.document_id = u.document_id
                         AND di.index_version = u.index_version
 JOIN index_versions v ON v.version = u.index_version AND v.state = 'building'
 WHERE u.tenant = $1 AND u.state <> 'done' AND di.state = 'chunked'
-GROUP BY u.document_id, di.job_id, di.queued_at
+GROUP BY u.document_id, di.job_id, di.queued_at, u.index_version
 ORDER BY di.queued_at, u.document_id
+"""
+
+# Units a cause queued before, to publish again, with what their events carry.
+_AGAIN = """
+SELECT u.document_id::text, u.index_version, u.unit_no,
+       coalesce(di.job_id, d.job_id)::text, CASE WHEN di.job_id IS NULL THEN d.traceparent
+                                                 ELSE '' END
+FROM embed_units u JOIN documents d ON d.id = u.document_id
+LEFT JOIN document_indexes di ON $3 AND di.document_id = u.document_id
+                              AND di.index_version = u.index_version
+WHERE u.queued_by = $1 AND u.state = 'queued' AND u.tenant = $2
 """
 
 
@@ -170,37 +187,33 @@ async def top_up(
     """
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"embed:{tenant}")
     cause_id = uuid.UUID(cause.event_id)
-    again = await conn.fetch(
-        "SELECT u.document_id::text, u.index_version, u.unit_no FROM embed_units u"
-        " WHERE u.queued_by = $1 AND u.state = 'queued' AND u.tenant = $2",
-        cause_id,
-        tenant,
-    )
+    again = await conn.fetch(_AGAIN, cause_id, tenant, bool(windows.rebuild))
     query = _OPEN_REBUILD if windows.rebuild else _OPEN
-    documents = [Open(r[0], r[1], r[2], tuple(r[3])) for r in await conn.fetch(query, tenant)]
+    rows = await conn.fetch(query, tenant)
+    documents = [Open(r[0], r[1], r[2], tuple(r[3]), r[4], r[5]) for r in rows]
     chosen = pick(documents, windows.document, windows.tenant)
-    versions = await _versions(conn, [doc.document_id for doc, _ in chosen], windows.rebuild)
     await conn.executemany(
         "UPDATE embed_units SET state = 'queued', queued_by = $4, queued_at = now()"
         " WHERE document_id = $1 AND index_version = $2 AND unit_no = $3 AND state = 'pending'",
-        [(doc.document_id, versions[doc.document_id], n, cause_id) for doc, n in chosen],
+        [(doc.document_id, doc.index_version, n, cause_id) for doc, n in chosen],
     )
-    queued = [(r[0], r[1], r[2]) for r in again]
-    queued += [(doc.document_id, versions[doc.document_id], n) for doc, n in chosen]
-    jobs = await _jobs(conn, queued, windows.rebuild)
+    queued = [(r[0], r[1], r[2], r[3], r[4]) for r in again]
+    queued += [
+        (doc.document_id, doc.index_version, n, doc.job_id, doc.traceparent) for doc, n in chosen
+    ]
     return [
         EmbedUnit(
             event_id=cause.child_id(_unit_name(document_id, version, unit_no, windows.rebuild)),
             document_id=document_id,
-            job_id=jobs[document_id][0],
+            job_id=job_id,
             # In its own document's trace: under the span queueing it, or the request's.
-            traceparent=_parent(cause, document_id) or jobs[document_id][1],
+            traceparent=_parent(cause, document_id) or traceparent,
             unit_no=unit_no,
             tenant=tenant,
             index_version=version,
             rebuild=windows.rebuild,
         )
-        for document_id, version, unit_no in queued
+        for document_id, version, unit_no, job_id, traceparent in queued
     ]
 
 
@@ -209,37 +222,6 @@ def _unit_name(document_id: str, version: int, unit_no: int, rebuild: int) -> st
     if rebuild:
         return f"unit:{document_id}:v{version}:{unit_no}"
     return f"unit:{document_id}:{unit_no}"
-
-
-async def _versions(conn: asyncpg.Connection, documents: list[str], rebuild: int) -> dict[str, int]:
-    """Each document's version whose units are scheduled: the build's, or its own."""
-    if rebuild:
-        return dict.fromkeys(documents, rebuild)
-    rows = await conn.fetch(
-        "SELECT id::text, index_version FROM documents WHERE id = ANY($1::uuid[])", documents
-    )
-    return {r[0]: r[1] for r in rows}
-
-
-async def _jobs(
-    conn: asyncpg.Connection, queued: list[tuple[str, int, int]], rebuild: int
-) -> dict[str, tuple[str, str]]:
-    """The job of each document's units (the rebuild's row, or the document's run), and
-    the document's trace."""
-    ids = list({q[0] for q in queued})
-    if rebuild:
-        rows = await conn.fetch(
-            "SELECT document_id::text, job_id::text, '' FROM document_indexes"
-            " WHERE index_version = $1 AND document_id = ANY($2::uuid[])",
-            rebuild,
-            ids,
-        )
-    else:
-        rows = await conn.fetch(
-            "SELECT id::text, job_id::text, traceparent FROM documents WHERE id = ANY($1::uuid[])",
-            ids,
-        )
-    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def _parent(cause: Event, document_id: str) -> str:

@@ -18,6 +18,7 @@ from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, STREAMS
 from shared import indexes, reindex
 from shared.embeddings import Embeddings
 from shared.indexes import IndexVersion
+from shared.reindex import CHUNK_TOKENS, DIMENSIONS, OVERLAP_TOKENS
 
 routes = web.RouteTableDef()
 
@@ -25,11 +26,20 @@ routes = web.RouteTableDef()
 class ReindexRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Settings of the new version; those left out are the active version's."""
 
-    chunk_tokens: Annotated[int, Meta(ge=16, le=8192)] | None = None
-    chunk_overlap_tokens: Annotated[int, Meta(ge=0, le=4096)] | None = None
+    chunk_tokens: Annotated[int, Meta(ge=CHUNK_TOKENS[0], le=CHUNK_TOKENS[1])] | None = None
+    chunk_overlap_tokens: (
+        Annotated[int, Meta(ge=OVERLAP_TOKENS[0], le=OVERLAP_TOKENS[1])] | None
+    ) = None
     embeddings_model: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     embeddings_dimensions: (
-        Annotated[int, Meta(ge=1, le=2000, description="pgvector indexes up to 2,000 dimensions.")]
+        Annotated[
+            int,
+            Meta(
+                ge=DIMENSIONS[0],
+                le=DIMENSIONS[1],
+                description="pgvector indexes up to 2,000 dimensions.",
+            ),
+        ]
         | None
     ) = None
     embeddings_input_mode: Literal["none", "input_type", "prefix"] | None = None
@@ -66,16 +76,10 @@ class ReindexStarted(ReindexStatus):
 
 
 def _wanted(body: ReindexRequest, active: IndexVersion) -> IndexVersion:
-    given = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
-    wanted = msgspec.structs.replace(active, **given)
-    if wanted.chunk_overlap_tokens >= wanted.chunk_tokens:
-        raise ApiError(
-            422,
-            "invalid_field",
-            "chunk_overlap_tokens must be smaller than chunk_tokens.",
-            "chunk_overlap_tokens",
-        )
-    return wanted
+    try:
+        return reindex.wanted(active, msgspec.structs.asdict(body))
+    except reindex.InvalidSettings as exc:
+        raise ApiError(422, "invalid_field", str(exc), exc.field) from exc
 
 
 async def _check_model(embeddings: Embeddings, wanted: IndexVersion) -> None:

@@ -28,7 +28,7 @@ RRF_K = 60
 def _search_sql(version: int, dimensions: int) -> str:
     """The search over one index version. The version is a literal, not a parameter:
     the planner can then use that version's partial HNSW index even in a generic plan."""
-    vector = f"(c.embedding::vector({int(dimensions)}))"
+    vector = indexes.vector_expression(dimensions, "c.embedding")
     where = f"c.index_version = {int(version)}"
     return f"""
 WITH vector AS (

@@ -107,7 +107,7 @@ async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
                 await reindex.feed_now(pool, streams, settings.reindex_documents)
             elif args.action == "cancel":
                 await reindex.cancel(pool)
-        except (reindex.ReindexConflict, reindex.ModelRefused) as exc:
+        except (reindex.ReindexConflict, reindex.InvalidSettings, reindex.ModelRefused) as exc:
             raise SystemExit(str(exc)) from exc
         return await reindex.status(pool)
 
@@ -118,10 +118,7 @@ async def _start_reindex(settings: Settings, pool: Pool, args: argparse.Namespac
         return
     names = ["chunk_tokens", "chunk_overlap_tokens", "embeddings_model"]
     names += ["embeddings_dimensions", "embeddings_input_mode"]
-    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    wanted = msgspec.structs.replace(await indexes.active(pool), **given)
-    if wanted.chunk_overlap_tokens >= wanted.chunk_tokens:
-        raise SystemExit("--chunk-overlap-tokens must be smaller than --chunk-tokens")
+    wanted = reindex.wanted(await indexes.active(pool), {n: getattr(args, n) for n in names})
     async with open_embeddings(settings) as embeddings:
         await reindex.check_model(embeddings, wanted)
     await reindex.start(pool, wanted)
