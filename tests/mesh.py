@@ -4,9 +4,16 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from shared.local.spawn import Mesh, processes, start_mesh, stop_mesh
+from shared.local.spawn import Mesh, processes, service_processes, start_mesh, stop_mesh
 
-__all__ = ["Mesh", "processes", "running_mesh", "start_mesh", "stop_mesh"]
+__all__ = [
+    "Mesh",
+    "processes",
+    "running_mesh",
+    "service_processes",
+    "start_mesh",
+    "stop_mesh",
+]
 
 
 @contextlib.contextmanager

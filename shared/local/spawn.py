@@ -5,6 +5,7 @@ Used by the benchmarks and the end-to-end tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -117,4 +118,16 @@ def processes(mesh: Mesh, name: str) -> list[psutil.Process]:
                 found.append(p)
         except psutil.NoSuchProcess:
             continue
+    return found
+
+
+def service_processes(mesh: Mesh, service: str) -> list[psutil.Process]:
+    """The mesh's replicas of ``service`` (``python -m services.<service>``), not the
+    processes they start (the extractor's sandbox children are ``services.extractor.child``)."""
+    found = []
+    for p in processes(mesh, f"services.{service}"):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            argv = p.cmdline()
+            if "-m" in argv[:-1] and argv[argv.index("-m") + 1] == f"services.{service}":
+                found.append(p)
     return found

@@ -31,7 +31,7 @@ from shared.db import open_pool
 from shared.embeddings import open_embeddings
 from shared.local.embedded import free_port
 from shared.local.mesh import request_scale
-from shared.local.spawn import Mesh, processes, start_mesh, stop_mesh
+from shared.local.spawn import Mesh, service_processes, start_mesh, stop_mesh
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings
@@ -255,8 +255,8 @@ async def scaling(mesh: Mesh, client: Client, folder: Path, count: int) -> dict[
             request_scale(mesh.state, service, replicas)
         async with asyncio.timeout(60):
             while (
-                len(processes(mesh, "services.extractor")) != replicas
-                or len(processes(mesh, "services.chunker")) != replicas
+                len(service_processes(mesh, "extractor")) != replicas
+                or len(service_processes(mesh, "chunker")) != replicas
             ):
                 await asyncio.sleep(0.5)
         await asyncio.sleep(3)  # let the new consumers join their groups

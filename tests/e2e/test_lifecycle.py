@@ -13,19 +13,14 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-import psutil
 import pytest
 import redis.asyncio as aioredis
 
 from tests.client import Client
 from tests.generate import make_pdf
-from tests.mesh import Mesh, processes, start_mesh, stop_mesh
+from tests.mesh import Mesh, service_processes, start_mesh, stop_mesh
 
 pytestmark = pytest.mark.e2e
-
-
-def service_processes(mesh: Mesh, service: str) -> list[psutil.Process]:
-    return processes(mesh, f"services.{service}")
 
 
 async def test_a_killed_worker_is_restarted(mesh: Mesh, client: Client, tmp_path: Path) -> None:
