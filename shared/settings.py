@@ -121,9 +121,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """How long a receiver has to answer a delivery."""
     webhook_retry_for_s: float = 86_400.0
     """A delivery not answered 2xx is retried, with growing pauses, for this long."""
+    webhook_max_per_tenant: int = 20
+    """Webhooks a tenant may have: each finished document is one delivery per hook."""
+    webhook_tenant_concurrency: int = 2
+    """Deliveries of one tenant sent at once by a gateway: slow receivers of one tenant
+    hold at most this many of the notifier's slots, and the others' go on."""
     multipart_threshold_bytes: int = 64 * 1024**2
     """Uploads of at least this size go to S3 in parts (a client may ask for parts
     below it): each part is retried alone and an interrupted upload resumes."""
+    upload_lifetime_s: int = 86_400
+    """The longest a multipart upload stays open after presign, however often its client
+    asks for fresh part URLs; then it expires and its parts are deleted."""
     multipart_part_bytes: int = 16 * 1024**2
     """Size of each part (raised for files that would need more than 10,000 parts;
     never below S3's 5 MiB minimum)."""

@@ -133,14 +133,15 @@ async def record_job(
     traceparent: str = "",
 ) -> str | None:
     """The upload (whose bytes are ``fmt``) becomes job ``job_id``, ``uploaded``; None
-    when another request recorded a job first (the document's ``job_id`` is that one)."""
+    when another request recorded a job first (the document's ``job_id`` is that one),
+    or the upload ended meanwhile (cancelled or expired: it stays so)."""
     won = await conn.fetchval(
         f"""
         UPDATE documents SET job_id = $2, file_hash = $3, status = '{Status.UPLOADED}',
                progress = 0, current_step = 'Waiting for a worker', queued_at = now(),
                updated_at = now(), stage_started = jsonb_build_object('{Status.UPLOADED}', now()),
                format = coalesce($4, format), traceparent = $5
-        WHERE id = $1 AND job_id IS NULL RETURNING job_id
+        WHERE id = $1 AND job_id IS NULL AND status = '{Status.AWAITING_UPLOAD}' RETURNING job_id
         """,
         document_id,
         job_id,

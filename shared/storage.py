@@ -69,9 +69,18 @@ class ObjectStore:
         )
         return str(reply["UploadId"])
 
-    async def presign_part(self, key: str, multipart_id: str, number: int, expires_s: int) -> str:
-        """A URL a browser can PUT part ``number`` (from 1) of the upload to."""
-        params = {"Bucket": self.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": number}
+    async def presign_part(
+        self, key: str, multipart_id: str, number: int, length: int, expires_s: int
+    ) -> str:
+        """A URL a browser can PUT part ``number`` (from 1) of the upload to, with its
+        length signed in: S3 refuses a part of any other size (403)."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": multipart_id,
+            "PartNumber": number,
+            "ContentLength": length,
+        }
         url: str = await self._presign.generate_presigned_url(
             "upload_part", Params=params, ExpiresIn=expires_s
         )

@@ -9,12 +9,13 @@ joins the parts; ``/process`` then verifies the object as for a single PUT.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
 
 from services.gateway import queries
-from services.gateway.documents import status_json
+from services.gateway.documents import cancel_unstarted, status_json
 from services.gateway.errors import ApiError
 from services.gateway.http import check_upload_id, fetch_document, json_response, path_document_id
 from services.gateway.openapi import operation
@@ -45,20 +46,46 @@ def plan_parts(file_size: int, part_bytes: int) -> tuple[int, int]:
     return size, max(1, math.ceil(file_size / size))
 
 
+def part_length(file_size: int, part_size: int, number: int) -> int:
+    """The bytes part ``number`` (from 1) must hold: the part size, the rest for the last."""
+    return min(part_size, file_size - (number - 1) * part_size)
+
+
 async def part_urls(
-    store: ObjectStore, key: str, multipart_id: str, numbers: list[int], expires_s: int
+    store: ObjectStore, doc: Planned, numbers: list[int], expires_s: int
 ) -> list[PartUrl]:
-    """A presigned PUT URL for each part number."""
-    return [PartUrl(n, await store.presign_part(key, multipart_id, n, expires_s)) for n in numbers]
+    """A presigned PUT URL for each part number, each part's length signed in."""
+    size, _ = plan_parts(doc.file_size, doc.part_bytes)
+    return [
+        PartUrl(
+            n,
+            await store.presign_part(
+                doc.key, doc.multipart_id, n, part_length(doc.file_size, size, n), expires_s
+            ),
+        )
+        for n in numbers
+    ]
 
 
-async def plan(
-    store: ObjectStore, key: str, multipart_id: str, file_size: int, part_bytes: int, expires: int
-) -> MultipartPlan:
+@dataclass(frozen=True)
+class Planned:
+    """A multipart upload as planned at presign."""
+
+    key: str
+    multipart_id: str
+    file_size: int
+    part_bytes: int
+
+
+async def plan(store: ObjectStore, doc: Planned, expires: int) -> MultipartPlan:
     """The plan presign answers: the part size and a URL for every part."""
-    size, count = plan_parts(file_size, part_bytes)
-    urls = await part_urls(store, key, multipart_id, list(range(1, count + 1)), expires)
+    size, count = plan_parts(doc.file_size, doc.part_bytes)
+    urls = await part_urls(store, doc, list(range(1, count + 1)), expires)
     return MultipartPlan(size, count, urls)
+
+
+def _planned(doc: asyncpg.Record, multipart_id: str) -> Planned:
+    return Planned(doc["object_key"], multipart_id, doc["file_size"], doc["part_size"])
 
 
 def _open_multipart(doc: asyncpg.Record) -> str:
@@ -86,10 +113,22 @@ async def list_parts(request: web.Request) -> web.Response:
     stored = await store.parts(doc["object_key"], multipart_id)
     held = {p.number for p in stored}
     missing = [n for n in range(1, count + 1) if n not in held]
-    urls = await part_urls(
-        store, doc["object_key"], multipart_id, missing, settings.presign_expires_s
+    # The deadline moves on while the client works, up to the upload's whole lifetime.
+    left = await queries.extend_upload(
+        request.app[POOL], str(doc["id"]), settings.presign_expires_s, settings.upload_lifetime_s
     )
-    await queries.extend_upload(request.app[POOL], str(doc["id"]), settings.presign_expires_s)
+    if left <= 0:
+        raise ApiError(
+            410,
+            "upload_expired",
+            "The upload has been open for its whole lifetime; presign and upload again.",
+        )
+    urls = await part_urls(
+        store,
+        _planned(doc, multipart_id),
+        missing,
+        min(settings.presign_expires_s, max(int(left), 1)),
+    )
     parts = [StoredPart(p.number, p.etag, p.size) for p in stored]
     return json_response(UploadParts(parts, urls, size, count))
 
@@ -121,19 +160,31 @@ async def complete(request: web.Request) -> web.Response:
     etags = sorted((p.part_number, p.etag) for p in body.parts)
     store = request.app[STORE]
     if await store.size(doc["object_key"]) != doc["file_size"]:  # else completed before
-        await _check_etags(store, doc["object_key"], multipart_id, etags)
+        await _check_parts(store, _planned(doc, multipart_id), etags)
         await store.complete_multipart(doc["object_key"], multipart_id, etags)
     return web.Response(
         text=await status_json(request, document_id), content_type="application/json"
     )
 
 
-async def _check_etags(
-    store: ObjectStore, key: str, multipart_id: str, etags: list[tuple[int, str]]
-) -> None:
-    """Each ETag is the one the store holds for its part: checked here, because some
-    stores drop the whole upload on a complete that names a wrong part."""
-    held = {p.number: p.etag.strip('"') for p in await store.parts(key, multipart_id)}
+async def _check_parts(store: ObjectStore, doc: Planned, etags: list[tuple[int, str]]) -> None:
+    """Each part the store holds has the planned size and the ETag named: checked here,
+    because the declared size is what the quota counted (a store that does not check
+    signed lengths would let a 1-byte upload hold gigabytes), and because some stores
+    drop the whole upload on a complete that names a wrong part."""
+    stored = await store.parts(doc.key, doc.multipart_id)
+    size, _ = plan_parts(doc.file_size, doc.part_bytes)
+    oversized = [p.number for p in stored if p.size != part_length(doc.file_size, size, p.number)]
+    if oversized:
+        await store.drop_upload(doc.key, doc.multipart_id)
+        raise ApiError(
+            422,
+            "parts_wrong_size",
+            f"Parts {oversized[:20]} do not have the planned sizes (part_size bytes, the rest "
+            f"for the last; {doc.file_size} in all). The upload was deleted; presign again.",
+            "parts",
+        )
+    held = {p.number: p.etag.strip('"') for p in stored}
     wrong = [n for n, etag in etags if held.get(n) != etag.strip('"')]
     if wrong:
         raise ApiError(
@@ -156,7 +207,8 @@ async def abort(request: web.Request) -> web.Response:
     doc = await fetch_document(request, document_id)
     multipart_id = _open_multipart(doc)
     await request.app[STORE].drop_upload(doc["object_key"], multipart_id)
-    await status.cancel_unstarted(request.app[POOL], document_id)
+    if not await cancel_unstarted(request, document_id):
+        await status.request_cancel(request.app[POOL], document_id)
     return web.Response(
         text=await status_json(request, document_id), content_type="application/json"
     )

@@ -11,7 +11,7 @@ from services.gateway.eta import RECENT
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Pool
 from shared.stages import Status
-from shared.status import PIPELINE_SQL
+from shared.status import PIPELINE_SQL, Conn
 
 
 async def document_row(pool: Pool, document_id: str, tenant: str) -> asyncpg.Record | None:
@@ -107,7 +107,7 @@ IN_FLIGHT_SQL = f"status IN {PIPELINE_SQL}"
 """Documents the pipeline holds (the predicate of ``documents_in_flight_idx``)."""
 
 
-async def in_flight(pool: Pool, tenant: str) -> int:
+async def in_flight(pool: Conn, tenant: str) -> int:
     """How many of the tenant's documents are waiting or being processed."""
     count: int = await pool.fetchval(
         f"SELECT count(*) FROM documents WHERE tenant = $1 AND {IN_FLIGHT_SQL}", tenant
@@ -115,7 +115,7 @@ async def in_flight(pool: Pool, tenant: str) -> int:
     return count
 
 
-async def bytes_in_flight(pool: Pool, tenant: str) -> int:
+async def bytes_in_flight(pool: Conn, tenant: str) -> int:
     """Declared bytes of the tenant's uploads not finished yet (awaited or processing)."""
     held: int = await pool.fetchval(
         "SELECT coalesce(sum(file_size), 0)::bigint FROM documents WHERE tenant = $1"
@@ -125,12 +125,23 @@ async def bytes_in_flight(pool: Pool, tenant: str) -> int:
     return held
 
 
-async def extend_upload(pool: Pool, document_id: str, seconds: int) -> None:
-    """A multipart upload still under way is not expired while its client keeps
-    asking for part URLs: its deadline moves to ``seconds`` from now."""
-    await pool.execute(
-        "UPDATE documents SET upload_expires_at ="
-        " greatest(upload_expires_at, now() + make_interval(secs => $2)) WHERE id = $1",
+async def lock_tenant_admission(conn: asyncpg.Connection, tenant: str) -> None:
+    """Serialise, until the transaction ends, the requests that check a tenant's quota
+    or backlog and then add to it: two at once cannot both pass a limit only one fits."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"admit:{tenant}")
+
+
+async def extend_upload(pool: Pool, document_id: str, seconds: int, lifetime_s: int) -> float:
+    """A multipart upload still under way is not expired while its client keeps asking
+    for part URLs: its deadline moves to ``seconds`` from now, but never past
+    ``lifetime_s`` after presign (a client cannot hold storage for ever). The seconds
+    left until the deadline."""
+    left: float = await pool.fetchval(
+        "UPDATE documents SET upload_expires_at = least(greatest(upload_expires_at,"
+        " now() + make_interval(secs => $2)), created_at + make_interval(secs => $3))"
+        " WHERE id = $1 RETURNING extract(epoch FROM upload_expires_at - now())::float8",
         document_id,
         seconds,
+        lifetime_s,
     )
+    return left

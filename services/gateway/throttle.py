@@ -13,10 +13,10 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.gateway import queries
 from services.gateway.errors import ApiError
-from shared.db import Pool
 from shared.redis_client import limits_storage_url
 from shared.settings import Settings
 from shared.stages import STAGE_STREAMS
+from shared.status import Conn
 from shared.streams import Streams, redis_key
 
 log = structlog.get_logger()
@@ -105,7 +105,7 @@ class Throttle:
                 headers={"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
             )
 
-    async def check_tenant_backlog(self, pool: Pool, tenant: str) -> None:
+    async def check_tenant_backlog(self, pool: Conn, tenant: str) -> None:
         """A 429 for a tenant with ``DOCMESH_MAX_TENANT_BACKLOG`` documents in flight:
         one tenant's flood waits behind itself, the others' uploads go on."""
         if not self.max_tenant_backlog:
@@ -121,7 +121,7 @@ class Throttle:
                 headers={"Retry-After": str(BACKLOG_RETRY_AFTER_S)},
             )
 
-    async def check_tenant_bytes(self, pool: Pool, tenant: str, size: int) -> None:
+    async def check_tenant_bytes(self, pool: Conn, tenant: str, size: int) -> None:
         """A 429 when ``size`` more bytes would pass the tenant's quota in flight."""
         if not self.max_tenant_bytes:
             return

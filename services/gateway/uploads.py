@@ -26,6 +26,7 @@ from services.gateway.request_bodies import (
 from services.gateway.response_bodies import PresignResponse, ProcessResponse
 from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
 from shared import status, tracing
+from shared.db import Pool
 from shared.events import DocumentUploaded
 from shared.formats import Format, describe, sniff_prefix
 from shared.stages import Status
@@ -61,32 +62,32 @@ async def presign(request: web.Request) -> web.Response:
     url, parts, multipart_id = None, None, None
     if in_parts:
         multipart_id = await store.start_multipart(key, content_type)
-        parts = await multipart.plan(
-            store,
-            key,
-            multipart_id,
-            body.file_size,
-            settings.multipart_part_bytes,
-            settings.presign_expires_s,
+        planned = multipart.Planned(
+            key, multipart_id, body.file_size, settings.multipart_part_bytes
         )
+        parts = await multipart.plan(store, planned, settings.presign_expires_s)
     else:
         url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
-    await status.register_upload(
-        request.app[POOL],
-        id=document_id,
-        upload_id=upload_id,
-        filename=body.filename,
-        content_type=content_type,
-        file_size=body.file_size,
-        title=body.title,
-        description=body.description,
-        tags=body.tags,
-        object_key=key,
-        upload_expires_at=expires_at,
-        tenant=tenant(request),
-        multipart_id=multipart_id,
-        part_size=parts.part_size if parts else None,
-    )
+    row = {
+        "id": document_id,
+        "upload_id": upload_id,
+        "filename": body.filename,
+        "content_type": content_type,
+        "file_size": body.file_size,
+        "title": body.title,
+        "description": body.description,
+        "tags": body.tags,
+        "object_key": key,
+        "upload_expires_at": expires_at,
+        "tenant": tenant(request),
+        "multipart_id": multipart_id,
+        "part_size": parts.part_size if parts else None,
+    }
+    try:
+        await _admit_upload(request, row)
+    except ApiError:
+        await store.drop_upload(key, multipart_id)  # the quota was taken meanwhile
+        raise
     return json_response(
         PresignResponse(
             document_id=document_id,
@@ -100,6 +101,18 @@ async def presign(request: web.Request) -> web.Response:
         ),
         status=201,
     )
+
+
+async def _admit_upload(request: web.Request, row: dict[str, object]) -> None:
+    """Record the upload if the tenant's quota still has room for it: checked and
+    recorded under the tenant's lock, so concurrent presigns cannot overrun it (the
+    check before S3 was asked for anything only spares refused requests that work)."""
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await queries.lock_tenant_admission(conn, str(row["tenant"]))
+        await request.app[THROTTLE].check_tenant_bytes(
+            conn, str(row["tenant"]), int(str(row["file_size"]))
+        )
+        await status.register_upload(conn, **row)
 
 
 @routes.post("/api/v1/documents/{document_id}/process")
@@ -190,8 +203,13 @@ async def _record_job(
     file_hash = file_hash.lower() if file_hash else None
     tracing.annotate({"docmesh.document_id": document_id, "docmesh.job_id": job_id})
     parent = tracing.traceparent()  # this request's span: the root of the document's trace
-    if await status.record_job(pool, document_id, job_id, file_hash, fmt.value, parent) is None:
-        return await queries.job_of(pool, document_id)
+    async with pool.acquire() as conn, conn.transaction():
+        # Under the tenant's lock: concurrent requests cannot pass the backlog together.
+        await queries.lock_tenant_admission(conn, tenant(request))
+        await request.app[THROTTLE].check_tenant_backlog(conn, tenant(request))
+        won = await status.record_job(conn, document_id, job_id, file_hash, fmt.value, parent)
+    if won is None:
+        return await _job_recorded_meanwhile(pool, document_id)
     event = DocumentUploaded(
         event_id=str(uuid.uuid5(uuid.UUID(job_id), "uploaded")),
         document_id=document_id,
@@ -210,6 +228,18 @@ async def _record_job(
             503, "queue_unavailable", "The processing queue is unavailable; try again shortly."
         ) from exc
     return job_id
+
+
+async def _job_recorded_meanwhile(pool: Pool, document_id: str) -> str:
+    """The job another request recorded first; a 409 when the upload was cancelled or
+    expired meanwhile instead (it is not brought back to life)."""
+    row = await pool.fetchrow("SELECT job_id, status FROM documents WHERE id = $1", document_id)
+    if row is None or row["job_id"] is None:
+        ended = row["status"] if row is not None else "deleted"
+        raise ApiError(
+            409, f"document_{ended}", f"The document was {ended}; presign and upload again."
+        )
+    return str(row["job_id"])
 
 
 async def _eta(request: web.Request, document_id: str) -> int:

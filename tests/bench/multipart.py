@@ -105,9 +105,15 @@ async def raw_multipart(store: ObjectStore, path: Path, part_size: int) -> float
     key = f"{store.temp_prefix}bench-raw-{os.getpid()}.pdf"
     started = time.perf_counter()
     upload_id = await store.start_multipart(key, "application/pdf")
-    count = -(-path.stat().st_size // part_size)
+    size = path.stat().st_size
+    count = -(-size // part_size)
     urls = [
-        {"part_number": n, "url": await store.presign_part(key, upload_id, n, 3600)}
+        {
+            "part_number": n,
+            "url": await store.presign_part(
+                key, upload_id, n, min(part_size, size - (n - 1) * part_size), 3600
+            ),
+        }
         for n in range(1, count + 1)
     ]
     async with aiohttp.ClientSession() as http:

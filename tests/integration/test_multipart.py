@@ -155,7 +155,8 @@ async def test_abort_cancels_and_the_sweep_aborts_abandoned_uploads(settings: Se
         status, body = await client.call("DELETE", f"/documents/{doc}/upload")
         assert status == 200 and body["status"] == "cancelled", body
         assert await open_uploads(store, key) == []
-        async with client.http.put(part["url"], data=b"late") as resp:
+        late = piece(data, aborted["multipart"], 1)
+        async with client.http.put(part["url"], data=late) as resp:
             assert resp.status == 404  # the URLs of an aborted upload take nothing
         # A document cancelled while its upload stays open (a crash between the two):
         # the janitor's sweep aborts it; a waiting one is left alone.
@@ -190,3 +191,71 @@ async def test_one_failing_sweep_leaves_the_others_running(settings: Settings) -
         report = await Sweeper(gone, pool, store, Streams(redis, gone.stream_prefix)).all()
     failed = {note.split()[0] for note in report.notes}
     assert failed == {"orphans", "abandoned_multiparts"}, report.notes
+
+
+async def test_a_part_larger_than_planned_is_refused(settings: Settings) -> None:
+    """Declare a small file, send a large part: the signed length refuses the PUT, and a
+    part the store took anyway (a store that does not check lengths, here written
+    past the URL) is refused at complete, so the quota's count is what is stored."""
+    data = pdf_bytes(6 * MIB)
+    async with (
+        running_gateway(settings, multipart_threshold_bytes=1, multipart_part_bytes=5 * MIB) as (
+            base,
+            own,
+        ),
+        client_of(base) as client,
+        open_store(own) as store,
+    ):
+        presigned = await client.presign("small.pdf", len(data), "application/pdf")
+        plan, doc = presigned["multipart"], presigned["document_id"]
+        assert plan["part_count"] == 2
+        first, last = plan["parts"]
+        async with client.http.put(first["url"], data=data + data) as resp:
+            assert resp.status == 403, await resp.text()  # 12 MiB on a 5 MiB part's URL
+        async with client.http.put(last["url"], data=data[: 2 * MIB]) as resp:
+            assert resp.status == 403, await resp.text()  # the last part holds 1 MiB
+        etags = [await put_part(client.http, first["url"], piece(data, plan, 1))]
+        async with open_pool(own) as pool:
+            key, mid = await pool.fetchrow(
+                "SELECT object_key, multipart_id FROM documents WHERE id = $1", doc
+            )
+        reply = await store._s3.upload_part(
+            Bucket=store.bucket, Key=key, UploadId=mid, PartNumber=2, Body=data
+        )
+        etags.append(reply["ETag"])
+        body = {
+            "upload_id": presigned["upload_id"],
+            "parts": [{"part_number": n, "etag": e} for n, e in enumerate(etags, 1)],
+        }
+        status, answer = await client.call("POST", f"/documents/{doc}/upload/complete", json=body)
+        assert status == 422 and answer["error"]["code"] == "parts_wrong_size", answer
+        assert await open_uploads(store, key) == [] and await store.size(key) is None
+
+
+async def test_the_parts_list_moves_the_deadline_only_within_the_upload_lifetime(
+    settings: Settings,
+) -> None:
+    async with (
+        running_gateway(settings, multipart_threshold_bytes=1, upload_lifetime_s=600) as (
+            base,
+            own,
+        ),
+        client_of(base) as client,
+        open_pool(own) as pool,
+    ):
+        presigned = await client.presign("slow.pdf", 6 * MIB, "application/pdf")
+        doc = presigned["document_id"]
+        status, _ = await client.call("GET", f"/documents/{doc}/upload/parts")
+        assert status == 200
+        left = await pool.fetchval(
+            "SELECT extract(epoch FROM upload_expires_at - created_at) FROM documents"
+            " WHERE id = $1",
+            doc,
+        )
+        assert left <= 600  # not the hour a part URL lasts
+        # Opened a day ago: asking again keeps nothing alive.
+        await pool.execute(
+            "UPDATE documents SET created_at = now() - interval '1 day' WHERE id = $1", doc
+        )
+        status, answer = await client.call("GET", f"/documents/{doc}/upload/parts")
+        assert status == 410 and answer["error"]["code"] == "upload_expired", answer
