@@ -9,17 +9,18 @@ receivers dedupe by ``Docmesh-Delivery``).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import random
 import socket
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
 import asyncpg
+from aiohttp.abc import AbstractResolver
+
+from shared import public_net
 
 EVENT_TYPES = ("document.completed", "document.failed", "document.cancelled")
 
@@ -52,29 +53,56 @@ class UnsafeUrl(ValueError):
     """A webhook URL docmesh will not call."""
 
 
-async def check_url(url: str, allow_private: bool) -> None:
-    """Refuse what is not http(s), and hosts that resolve to private, loopback,
-    link-local or otherwise internal addresses (unless ``allow_private``): a
-    webhook must not become a way into the deployment's own network."""
+def split_url(url: str) -> tuple[str, int]:
+    """The host and port of an http(s) URL; ``UnsafeUrl`` for anything else."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise UnsafeUrl("The URL must be http:// or https:// with a host name.")
-    if allow_private:
-        return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-        )
+        port = parts.port
+    except ValueError:
+        raise UnsafeUrl("The URL's port must be a number from 1 to 65535.") from None
+    if port == 0:
+        raise UnsafeUrl("The URL's port must be a number from 1 to 65535.")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_literal(url: str, allow_private: bool) -> None:
+    """Refuse a URL whose host is an IP address that is not public (the client does not
+    resolve those, so the resolver's check would not see them)."""
+    host, _ = split_url(url)
+    address = public_net.parse(host)
+    if address is not None and not allow_private and not public_net.is_public(address):
+        raise UnsafeUrl(_NOT_PUBLIC.format(host=host))
+
+
+_NOT_PUBLIC = (
+    "{host} is not a public address; webhooks go to public addresses "
+    "(DOCMESH_WEBHOOK_ALLOW_PRIVATE=true allows others, for local development)."
+)
+
+
+async def check_url(
+    url: str, allow_private: bool, resolver: AbstractResolver | None = None
+) -> None:
+    """Refuse what is not http(s), and hosts that are or resolve to private, loopback,
+    link-local or otherwise internal addresses (unless ``allow_private``): a webhook
+    must not become a way into the deployment's own network. The answer names no
+    address: it must not tell a caller what the internal network holds.
+
+    This is the check a subscription gets at once; every delivery is checked again
+    where it connects (``public_net.PublicResolver``)."""
+    check_literal(url, allow_private)
+    host, port = split_url(url)
+    if allow_private or public_net.parse(host) is not None:
+        return
+    checker = public_net.PublicResolver(resolver)
+    try:
+        await checker.resolve(host, port, socket.AF_UNSPEC)
+    except public_net.NotPublic:
+        raise UnsafeUrl(_NOT_PUBLIC.format(host=host)) from None
     except OSError as exc:
-        raise UnsafeUrl(f"{parts.hostname} does not resolve: {exc.strerror}.") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UnsafeUrl(
-                f"{parts.hostname} resolves to {address}, a private or internal address; "
-                "webhooks go to public addresses (DOCMESH_WEBHOOK_ALLOW_PRIVATE=true allows "
-                "others, for local development)."
-            )
+        raise UnsafeUrl(f"{host} does not resolve: {exc.strerror or exc}.") from exc
 
 
 async def schedule(conn: Conn, document_id: str, event_type: str) -> list[str]:
@@ -110,6 +138,16 @@ async def claim(conn: Conn, delivery_id: str) -> asyncpg.Record | None:
         CLAIM_S,
     )
     return row
+
+
+async def defer(conn: Conn, delivery_id: str, seconds: float) -> None:
+    """Give a claimed delivery back unattempted: due again in ``seconds``."""
+    await conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2),"
+        " announced_at = NULL WHERE id = $1 AND status = 'pending'",
+        delivery_id,
+        seconds,
+    )
 
 
 async def record(

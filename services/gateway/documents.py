@@ -5,6 +5,7 @@ Uploading (presign, process) is in ``uploads``, the live status in ``events``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 from aiohttp import web
@@ -16,7 +17,8 @@ from services.gateway.http import fetch_document, int_param, json_response, path
 from services.gateway.openapi import PAGING, operation
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
-from shared import status, tracing
+from shared import status, tracing, webhooks
+from shared.events import WebhookDue
 from shared.redrive import redrive_event
 from shared.stages import TERMINAL, Status
 
@@ -109,10 +111,28 @@ async def cancel(request: web.Request) -> web.Response:
         raise ApiError(409, "already_finished", f"The document is already {doc['status']}.")
     if doc["job_id"] is None:  # nothing runs yet: it ends here
         await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
-        await status.cancel_unstarted(pool, document_id)
-    else:
-        await status.request_cancel(pool, document_id)
+        if await cancel_unstarted(request, document_id):
+            return _json_text(await status_json(request, document_id), 202)
+    await status.request_cancel(pool, document_id)  # a job, or one was recorded meanwhile
     return _json_text(await status_json(request, document_id), 202)
+
+
+async def cancel_unstarted(request: web.Request, document_id: str) -> bool:
+    """End a document that has no job yet as ``cancelled``, with the tenant's
+    ``document.cancelled`` deliveries scheduled in the same transaction (as the
+    janitor does for a running one); False when a job was recorded first."""
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if not await status.cancel_unstarted(conn, document_id):
+            return False
+        deliveries = await webhooks.schedule(conn, document_id, "document.cancelled")
+    due = [
+        WebhookDue(event_id=str(uuid.uuid4()), document_id=document_id, job_id="", delivery_id=d)
+        for d in deliveries
+    ]
+    if due:  # a lost publish is announced by the notifier's sweep
+        with contextlib.suppress(Exception):
+            await request.app[STREAMS].publish(*due)
+    return True
 
 
 @routes.post("/api/v1/documents/{document_id}/retry")

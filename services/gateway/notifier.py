@@ -14,15 +14,16 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import asyncpg
 import msgspec
 import structlog
+from aiohttp.abc import AbstractResolver
 
 from services.gateway.status_reader import StatusReader
-from shared import webhooks
+from shared import public_net, webhooks
 from shared.db import Pool
 from shared.events import Event, WebhookDue
 from shared.settings import Settings
@@ -33,6 +34,8 @@ from shared.worker import Context, Handler, WorkerSpec
 log = structlog.get_logger()
 
 SWEEP_S = 1.0
+DEFER_S = 1.0
+"""A delivery of a tenant already at its concurrency waits this long, then is due again."""
 
 
 class Payload(msgspec.Struct):
@@ -48,19 +51,36 @@ class Notifier:
     pool: Pool
     reader: StatusReader
     http: aiohttp.ClientSession
+    sending: dict[str, int] = field(default_factory=dict)
+    """Deliveries being sent now, by tenant."""
 
     async def handle(self, event: WebhookDue, ctx: Context) -> Sequence[Event]:
-        """One attempt of a due delivery (nothing when it is not due any more)."""
+        """One attempt of a due delivery (nothing when it is not due any more). A tenant
+        with ``webhook_tenant_concurrency`` deliveries in flight here gets this one back
+        as due a second later, so its slow receivers never hold every slot."""
         delivery = await webhooks.claim(self.pool, event.delivery_id)
         if delivery is None:
             return []
+        tenant = delivery["tenant"]
+        if self.sending.get(tenant, 0) >= self.settings.webhook_tenant_concurrency:
+            await webhooks.defer(self.pool, delivery["id"], DEFER_S)
+            return []
+        self.sending[tenant] = self.sending.get(tenant, 0) + 1
+        try:
+            await self._attempt(delivery)
+        finally:
+            self.sending[tenant] -= 1
+            if not self.sending[tenant]:
+                del self.sending[tenant]
+        return []
+
+    async def _attempt(self, delivery: asyncpg.Record) -> None:
         body = delivery["body"] or await self._body(delivery)
         code, error, seconds = await self._send(delivery, body.encode())
         state = await webhooks.record(
             self.pool, delivery, body, code, error, seconds, self.settings.webhook_retry_for_s
         )
         log.info("webhook_attempted", delivery=delivery["id"], code=code, error=error, state=state)
-        return []
 
     async def _body(self, delivery: asyncpg.Record) -> str:
         """The delivery's JSON, built at its first attempt and sent alike on every one."""
@@ -77,10 +97,15 @@ class Notifier:
     async def _send(
         self, delivery: asyncpg.Record, body: bytes
     ) -> tuple[int | None, str | None, float]:
-        """POST the body, signed now; the status code or the error, and the time taken."""
+        """POST the body, signed now; the status code or the error, and the time taken.
+
+        The host's addresses are checked where the connection is made (the session's
+        resolver); an IP address in the URL is checked here. The answer's body is
+        never read: only its status counts, and a receiver must not be able to make
+        the gateway hold a large answer in memory."""
         started = time.perf_counter()
         try:
-            await webhooks.check_url(delivery["url"], self.settings.webhook_allow_private)
+            webhooks.check_literal(delivery["url"], self.settings.webhook_allow_private)
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "docmesh-webhooks",
@@ -90,10 +115,9 @@ class Notifier:
             async with self.http.post(
                 delivery["url"], data=body, headers=headers, allow_redirects=False
             ) as resp:
-                await resp.read()
                 return resp.status, None, time.perf_counter() - started
         except (aiohttp.ClientError, TimeoutError, webhooks.UnsafeUrl) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], time.perf_counter() - started
+            return None, _describe(exc), time.perf_counter() - started
 
     async def sweep(self, streams: Streams, stop: asyncio.Event) -> None:
         """Publish the deliveries whose time has come, every second until ``stop``."""
@@ -117,6 +141,17 @@ class Notifier:
                 await asyncio.wait_for(stop.wait(), SWEEP_S)
 
 
+def _describe(exc: Exception) -> str:
+    """What the deliveries list shows of a failed attempt: the cause, never an address
+    the name resolved to (it must not map the deployment's network for a tenant)."""
+    cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(cause, public_net.NotPublic):
+        return "NotPublic: the host is not a public address"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"{type(exc).__name__}: cannot connect to the host ({exc.strerror or cause})"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
 def spec(notifier: Notifier) -> WorkerSpec[WebhookDue]:
     """The notifier's worker; a failed attempt is recorded, never a document's failure."""
 
@@ -129,7 +164,14 @@ def spec(notifier: Notifier) -> WorkerSpec[WebhookDue]:
 
 
 @contextlib.asynccontextmanager
-async def open_notifier(settings: Settings, pool: Pool) -> AsyncIterator[Notifier]:
+async def open_notifier(
+    settings: Settings, pool: Pool, resolver: AbstractResolver | None = None
+) -> AsyncIterator[Notifier]:
+    """The notifier and its HTTP client: names resolved by ``resolver`` (the system's by
+    default) at each connection, with no DNS cache, and refused unless public."""
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    if not settings.webhook_allow_private:
+        resolver = public_net.PublicResolver(resolver)
+    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
         yield Notifier(settings, pool, StatusReader(pool), http)
