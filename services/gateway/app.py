@@ -28,7 +28,7 @@ from services.gateway import (
 from services.gateway.auth import DEFAULT_TENANT, KEYS, KeyCache, authenticate, is_loopback
 from services.gateway.errors import ApiError
 from services.gateway.feed import ProgressFeed
-from services.gateway.hardening import json_bodies, security_headers
+from services.gateway.hardening import json_bodies, same_origin_writes, security_headers
 from services.gateway.http import allowed_origin
 from services.gateway.state import (
     EMBEDDINGS,
@@ -211,6 +211,7 @@ def create_app(settings: Settings) -> web.Application:
             cors,
             observe.observe,
             errors,
+            same_origin_writes,
             json_bodies,
             authenticate,
         ],

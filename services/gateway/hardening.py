@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from services.gateway.errors import ApiError
+from services.gateway.http import allowed_origin
 from shared.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -31,6 +32,41 @@ async def json_bodies(request: web.Request, handler: Handler) -> web.StreamRespo
             f"not {request.content_type}.",
         )
     return await handler(request)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request that changes something comes from the gateway's own page, from an
+    origin ``DOCMESH_CORS_ORIGINS`` allows, or from no browser at all.
+
+    The JSON-only rule does not cover requests without a body: a cross-site page
+    can POST ``/reindex/cancel`` or ``/queue/dead-letters/retry`` with no body and
+    no preflight. Browsers say where such a request comes from (``Origin`` on every
+    cross-origin POST and DELETE, ``Sec-Fetch-Site`` on all of them); clients that
+    are not browsers send neither and are not concerned."""
+    if request.method not in SAFE_METHODS and request.path.startswith("/api/"):
+        origin = request.headers.get("Origin")
+        fetch_site = request.headers.get("Sec-Fetch-Site", "")
+        if origin is not None:
+            # The browser's own word counts too: a proxy may have rewritten Host.
+            own = urlsplit(origin).netloc == request.host or fetch_site == "same-origin"
+            if not own and allowed_origin(request) is None:
+                raise _cross_site(origin)
+        elif fetch_site in {"cross-site", "same-site"}:
+            raise _cross_site("another site")
+    return await handler(request)
+
+
+def _cross_site(origin: str) -> ApiError:
+    return ApiError(
+        403,
+        "cross_origin_refused",
+        f"Requests that change something are not accepted from {origin}: only from this "
+        "gateway's page or an origin in DOCMESH_CORS_ORIGINS.",
+    )
 
 
 def storage_origin(settings: Settings) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from shared.settings import Settings
@@ -58,3 +60,27 @@ async def test_the_gateway_and_the_bucket_answer_the_frontend_origin(settings: S
         ) as resp:
             assert resp.status == 200
             assert resp.headers["Access-Control-Allow-Origin"] in {APP, "*"}
+
+
+async def test_a_cross_site_page_cannot_post_without_a_body(settings: Settings) -> None:
+    """A bodyless POST is a "simple" request a browser sends cross-site without asking;
+    the gateway refuses writes from origins it does not know, whatever the body."""
+    async with (
+        running_gateway(settings, cors_origins=(APP,)) as (base, _),
+        client_of(base) as client,
+    ):
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},  # a sandboxed frame
+            {"Sec-Fetch-Site": "cross-site"},  # no Origin, but the browser says where from
+        ):
+            for path in ("/reindex/cancel", "/reindex/rollback", "/queue/dead-letters/retry"):
+                status, body = await client.call("POST", path, headers=headers)
+                assert status == 403, (headers, path, body)
+                assert body["error"]["code"] == "cross_origin_refused"
+            status, _ = await client.call("DELETE", f"/documents/{uuid.uuid4()}", headers=headers)
+            assert status == 403
+        own_page = {"Origin": base.split("/api/")[0], "Sec-Fetch-Site": "same-origin"}
+        for headers in ({}, {"Origin": APP}, own_page):
+            status, body = await client.call("POST", "/reindex/cancel", headers=headers)
+            assert status == 409 and body["error"]["code"] == "no_reindex", (headers, body)
