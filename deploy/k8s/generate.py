@@ -112,9 +112,32 @@ def _expose(container: dict[str, Any], service: str) -> int:
     return 9100
 
 
+EXTRACT_USER = "docmesh-extract"
+"""The image's unprivileged user (uid 10002) that reads documents."""
+
+
+def _separate_privileges(container: dict[str, Any]) -> None:
+    """The extractor starts as root with only the capabilities it needs to hand each
+    document to ``EXTRACT_USER`` (switch users, give it the files, read its result,
+    kill it); the child that parses the hostile file runs as that user, with no
+    credential in its environment."""
+    container["env"].append({"name": "DOCMESH_EXTRACT_USER", "value": EXTRACT_USER})
+    container["securityContext"] = {
+        **container["securityContext"],
+        "runAsUser": 0,
+        "runAsNonRoot": False,
+        "capabilities": {
+            "drop": ["ALL"],
+            "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"],
+        },
+    }
+
+
 def deployment(service: str) -> dict[str, Any]:
     container = _container(service)
     metrics_port = _expose(container, service)
+    if service == "extractor":
+        _separate_privileges(container)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -39,11 +39,39 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+SPAWN_MARGIN = 8
+"""Tasks the child may add to its user's count (threads count as tasks): its own
+library threads, but no fork bomb."""
+
+
 def _cap(job: Job) -> None:
+    """Limits the kernel enforces from here on: memory, CPU time, the size of any file
+    written (the result is at most ~6 bytes per character of text, JSON-escaped), no
+    core dump (it would hold the document), and no processes of its own."""
     resource.setrlimit(resource.RLIMIT_AS, (job.memory_bytes, job.memory_bytes))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = int(usage.ru_utime + usage.ru_stime) + job.cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    biggest = job.limits.max_chars * 6 + 64 * 2**20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (biggest, biggest))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if Path("/proc").is_dir():  # Linux: where the count can be read
+        tasks = _user_tasks() + SPAWN_MARGIN
+        resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
+
+
+def _user_tasks() -> int:
+    """Processes and threads of this process's user now (RLIMIT_NPROC counts them all,
+    so the limit is set above them: other replicas' children are not refused)."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(entry / "task"))
+            except OSError:
+                continue  # gone meanwhile
+    return count
 
 
 def _answer(job: Job, send: BinaryIO) -> Message:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import signal
+import stat
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -44,8 +47,46 @@ OnPage = Callable[[int, int, bool], Awaitable[None]]
 """Awaited with (pages done, page total, whether that page was read by OCR)."""
 
 CHILD = [sys.executable, "-m", "services.extractor.child"]
-# One thread for Tesseract's OpenMP: a child must not take every core of the host.
-CHILD_ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+_ENV_KEPT = frozenset(
+    {"PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LANGUAGE", "TZ", "TMPDIR"}
+)
+
+
+def child_env() -> dict[str, str]:
+    """The child's environment: what Python and the readers need, and nothing else.
+
+    The worker's environment holds the database URL with its password, the S3
+    secret, the Redis password and the embeddings key; a file that took over the
+    reader must find none of them."""
+    env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT or k.startswith("LC_")}
+    # One thread for Tesseract's OpenMP: a child must not take every core of the host.
+    env["OMP_THREAD_LIMIT"] = "1"
+    return env
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """The user the children run as (``DOCMESH_EXTRACT_USER``)."""
+
+    uid: int
+    gid: int
+
+    @classmethod
+    def of(cls, user: str) -> RunAs | None:
+        """The user named (or numbered) ``user``; None for none (the worker's own)."""
+        if not user:
+            return None
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        return cls(entry.pw_uid, entry.pw_gid)
+
+    def hand_over(self, *paths: Path) -> None:
+        """Let the child read the file and write its result (and reach them: the
+        folder of each can be crossed, not listed)."""
+        for path in paths:
+            os.chown(path, self.uid, self.gid)
+            folder = path.parent
+            os.chmod(folder, os.stat(folder).st_mode | stat.S_IXOTH)
 
 
 class ExtractionCrashed(RuntimeError):
@@ -60,11 +101,19 @@ class Sandbox:
         self._timeout = settings.extract_timeout_s
         self._page_timeout = settings.extract_page_timeout_s
         self._memory = settings.extract_memory_mb * 2**20
+        self._run_as = RunAs.of(settings.extract_user)
         self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
 
     async def __aenter__(self) -> Sandbox:
-        self._spare = asyncio.create_task(_start())
+        self._spare = asyncio.create_task(_start(self._run_as))
         return self
+
+    @property
+    def spare_pid(self) -> int | None:
+        """The process id of the child started ahead (None until it runs)."""
+        if self._spare is None or not self._spare.done():
+            return None
+        return self._spare.result().pid
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Stop the process started ahead: nothing is left behind."""
@@ -82,12 +131,14 @@ class Sandbox:
         an unexpected error in the child.
         """
         # Taken before any await: concurrent calls never share a child.
-        spare, self._spare = self._spare, asyncio.create_task(_start())
-        child = await (spare or _start())
+        spare, self._spare = self._spare, asyncio.create_task(_start(self._run_as))
+        child = await (spare or _start(self._run_as))
         # A file of its own per job: two jobs of one file never share (or delete) it.
         handle, name = tempfile.mkstemp(prefix="docmesh-", suffix=".extracted")
         os.close(handle)
         result_path = Path(name)
+        if self._run_as is not None:
+            self._run_as.hand_over(path, result_path)
         job = Job(
             path=str(path),
             format=fmt,
@@ -143,14 +194,17 @@ class Sandbox:
         )
 
 
-async def _start() -> asyncio.subprocess.Process:
+async def _start(run_as: RunAs | None) -> asyncio.subprocess.Process:
     # Its own session, so killing its group takes anything it started too.
     return await asyncio.create_subprocess_exec(
         *CHILD,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        env=CHILD_ENV,
+        env=child_env(),
         start_new_session=True,
+        user=None if run_as is None else run_as.uid,
+        group=None if run_as is None else run_as.gid,
+        extra_groups=None if run_as is None else [],
     )
 
 
