@@ -67,7 +67,13 @@ def split(
     text = PAGE_SEPARATOR.join(pages)
     starts = _page_starts(pages)
     sections = _section_paths(headings, starts, title)
-    splitter = TextSplitter.from_callback(count_tokens, max_tokens, overlap=overlap_tokens)
+    # A chunk's budget is for what is embedded, its context line included: the text
+    # gets what the longest context leaves (at least half the budget).
+    reserve = min(_longest_context(title, sections[1], len(pages), count_tokens), max_tokens // 2)
+    capacity = max_tokens - reserve
+    splitter = TextSplitter.from_callback(
+        count_tokens, capacity, overlap=min(overlap_tokens, capacity // 2)
+    )
     chunks = []
     for ordinal, (offset, piece) in enumerate(splitter.chunk_indices(text)):
         first = bisect.bisect_right(starts, offset)
@@ -75,6 +81,9 @@ def split(
         section = _section_at(*sections, offset)
         context = _context(title, section, first, last, len(pages))
         body = embedded_text(context, piece)
+        if count_tokens(body) > max_tokens:  # a context longer than half the budget
+            context = _fit(context, max_tokens - count_tokens(piece), count_tokens)
+            body = embedded_text(context, piece)
         chunks.append(
             Chunk(
                 id=_chunk_id(document_id, index_version, ordinal),
@@ -89,6 +98,30 @@ def split(
             )
         )
     return chunks
+
+
+CONTEXT_SLACK = 2
+"""Tokens a context line may add beyond its own count once joined to a chunk's text
+(the tokenizer may merge or split differently at the seam)."""
+
+
+def _longest_context(
+    title: str, sections: Sequence[str], page_count: int, count_tokens: TokenCounter
+) -> int:
+    """Tokens the longest context line adds to a chunk: the title, the deepest section
+    path and the widest page range."""
+    last = max(page_count, 1)
+    lines = [_context(title, path, last, last + 1, page_count) for path in {"", *sections}]
+    return CONTEXT_SLACK + max(count_tokens(embedded_text(line, "")) for line in lines)
+
+
+def _fit(context: str, budget: int, count_tokens: TokenCounter) -> str:
+    """``context`` cut at a word so that it takes at most ``budget`` tokens (none left
+    when even its first word does not fit)."""
+    words = context.split(" ")
+    while words and count_tokens(" ".join(words)) + CONTEXT_SLACK > budget:
+        words.pop()
+    return " ".join(words)
 
 
 def _chunk_id(document_id: str, index_version: int, ordinal: int) -> str:

@@ -64,3 +64,26 @@ def test_chunks_carry_their_section_path() -> None:
     assert "1 Introduction" in sections and "2 Method > 2.1 Data" in sections
     last = chunks[-1]
     assert last.context == "Guide > 2 Method > 2.1 Data (page 2)"
+
+
+def test_the_token_count_keeps_within_the_chunk_size() -> None:
+    """``token_count`` is what is embedded (context and text) and never passes the
+    version's chunk size, whatever the title, section depth or page count."""
+    from shared.text import Heading
+
+    body = " ".join(f"Sentence {i} says something about the subject at hand." for i in range(60))
+    pages = [f"3.1 Layout Detection Models and Their Many Uses\n\n{body}"] * 12
+    headings = [
+        Heading(n, 0, 1, "3.1 Layout Detection Models and Their Many Uses") for n in (1, 10)
+    ]
+    title = "LayoutParser: A Unified Toolkit for Deep Learning Based Document Image Analysis"
+    for size, overlap in ((150, 30), (64, 10), (400, 50)):
+        chunks = split(DOC, title, pages, tokens, size, overlap, headings)
+        assert chunks and all(c.token_count <= size for c in chunks), (
+            size,
+            max(c.token_count for c in chunks),
+        )
+        assert all(c.token_count == tokens(f"{c.context}\n\n{c.text}") for c in chunks)
+    # A title longer than the whole budget is cut to fit, not the text.
+    (chunk, *_) = split(DOC, "word " * 200, ["one two three"], tokens, 32, 0)
+    assert chunk.token_count <= 32 and chunk.text == "one two three"
