@@ -22,9 +22,9 @@ def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) 
     earlier run of a document since retried (another job id), changes nothing;
     the next event of a document whose cancellation was asked for ends it
     instead of doing the stage's work. A rebuild's event (``rebuild``) runs while its
-    version is being built and its document holds a row of it. ``skipped`` gives the events of
-    a stage that must react to work it will not do (the embedder frees the
-    place the unit held).
+    version is being built (or active: a repair) and its document holds a row of it.
+    ``skipped`` gives the events of a stage that must react to work it will not do
+    (the embedder frees the place the unit held).
     """
 
     async def gate(event: E, ctx: Context) -> Sequence[Event]:
@@ -47,9 +47,9 @@ def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) 
 
 
 async def _rebuilding(pool: Pool, event: Event, version: int) -> bool:
-    """Whether a rebuild event still has work: its version is being built and the
-    document's row of it is this job's and has not failed (a document since deleted,
-    failed or found a duplicate has no row)."""
+    """Whether a rebuild event still has work: its version is being built (or is the
+    active one, for a repair) and the document's row of it is this job's and has not
+    failed (a document since deleted, failed or found a duplicate has no row)."""
     row = await pool.fetchrow(
         "SELECT di.job_id::text AS job_id, di.state, v.state AS version_state"
         " FROM document_indexes di JOIN index_versions v ON v.version = di.index_version"
@@ -60,6 +60,6 @@ async def _rebuilding(pool: Pool, event: Event, version: int) -> bool:
     return (
         row is not None
         and row["job_id"] == event.job_id
-        and row["version_state"] == "building"
+        and row["version_state"] in ("building", "active")
         and row["state"] != "failed"
     )

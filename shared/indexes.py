@@ -99,6 +99,26 @@ async def active(conn: Conn) -> IndexVersion:
     return _row(row)
 
 
+ACTIVATION_LOCK = "index-activation"
+"""Advisory lock between choosing the active version to write a document's chunks into
+(shared) and switching the active version (exclusive)."""
+
+
+async def active_for_writing(conn: asyncpg.Connection) -> IndexVersion:
+    """The active version, which stays active until ``conn``'s transaction ends: chunks
+    written in it are in the version search serves, or, if a switch comes next, in
+    the version being built too (activation waits for them)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", ACTIVATION_LOCK
+    )
+    return await active(conn)
+
+
+async def lock_activation(conn: asyncpg.Connection) -> None:
+    """Hold off writers choosing a version until ``conn``'s transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", ACTIVATION_LOCK)
+
+
 async def building(conn: Conn) -> IndexVersion | None:
     """The version being built, if any."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM index_versions WHERE state = 'building'")

@@ -23,8 +23,9 @@ import uuid
 import asyncpg
 import structlog
 
+from shared import indexes
 from shared.events import DuplicatesChecked
-from shared.indexes import IndexVersion, building
+from shared.indexes import IndexVersion, building, lock_activation
 from shared.status import PIPELINE_SQL, Conn
 
 log = structlog.get_logger()
@@ -105,30 +106,56 @@ async def feed(conn: asyncpg.Connection, at_once: int) -> list[DuplicatesChecked
 async def redrive(
     conn: asyncpg.Connection, stall_after_s: float, max_attempts: int
 ) -> list[DuplicatesChecked]:
-    """Rows of the build queued for ``stall_after_s`` without finishing (their event was
-    lost): queued again, or ``failed`` after ``max_attempts``."""
-    version = await building(conn)
-    if version is None:
-        return []
+    """Rows of the build, or repairs of the active version, queued for ``stall_after_s``
+    without finishing (their event was lost): queued again, or ``failed`` after
+    ``max_attempts``."""
     await conn.execute(
-        "UPDATE document_indexes SET state = 'failed', updated_at = now(),"
+        "UPDATE document_indexes di SET state = 'failed', updated_at = now(),"
         " error = coalesce(error, 'The rebuild did not progress after repeated attempts.')"
-        " WHERE index_version = $1 AND state IN ('queued', 'chunked') AND attempts >= $3"
-        " AND updated_at < now() - make_interval(secs => $2)",
-        version.version,
+        f" FROM index_versions v WHERE {_OPEN_ROW} AND di.attempts >= $2"
+        " AND di.updated_at < now() - make_interval(secs => $1)",
         stall_after_s,
         max_attempts,
     )
     rows = await conn.fetch(
-        "UPDATE document_indexes SET state = 'queued', queued_at = now(),"
-        " attempts = attempts + 1, updated_at = now()"
-        " WHERE index_version = $1 AND state IN ('queued', 'chunked')"
-        " AND updated_at < now() - make_interval(secs => $2)"
-        " RETURNING document_id, job_id, attempts",
-        version.version,
+        "UPDATE document_indexes di SET state = 'queued', queued_at = now(),"
+        " attempts = di.attempts + 1, updated_at = now()"
+        f" FROM index_versions v WHERE {_OPEN_ROW}"
+        " AND di.updated_at < now() - make_interval(secs => $1)"
+        " RETURNING di.document_id, di.job_id, di.attempts, di.index_version",
         stall_after_s,
     )
-    return [_event(r, version.version) for r in rows]
+    return [_event(r, r["index_version"]) for r in rows]
+
+
+_OPEN_ROW = """v.version = di.index_version AND v.state IN ('building', 'active')
+    AND di.state IN ('queued', 'chunked')"""
+
+
+async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[DuplicatesChecked]:
+    """Completed documents the active version lacks (none should: a crash or a race
+    between a chunker and an activation could leave one unsearchable): each is rebuilt
+    into the active version from its stored pages, as a build would."""
+    active = await indexes.active(conn)
+    rows = await conn.fetch(
+        """
+        INSERT INTO document_indexes (document_id, index_version, job_id, state, queued_at,
+                                      attempts)
+        SELECT d.id, $1, gen_random_uuid(), 'queued', now(), 1 FROM documents d
+        WHERE d.status = 'completed' AND d.duplicate_of IS NULL
+          AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)
+          AND NOT EXISTS (SELECT 1 FROM document_indexes di
+                          WHERE di.document_id = d.id AND di.index_version = $1)
+        LIMIT $2
+        ON CONFLICT DO NOTHING
+        RETURNING document_id, job_id, attempts
+        """,
+        active.version,
+        limit,
+    )
+    if rows:
+        log.warning("index_repair_queued", index_version=active.version, documents=len(rows))
+    return [_event(r, active.version) for r in rows]
 
 
 async def chunked(conn: asyncpg.Connection, version: int, document_id: str, count: int) -> None:
@@ -167,7 +194,12 @@ async def requeue(conn: Conn, job_id: str) -> None:
 
 async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     """Make ``version`` active if it is being built and every document holds it: the
-    active one retires in the same transaction (search sees one or the other)."""
+    active one retires in the same transaction (search sees one or the other).
+
+    The activation lock comes first: a chunker that chose the active version before
+    this commits has added its document to the build by then, and the checks below
+    (each a fresh snapshot) see it; one that chooses after sees the new version."""
+    await lock_activation(conn)
     state = await conn.fetchval(
         "SELECT state FROM index_versions WHERE version = $1 FOR UPDATE", version
     )

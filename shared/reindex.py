@@ -124,12 +124,16 @@ async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> In
     )
     for row in rows:
         kept = await indexes.get(conn, row["version"])
+        # Still retired when the row is ours: one the janitor marked dropped meanwhile
+        # is losing its rows, and is not built on.
         if kept is not None and kept.same_build(wanted):
-            await conn.execute(
-                "UPDATE index_versions SET state = 'building', note = NULL WHERE version = $1",
+            taken = await conn.execute(
+                "UPDATE index_versions SET state = 'building', note = NULL"
+                " WHERE version = $1 AND state = 'retired'",
                 kept.version,
             )
-            return await _get(conn, kept.version)
+            if taken == "UPDATE 1":
+                return await _get(conn, kept.version)
     number = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM index_versions")
     await conn.execute(
         "INSERT INTO index_versions (version, chunk_tokens, chunk_overlap_tokens,"
@@ -173,13 +177,20 @@ async def cancel(pool: asyncpg.Pool) -> IndexVersion:
         version = await indexes.building(conn)
         if version is None:
             raise ReindexConflict("No index version is being built.")
-        await conn.execute(
+        # Still building when the row is ours: a build that became active meanwhile
+        # (its last unit committed first) is not cancelled into having no active version.
+        result = await conn.execute(
             "UPDATE index_versions SET"
             " state = CASE WHEN activated_at IS NULL THEN 'cancelled' ELSE 'retired' END,"
             " retired_at = CASE WHEN activated_at IS NULL THEN now() ELSE retired_at END"
-            " WHERE version = $1",
+            " WHERE version = $1 AND state = 'building'",
             version.version,
         )
+        if result != "UPDATE 1":
+            raise ReindexConflict(
+                f"Index version {version.version} finished and became active before it "
+                "could be cancelled; roll back to return to the previous one."
+            )
     log.info("reindex_cancelled", index_version=version.version)
     return version
 

@@ -37,6 +37,10 @@ async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence
     chunks = await _split(deps, event.document_id, version)
     await ctx.progress(f"Storing {len(chunks)} chunks", 0.75)
     async with deps.pool.acquire() as conn, conn.transaction():
+        # Chosen again under the activation lock: a version that became active while
+        # the pages were split gets the chunks (split again with its settings).
+        if (current := await indexes.active_for_writing(conn)) != version:
+            version, chunks = current, await _split(deps, event.document_id, current)
         await _store(conn, event.document_id, version.version, chunks)
         await conn.execute(
             "UPDATE documents SET chunk_count = $2, index_version = $3 WHERE id = $1",

@@ -166,10 +166,7 @@ async def _top_up(
 ) -> list[EmbedUnit]:
     s = deps.settings
     if tenant == REBUILD_TENANT:
-        build = await indexes.building(conn)
-        if build is None:
-            return []
-        windows = units.Windows(s.embed_window, s.reindex_window, build.version)
+        windows = units.Windows(s.embed_window, s.reindex_window, rebuild=True)
     else:
         windows = units.Windows(s.embed_window, s.embed_tenant_window)
     return await units.top_up(conn, tenant, cause, windows)

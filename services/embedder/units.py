@@ -148,7 +148,7 @@ SELECT u.document_id::text AS document_id, di.job_id::text AS job_id,
 FROM embed_units u
 JOIN document_indexes di ON di.document_id = u.document_id
                         AND di.index_version = u.index_version
-JOIN index_versions v ON v.version = u.index_version AND v.state = 'building'
+JOIN index_versions v ON v.version = u.index_version AND v.state IN ('building', 'active')
 WHERE u.tenant = $1 AND u.state <> 'done' AND di.state = 'chunked'
 GROUP BY u.document_id, di.job_id, di.queued_at, u.index_version
 ORDER BY di.queued_at, u.document_id
@@ -168,13 +168,13 @@ WHERE u.queued_by = $1 AND u.state = 'queued' AND u.tenant = $2
 
 @dataclass(frozen=True)
 class Windows:
-    """Units in flight allowed per document and per tenant; ``rebuild`` is the version
-    being built when the tenant is the rebuild's (its units are picked among rows of
-    ``document_indexes``, not live documents)."""
+    """Units in flight allowed per document and per tenant; ``rebuild`` when the tenant is
+    the rebuild's (its units are picked among rows of ``document_indexes`` of the version
+    being built, or of the active one for a repair, not among live documents)."""
 
     document: int
     tenant: int
-    rebuild: int = 0
+    rebuild: bool = False
 
 
 async def top_up(
@@ -211,13 +211,13 @@ async def top_up(
             unit_no=unit_no,
             tenant=tenant,
             index_version=version,
-            rebuild=windows.rebuild,
+            rebuild=version if windows.rebuild else 0,
         )
         for document_id, version, unit_no, job_id, traceparent in queued
     ]
 
 
-def _unit_name(document_id: str, version: int, unit_no: int, rebuild: int) -> str:
+def _unit_name(document_id: str, version: int, unit_no: int, rebuild: bool) -> str:
     # A document's own units keep the names they had before versions existed.
     if rebuild:
         return f"unit:{document_id}:v{version}:{unit_no}"

@@ -174,12 +174,14 @@ class Sweeper:
     async def reindex(self) -> int:
         """Keep a build going: documents whose rebuild event was lost are queued again,
         pending ones are fed, and a build whose last document finished without
-        switching (a crash between) becomes active."""
+        switching (a crash between) becomes active. Completed documents the active
+        version lacks are rebuilt into it."""
         s = self.settings
         async with self.pool.acquire() as conn, conn.transaction():
             # Locks in the order a finishing unit takes them (its row, the version,
             # then the feed's), so that the two never wait on each other in a cycle.
             events = await rebuild.redrive(conn, s.stall_after_s, s.max_redrives + 1)
+            events += await rebuild.repair_missing(conn)
             build = await indexes.building(conn)
             if build is not None:
                 await rebuild.try_activate(conn, build.version)
