@@ -83,3 +83,14 @@ def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
             return event
         stage = previous(stage)
     raise AssertionError("the first stage's event needs nothing")  # pragma: no cover
+
+
+async def waiters(conn: asyncpg.Connection, original_id: str) -> list[Event]:
+    """Events that run the duplicate check again for the documents waiting for
+    ``original_id`` (it has just ended, or is being deleted): they become its
+    duplicates if it completed, or take its place if it did not."""
+    rows = await conn.fetch(
+        "SELECT * FROM documents WHERE waiting_for = $1 AND status = 'checking_duplicates'",
+        original_id,
+    )
+    return [redrive_event(row, f"released:{original_id}") for row in rows]

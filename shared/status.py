@@ -236,7 +236,8 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
     more re-drive counted (and its clock reset): the rows to re-drive or fail.
 
     A document waiting for the embedder is not stalled while its tenant's units
-    get done and none of its own has been queued for that long.
+    get done and none of its own has been queued for that long, nor is a copy
+    waiting for its original while the original is in the pipeline.
     """
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""
@@ -249,6 +250,8 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
                    AND NOT EXISTS (SELECT 1 FROM embed_units u WHERE u.document_id = documents.id
                                    AND u.state = 'queued'
                                    AND u.queued_at < now() - make_interval(secs => $1)))
+          AND NOT EXISTS (SELECT 1 FROM documents o WHERE o.id = documents.waiting_for
+                          AND o.status IN {PIPELINE_SQL})
         RETURNING *
         """,
         stall_after_s,

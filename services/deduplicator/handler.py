@@ -14,7 +14,7 @@ from services.deduplicator.similarity import bands, signature, similarity
 from shared.db import Pool
 from shared.events import DuplicatesChecked, Event, ProcessingFinished, TextExtracted
 from shared.settings import Settings
-from shared.stages import Status
+from shared.stages import PIPELINE, Status
 from shared.worker import Context
 
 
@@ -30,12 +30,21 @@ async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Eve
     hashes = [f"file:{event.file_sha256}", f"text:{event.text_hash}"]
     async with deps.pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            "UPDATE documents SET file_sha256 = $2, text_hash = $3 WHERE id = $1",
+            "UPDATE documents SET file_sha256 = $2, text_hash = $3, waiting_for = NULL"
+            " WHERE id = $1",
             event.document_id,
             event.file_sha256,
             event.text_hash,
         )
-        original = await claim_hashes(conn, event.document_id, hashes)
+        original, finished = await _original(conn, event.document_id, hashes)
+        if original is not None and not finished:
+            await conn.execute(
+                "UPDATE documents SET waiting_for = $2 WHERE id = $1", event.document_id, original
+            )
+    if original is not None and not finished:
+        # Its end re-drives this document (redrive.waiters): a duplicate then, or the
+        # original itself if that one fails or is deleted.
+        return [ctx.report("Waiting for the same content, uploaded earlier, to finish", 0.25)]
     if original is not None:
         return [
             ctx.report("Duplicate of an earlier document", duplicate_of=original),
@@ -48,6 +57,28 @@ async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Eve
         ctx.report(step),
         event.follow(DuplicatesChecked),
     ]
+
+
+async def _original(
+    conn: asyncpg.Connection, document_id: str, hashes: list[str]
+) -> tuple[str | None, bool]:
+    """The document that owns the content, and whether it is completed (only a
+    completed document is an original).
+
+    The owner's row is read under a share lock, so that its end (the janitor locks
+    it for update) comes either before this reading or after the caller's waiting
+    mark is committed, where the end finds it. An owner that failed meanwhile gave
+    its hashes back: claimed again, they are this document's."""
+    for _ in range(2):
+        owner = await claim_hashes(conn, document_id, hashes)
+        if owner is None:
+            return None, False
+        status = await conn.fetchval("SELECT status FROM documents WHERE id = $1 FOR SHARE", owner)
+        if status == Status.COMPLETED:
+            return owner, True
+        if status in PIPELINE:
+            return owner, False
+    return None, False  # pragma: no cover - an owner ends at most once
 
 
 async def claim_hashes(conn: asyncpg.Connection, document_id: str, hashes: list[str]) -> str | None:

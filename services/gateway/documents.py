@@ -17,9 +17,8 @@ from services.gateway.http import fetch_document, int_param, json_response, path
 from services.gateway.openapi import PAGING, operation
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
-from shared import status, tracing, webhooks
+from shared import redrive, status, tracing, webhooks
 from shared.events import WebhookDue
-from shared.redrive import redrive_event
 from shared.stages import TERMINAL, Status
 
 routes = web.RouteTableDef()
@@ -91,7 +90,12 @@ async def delete_document(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     doc = await fetch_document(request, document_id)
     await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
-    await queries.delete_document(request.app[POOL], document_id)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        released = await redrive.waiters(conn, document_id)  # copies waiting for it
+        await queries.delete_document(conn, document_id)
+    if released:  # a lost publish is re-driven by the janitor's stall sweep
+        with contextlib.suppress(Exception):
+            await request.app[STREAMS].publish(*released)
     return web.Response(status=204)
 
 
@@ -166,5 +170,5 @@ async def retry_document(request: web.Request) -> web.Response:
         )
         if row is None:
             raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
-        await request.app[STREAMS].publish(redrive_event(row, f"retry:{uuid.uuid4()}"))
+        await request.app[STREAMS].publish(redrive.redrive_event(row, f"retry:{uuid.uuid4()}"))
     return _json_text(await status_json(request, document_id), 202)

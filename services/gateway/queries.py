@@ -98,7 +98,7 @@ async def has_pages(pool: Pool, document_id: str) -> bool:
     )
 
 
-async def delete_document(pool: Pool, document_id: str) -> None:
+async def delete_document(pool: Conn, document_id: str) -> None:
     """The document, its pages, chunks and vectors (by cascade)."""
     await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from shared import metrics, rebuild, status, tracing, webhooks
+from shared import metrics, rebuild, redrive, status, tracing, webhooks
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
@@ -59,13 +59,14 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         final = terminal_progress(event, outcome)
         await status.finish(conn, final)
         deliveries = await webhooks.schedule(conn, event.document_id, f"document.{final.status}")
+        released = await redrive.waiters(conn, event.document_id)
     with tracing.span("s3 delete"):
         await deps.store.delete(row["object_key"])
     metrics.DOCUMENTS_FINISHED.labels(outcome).inc()
     if outcome == "failed":
         metrics.DOCUMENTS_FAILED.labels(event.error_code or "unknown").inc()
     due = [event.follow(WebhookDue, f"webhook:{d}", delivery_id=d) for d in deliveries]
-    return [final, *due]
+    return [final, *due, *released]
 
 
 async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str) -> None:
