@@ -103,7 +103,7 @@ def _open_multipart(doc: asyncpg.Record) -> str:
 @operation(
     "The parts of a multipart upload the store holds, and fresh URLs for the others.",
     returns=UploadParts,
-    errors=(409,),
+    errors=(409, 410),
 )
 async def list_parts(request: web.Request) -> web.Response:
     store, settings = request.app[STORE], request.app[SETTINGS]

@@ -32,7 +32,7 @@ an admin key (queue state and dead letters, which span tenants)."""
 ERROR_TEXT = {
     400: "The request is malformed.",
     401: "An API key is needed (once keys exist) or the key is unknown.",
-    403: "The key may not do this.",
+    403: "The key may not do this, or a browser page of another origin sent the request.",
     404: "No such document for this key's tenant.",
     409: "The document's state does not allow this now.",
     410: "The upload URL expired.",
@@ -126,8 +126,8 @@ def _operation(
     if op.returns is not None:
         success["content"] = {op.media_type: {"schema": ref[op.returns]}}
     errors = set(op.errors) | ({400, 401, 421, 429} if op.access != "open" else set())
-    if op.access == "admin":
-        errors.add(403)
+    if op.access == "admin" or method.upper() not in {"GET", "HEAD"}:
+        errors.add(403)  # a write from a cross-site page, whoever may call it
     if op.body is not None:
         errors.add(415)
     if params and params[0]["in"] == "path":
