@@ -10,12 +10,14 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from semantic_text_splitter import TextSplitter
 
+from services.chunker.tables import header_at, table_spans
 from shared.text import Heading, embedded_text
 
 PAGE_SEPARATOR = "\n\n"
@@ -64,13 +66,15 @@ def split(
 
     Ids are derived from the document, the ordinal and the index version (the
     first version's ids predate versions and leave it out), so a replay upserts."""
-    text = PAGE_SEPARATOR.join(pages)
-    starts = _page_starts(pages)
+    text, starts = join_pages(pages)
     sections = _section_paths(headings, starts, title)
+    tables = table_spans(text)
     # A chunk's budget is for what is embedded, its context line included: the text
-    # gets what the longest context leaves (at least half the budget).
+    # gets what the longest context leaves (at least half the budget), less the
+    # header row a chunk that starts inside a table repeats.
     reserve = min(_longest_context(title, sections[1], len(pages), count_tokens), max_tokens // 2)
-    capacity = max_tokens - reserve
+    headers = max((count_tokens(t.header) + 1 for t in tables), default=0)
+    capacity = max_tokens - reserve - min(headers, (max_tokens - reserve) // 4)
     splitter = TextSplitter.from_callback(
         count_tokens, capacity, overlap=min(overlap_tokens, capacity // 2)
     )
@@ -80,10 +84,15 @@ def split(
         last = bisect.bisect_right(starts, offset + len(piece) - 1)
         section = _section_at(*sections, offset)
         context = _context(title, section, first, last, len(pages))
-        body = embedded_text(context, piece)
-        if count_tokens(body) > max_tokens:  # a context longer than half the budget
-            context = _fit(context, max_tokens - count_tokens(piece), count_tokens)
-            body = embedded_text(context, piece)
+        header = header_at(tables, offset)
+        for candidate in ([f"{header}\n{piece}"] if header else []) + [piece]:
+            body = embedded_text(context, candidate)
+            if count_tokens(body) > max_tokens:  # a context longer than half the budget
+                context = _fit(context, max_tokens - count_tokens(candidate), count_tokens)
+                body = embedded_text(context, candidate)
+            if count_tokens(body) <= max_tokens:  # else a header too long to repeat
+                piece = candidate
+                break
         chunks.append(
             Chunk(
                 id=_chunk_id(document_id, index_version, ordinal),
@@ -159,10 +168,22 @@ def _section_at(offsets: list[int], paths: list[str], offset: int) -> str:
     return paths[index] if index >= 0 else ""
 
 
-def _page_starts(pages: list[str]) -> list[int]:
-    """Character offset where each page begins in the joined text."""
-    starts, offset = [], 0
+_SENTENCE_END = re.compile(r"[.!?:;)\]\"'\u201d\u00bb|]\s*$")
+
+
+def join_pages(pages: list[str]) -> tuple[str, list[int]]:
+    """The document's text and where each page begins in it. Pages are paragraphs
+    apart, but a sentence cut by a page break (the page ends mid-sentence and the
+    next starts in lower case) is joined with a space."""
+    parts: list[str] = []
+    starts: list[int] = []
+    offset = 0
     for page in pages:
+        if parts:
+            cut = not _SENTENCE_END.search(parts[-1]) and page[:1].islower()
+            parts.append(" " if cut else PAGE_SEPARATOR)
+            offset += len(parts[-1])
         starts.append(offset)
-        offset += len(page) + len(PAGE_SEPARATOR)
-    return starts
+        parts.append(page)
+        offset += len(page)
+    return "".join(parts), starts

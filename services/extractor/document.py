@@ -19,6 +19,11 @@ class Block:
 
     text: str
     level: int = 0
+    top: float = 0.0
+    """Where it starts and ends on the page (PDF points from the top; 0 elsewhere)."""
+    bottom: float = 0.0
+    table: bool = False
+    """Markdown rows of a table."""
 
 
 @dataclass

@@ -43,9 +43,14 @@ class Limits(msgspec.Struct, frozen=True):
 
     def check_text(self, out: Extracted) -> None:
         """Refuse a document whose text has grown past ``max_chars``."""
-        if out.chars > self.max_chars:
+        self.check_chars(out.chars, len(out.pages))
+
+    def check_chars(self, chars: int, page: int) -> None:
+        """Refuse a document with ``chars`` characters of text by page ``page``, past
+        ``max_chars``."""
+        if chars > self.max_chars:
             raise DocumentFailed(
                 "too_large",
                 f"The document has more than {self.max_chars:,} characters of text "
-                f"(at page {len(out.pages)}); split it into smaller documents.",
+                f"(at page {page}); split it into smaller documents.",
             )

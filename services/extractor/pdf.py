@@ -1,9 +1,9 @@
-"""PDF text with PyMuPDF: page by page, headings from the outline or font sizes, OCR."""
+"""PDF text with PyMuPDF: page by page (``page_layout``), running headers and footers
+removed (``margins``), headings from the outline or the typography, OCR."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,9 @@ import structlog
 
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
+from services.extractor.margins import strip_running
 from services.extractor.ocr import Ocr, needs_ocr
+from services.extractor.page_layout import Typography, page_blocks, typography
 from shared.errors import DocumentFailed
 
 log = structlog.get_logger()
@@ -20,11 +22,6 @@ log = structlog.get_logger()
 OnPage = Callable[[int, int, int], None]
 """Called with (pages done, page total, pages read by OCR) as extraction goes."""
 
-SAMPLE_PAGES = 20
-HEADING_RATIO = 1.15
-"""A line this much larger than the body text is a heading candidate."""
-MAX_HEADING_CHARS = 200
-MAX_LEVELS = 3
 OCR_DPI = 300
 """A scanner's usual resolution: Tesseract reads body text best from about 300 dpi."""
 
@@ -74,12 +71,18 @@ def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extract
         )
     on_page(0, total, 0)
     toc = doc.get_toc(simple=True)
-    sizes = None if toc else _heading_sizes(doc)
+    types = None if toc else typography(doc)
     out = Extracted()
+    pages: list[list[Block]] = []
+    chars = 0
     for number, page in enumerate(doc, start=1):
-        out.add_page(_page_blocks(page, number, sizes, ocr, out))
-        limits.check_text(out)
+        pages.append(_page_blocks(page, number, types, ocr, out))
+        chars += sum(len(b.text) for b in pages[-1])
+        limits.check_chars(chars, number)
         on_page(number, total, out.ocr_pages)
+    # Running headers and footers are known only once every page has been read.
+    for blocks in strip_running(pages):
+        out.add_page(blocks)
     for level, title, page_no in toc:
         if 1 <= page_no <= total and title.strip():
             out.add_heading(page_no, level, title.strip())
@@ -88,11 +91,11 @@ def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extract
 
 
 def _page_blocks(
-    page: Any, number: int, sizes: list[float] | None, ocr: Ocr | None, out: Extracted
+    page: Any, number: int, types: Typography | None, ocr: Ocr | None, out: Extracted
 ) -> list[Block]:
     try:
         layout = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
-        blocks = list(_blocks(layout, sizes))
+        blocks = list(page_blocks(page, layout, types))
         if ocr and needs_ocr(page, bool(blocks)):
             # Without text, the whole page is read; with text, only its images
             # are, and their text joins the page's own.
@@ -100,53 +103,8 @@ def _page_blocks(
                 language=ocr.languages, dpi=OCR_DPI, full=not blocks, tessdata=ocr.tessdata
             )
             layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
-            blocks = list(_blocks(layout, sizes if blocks else None))
+            blocks = list(page_blocks(page, layout, types if blocks else None))
             out.ocr_pages += 1
     except READ_ERRORS as exc:
         raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc
     return blocks
-
-
-def _blocks(layout: dict[str, Any], sizes: list[float] | None) -> Iterator[Block]:
-    """Text blocks in the PDF's own order (columns stay whole), headings marked."""
-    for block in layout["blocks"]:
-        if block.get("type", 0) != 0:
-            continue
-        lines, line_sizes = [], []
-        for line in block["lines"]:
-            spans = [s for s in line["spans"] if s["text"].strip()]
-            lines.append("".join(s["text"] for s in line["spans"]))
-            if spans:
-                line_sizes.append(min(s["size"] for s in spans))
-        text = "\n".join(lines)
-        level = _level(min(line_sizes), sizes) if sizes and line_sizes else 0
-        yield Block(text, level if len(text) <= MAX_HEADING_CHARS else 0)
-
-
-def _level(size: float, sizes: list[float]) -> int:
-    """Heading level of text set in ``size`` (0: body text)."""
-    if size < sizes[-1] - 0.25:
-        return 0
-    for level, heading_size in enumerate(sizes, start=1):
-        if size >= heading_size - 0.25:
-            return level
-    return len(sizes)
-
-
-def _heading_sizes(doc: Any) -> list[float] | None:
-    """Font sizes of headings, largest first, from a sample of pages.
-
-    The body size is the one most characters are set in; clearly larger sizes
-    that are used for short lines only are the heading levels.
-    """
-    weight: Counter[float] = Counter()
-    for page in doc.pages(0, min(SAMPLE_PAGES, doc.page_count)):
-        for block in page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)["blocks"]:
-            for line in block.get("lines", []):
-                for span in line["spans"]:
-                    weight[round(span["size"] * 2) / 2] += len(span["text"].strip())
-    if not weight:
-        return None
-    body = weight.most_common(1)[0][0]
-    larger = sorted((s for s in weight if s >= body * HEADING_RATIO), reverse=True)
-    return larger[:MAX_LEVELS] or None

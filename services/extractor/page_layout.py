@@ -1,0 +1,211 @@
+"""A PDF page's blocks as a reader sees them: paragraphs with their hard line breaks
+joined, list items on lines of their own, tables as Markdown rows, and headings
+recognised by size, weight or numbering where the document has no outline."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pymupdf
+
+from services.extractor.document import Block
+from services.extractor.tables import PROSE_BLOCK_LINES, Rule, Table, Word, find_tables
+
+HEADING_RATIO = 1.15
+"""A line this much larger than the body text is a heading candidate."""
+MAX_HEADING_CHARS = 200
+MAX_NUMBERED_HEADING_CHARS = 90
+MAX_LEVELS = 3
+SAMPLE_PAGES = 20
+BOLD = 16
+"""PyMuPDF's span flag for a bold font."""
+
+_NUMBERED = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+\S")
+_BULLETS = r"\u2022\u00b7\u25aa\u25e6\u2023\u2219\u25cb\u25cf\u25a0\u25a1\-\u2013\u2014*"
+_LIST_ITEM = re.compile(rf"^(?:[{_BULLETS}]|\(?\d{{1,3}}[.)]|\(?[a-zA-Z][.)]|\([ivxIVX]+\))\s")
+
+
+@dataclass(frozen=True)
+class Typography:
+    """The body text's size and the heading sizes, largest first (no outline only)."""
+
+    body: float
+    sizes: tuple[float, ...]
+
+    def level(self, size: float) -> int:
+        """Heading level of text set in ``size`` (0: body text)."""
+        if not self.sizes or size < self.sizes[-1] - 0.25:
+            return 0
+        for level, heading_size in enumerate(self.sizes, start=1):
+            if size >= heading_size - 0.25:
+                return level
+        return len(self.sizes)
+
+
+def typography(doc: Any) -> Typography | None:
+    """Body and heading sizes from a sample of pages: the body size is the one most
+    characters are set in; clearly larger sizes are the heading levels."""
+    weight: Counter[float] = Counter()
+    for page in doc.pages(0, min(SAMPLE_PAGES, doc.page_count)):
+        for block in page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)["blocks"]:
+            for line in block.get("lines", []):
+                for span in line["spans"]:
+                    weight[round(span["size"] * 2) / 2] += len(span["text"].strip())
+    if not weight:
+        return None
+    body = weight.most_common(1)[0][0]
+    larger = sorted((s for s in weight if s >= body * HEADING_RATIO), reverse=True)
+    return Typography(body, tuple(larger[:MAX_LEVELS]))
+
+
+def page_blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> list[Block]:
+    """The page's blocks in reading order, tables in place of the lines they cover, and
+    a paragraph that the PDF cut into two blocks made whole again."""
+    return _rejoined(list(_blocks(page, layout, types)))
+
+
+def _rejoined(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    for block in blocks:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and not (last.table or block.table or last.level or block.level)
+            and not _ENDS_SENTENCE.search(last.text)
+            and block.text[:1].islower()
+        ):
+            out[-1] = Block(f"{last.text} {block.text}", 0, last.top, block.bottom)
+        else:
+            out.append(block)
+    return out
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?:;)\]\"'\u201d\u00bb]\s*$")
+
+
+def _blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> Iterator[Block]:
+    tables = _tables(page, layout)
+    placed: set[int] = set()
+    for block in layout["blocks"]:
+        if block.get("type", 0) != 0:
+            continue
+        lines = []
+        for line in block["lines"]:
+            inside = _table_at(line["bbox"], tables)
+            if inside is None:
+                lines.append(line)
+            elif inside not in placed:
+                placed.add(inside)
+                yield _table_block(tables[inside])
+        if lines:
+            yield _text_block(lines, block["bbox"], types)
+    for number, table in enumerate(tables):
+        if number not in placed:
+            yield _table_block(table)
+
+
+def _table_block(table: Table) -> Block:
+    return Block(table.markdown(), 0, table.bbox[1], table.bbox[3], table=True)
+
+
+def _text_block(lines: list[dict[str, Any]], bbox: Any, types: Typography | None) -> Block:
+    text = paragraph([_line_text(line) for line in lines])
+    spans = [s for line in lines for s in line["spans"] if s["text"].strip()]
+    level = _heading_level(text, spans, len(lines), types) if types and spans else 0
+    return Block(text, level, min(line["bbox"][1] for line in lines), bbox[3])
+
+
+def _line_text(line: dict[str, Any]) -> str:
+    return "".join(span["text"] for span in line["spans"])
+
+
+def paragraph(lines: list[str]) -> str:
+    """A block's lines as a paragraph: hard-wrapped lines joined (a word broken by a
+    hyphen at the end of a line made whole), list items on lines of their own."""
+    out = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if not out:
+            out = line
+        elif _LIST_ITEM.match(line):
+            out += "\n" + line
+        elif out[-1] == "-" and out[-2:-1].isalpha() and line[:1].islower():
+            out = out[:-1] + line
+        else:
+            out += " " + line
+    return out
+
+
+def _heading_level(
+    text: str, spans: list[dict[str, Any]], line_count: int, types: Typography
+) -> int:
+    """A numbered title (``3.1 Layout Detection Models``) in bold or larger type is a
+    heading at its numbering depth; otherwise larger type makes the heading levels."""
+    size = min(s["size"] for s in spans)
+    bold = all(s["flags"] & BOLD or "bold" in s["font"].lower() for s in spans)
+    numbered = _NUMBERED.match(text)
+    if (
+        numbered
+        and line_count <= 2
+        and len(text) <= MAX_NUMBERED_HEADING_CHARS
+        and text[-1] not in ".,;:"
+        and (bold or size >= types.body * HEADING_RATIO)
+    ):
+        return min(numbered.group(1).count(".") + 1, MAX_LEVELS + 1)
+    if len(text) > MAX_HEADING_CHARS:
+        return 0
+    return types.level(size)
+
+
+def _tables(page: Any, layout: dict[str, Any]) -> list[Table]:
+    """Tables on pages whose lines share baselines (the words are read only there)."""
+    if not _tabular(layout, page.rect.width):
+        return []
+    words = [Word(*w[:7]) for w in page.get_text("words")]
+    return find_tables(words, page.rect.width, _rules(page))
+
+
+def _tabular(layout: dict[str, Any], width: float) -> bool:
+    """Three baselines or more that hold several pieces outside paragraphs, one of them
+    short (paragraphs side by side are two columns of text, not a table)."""
+    rows: dict[int, list[float]] = {}
+    for block in layout["blocks"]:
+        lines = block.get("lines", [])
+        x0, _, x1, _ = block["bbox"]
+        if len(lines) >= PROSE_BLOCK_LINES and x1 - x0 > 0.3 * width:
+            continue
+        for line in lines:
+            x0, y0, x1, y1 = line["bbox"]
+            rows.setdefault(round((y0 + y1) / 4), []).append(x1 - x0)
+    shared = [r for r in rows.values() if len(r) >= 2 and min(r) < 0.3 * width]
+    return len(shared) >= 3
+
+
+def _rules(page: Any) -> list[Rule]:
+    """Horizontal ruling lines (lines, and rectangles thin enough to be drawn as one)."""
+    found = []
+    for drawing in page.get_drawings():
+        for item in drawing["items"]:
+            if item[0] == "l" and abs(item[1].y - item[2].y) < 1:
+                a, b = sorted((item[1].x, item[2].x))
+                found.append(Rule(item[1].y, a, b))
+            elif item[0] == "re" and item[1].height < 2 and item[1].width > 10:
+                box = item[1]
+                found.append(Rule((box.y0 + box.y1) / 2, box.x0, box.x1))
+    return found
+
+
+def _table_at(bbox: Any, tables: list[Table]) -> int | None:
+    x = (bbox[0] + bbox[2]) / 2
+    y = (bbox[1] + bbox[3]) / 2
+    for number, table in enumerate(tables):
+        x0, y0, x1, y1 = table.bbox
+        if x0 - 1 <= x <= x1 + 1 and y0 - 1 <= y <= y1 + 1:
+            return number
+    return None

@@ -1,0 +1,104 @@
+"""What a PDF's chunks keep of its layout, on generated documents of each kind: tables
+row by row (ruled, typeset, unruled, wrapping, over pages), no running headers or
+page numbers, numbered headings without an outline, two columns in order, whole
+paragraphs and words."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from services.chunker.chunking import join_pages, split, token_counter
+from services.extractor.document import Extracted
+from services.extractor.extract import extract
+from services.extractor.limits import Limits
+from shared.formats import Format
+from shared.text import clean
+from tests.bench.layouts import Layout, generate, row_integrity
+
+tokens = token_counter()
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Layout]:
+    return {lay.path.stem: lay for lay in generate(tmp_path_factory.mktemp("layouts"))}
+
+
+def read(path: Path) -> Extracted:
+    return extract(path, Format.PDF, Limits(ocr="off"), lambda *a: None)
+
+
+def chunk_texts(out: Extracted, size: int = 400) -> list[str]:
+    chunks = split(str(uuid.uuid4()), "Doc", out.pages, tokens, size, 40, out.headings)
+    return [c.text for c in chunks]
+
+
+@pytest.mark.parametrize("style", ["grid", "typeset", "plain"])
+def test_each_table_row_is_one_markdown_line_and_its_text_is_not_repeated(
+    layouts: dict[str, Layout], style: str
+) -> None:
+    for n in range(3):
+        lay = layouts[f"table-{style}-{n}"]
+        out = read(lay.path)
+        assert row_integrity(chunk_texts(out), lay.rows) == (1.0, 1.0), lay.path.name
+        page = out.pages[0]
+        header = "| " + " | ".join(lay.rows[0]) + " |"
+        assert header in page and "| --- |" in page
+        assert page.count(lay.rows[1][0]) == 1  # the table's text is not emitted twice
+
+
+def test_a_table_over_pages_keeps_every_row_and_split_chunks_repeat_its_header(
+    layouts: dict[str, Layout],
+) -> None:
+    lay = layouts["table-over-pages"]
+    out = read(lay.path)
+    texts = chunk_texts(out, size=120)
+    assert row_integrity(texts, lay.rows) == (1.0, 1.0)
+    inside = [t for t in texts if t.startswith("|")]
+    assert len(inside) >= 3
+    for text in inside:  # every chunk of rows says what its columns are
+        first = text.splitlines()[0]
+        assert first.startswith("| ") and text.splitlines()[1].startswith("| ---")
+
+
+def test_running_headers_and_page_numbers_are_gone_and_headings_found(
+    layouts: dict[str, Layout],
+) -> None:
+    lay = layouts["numbered-two-columns"]
+    out = read(lay.path)
+    text = "\n".join(out.pages)
+    for line in lay.running:
+        assert line not in text
+    assert [h.title for h in out.headings] == lay.headings
+    levels = {h.title: h.level for h in out.headings}
+    assert levels["3 Method"] == 1 and levels["3.1 Layout Detection Models"] == 2
+    chunks = split(str(uuid.uuid4()), "Doc", out.pages, tokens, 120, 0, out.headings)
+    assert any("3 Method > 3.1 Layout Detection Models" in c.context for c in chunks)
+
+
+def test_two_columns_are_read_in_order_and_paragraphs_are_whole(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    left = "Left column text about the first topic goes on at length here. " * 6
+    right = "Right column text about another subject follows after it. " * 6
+    page.insert_textbox(pymupdf.Rect(50, 60, 290, 760), left, fontsize=10)
+    page.insert_textbox(pymupdf.Rect(310, 60, 550, 760), right, fontsize=10)
+    doc.save(tmp_path / "columns.pdf")
+    text = read(tmp_path / "columns.pdf").pages[0]
+    assert "|" not in text  # two columns of prose are no table
+    assert text.index("Left column") < text.index("Right column")
+    assert text.count("\n") <= 2  # each column one paragraph, its lines joined
+
+
+def test_hyphenated_words_and_loose_accents_are_made_whole() -> None:
+    assert clean("prote\u00b4ge\u00b4 and na\u00a8\u0131ve") == "protégé and naïve"
+    assert clean("it\u00b4s") == "it\u00b4s"  # an acute used as an apostrophe stays
+
+
+def test_a_sentence_cut_by_a_page_break_is_joined() -> None:
+    text, starts = join_pages(["It runs across the", "page break. New page.", "Next one."])
+    assert text == "It runs across the page break. New page.\n\nNext one."
+    assert starts == [0, 19, 42]
