@@ -201,6 +201,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Tesseract language data folder. Empty: the system's when it holds every one of
     ``DOCMESH_OCR_LANGUAGES`` (apt's ``tesseract-ocr-por``), else the English data
     installed with docmesh."""
+    pdf_layout: bool = True
+    """Read PDF layout: tables as Markdown rows, running headers, footers and page
+    numbers removed, headings from typography, paragraphs joined. Off: each text
+    block as PyMuPDF gives it (the benchmark's baseline)."""
 
     # Metrics
     metrics_port: int = 0

@@ -27,6 +27,7 @@ class Limits(msgspec.Struct, frozen=True):
     ocr: Literal["auto", "on", "off"] = "auto"
     ocr_languages: str = "por+eng"
     ocr_tessdata: str = ""
+    layout: bool = True
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -39,6 +40,7 @@ class Limits(msgspec.Struct, frozen=True):
             ocr=settings.ocr,
             ocr_languages=settings.ocr_languages,
             ocr_tessdata=settings.ocr_tessdata,
+            layout=settings.pdf_layout,
         )
 
     def check_text(self, out: Extracted) -> None:

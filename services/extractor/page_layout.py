@@ -13,7 +13,14 @@ from typing import Any
 import pymupdf
 
 from services.extractor.document import Block
-from services.extractor.tables import PROSE_BLOCK_LINES, Rule, Table, Word, find_tables
+from services.extractor.tables import (
+    PROSE_BLOCK_LINES,
+    PROSE_BLOCK_WORDS,
+    Rule,
+    Table,
+    Word,
+    find_tables,
+)
 
 HEADING_RATIO = 1.15
 """A line this much larger than the body text is a heading candidate."""
@@ -66,6 +73,20 @@ def page_blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> 
     """The page's blocks in reading order, tables in place of the lines they cover, and
     a paragraph that the PDF cut into two blocks made whole again."""
     return _rejoined(list(_blocks(page, layout, types)))
+
+
+def plain_blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> list[Block]:
+    """The page's text blocks as PyMuPDF gives them, lines as they are, headings by
+    size only (``DOCMESH_PDF_LAYOUT=false``, and the benchmark's baseline)."""
+    blocks = []
+    for block in layout["blocks"]:
+        if block.get("type", 0) != 0:
+            continue
+        text = "\n".join(_line_text(line) for line in block["lines"])
+        sizes = [s["size"] for line in block["lines"] for s in line["spans"] if s["text"].strip()]
+        level = types.level(min(sizes)) if types and sizes and len(text) <= MAX_HEADING_CHARS else 0
+        blocks.append(Block(text, level))
+    return blocks
 
 
 def _rejoined(blocks: list[Block]) -> list[Block]:
@@ -172,19 +193,26 @@ def _tables(page: Any, layout: dict[str, Any]) -> list[Table]:
 
 
 def _tabular(layout: dict[str, Any], width: float) -> bool:
-    """Three baselines or more that hold several pieces outside paragraphs, one of them
+    """Two baselines or more that hold several pieces outside paragraphs, one of them
     short (paragraphs side by side are two columns of text, not a table)."""
     rows: dict[int, list[float]] = {}
     for block in layout["blocks"]:
         lines = block.get("lines", [])
-        x0, _, x1, _ = block["bbox"]
-        if len(lines) >= PROSE_BLOCK_LINES and x1 - x0 > 0.3 * width:
+        if _prose(block, width):
             continue
         for line in lines:
             x0, y0, x1, y1 = line["bbox"]
             rows.setdefault(round((y0 + y1) / 4), []).append(x1 - x0)
     shared = [r for r in rows.values() if len(r) >= 2 and min(r) < 0.3 * width]
-    return len(shared) >= 3
+    return len(shared) >= 2
+
+
+def _prose(block: dict[str, Any], width: float) -> bool:
+    """A paragraph of running text (the same test as ``tables``' for words)."""
+    lines = block.get("lines", [])
+    x0, _, x1, _ = block["bbox"]
+    words = sum(len(span["text"].split()) for line in lines for span in line["spans"])
+    return len(lines) >= PROSE_BLOCK_LINES and words >= PROSE_BLOCK_WORDS and x1 - x0 > 0.3 * width
 
 
 def _rules(page: Any) -> list[Rule]:

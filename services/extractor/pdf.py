@@ -14,7 +14,7 @@ from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
 from services.extractor.margins import strip_running
 from services.extractor.ocr import Ocr, needs_ocr
-from services.extractor.page_layout import Typography, page_blocks, typography
+from services.extractor.page_layout import Typography, page_blocks, plain_blocks, typography
 from shared.errors import DocumentFailed
 
 log = structlog.get_logger()
@@ -76,12 +76,12 @@ def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extract
     pages: list[list[Block]] = []
     chars = 0
     for number, page in enumerate(doc, start=1):
-        pages.append(_page_blocks(page, number, types, ocr, out))
+        pages.append(_page_blocks(page, number, types, ocr, out, limits.layout))
         chars += sum(len(b.text) for b in pages[-1])
         limits.check_chars(chars, number)
         on_page(number, total, out.ocr_pages)
     # Running headers and footers are known only once every page has been read.
-    for blocks in strip_running(pages):
+    for blocks in strip_running(pages) if limits.layout else pages:
         out.add_page(blocks)
     for level, title, page_no in toc:
         if 1 <= page_no <= total and title.strip():
@@ -91,11 +91,17 @@ def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extract
 
 
 def _page_blocks(
-    page: Any, number: int, types: Typography | None, ocr: Ocr | None, out: Extracted
+    page: Any,
+    number: int,
+    types: Typography | None,
+    ocr: Ocr | None,
+    out: Extracted,
+    full_layout: bool,
 ) -> list[Block]:
+    read = page_blocks if full_layout else plain_blocks
     try:
         layout = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
-        blocks = list(page_blocks(page, layout, types))
+        blocks = read(page, layout, types)
         if ocr and needs_ocr(page, bool(blocks)):
             # Without text, the whole page is read; with text, only its images
             # are, and their text joins the page's own.
@@ -103,7 +109,7 @@ def _page_blocks(
                 language=ocr.languages, dpi=OCR_DPI, full=not blocks, tessdata=ocr.tessdata
             )
             layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
-            blocks = list(page_blocks(page, layout, types if blocks else None))
+            blocks = read(page, layout, types if blocks else None)
             out.ocr_pages += 1
     except READ_ERRORS as exc:
         raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc

@@ -37,6 +37,7 @@ from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.text import embedded_text
+from tests.bench import layout_bench
 from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
@@ -326,6 +327,8 @@ async def run(quick: bool) -> dict[str, Any]:
         traces = await on_against_off(MESH_SETTINGS, 4 if quick else 8, 2 if quick else 4)
         say("extractor against pypdf")
         extraction = extractor(folder, 500 if quick else 2000)
+        say("PDF layout against plain blocks: speed, table rows, running headers")
+        layout = layout_bench.measure(folder / "layout", 500 if quick else 2000)
         say("OCR: character error rate per language and language data")
         ocr_results = ocr(folder / "ocr")
         say("hostile documents through the extraction sandbox")
@@ -355,6 +358,7 @@ async def run(quick: bool) -> dict[str, Any]:
         },
         "gateway": gw,
         "extractor": extraction,
+        "pdf_layout": layout,
         "hostile": attacks,
         "ocr": ocr_results,
         "scaling": scale,
@@ -576,6 +580,7 @@ def table(results: dict[str, Any]) -> str:
         *_fairness_rows(results),
         *_remote_rows(results),
         *_detail_rows(results),
+        *layout_bench.rows(results["pdf_layout"]),
         *_multipart_rows(results),
         *_reindex_rows(results),
         *_tracing_rows(results),

@@ -237,9 +237,45 @@ async function showChunks(documentId) {
   $("#chunks-title").textContent = `Chunks (${page.total})`;
   $("#chunk-list").replaceChildren(...page.items.map((c) => el("li", {},
     el("div", { class: "meta" }, `${pages(c)} · ${c.context}`),
-    el("div", { class: "text" }, c.text))));
+    ...chunkBody(c.text))));
   section.hidden = false;
   section.focus();
+}
+
+const TABLE_ROW = /^\|.*\|$/;
+const TABLE_RULE = /^\|(\s*:?-{3,}:?\s*\|)+$/;
+
+/** A chunk's text as nodes: its Markdown tables as tables, the rest as text. */
+function chunkBody(text) {
+  const nodes = [];
+  const lines = text.split("\n");
+  let prose = [];
+  const flush = () => {
+    if (prose.join("").trim()) nodes.push(el("div", { class: "text" }, prose.join("\n")));
+    prose = [];
+  };
+  for (let i = 0; i < lines.length; i++) {
+    if (TABLE_ROW.test(lines[i]) && TABLE_RULE.test(lines[i + 1] ?? "")) {
+      flush();
+      const rows = [lines[i]];
+      for (i += 2; i < lines.length && TABLE_ROW.test(lines[i]); i++) rows.push(lines[i]);
+      i--;
+      nodes.push(markdownTable(rows));
+    } else {
+      prose.push(lines[i]);
+    }
+  }
+  flush();
+  return nodes;
+}
+
+/** The cells of a Markdown row ("\\|" is a bar inside a cell). */
+const cellsOf = (row) => row.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim().replaceAll("\\|", "|"));
+
+function markdownTable([header, ...rows]) {
+  return el("table", { class: "md" },
+    el("thead", {}, el("tr", {}, ...cellsOf(header).map((c) => el("th", {}, c)))),
+    el("tbody", {}, ...rows.map((r) => el("tr", {}, ...cellsOf(r).map((c) => el("td", {}, c))))));
 }
 
 // ---- Search --------------------------------------------------------------
