@@ -11,16 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pymupdf
+import structlog
 
 from services.extractor.document import Block
-from services.extractor.tables import (
-    PROSE_BLOCK_LINES,
-    PROSE_BLOCK_WORDS,
-    Rule,
-    Table,
-    Word,
-    find_tables,
-)
+from services.extractor.table_regions import PROSE_BLOCK_LINES, PROSE_BLOCK_WORDS
+from services.extractor.tables import Rule, Table, Word, find_tables
+
+log = structlog.get_logger()
 
 HEADING_RATIO = 1.15
 """A line this much larger than the body text is a heading candidate."""
@@ -185,11 +182,19 @@ def _heading_level(
 
 
 def _tables(page: Any, layout: dict[str, Any]) -> list[Table]:
-    """Tables on pages whose lines share baselines (the words are read only there)."""
+    """Tables on pages whose lines share baselines (the words are read only there).
+
+    Finding tables is a reading aid: a page it trips on is read as plain blocks, never
+    failed (MuPDF's own errors still are, by the caller)."""
     if not _tabular(layout, page.rect.width):
         return []
     words = [Word(*w[:7]) for w in page.get_text("words")]
-    return find_tables(words, page.rect.width, _rules(page))
+    rules = _rules(page)
+    try:
+        return find_tables(words, page.rect.width, rules)
+    except Exception as exc:  # a layout the analysis did not foresee
+        log.warning("table_finding_failed", page=page.number + 1, error=repr(exc))
+        return []
 
 
 def _tabular(layout: dict[str, Any], width: float) -> bool:

@@ -1,0 +1,200 @@
+"""Where a PDF page's tables are: its words in visual rows and cells, paragraphs of
+running text set aside, and the rows framed by ruling lines or lined up in runs.
+
+Words are grouped into visual rows (same baseline) and each row into cells (gaps
+wider than a word space). Rows between horizontal rules of one width are one
+table; elsewhere a run of rows of several cells, close together, is one, with the
+rows of one cell between them (the wrapped lines of a cell) kept in it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Word:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    block: int = 0
+    """The text block MuPDF put it in."""
+    line: int = 0
+
+    @property
+    def middle(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+@dataclass
+class Cell:
+    x0: float
+    x1: float
+    text: str
+    lead: float = 0.0
+    """Width of its first word (whether it would have fitted on the line above)."""
+
+
+@dataclass
+class Row:
+    y0: float
+    y1: float
+    cells: list[Cell] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+
+    @property
+    def middle(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A horizontal ruling line."""
+
+    y: float
+    x0: float
+    x1: float
+
+
+MIN_ROWS = 2
+"""Logical rows a table needs: at least a header and one row."""
+MULTI_SHARE = 0.4
+"""Rows of several cells a run of rows without rules needs, as a share of its rows
+(the others are wrapped cells)."""
+CELL_GAP = 0.9
+"""A gap wider than this many times the line height separates two cells."""
+
+
+def rows_of(words: Sequence[Word]) -> list[Row]:
+    """Visual rows, top to bottom, each split into cells at wide gaps."""
+    if not words:
+        return []
+    height = statistics.median(w.y1 - w.y0 for w in words)
+    rows: list[list[Word]] = []
+    for word in sorted(words, key=lambda w: (w.middle, w.x0)):
+        if rows and abs(word.middle - statistics.fmean(w.middle for w in rows[-1])) < 0.45 * height:
+            rows[-1].append(word)
+        else:
+            rows.append([word])
+    return [_cells(sorted(r, key=lambda w: w.x0), height) for r in rows]
+
+
+def _cells(words: list[Word], height: float) -> Row:
+    row = Row(min(w.y0 for w in words), max(w.y1 for w in words), words=words)
+    for word in words:
+        if row.cells and word.x0 - row.cells[-1].x1 < CELL_GAP * height:
+            last = row.cells[-1]
+            last.text, last.x1 = f"{last.text} {word.text}", max(last.x1, word.x1)
+        else:
+            row.cells.append(Cell(word.x0, word.x1, word.text, word.x1 - word.x0))
+    return row
+
+
+PROSE_BLOCK_LINES = 4
+PROSE_BLOCK_WORDS = 30
+
+
+def without_prose(words: Sequence[Word], page_width: float) -> list[Word]:
+    """The words outside paragraphs: blocks of several lines and many words as wide as
+    a column of text (a table cell is seldom all three)."""
+    blocks: dict[int, list[Word]] = {}
+    for word in words:
+        blocks.setdefault(word.block, []).append(word)
+    prose = {
+        number
+        for number, found in blocks.items()
+        if len(found) >= PROSE_BLOCK_WORDS
+        and len({w.line for w in found}) >= PROSE_BLOCK_LINES
+        and max(w.x1 for w in found) - min(w.x0 for w in found) > 0.3 * page_width
+    }
+    return [w for w in words if w.block not in prose]
+
+
+def ruled_regions(rules: Sequence[Rule]) -> list[list[Rule]]:
+    """Stacks of two or more rules of the same width: each may frame a table."""
+    merged: list[Rule] = []
+    for rule in sorted(rules, key=lambda r: (r.y, r.x0)):
+        last = merged[-1] if merged else None
+        if last and abs(rule.y - last.y) < 2 and rule.x0 <= last.x1 + 2:
+            merged[-1] = Rule(last.y, min(last.x0, rule.x0), max(last.x1, rule.x1))
+        else:
+            merged.append(rule)
+    stacks: list[list[Rule]] = []
+    for rule in merged:
+        for stack in stacks:
+            if abs(stack[0].x0 - rule.x0) < 4 and abs(stack[0].x1 - rule.x1) < 4:
+                stack.append(rule)
+                break
+        else:
+            stacks.append([rule])
+    return [s for s in stacks if len(s) >= 2 and s[0].x1 - s[0].x0 > 40]
+
+
+def runs(rows: list[Row], page_width: float) -> list[list[Row]]:
+    """Runs of rows that look tabular: several cells, close together, not prose columns.
+    A row of one cell stays in a run between rows of several, or at its end when it
+    sits right of the first column (the rest of a wrapped cell of the last row)."""
+    runs: list[list[Row]] = []
+    current: list[Row] = []
+    pending: list[Row] = []
+    for row in rows:
+        last = (pending or current)[-1] if current else None
+        close = last is not None and row.y0 - last.y1 < 1.2 * (last.y1 - last.y0)
+        multi = len(row.cells) >= 2 and not _prose_columns(row, page_width)
+        if multi and close:
+            current += [*pending, row]
+            pending = []
+        elif current and close and len(row.cells) == 1 and _inside(row, current):
+            pending.append(row)  # a wrapped cell, or a row with one filled cell
+        else:
+            runs.append(current + _tail(pending, current))
+            current, pending = ([row] if multi else []), []
+    runs.append(current + _tail(pending, current))
+    return [r for r in runs if r and _mostly_rows(r)]
+
+
+def _tail(pending: list[Row], run: list[Row]) -> list[Row]:
+    """The rows of one cell after a run's last row of several that belong to it: those
+    right of its first column, up to the first that is not."""
+    if not run:
+        return []
+    left = min(c.x0 for r in run for c in r.cells)
+    tail = []
+    for row in pending:
+        if row.cells[0].x0 < left + 4:
+            break
+        tail.append(row)
+    return tail
+
+
+def _mostly_rows(run: list[Row]) -> bool:
+    """Enough rows of several cells, and not a few lines with a label at the margin
+    among many lines of text (a definition and its "[Function]", say): rows of one
+    cell at the run's left edge count against it; those further right are the
+    wrapped lines of a cell and count for nothing."""
+    left = min(c.x0 for r in run for c in r.cells)
+    multi = sum(len(x.cells) >= 2 for x in run)
+    lone = sum(len(x.cells) == 1 and x.cells[0].x0 < left + 4 for x in run)
+    return multi >= MIN_ROWS and multi >= MULTI_SHARE * (multi + lone)
+
+
+PROSE_WORDS = 5
+
+
+def _prose_columns(row: Row, page_width: float) -> bool:
+    """Lines of running text side by side (a line of each column of a two-column page):
+    two pieces of several words, or two pieces each as wide as a column of text."""
+    wordy = sum(len(c.text.split()) >= PROSE_WORDS for c in row.cells)
+    wide = sum(c.x1 - c.x0 > 0.3 * page_width for c in row.cells)
+    return wordy >= 2 or (len(row.cells) == 2 and wide == 2)
+
+
+def _inside(row: Row, run: list[Row]) -> bool:
+    """The row starts within the run's width (a wrapped cell may end past it)."""
+    left = min(c.x0 for r in run for c in r.cells)
+    right = max(c.x1 for r in run for c in r.cells)
+    return all(left - 2 <= c.x0 < right for c in row.cells)
