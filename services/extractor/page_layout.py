@@ -66,13 +66,17 @@ def typography(doc: Any) -> Typography | None:
     return Typography(body, tuple(larger[:MAX_LEVELS]))
 
 
-def page_blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> list[Block]:
+def page_blocks(
+    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any = None
+) -> list[Block]:
     """The page's blocks in reading order, tables in place of the lines they cover, and
     a paragraph that the PDF cut into two blocks made whole again."""
-    return _rejoined(list(_blocks(page, layout, types)))
+    return _rejoined(list(_blocks(page, layout, types, textpage)))
 
 
-def plain_blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> list[Block]:
+def plain_blocks(
+    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any = None
+) -> list[Block]:
     """The page's text blocks as PyMuPDF gives them, lines as they are, headings by
     size only (``DOCMESH_PDF_LAYOUT=false``, and the benchmark's baseline)."""
     blocks = []
@@ -105,8 +109,11 @@ def _rejoined(blocks: list[Block]) -> list[Block]:
 _ENDS_SENTENCE = re.compile(r"[.!?:;)\]\"'\u201d\u00bb]\s*$")
 
 
-def _blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> Iterator[Block]:
-    tables = _tables(page, layout)
+def _blocks(
+    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any
+) -> Iterator[Block]:
+    tables = _tables(page, layout, textpage)
+    left = [Counter(" ".join(row).split()) for row in (t.words() for t in tables)]
     placed: set[int] = set()
     for block in layout["blocks"]:
         if block.get("type", 0) != 0:
@@ -114,8 +121,8 @@ def _blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> Iter
         lines = []
         for line in block["lines"]:
             inside = _table_at(line["bbox"], tables)
-            if inside is None:
-                lines.append(line)
+            if inside is None or not _taken(_line_text(line), left[inside]):
+                lines.append(line)  # not in a table, or words the table did not read
             elif inside not in placed:
                 placed.add(inside)
                 yield _table_block(tables[inside])
@@ -124,6 +131,16 @@ def _blocks(page: Any, layout: dict[str, Any], types: Typography | None) -> Iter
     for number, table in enumerate(tables):
         if number not in placed:
             yield _table_block(table)
+
+
+def _taken(text: str, words: Counter[str]) -> bool:
+    """Whether the table holds every word of a line it covers (each counted once): a
+    line whose words it did not read stays text, so nothing of the page is lost."""
+    needed = Counter(text.split())
+    if any(words[w] < n for w, n in needed.items()):
+        return False
+    words.subtract(needed)
+    return True
 
 
 def _table_block(table: Table) -> Block:
@@ -181,35 +198,71 @@ def _heading_level(
     return types.level(size)
 
 
-def _tables(page: Any, layout: dict[str, Any]) -> list[Table]:
+def _tables(page: Any, layout: dict[str, Any], textpage: Any) -> list[Table]:
     """Tables on pages whose lines share baselines (the words are read only there).
 
     Finding tables is a reading aid: a page it trips on is read as plain blocks, never
     failed (MuPDF's own errors still are, by the caller)."""
-    if not _tabular(layout, page.rect.width):
+    gutter = _gutter(layout, page.rect.width)
+    if not _tabular(layout, page.rect.width, gutter):
         return []
-    words = [Word(*w[:7]) for w in page.get_text("words")]
+    # From the text page the layout came from: MuPDF does not read the page again.
+    words = [Word(*w[:7]) for w in page.get_text("words", textpage=textpage)]
     rules = _rules(page)
     try:
-        return find_tables(words, page.rect.width, rules)
+        return find_tables(words, page.rect.width, rules, gutter)
     except Exception as exc:  # a layout the analysis did not foresee
         log.warning("table_finding_failed", page=page.number + 1, error=repr(exc))
         return []
 
 
-def _tabular(layout: dict[str, Any], width: float) -> bool:
+def _tabular(layout: dict[str, Any], width: float, gutter: float | None) -> bool:
     """Two baselines or more that hold several pieces outside paragraphs, one of them
-    short (paragraphs side by side are two columns of text, not a table)."""
-    rows: dict[int, list[float]] = {}
+    short, on the same side of the gutter of a page in two columns (lines of the two
+    columns side by side are no table)."""
+    rows: dict[tuple[bool, int], list[float]] = {}
     for block in layout["blocks"]:
         lines = block.get("lines", [])
         if _prose(block, width):
             continue
         for line in lines:
             x0, y0, x1, y1 = line["bbox"]
-            rows.setdefault(round((y0 + y1) / 4), []).append(x1 - x0)
+            side = gutter is not None and x0 >= gutter
+            rows.setdefault((side, round((y0 + y1) / 4)), []).append(x1 - x0)
     shared = [r for r in rows.values() if len(r) >= 2 and min(r) < 0.3 * width]
     return len(shared) >= 2
+
+
+def _gutter(layout: dict[str, Any], width: float) -> float | None:
+    """The x between the two columns of a page set in two (None for one): the place
+    near the middle that no line of running text crosses, with such text on both
+    sides. Only paragraphs count: a table's cells leave gaps in the middle of any page."""
+    spans = [
+        (line["bbox"][0], line["bbox"][2])
+        for block in layout["blocks"]
+        if _paragraph(block)
+        for line in block.get("lines", [])
+    ]
+    if len(spans) < 8:
+        return None
+    low, high = 0.35 * width, 0.65 * width
+    x = low  # the first place in the middle band that no line covers
+    for a, b in sorted(spans):
+        if a > x:
+            break
+        x = max(x, b)
+    if x >= high:
+        return None
+    left = sum(b <= x for _, b in spans)
+    right = sum(a >= x for a, _ in spans)
+    return x if min(left, right) >= 4 else None
+
+
+def _paragraph(block: dict[str, Any]) -> bool:
+    """Several lines of several words each: running text, not a table's cell."""
+    lines = block.get("lines", [])
+    words = sum(len(span["text"].split()) for line in lines for span in line["spans"])
+    return len(lines) >= 3 and words >= 6 * len(lines)
 
 
 def _prose(block: dict[str, Any], width: float) -> bool:

@@ -81,7 +81,8 @@ def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extract
         limits.check_chars(chars, number)
         on_page(number, total, out.ocr_pages)
     # Running headers and footers are known only once every page has been read.
-    for blocks in strip_running(pages) if limits.layout else pages:
+    heights = [page.rect.height for page in doc]
+    for blocks in strip_running(pages, heights) if limits.layout else pages:
         out.add_page(blocks)
     for level, title, page_no in toc:
         if 1 <= page_no <= total and title.strip():
@@ -100,8 +101,9 @@ def _page_blocks(
 ) -> list[Block]:
     read = page_blocks if full_layout else plain_blocks
     try:
-        layout = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
-        blocks = read(page, layout, types)
+        textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
+        layout = page.get_text("dict", textpage=textpage)
+        blocks = read(page, layout, types, textpage)
         if ocr and needs_ocr(page, bool(blocks)):
             # Without text, the whole page is read; with text, only its images
             # are, and their text joins the page's own.
@@ -109,7 +111,7 @@ def _page_blocks(
                 language=ocr.languages, dpi=OCR_DPI, full=not blocks, tessdata=ocr.tessdata
             )
             layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
-            blocks = read(page, layout, types if blocks else None)
+            blocks = read(page, layout, types if blocks else None, textpage)
             out.ocr_pages += 1
     except READ_ERRORS as exc:
         raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc

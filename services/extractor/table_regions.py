@@ -114,6 +114,37 @@ def without_prose(words: Sequence[Word], page_width: float) -> list[Word]:
     return [w for w in words if w.block not in prose]
 
 
+def within(rows: list[Row], x0: float, x1: float) -> list[Row]:
+    """The rows cut to the words between ``x0`` and ``x1`` (a table's rules: the other
+    column's text on the same lines is not the table's)."""
+    out = []
+    for row in rows:
+        words = [w for w in row.words if x0 - 2 <= (w.x0 + w.x1) / 2 <= x1 + 2]
+        if words:
+            out.append(_cells(words, statistics.median(w.y1 - w.y0 for w in words)))
+    return out
+
+
+def split_at(rows: list[Row], gutter: float) -> list[list[Row]]:
+    """Rows left of ``gutter``, right of it, and those a word crosses (as wide as the
+    page), each row cut in two where it has words on both sides."""
+    left: list[Row] = []
+    right: list[Row] = []
+    across: list[Row] = []
+    for row in rows:
+        if any(w.x0 < gutter < w.x1 for w in row.words):
+            across.append(row)
+            continue
+        height = statistics.median(w.y1 - w.y0 for w in row.words)
+        for side, words in (
+            (left, [w for w in row.words if w.x1 <= gutter]),
+            (right, [w for w in row.words if w.x0 >= gutter]),
+        ):
+            if words:
+                side.append(_cells(words, height))
+    return [left, right, across]
+
+
 def ruled_regions(rules: Sequence[Rule]) -> list[list[Rule]]:
     """Stacks of two or more rules of the same width: each may frame a table."""
     merged: list[Rule] = []

@@ -33,6 +33,8 @@ from services.extractor.table_regions import (
     rows_of,
     ruled_regions,
     runs,
+    split_at,
+    within,
     without_prose,
 )
 
@@ -47,6 +49,10 @@ class Table:
     bbox: Rect
     rows: list[list[str]]
 
+    def words(self) -> list[str]:
+        """Every cell's text, row by row."""
+        return [cell for row in self.rows for cell in row]
+
     def markdown(self) -> str:
         """Markdown rows: the header, its rule, then one line per row."""
         width = max(len(r) for r in self.rows)
@@ -60,27 +66,66 @@ def _md_row(cells: Sequence[str]) -> str:
 
 
 def find_tables(
-    words: Sequence[Word], page_width: float, rules: Sequence[Rule] = ()
+    words: Sequence[Word],
+    page_width: float,
+    rules: Sequence[Rule] = (),
+    gutter: float | None = None,
 ) -> list[Table]:
     """The tables among ``words``: regions ruled above and below (grids, and the
     three rules of a typeset table), then runs of aligned rows without rules.
     Paragraphs of running text are left out first: beside each other, the two
-    columns of a page would otherwise line up like a table's."""
+    columns of a page would otherwise line up like a table's. On a page of two
+    columns (``gutter``: the x between them) each column's rows are read apart,
+    and a table cut in two by the gutter is joined again."""
     rows = rows_of(without_prose(words, page_width))
     tables, used = [], set()
     for region in ruled_regions(rules):
         top, bottom = region[0].y - 1, region[-1].y + 1
         inside = [i for i, r in enumerate(rows) if top <= r.middle <= bottom and i not in used]
-        table = _table([rows[i] for i in inside], [r.y for r in region])
+        framed = within(
+            [rows[i] for i in inside], min(r.x0 for r in region), max(r.x1 for r in region)
+        )
+        table = _table(framed, [r.y for r in region])
         if table is not None:
             tables.append(table)
             used.update(inside)
     free = [r for i, r in enumerate(rows) if i not in used]
-    for run in runs(free, page_width):
-        table = _table(run, [])
-        if table is not None:
-            tables.append(table)
+    streams = [free] if gutter is None else split_at(free, gutter)
+    found = [
+        [t for run in runs(s, page_width) if (t := _table(run, [])) is not None] for s in streams
+    ]
+    if gutter is not None:
+        found = [*_paired(found[0], found[1]), found[2]]
+    tables += [t for group in found for t in group]
     return sorted(tables, key=lambda t: t.bbox[1])
+
+
+def _unruled(rows: list[Row], page_width: float) -> list[Table]:
+    return [t for run in runs(rows, page_width) if (t := _table(run, [])) is not None]
+
+
+def _paired(left: list[Table], right: list[Table]) -> list[list[Table]]:
+    """The tables of both columns, a left and a right half with the same rows joined
+    into one (a table as wide as the page, cut by the gutter)."""
+    joined, rest = [], list(right)
+    halves = []
+    for table in left:
+        other = next((r for r in rest if _same_rows(table, r)), None)
+        if other is None:
+            halves.append(table)
+            continue
+        rest.remove(other)
+        box = (table.bbox[0], table.bbox[1], other.bbox[2], max(table.bbox[3], other.bbox[3]))
+        joined.append(Table(box, [a + b for a, b in zip(table.rows, other.rows, strict=True)]))
+    return [joined + halves, rest]
+
+
+def _same_rows(a: Table, b: Table) -> bool:
+    return (
+        len(a.rows) == len(b.rows)
+        and abs(a.bbox[1] - b.bbox[1]) < 3
+        and abs(a.bbox[3] - b.bbox[3]) < 3
+    )
 
 
 GUTTER = 0.4
@@ -138,28 +183,37 @@ def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
 def _merge_wrapped(
     run: list[Row], grid: list[list[Cell]], rules: list[float], columns: list[tuple[float, float]]
 ) -> list[list[str]]:
-    """Logical rows. Rules split the rows into bands: in a grid (a rule under every row)
-    a band is one row, and so is the header band of a typeset table (three rules: two
-    bands). Elsewhere (no rules, or only a frame above and below) a visual
-    row continues the one above when it fills fewer cells, follows at line spacing,
-    and each of its cells sits under a cell that ran to its column's edge (text that
+    """Logical rows. Rules split the rows into bands, and a row never spans two. The
+    band above the first inner rule is the header, one row. In a grid (rules between
+    rows) a band is one row when its lines fill different numbers of cells (cells
+    that wrapped), and several when they all fill as many (groups of rows); elsewhere
+    (no rules, or only a frame above and below) it must also follow at line spacing,
+    and each of its cells sit under a cell that ran to its column's edge (text that
     wrapped)."""
     bands = [bisect.bisect_left(sorted(rules), row.middle) for row in run]
     per_band = Counter(bands)
     grid_ruled = len(per_band) >= 3
     steps = [b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0]
     spacing = min(steps, default=0.0)
-    full = max(sum(bool(c.text) for c in cells) for cells in grid)
+    counts = [sum(bool(c.text) for c in cells) for cells in grid]
+    full = max(counts)
+    # A band whose lines all fill about as many cells is several rows (rules between
+    # groups of rows); one whose later lines fill fewer cells is one wrapped row.
+    even = {
+        b: _even([c for c, band in zip(counts, bands, strict=True) if band == b]) for b in per_band
+    }
     out: list[list[str]] = [[c.text for c in grid[0]]]
     above = grid[0]
     for i in range(1, len(run)):
         cells, same_band = grid[i], bands[i] == bands[i - 1]
+        filled = [n for n, c in enumerate(cells) if c.text]
         if rules and not same_band:
             continues = False
-        elif grid_ruled or (len(per_band) == 2 and bands[i] == min(bands)):
-            continues = True  # one band, one row: a grid's, or a typeset header's
+        elif len(per_band) >= 2 and bands[i] == min(bands):
+            continues = True  # a typeset table's header, between its first two rules
+        elif grid_ruled:
+            continues = not even[bands[i]]  # a band of one row whose cells wrapped
         else:
-            filled = [n for n, c in enumerate(cells) if c.text]
             continues = (
                 len(filled) < full
                 and run[i].y0 - run[i - 1].y0 <= spacing * 1.15
@@ -172,6 +226,12 @@ def _merge_wrapped(
             out.append([c.text for c in cells])
             above = cells
     return [r for r in out if any(r)]
+
+
+def _even(counts: list[int]) -> bool:
+    """Lines that all fill nearly as many cells as the fullest (a label spanning a group
+    of rows leaves a cell or so empty): rows of their own, not wrapped lines."""
+    return min(counts) >= 0.75 * max(counts)
 
 
 def _wrapped(above: Cell, cell: Cell, column: tuple[float, float]) -> bool:
