@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -35,8 +37,25 @@ def corpus() -> Path:
 
 
 @pytest.fixture(scope="session")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("servers")
+def server_dir() -> Iterator[Callable[[str], Path]]:
+    """New folders for the servers of this session, outside pytest's own temporary
+    folders: pytest deletes its oldest ones whenever another test session starts, and
+    a running PostgreSQL whose data folder is deleted dies (seen with a second
+    pytest started beside a full run)."""
+    made: list[Path] = []
+
+    def new(name: str) -> Path:
+        made.append(Path(tempfile.mkdtemp(prefix=f"docmesh-test-{name}-")))
+        return made[-1]
+
+    yield new
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def state_dir(server_dir: Callable[[str], Path]) -> Path:
+    return server_dir("servers")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,9 +17,9 @@ from tests.mesh import Mesh, running_mesh
 
 
 @pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
     # Tighter extraction limits than the defaults, so hostile documents end sooner.
-    with running_mesh(tmp_path_factory.mktemp("mesh"), HOSTILE_LIMITS) as mesh:
+    with running_mesh(server_dir("mesh"), HOSTILE_LIMITS) as mesh:
         yield mesh
 
 
@@ -45,7 +46,7 @@ KEY = "dm_" + secrets.token_hex(24)
 
 
 @pytest.fixture(scope="session")
-def keyed_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def keyed_mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
     """A mesh that needs an API key, allows one /process per key every 8 s, and
     takes files of 5 MiB or more in parts of 5 MiB."""
     settings = {
@@ -54,5 +55,5 @@ def keyed_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "DOCMESH_MULTIPART_THRESHOLD_BYTES": str(5 * 1024**2),
         "DOCMESH_MULTIPART_PART_BYTES": str(5 * 1024**2),
     }
-    with running_mesh(tmp_path_factory.mktemp("keyed-mesh"), settings) as mesh:
+    with running_mesh(server_dir("keyed-mesh"), settings) as mesh:
         yield mesh

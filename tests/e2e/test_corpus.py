@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -25,12 +25,12 @@ SCANS = {"single_table.pdf": "Base 256", "textract-pdf_ocr_text.pdf": "ANNUAL GE
 
 
 @pytest.fixture(scope="module")
-def own_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def own_mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
     """A mesh of its own: which copy of a content is the original must not
     depend on what other tests uploaded first. Its Redis is a cluster of three
     masters, as a large deployment runs it (the other end-to-end tests run on
     ``docmesh up``'s single Redis)."""
-    with running_mesh(tmp_path_factory.mktemp("corpus-mesh"), options=["--redis-cluster"]) as mesh:
+    with running_mesh(server_dir("corpus-mesh"), options=["--redis-cluster"]) as mesh:
         yield mesh
 
 

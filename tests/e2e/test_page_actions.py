@@ -19,6 +19,7 @@ from playwright.async_api import Browser, Page, Request, Route, expect
 from shared.events import ProcessingFinished
 from shared.redis_client import open_redis
 from shared.streams import Streams
+from tests.bench.layouts import generate
 from tests.client import Client
 from tests.e2e.browser import open_page
 from tests.e2e.conftest import KEY
@@ -237,3 +238,19 @@ SEEN_STATUSES = """() => {
     ).observe(document.querySelector("#uploads"),
               {attributes: true, subtree: true, attributeFilter: ["data-status"]});
 }"""
+
+
+async def test_a_pdf_table_is_shown_as_a_table_in_the_chunks_view(
+    page: Page, tmp_path: Path
+) -> None:
+    tables = [lay for lay in generate(tmp_path, seed=uuid.uuid4().int % 10_000) if lay.rows]
+    grid = tables[0]
+    await page.get_by_label("Choose files").set_input_files(grid.path)
+    row = page.locator(ROW.format(grid.path.name))
+    await expect(row).to_have_attribute("data-status", "completed", timeout=120_000)
+    await page.get_by_role("button", name=f"Chunks of {grid.path.name}").click()
+    table = page.locator("#chunk-list table.md").first
+    await expect(table).to_be_visible()
+    await expect(table.locator("th").first).to_have_text(grid.rows[0][0])
+    cells = table.locator("tbody tr").first.locator("td")
+    await expect(cells).to_have_text(grid.rows[1])

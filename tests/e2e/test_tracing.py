@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -48,7 +48,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def traced(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def traced(receiver: Receiver, server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
     settings = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -61,7 +61,7 @@ def traced(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "DOCMESH_SWEEP_INTERVAL_S": "1",
         "DOCMESH_MAX_REDRIVES": "10",
     }
-    with running_mesh(tmp_path_factory.mktemp("traced"), settings) as mesh:
+    with running_mesh(server_dir("traced"), settings) as mesh:
         yield mesh
 
 

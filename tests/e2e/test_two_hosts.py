@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +100,9 @@ class SplitMesh:
 
 
 @pytest.fixture(scope="module")
-async def split_mesh(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SplitMesh]:
+async def split_mesh(server_dir: Callable[[str], Path]) -> AsyncIterator[SplitMesh]:
     """Servers and gateway here, on the link's address; the five workers there."""
-    state = tmp_path_factory.mktemp("host-a")
+    state = server_dir("host-a")
     with second_host() as link:
         base = Settings(gateway_port=free_port())
         servers = plan_servers(state, base, host=link.host_address)
@@ -116,7 +116,7 @@ async def split_mesh(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             gateway = service_spec("gateway", settings)
             await supervisor.start(gateway, gateway.env)
             await supervisor.wait_ready(gateway, 120)
-            worker_home = tmp_path_factory.mktemp("host-b")
+            worker_home = server_dir("host-b")
             for service in WORKERS:
                 spec = service_spec(service, settings)
                 argv = [*_inside(link.namespace), *spec.argv]

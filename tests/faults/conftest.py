@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,8 @@ WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with running_mesh(tmp_path_factory.mktemp("faults"), FAST) as mesh:
+def mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
+    with running_mesh(server_dir("faults"), FAST) as mesh:
         yield mesh
 
 

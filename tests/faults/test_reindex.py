@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ NEW_TOKENS, NEW_OVERLAP = 150, 20
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
     # One document rebuilt at a time, one unit of the embedder: the build lasts long
     # enough to be caught in the middle.
     settings = {
@@ -35,7 +35,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "DOCMESH_REINDEX_DOCUMENTS": "1",
         "DOCMESH_REINDEX_WINDOW": "1",
     }
-    with running_mesh(tmp_path_factory.mktemp("reindex"), settings) as mesh:
+    with running_mesh(server_dir("reindex"), settings) as mesh:
         yield mesh
 
 
