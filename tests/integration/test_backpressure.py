@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from services.gateway.throttle import BACKLOG_CACHE_S
+from shared import status
 from shared.events import Stream
 from shared.keys import create_key
 from shared.redis_client import open_redis
@@ -117,3 +118,39 @@ async def _process_new(client: Client, path: Path) -> tuple[int, Any]:
     presigned = await client.presign(path.name, len(data), "application/pdf")
     assert await client.put(presigned, data) == 200
     return await client.process(presigned["document_id"], presigned["upload_id"])
+
+
+async def test_concurrent_presigns_cannot_pass_the_quota_together(settings: Settings) -> None:
+    """Ten presigns at once, room for three: exactly three are admitted (each checked
+    the bytes in flight before the others' rows existed, and all passed, before)."""
+    async with (
+        running_gateway(settings, max_tenant_bytes=3_000_000) as (base, _),
+        client_of(base) as client,
+    ):
+        body = {"filename": "a.pdf", "content_type": "application/pdf", "file_size": 1_000_000}
+        answers = await asyncio.gather(
+            *(client.call("POST", "/documents/upload/presigned", json=body) for _ in range(10))
+        )
+        codes = sorted(status for status, _ in answers)
+        assert codes == [201] * 3 + [429] * 7, answers
+
+
+async def test_a_job_never_revives_a_cancelled_upload(settings: Settings, tmp_path: Path) -> None:
+    """Cancel between /process's checks and its recording of the job: the document stays
+    cancelled and the request is told so."""
+    async with running_gateway(settings) as (base, own), client_of(base) as client:
+        data = make_pdf(tmp_path / "late.pdf", 1, f"Late {uuid.uuid4()}").read_bytes()
+        presigned = await client.presign("late.pdf", len(data), "application/pdf")
+        assert await client.put(presigned, data) == 200
+        doc = presigned["document_id"]
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
+        try:
+            assert await status.cancel_unstarted(pool, doc)
+            assert await status.record_job(pool, doc, str(uuid.uuid4()), None) is None
+            assert await pool.fetchval("SELECT status FROM documents WHERE id = $1", doc) == (
+                "cancelled"
+            )
+        finally:
+            await pool.close()
+        code, body = await client.process(doc, presigned["upload_id"])
+        assert code == 409 and body["error"]["code"] == "document_cancelled", body
