@@ -50,6 +50,18 @@ TARGETS: list[tuple[str, Callable[[Results], float], str, Callable[[float], bool
         _within(0.7, 1.3),
     ),
     (
+        "PDF layout reading: text PDF time / plain blocks",
+        lambda r: r["pdf_layout"]["text_slowdown"],
+        "<= 1.5",
+        lambda v: v <= 1.5,
+    ),
+    (
+        "table rows intact in chunks (generated table set)",
+        lambda r: r["pdf_layout"]["layout"]["rows_intact"],
+        ">= 0.95",
+        lambda v: v >= 0.95,
+    ),
+    (
         "large document: longest wait between embedded counts (s)",
         lambda r: r["fairness"]["large_longest_stall_s"],
         "<= 30",
