@@ -22,6 +22,8 @@ from tests.bench.documents import make_pdf
 from tests.bench.layouts import Layout, generate, row_integrity
 
 ROUNDS = 3
+VARIED = 40
+"""Tables of random size, spacing, rules and alignment beside the set's fixed kinds."""
 
 
 def _pages_per_s(paths: list[Path], layout: bool) -> float:
@@ -64,7 +66,7 @@ def _kept(layouts: list[Layout], layout: bool) -> dict[str, Any]:
 
 def measure(folder: Path, text_pages: int) -> dict[str, Any]:
     """Layout on against off: speed on a text PDF and the table set, and what is kept."""
-    layouts = generate(folder / "layouts")
+    layouts = generate(folder / "layouts", varied=VARIED)
     text = make_pdf(folder / f"text-{text_pages}.pdf", text_pages)
     tables = [lay.path for lay in layouts if lay.rows]
     out: dict[str, Any] = {}

@@ -126,12 +126,15 @@ def _running(path: Path) -> None:
     doc.saveIncr()
 
 
-def generate(folder: Path, seed: int = 7, tables_per_style: int = 3) -> list[Layout]:
+def generate(
+    folder: Path, seed: int = 7, tables_per_style: int = 3, varied: int = 0
+) -> list[Layout]:
     """The layout set: tables of each style (short and wrapping), a table over pages,
-    running headers, numbered headings without an outline, and two columns."""
+    running headers, numbered headings without an outline, and two columns; and
+    ``varied`` more tables of random sizes, spacing, rules and alignment."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    made = []
+    made = [_varied(folder / f"varied-{n}.pdf", rng) for n in range(varied)]
     for style in STYLES:
         for n in range(tables_per_style):
             rows = _rows(rng, rng.randint(3, 9), rng.randint(3, 5), wrap=n % 2 == 1)
@@ -144,6 +147,57 @@ def generate(folder: Path, seed: int = 7, tables_per_style: int = 3) -> list[Lay
     made.append(Layout(path, long_rows))
     made.append(_headed(folder, rng))
     return made
+
+
+FRAMES = ("grid", "none", "typeset", "frame")
+
+
+def _varied(path: Path, rng: random.Random) -> Layout:
+    """A table of 2-7 columns in 8-12 pt, set tight or loose, framed one of four ways,
+    with right-aligned numbers, empty cells or wrapping text at random. Its truth is
+    the rows whose every cell the page shows (a table too wide is cut at the edge)."""
+    columns, count = rng.randint(2, 7), rng.randint(2, 15)
+    frame, size = rng.choice(FRAMES), rng.choice([8, 9, 10, 11, 12])
+    padding = rng.choice(["2px 4px", "2px 8px", "3px 12px", "1px 6px"])
+    right, empty, wrap = rng.random() < 0.5, rng.random() < 0.3, rng.random() < 0.5
+    rows = [[f"{rng.choice(WORDS).capitalize()}{c}" for c in range(columns)]]
+    for r in range(1, count + 1):
+        rows.append([_varied_cell(rng, r, c, columns, empty, wrap) for c in range(columns)])
+    html = []
+    for r, row in enumerate(rows):
+        tag, cells = "th" if r == 0 else "td", []
+        for c, value in enumerate(row):
+            css = f"padding: {padding};" + _frame_css(frame, r, len(rows))
+            css += " text-align: right;" if right and c and c % 2 == 0 else ""
+            cells.append(f'<{tag} style="{css}">{value}</{tag}>')
+        html.append("<tr>" + "".join(cells) + "</tr>")
+    table = "<table>" + "".join(html) + "</table>"
+    _write(path, f'<div style="font-size: {size}pt"><p>{PROSE * 2}</p>{table}<p>{PROSE}</p></div>')
+    with pymupdf.open(path) as doc:
+        shown = " ".join(" ".join(page.get_text().split()) for page in doc)
+    truth = [[c for c in row if c] for row in rows]
+    return Layout(path, [row for row in truth if all(c in shown for c in row)])
+
+
+def _varied_cell(rng: random.Random, r: int, c: int, columns: int, empty: bool, wrap: bool) -> str:
+    if empty and c and rng.random() < 0.15:
+        return ""
+    if c == 0:
+        return f"{rng.choice(WORDS).capitalize()} {r}"
+    if c % 2 == 0:
+        return f"{rng.uniform(0, 1000):.2f}"
+    words = rng.randint(4, 9) if wrap and c == columns - 1 else rng.randint(1, 3)
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def _frame_css(frame: str, r: int, count: int) -> str:
+    if frame == "grid":
+        return f" border: {RULE};"
+    top = (frame in {"typeset", "frame"}) and r == 0
+    under_header = frame == "typeset" and r == 0
+    bottom = frame in {"typeset", "frame"} and r == count - 1
+    css = f" border-top: {RULE};" if top else ""
+    return css + (f" border-bottom: {RULE};" if under_header or bottom else "")
 
 
 def _headed(folder: Path, rng: random.Random) -> Layout:

@@ -102,3 +102,14 @@ def test_a_sentence_cut_by_a_page_break_is_joined() -> None:
     text, starts = join_pages(["It runs across the", "page break. New page.", "Next one."])
     assert text == "It runs across the page break. New page.\n\nNext one."
     assert starts == [0, 19, 42]
+
+
+def test_tables_of_varied_size_spacing_and_rules_keep_their_rows(tmp_path: Path) -> None:
+    varied = [
+        lay for lay in generate(tmp_path, seed=11, varied=12) if lay.path.stem.startswith("v")
+    ]
+    rows = intact = 0.0
+    for lay in varied:
+        share, _ = row_integrity(chunk_texts(read(lay.path)), lay.rows)
+        rows, intact = rows + len(lay.rows), intact + share * len(lay.rows)
+    assert rows > 50 and intact / rows >= 0.95
