@@ -106,10 +106,12 @@ BENCH_FILES = [
 
 
 def unique_copy(source: Path, target: Path, line: str) -> Path:
-    """``source`` with ``line`` added, so that its text (and file) hash is new."""
+    """``source`` with ``line`` added, so that its text (and file) hash is new. In a PDF
+    the line is a last page of its own: set in a page's margin, it would be read as a
+    header and dropped, and the copy would be a duplicate after all."""
     if source.suffix == ".pdf":
         doc = pymupdf.open(source)
-        doc[0].insert_text((36, 20), line, fontsize=6)
+        doc.new_page(-1).insert_text((72, 300), line, fontsize=11)
         doc.save(target)
         doc.close()
     elif source.suffix == ".docx":
