@@ -187,9 +187,11 @@ def _merge_wrapped(
     band above the first inner rule is the header, one row. In a grid (rules between
     rows) a band is one row when its lines fill different numbers of cells (cells
     that wrapped), and several when they all fill as many (groups of rows); elsewhere
-    (no rules, or only a frame above and below) it must also follow at line spacing,
-    and each of its cells sit under a cell that ran to its column's edge (text that
-    wrapped)."""
+    (no rules, or only a frame above and below) a line at line spacing continues a
+    row that lacks cells, or fills fewer cells than a row, when in each column the
+    row already has its text is the rest of that cell's (the cell above ran to its
+    column's edge): top-aligned cells that wrap, and cells centred beside a taller
+    one, make one row."""
     bands = [bisect.bisect_left(sorted(rules), row.middle) for row in run]
     per_band = Counter(bands)
     grid_ruled = len(per_band) >= 3
@@ -214,11 +216,13 @@ def _merge_wrapped(
         elif grid_ruled:
             continues = not even[bands[i]]  # a band of one row whose cells wrapped
         else:
-            continues = (
-                len(filled) < full
-                and run[i].y0 - run[i - 1].y0 <= spacing * 1.15
-                and all(_wrapped(above[n], cells[n], columns[n]) for n in filled)
-            )
+            close = run[i].y0 - run[i - 1].y0 <= spacing * 1.15
+            # The row so far lacks cells (its first lines are a taller cell's, the
+            # others set in its middle), or this line fills fewer cells than a row;
+            # and in every column the row has, this line is the rest of its text.
+            open_row = sum(bool(c) for c in out[-1]) < full or len(filled) < full
+            wraps = all(_wrapped(above[n], cells[n], columns[n]) for n in filled if out[-1][n])
+            continues = close and open_row and wraps
         if continues:
             out[-1] = [f"{a} {b.text}".strip() for a, b in zip(out[-1], cells, strict=True)]
             above = [b if b.text else a for a, b in zip(above, cells, strict=True)]

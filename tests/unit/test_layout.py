@@ -113,3 +113,18 @@ def test_tables_of_varied_size_spacing_and_rules_keep_their_rows(tmp_path: Path)
         share, _ = row_integrity(chunk_texts(read(lay.path)), lay.rows)
         rows, intact = rows + len(lay.rows), intact + share * len(lay.rows)
     assert rows > 50 and intact / rows >= 0.95
+
+
+def test_cells_centred_beside_a_taller_cell_stay_in_its_row(tmp_path: Path) -> None:
+    rows = [["Name", "Notes", "Rank"], ["Alpha", "a long note that wraps over lines here", "1"]]
+    rows += [["Beta", "short", "2"], ["Gamma", "another long note that wraps as well", "3"]]
+    cell = 'style="padding: 3px 10px; vertical-align: middle; width: 110px"'
+    html = "".join("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in r) + "</tr>" for r in rows)
+    story = pymupdf.Story(f"<table>{html}</table>")
+    writer = pymupdf.DocumentWriter(str(tmp_path / "centred.pdf"))
+    device = writer.begin_page(pymupdf.paper_rect("a4"))
+    story.place(pymupdf.Rect(72, 72, 420, 700))
+    story.draw(device)
+    writer.end_page()
+    writer.close()
+    assert row_integrity(chunk_texts(read(tmp_path / "centred.pdf")), rows) == (1.0, 1.0)
