@@ -142,12 +142,11 @@ async def test_a_huge_answer_is_not_read(own_pool: tuple[Settings, asyncpg.Pool]
     async with serving(app) as base:
         delivery = await hooked_document(pool, "alice", f"{base}/hook")
         async with open_notifier(settings, pool) as notifier:
-            started = time.monotonic()
             await attempt(notifier, delivery)
-            seconds = time.monotonic() - started
+    # Judged at its status line: reading the body would have run into the timeout
+    # (the answer never ends), and the attempt would be a TimeoutError.
     row = await outcome(pool, delivery)
     assert (row["status"], row["status_code"]) == ("delivered", 200), dict(row)
-    assert seconds < 5  # answered at the status line, not at the end of the body
 
 
 async def test_one_tenants_slow_receivers_hold_at_most_its_share(
