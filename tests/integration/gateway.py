@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from services.gateway.app import create_app
-from shared.db import migrate
+from shared.db import migrate, open_pool
 from shared.settings import Settings
 from tests.client import Client
 from tests.http_server import serving
@@ -34,6 +34,16 @@ async def own_database(settings: Settings) -> AsyncIterator[str]:
             await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
+    """Settings and a pool for a new database of its own, migrated; dropped afterwards."""
+    async with own_database(settings) as url:
+        own = msgspec.structs.replace(settings, database_url=url)
+        await migrate(own)
+        async with open_pool(own) as pool:
+            yield own, pool
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
-import msgspec
 import pytest
 
 from services.chunker import handler as chunker
@@ -17,7 +16,6 @@ from services.chunker.chunking import token_counter
 from services.embedder import handler as embedder
 from services.embedder.batcher import open_batcher
 from shared import indexes, rebuild, reindex
-from shared.db import migrate, open_pool
 from shared.embeddings import open_embeddings
 from shared.events import ChunksStored, DuplicatesChecked, EmbedUnit, Event
 from shared.guard import guarded
@@ -25,7 +23,7 @@ from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.worker import Context
-from tests.integration.gateway import own_database
+from tests.integration.gateway import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +31,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def own(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
     """A database of its own: these tests move the deployment's active version."""
-    async with own_database(settings) as url:
-        mine = msgspec.structs.replace(settings, database_url=url)
-        await migrate(mine)
-        async with open_pool(mine) as pool:
-            yield mine, pool
+    async with migrated_database(settings) as found:
+        yield found
 
 
 async def document(pool: asyncpg.Pool, status: str) -> tuple[str, str]:

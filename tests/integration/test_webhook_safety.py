@@ -19,11 +19,10 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from services.gateway.notifier import Notifier, open_notifier
 from shared import webhooks
-from shared.db import migrate, open_pool
 from shared.events import WebhookDue
 from shared.settings import Settings
 from tests.http_server import serving
-from tests.integration.gateway import client_of, own_database, running_gateway
+from tests.integration.gateway import client_of, migrated_database, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -90,11 +89,8 @@ async def outcome(pool: asyncpg.Pool, delivery: str) -> asyncpg.Record:
 
 @pytest.fixture
 async def own_pool(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
-    async with own_database(settings) as url:
-        own = msgspec.structs.replace(settings, database_url=url)
-        await migrate(own)
-        async with open_pool(own) as pool:
-            yield own, pool
+    async with migrated_database(settings) as found:
+        yield found
 
 
 async def test_a_name_that_rebinds_to_loopback_is_not_called(
