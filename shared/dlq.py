@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from shared import rebuild, status
+from shared import jobs, status
 from shared.db import Pool
 from shared.events import FIELD, decode
 from shared.events import Stream as StreamName
@@ -61,11 +61,13 @@ async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None)
             event = decode(fields[FIELD.encode()])
         except (KeyError, msgspec.DecodeError):
             continue
-        if getattr(event, "rebuild", 0):  # a document's rebuild into a new index version
-            await rebuild.requeue(pool, event.job_id)
-        else:
-            resume_at = resume_status(type(event))
-            await status.restart(pool, event.document_id, resume_at, "Retrying after a dead letter")
+        # The job runs again: a rebuild's row reopens; the document's own job restarts
+        # the document at the entry's stage (each statement leaves the other kind alone).
+        await jobs.resume(pool, event.job_id)
+        resume_at = resume_status(type(event))
+        await status.restart(
+            pool, event.document_id, resume_at, "Retrying after a dead letter", job=event.job_id
+        )
         async with streams.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(decoded(fields[b"stream"]), {FIELD: fields[FIELD.encode()]})
             pipe.xdel(streams.key(StreamName.DEAD), entry_id)

@@ -88,12 +88,11 @@ class TextExtracted(Event, frozen=True, tag="text_extracted"):
 
 
 class DuplicatesChecked(Event, frozen=True, tag="duplicates_checked"):
-    """The document is not a duplicate: it goes on to chunking. Also the start of a
-    document's rebuild into a new index version (``rebuild``), from its stored pages."""
+    """The document's pages are ready for chunking: its upload is not a duplicate, or a
+    job rebuilds it from its stored pages (``shared.jobs``)."""
 
-    rebuild: int = 0
-    """The index version this event rebuilds the document into; 0 in the document's
-    own run (which chunks into the active version). Its ``job_id`` is the rebuild's."""
+    index_version: int = 0
+    """The version the job chunks into; 0 for the version active when it is chunked."""
 
 
 class ChunksStored(Event, frozen=True, tag="chunks_stored"):
@@ -101,8 +100,8 @@ class ChunksStored(Event, frozen=True, tag="chunks_stored"):
     them into units and queues the document's first ones (also a re-drive's event)."""
 
     chunk_count: int
-    rebuild: int = 0
-    """As in :class:`DuplicatesChecked`: the version rebuilt, 0 in the document's run."""
+    index_version: int
+    """The version the chunks were stored in."""
 
 
 class EmbedUnit(Event, frozen=True, tag="embed_unit"):
@@ -110,13 +109,10 @@ class EmbedUnit(Event, frozen=True, tag="embed_unit"):
     embedder's scheduler a few at a time per document and per tenant."""
 
     unit_no: int
-    tenant: str = ""
-    """The document's tenant: whose window a skipped unit frees."""
-    index_version: int = 0
-    """The version whose chunks the unit embeds (0 in entries older than versions:
-    the document's own)."""
-    rebuild: int = 0
-    """As in :class:`DuplicatesChecked`: the version rebuilt, 0 in the document's run."""
+    index_version: int
+    """The version whose chunks the unit embeds."""
+    lane: str
+    """Whose embedder windows the unit uses (the job's lane): what a skipped unit frees."""
 
 
 Outcome = Literal["completed", "failed", "duplicate", "cancelled"]

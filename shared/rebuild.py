@@ -1,15 +1,15 @@
 """Rebuilding documents into a new index version, in the background.
 
-A reindex adds a ``building`` version and a ``document_indexes`` row per document
-that has stored pages (completed, or still in the pipeline). The rows are fed to
-the chunker a few documents at a time (``DOCMESH_REINDEX_DOCUMENTS``) as
-``DuplicatesChecked`` events carrying ``rebuild``; the chunker splits the pages
-with the version's settings and the embedder embeds them as units of a tenant of
-their own (``REBUILD_TENANT``, window ``DOCMESH_REINDEX_WINDOW``), so live uploads
-keep their windows. The unit that completes a document's rebuild marks its row
-done, feeds the next documents and, when no row is left, switches the active
-version in the same transaction. Documents chunked while a build runs get a row
-too (``shared.indexes``' callers add it), so uploads land in both versions.
+A reindex adds a ``building`` version and a row per document that has stored
+pages (completed, or still in the pipeline): a job of its own (``shared.jobs``),
+``pending``. The jobs are fed to the chunker a few documents at a time
+(``DOCMESH_REINDEX_DOCUMENTS``) as ``DuplicatesChecked`` events of their
+version; from there the stages run them as they run any job, their units in the
+rebuild's lane (window ``DOCMESH_REINDEX_WINDOW``), so live uploads keep their
+windows. Each job's end feeds the next documents and, when no row is left,
+switches the active version in the same transaction (:func:`advance`).
+Documents chunked while a build runs get a row of it too (``jobs.chunked``),
+so uploads land in both versions.
 
 Every step is a transaction keyed by the row, so replays change nothing; the
 janitor's sweep re-feeds rows whose event was lost and activates a version whose
@@ -29,10 +29,6 @@ from shared.indexes import IndexVersion, building, lock_activation
 from shared.status import PIPELINE_SQL, Conn
 
 log = structlog.get_logger()
-
-REBUILD_TENANT = "*rebuild*"
-"""The tenant rebuild units are scheduled under: their own window of the embedder."""
-
 
 INDEXED_SQL = f"""(d.status = 'completed' AND d.duplicate_of IS NULL
     OR d.status IN {PIPELINE_SQL}) AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)"""
@@ -56,24 +52,13 @@ async def add_documents(conn: Conn, version: int, document_ids: list[str] | None
     return int(result.split()[-1])
 
 
-async def add_if_building(conn: asyncpg.Connection, document_id: str) -> None:
-    """A document chunked into the active version while another is built gets a row of
-    the build, so that it lands in both (called in the chunker's transaction)."""
-    await conn.execute(
-        "INSERT INTO document_indexes (document_id, index_version, job_id)"
-        " SELECT $1, version, gen_random_uuid() FROM index_versions WHERE state = 'building'"
-        " ON CONFLICT DO NOTHING",
-        document_id,
-    )
-
-
 def _event(row: asyncpg.Record, version: int) -> DuplicatesChecked:
     job = row["job_id"]
     return DuplicatesChecked(
         event_id=str(uuid.uuid5(job, f"rebuild:{row['attempts']}")),
         document_id=str(row["document_id"]),
         job_id=str(job),
-        rebuild=version,
+        index_version=version,
     )
 
 
@@ -129,7 +114,9 @@ async def redrive(
 
 
 _OPEN_ROW = """v.version = di.index_version AND v.state IN ('building', 'active')
-    AND di.state IN ('queued', 'chunked')"""
+    AND di.state IN ('queued', 'chunked') AND NOT EXISTS (SELECT 1 FROM documents d
+        WHERE d.id = di.document_id AND d.job_id = di.job_id)"""
+"""Rows of rebuild jobs still at work (a document's own job is re-driven by its status)."""
 
 
 async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[DuplicatesChecked]:
@@ -156,40 +143,6 @@ async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[Dup
     if rows:
         log.warning("index_repair_queued", index_version=active.version, documents=len(rows))
     return [_event(r, active.version) for r in rows]
-
-
-async def chunked(conn: asyncpg.Connection, version: int, document_id: str, count: int) -> None:
-    """The document's chunks of the version are stored: its units come next."""
-    await conn.execute(
-        "UPDATE document_indexes SET state = 'chunked', chunk_count = $3, embedded_by = NULL,"
-        " updated_at = now() WHERE index_version = $1 AND document_id = $2 AND state <> 'done'",
-        version,
-        document_id,
-        count,
-    )
-
-
-async def failed(conn: Conn, job_id: str, code: str, message: str) -> bool:
-    """A document the build cannot index (its rebuild failed for good): the build stays
-    unfinished and says why; True when ``job_id`` was a rebuild's."""
-    row = await conn.fetchrow(
-        "UPDATE document_indexes SET state = 'failed', error = $2, updated_at = now()"
-        " WHERE job_id = $1 AND state <> 'done' RETURNING index_version, document_id",
-        uuid.UUID(job_id),
-        f"{code}: {message}",
-    )
-    if row is not None:
-        log.warning("rebuild_document_failed", index_version=row[0], error_code=code)
-    return row is not None
-
-
-async def requeue(conn: Conn, job_id: str) -> None:
-    """A failed rebuild replayed from the dead letters runs again."""
-    await conn.execute(
-        "UPDATE document_indexes SET state = 'queued', error = NULL, queued_at = now(),"
-        " updated_at = now() WHERE job_id = $1 AND state = 'failed'",
-        uuid.UUID(job_id),
-    )
 
 
 async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
@@ -235,17 +188,13 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     return True
 
 
-async def record_own_run(conn: asyncpg.Connection, document_id: str) -> None:
-    """A document completed by its own run holds the version it was chunked into."""
-    await conn.execute(
-        "INSERT INTO document_indexes (document_id, index_version, job_id, state, chunk_count,"
-        " embedded_count) SELECT id, index_version, job_id, 'done', chunk_count,"
-        " coalesce(embedded_count, 0) FROM documents WHERE id = $1 AND index_version IS NOT NULL"
-        " ON CONFLICT (index_version, document_id) DO UPDATE SET state = 'done',"
-        " chunk_count = EXCLUDED.chunk_count, embedded_count = EXCLUDED.embedded_count,"
-        " updated_at = now()",
-        document_id,
-    )
+async def advance(conn: asyncpg.Connection, at_once: int) -> list[DuplicatesChecked]:
+    """After a job ended: the version being built becomes active if that was its last
+    document, else its next documents are fed (the events to publish)."""
+    version = await building(conn)
+    if version is None or await try_activate(conn, version.version):
+        return []
+    return await feed(conn, at_once)
 
 
 def describe(v: IndexVersion) -> dict[str, object]:

@@ -49,7 +49,10 @@ def _checked(row: asyncpg.Record, ids: Ids) -> Event | None:
 
 
 def _chunked(row: asyncpg.Record, ids: Ids) -> Event | None:
-    return ChunksStored(**ids, chunk_count=row["chunk_count"]) if row["chunk_count"] else None
+    version = row.get("index_version")  # of the document's own job, once chunked
+    if not (row["chunk_count"] and version):
+        return None
+    return ChunksStored(**ids, chunk_count=row["chunk_count"], index_version=version)
 
 
 BUILDERS: dict[type[Event], Callable[[asyncpg.Record, Ids], Event | None]] = {

@@ -68,7 +68,7 @@ UPDATE documents SET
     started_at = COALESCE(started_at, CASE WHEN $2 <> '{Status.UPLOADED}' THEN now() END),
     finished_at = COALESCE(finished_at, CASE WHEN $2 IN {TERMINAL_SQL} THEN now() END),
     updated_at = now()
-WHERE id = $1::uuid AND {_FOLD}
+WHERE id = $1::uuid AND job_id = $11::uuid AND {_FOLD}
 """
 
 
@@ -87,7 +87,8 @@ def progress_event(
 
 
 async def apply_progress(conn: Conn, event: Progress) -> bool:
-    """Fold ``event`` into its document's status; False when it was stale."""
+    """Fold ``event`` into its document's status; False when it was stale, or of a job
+    that does not drive the document (a rebuild's, an earlier run's)."""
     result = await conn.execute(
         _APPLY,
         event.document_id,
@@ -100,6 +101,7 @@ async def apply_progress(conn: Conn, event: Progress) -> bool:
         event.error_code,
         event.error_message,
         event.duplicate_of,
+        event.job_id,
     )
     return bool(result == "UPDATE 1")
 
@@ -191,9 +193,11 @@ async def restart(
     step: str,
     new_job: str | None = None,
     traceparent: str | None = None,
+    job: str | None = None,
 ) -> asyncpg.Record | None:
     """Put a failed document back at ``resume_at`` (a retry, a replayed dead letter),
-    with a fresh budget of re-drives; the row, or None when it was not failed.
+    with a fresh budget of re-drives; the row, or None when it was not failed (or
+    ``job`` is given and is not the document's: a rebuild's dead letter).
 
     A retry runs as ``new_job``: events still in flight from the failed run carry
     the old job id, and every stage skips them (``shared.guard``), so a late unit
@@ -205,12 +209,14 @@ async def restart(
         " updated_at = now(), stage_started = '{}', stage_seconds = '{}',"
         " job_id = coalesce($4::uuid, job_id), embedded_count = 0,"
         " traceparent = coalesce($5, traceparent)"
-        f" WHERE id = $1 AND status = '{Status.FAILED}' RETURNING *",
+        f" WHERE id = $1 AND status = '{Status.FAILED}'"
+        " AND ($6::uuid IS NULL OR job_id = $6) RETURNING *",
         document_id,
         resume_at.value,
         step,
         new_job,
         traceparent,
+        job,
     )
     return row
 
@@ -252,7 +258,9 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
                                    AND u.queued_at < now() - make_interval(secs => $1)))
           AND NOT EXISTS (SELECT 1 FROM documents o WHERE o.id = documents.waiting_for
                           AND o.status IN {PIPELINE_SQL})
-        RETURNING *
+        RETURNING *, (SELECT di.index_version FROM document_indexes di
+                      WHERE di.document_id = documents.id AND di.job_id = documents.job_id)
+                     AS index_version
         """,
         stall_after_s,
     )

@@ -130,7 +130,7 @@ def handling(
             "docmesh.event_id": event.event_id,
             "docmesh.queue_wait_ms": round(waited_ms, 1),
             "docmesh.cause": "redelivery" if redelivered else None,
-            "docmesh.rebuild": getattr(event, "rebuild", 0) or None,
+            "docmesh.index_version": getattr(event, "index_version", 0) or None,
         },
     ) as current:
         yield current

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.chunker.chunking import Chunk, TokenCounter, split
-from shared import indexes, tracing
-from shared import rebuild as rebuild_queue
+from shared import indexes, jobs, tracing
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, DuplicatesChecked, Event
@@ -28,44 +27,37 @@ class Deps:
 
 
 async def handle(deps: Deps, event: DuplicatesChecked, ctx: Context) -> Sequence[Event]:
-    """Store the document's chunks in the active version (replacing any from an earlier
-    attempt), or, for a rebuild, in the version being built."""
-    if event.rebuild:
-        return await rebuild(deps, event)
+    """Store the job's chunks in its version (replacing any from an earlier attempt):
+    the one it names, or the one active when it is chunked."""
     await ctx.progress("Splitting into chunks")
-    version = await indexes.active(deps.pool)
+    version = await _version(deps, event.index_version)
     chunks = await _split(deps, event.document_id, version)
     await ctx.progress(f"Storing {len(chunks)} chunks", 0.75)
     async with deps.pool.acquire() as conn, conn.transaction():
         # Chosen again under the activation lock: a version that became active while
         # the pages were split gets the chunks (split again with its settings).
-        if (current := await indexes.active_for_writing(conn)) != version:
+        current = await _version(deps, event.index_version, conn)
+        if current != version:
             version, chunks = current, await _split(deps, event.document_id, current)
         await _store(conn, event.document_id, version.version, chunks)
-        await conn.execute(
-            "UPDATE documents SET chunk_count = $2, index_version = $3 WHERE id = $1",
-            event.document_id,
-            len(chunks),
-            version.version,
-        )
-        await rebuild_queue.add_if_building(conn, event.document_id)
+        await jobs.chunked(conn, event.document_id, event.job_id, version.version, len(chunks))
     return [
         ctx.report(f"Stored {len(chunks)} chunks", chunk_count=len(chunks)),
-        event.follow(ChunksStored, chunk_count=len(chunks)),
+        event.follow(ChunksStored, chunk_count=len(chunks), index_version=version.version),
     ]
 
 
-async def rebuild(deps: Deps, event: DuplicatesChecked) -> Sequence[Event]:
-    """Chunk the document's stored pages into the version being built. The document's
-    status is not touched: it stays ``completed`` (or in its own run) meanwhile."""
-    version = await indexes.get(deps.pool, event.rebuild)
-    if version is None:
-        return []
-    chunks = await _split(deps, event.document_id, version)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await _store(conn, event.document_id, version.version, chunks)
-        await rebuild_queue.chunked(conn, version.version, event.document_id, len(chunks))
-    return [event.follow(ChunksStored, chunk_count=len(chunks), rebuild=version.version)]
+async def _version(deps: Deps, number: int, conn: asyncpg.Connection | None = None) -> IndexVersion:
+    """Version ``number``, or the active one for 0 (read under the activation lock in
+    ``conn``'s transaction, when given)."""
+    if number:
+        found = await indexes.get(conn or deps.pool, number)
+        if found is None:
+            raise DocumentFailed("index_version_missing", f"Index version {number} is gone.")
+        return found
+    if conn is None:
+        return await indexes.active(deps.pool)
+    return await indexes.active_for_writing(conn)
 
 
 async def _split(deps: Deps, document_id: str, version: IndexVersion) -> list[Chunk]:

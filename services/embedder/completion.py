@@ -1,4 +1,4 @@
-"""A unit's start and completion, and the document's (or its rebuild's) with it.
+"""A unit's start and completion, and its job's with it.
 
 Completion is recorded in the transaction that stores the unit's vectors; the
 unit that finishes a document's chunks of a version is recorded too, so that
@@ -42,38 +42,18 @@ class Finished:
         return self.embedded / self.total if self.total else 0.0
 
 
-_COUNTS = {
-    # The document's own run: the row of documents, its unit marker and its counts.
-    False: (
-        "SELECT embedded_by FROM documents WHERE id = $1 AND $2::int IS NOT NULL FOR UPDATE",
-        "UPDATE documents SET embedded_count = (SELECT count(*) FROM chunks"
-        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL)"
-        " WHERE id = $1 RETURNING embedded_count, chunk_count",
-        "UPDATE documents SET embedded_by = $3 WHERE id = $1 AND $2::int IS NOT NULL",
-    ),
-    # A rebuild: the document's row of the version being built.
-    True: (
+async def finish(
+    conn: asyncpg.Connection, document_id: str, version: int, unit_no: int
+) -> Finished:
+    """Mark the unit done and tell whether it finished the job's chunks of the version:
+    exactly one unit does (the row lock orders concurrent completions; a redelivery
+    of the finishing unit finds itself recorded as the finisher and says so again)."""
+    by = await conn.fetchval(
         "SELECT embedded_by FROM document_indexes"
         " WHERE document_id = $1 AND index_version = $2 FOR UPDATE",
-        "UPDATE document_indexes SET embedded_count = (SELECT count(*) FROM chunks"
-        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL),"
-        " updated_at = now() WHERE document_id = $1 AND index_version = $2"
-        " RETURNING embedded_count, chunk_count",
-        "UPDATE document_indexes SET embedded_by = $3, state = 'done', updated_at = now()"
-        " WHERE document_id = $1 AND index_version = $2",
-    ),
-}
-
-
-async def finish(
-    conn: asyncpg.Connection, document_id: str, version: int, unit_no: int, rebuild: bool
-) -> Finished:
-    """Mark the unit done and tell whether it finished the document's chunks of the
-    version: exactly one unit does (the row lock orders concurrent completions; a
-    redelivery of the finishing unit finds itself recorded as the finisher and says
-    so again)."""
-    lock, count, mark = _COUNTS[rebuild]
-    by = await conn.fetchval(lock, document_id, version)
+        document_id,
+        version,
+    )
     await conn.execute(
         "UPDATE embed_units SET state = 'done', done_at = now()"
         " WHERE document_id = $1 AND index_version = $2 AND unit_no = $3 AND state <> 'done'",
@@ -81,7 +61,14 @@ async def finish(
         version,
         unit_no,
     )
-    row = await conn.fetchrow(count, document_id, version)
+    row = await conn.fetchrow(
+        "UPDATE document_indexes SET embedded_count = (SELECT count(*) FROM chunks"
+        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL),"
+        " updated_at = now() WHERE document_id = $1 AND index_version = $2"
+        " RETURNING embedded_count, chunk_count",
+        document_id,
+        version,
+    )
     # Done only while the plan holds this unit: a unit whose rows were dropped
     # meanwhile (the document failed, or was chunked anew) finishes nothing.
     all_done = row is not None and await conn.fetchval(
@@ -94,26 +81,25 @@ async def finish(
     )
     embedded, total = (row[0] or 0, row[1] or 0) if row is not None else (0, 0)
     if all_done and by is None:
-        await conn.execute(mark, document_id, version, unit_no)
+        await conn.execute(
+            "UPDATE document_indexes SET embedded_by = $3, updated_at = now()"
+            " WHERE document_id = $1 AND index_version = $2",
+            document_id,
+            version,
+            unit_no,
+        )
         by = unit_no
     return Finished(embedded, total, bool(all_done) and by == unit_no)
 
 
-async def progress(
-    conn: asyncpg.Connection, document_id: str, version: int, rebuild: bool
-) -> Finished:
-    """Where the document's embedding of the version stands (done when its finishing
-    unit is recorded and no unit is open: a re-drive after the finishing event was
-    lost)."""
-    table = (
-        "document_indexes WHERE document_id = $1 AND index_version = $2"
-        if rebuild
-        else ("documents WHERE id = $1 AND $2::int IS NOT NULL")
-    )
+async def progress(conn: asyncpg.Connection, document_id: str, version: int) -> Finished:
+    """Where the job's embedding of the version stands (done when its finishing unit
+    is recorded and no unit is open: a re-drive after the finishing event was lost)."""
     row = await conn.fetchrow(
-        "SELECT coalesce(embedded_count, 0), coalesce(chunk_count, 0), embedded_by IS NOT NULL"
+        "SELECT embedded_count, coalesce(chunk_count, 0), embedded_by IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1"
-        f" AND index_version = $2 AND state <> 'done') FROM {table}",
+        " AND index_version = $2 AND state <> 'done') FROM document_indexes"
+        " WHERE document_id = $1 AND index_version = $2",
         document_id,
         version,
     )

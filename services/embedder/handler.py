@@ -1,9 +1,9 @@
 """Embedder: a document's chunks in fair units, their vectors from the cache or the API.
 
-``ChunksStored`` splits the document into units and queues what the windows
+``ChunksStored`` splits the job's chunks into units and queues what the windows
 allow (``units``); each ``EmbedUnit`` embeds its chunks, stores them, marks the
 unit done and queues the tenant's next units, in one transaction. The unit
-that completes the document (exactly one) hands it to the janitor.
+that completes the job (exactly one) hands it to the janitor.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import structlog
 
 from services.embedder import completion, units
 from services.embedder.batcher import Batcher, Usage, Vector
-from shared import indexes, rebuild, tracing
+from shared import indexes, jobs, tracing
 from shared.db import Pool
 from shared.embeddings import Embeddings, Model
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished
 from shared.indexes import IndexVersion
-from shared.rebuild import REBUILD_TENANT
 from shared.settings import Settings
 from shared.text import embedded_text
 from shared.worker import Context
@@ -55,27 +54,11 @@ async def handle(deps: Deps, event: ChunksStored | EmbedUnit, ctx: Context) -> S
     return await schedule(deps, event, ctx)
 
 
-async def _target(deps: Deps, event: ChunksStored | EmbedUnit) -> tuple[int, str]:
-    """The version whose chunks the event is about, and whose windows its units use."""
-    if event.rebuild:
-        return event.rebuild, REBUILD_TENANT
-    if isinstance(event, EmbedUnit) and event.index_version and event.tenant:
-        return event.index_version, event.tenant  # what the scheduler put in the event
-    row = await deps.pool.fetchrow(
-        "SELECT coalesce(index_version, 1), tenant FROM documents WHERE id = $1",
-        event.document_id,
-    )
-    if row is None:
-        raise DocumentFailed("not_found", "The document was deleted while it was processed.")
-    version = event.index_version if isinstance(event, EmbedUnit) else 0
-    return version or row[0], row[1]
-
-
 async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
-    """Split the document's chunks into units and queue the first ones the windows allow
+    """Split the job's chunks into units and queue the first ones the windows allow
     (a re-drive puts units whose events may be lost back in line)."""
-    settings, doc = deps.settings, event.document_id
-    version, tenant = await _target(deps, event)
+    settings, doc, version = deps.settings, event.document_id, event.index_version
+    job = await jobs.get(deps.pool, doc, version)
     tokens = [
         int(r[0])
         for r in await deps.pool.fetch(
@@ -85,21 +68,16 @@ async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Ev
             version,
         )
     ]
-    if not tokens:
+    if job is None or not tokens:
         raise DocumentFailed("chunks_missing", "The document's chunks are gone; retry it.")
     unit_tokens = min(settings.embed_unit_tokens, settings.embeddings_batch_tokens)
     plan = units.plan(tokens, settings.embeddings_batch_inputs, unit_tokens)
     async with deps.pool.acquire() as conn, conn.transaction():
-        if await units.replan(conn, doc, version, tenant, plan) and not event.rebuild:
-            await conn.execute("UPDATE documents SET embedded_by = NULL WHERE id = $1", doc)
-        queued = await _top_up(deps, conn, tenant, event)
-        done = await completion.progress(conn, doc, version, bool(event.rebuild))
-        if done.document_done and event.rebuild:
-            return [*queued, *await _rebuilt(deps, conn, event.rebuild)]
+        await units.replan(conn, doc, version, job.lane, plan)
+        queued = await _top_up(deps, conn, job.lane, event)
+        done = await completion.progress(conn, doc, version)
     if done.document_done:  # a re-drive of a document whose last unit was done
         return [*_done_events(event, ctx, done), *queued]
-    if event.rebuild:
-        return queued
     mine = any(unit.document_id == doc for unit in queued)
     step = f"Embedding {len(tokens)} chunks" if mine else "Waiting for the embedder"
     return [ctx.report(step, done.fraction, embedded_count=done.embedded), *queued]
@@ -107,8 +85,7 @@ async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Ev
 
 async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Event]:
     """Embed the unit's chunks that have no vector yet, then finish it."""
-    doc = event.document_id
-    number, _ = await _target(deps, event)
+    doc, number = event.document_id, event.index_version
     unit = await completion.start(deps.pool, doc, number, event.unit_no)
     if unit is None:  # chunked anew since: the new plan was queued by its own event
         return await free_window(deps, event, ctx)
@@ -126,13 +103,9 @@ async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Eve
     vectors, new = await _vectors(deps, version, rows, usage)
     async with deps.pool.acquire() as conn, conn.transaction():
         await _store(version.model, conn, rows, vectors, new)
-        done = await completion.finish(conn, doc, number, event.unit_no, bool(event.rebuild))
-        queued: list[Event] = [*await _top_up(deps, conn, unit["tenant"], event)]
-        if done.document_done and event.rebuild:
-            queued += await _rebuilt(deps, conn, event.rebuild)
+        done = await completion.finish(conn, doc, number, event.unit_no)
+        queued = await _top_up(deps, conn, unit["tenant"], event)
     await ctx.streams.count("embedder", **vars(usage))
-    if event.rebuild:
-        return queued
     if done.document_done:
         log.info("document_embedded", chunks=done.total)
         return [*_done_events(event, ctx, done), *queued]
@@ -140,36 +113,19 @@ async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Eve
     return [ctx.report(step, done.fraction, embedded_count=done.embedded), *queued]
 
 
-async def _rebuilt(deps: Deps, conn: asyncpg.Connection, version: int) -> list[Event]:
-    """A document's rebuild is done: the version becomes active if it was the last one,
-    else the next documents of the build are fed to the chunker."""
-    if await rebuild.try_activate(conn, version):
-        return []
-    return list(await rebuild.feed(conn, deps.settings.reindex_documents))
-
-
 async def free_window(deps: Deps, event: Event, ctx: Context) -> Sequence[Event]:
     """A unit that will not be embedded (its document finished, was cancelled or chunked
     anew) frees its place: queue the tenant's next units."""
-    tenant = event.tenant if isinstance(event, EmbedUnit) else ""
-    tenant = tenant or await deps.pool.fetchval(
-        "SELECT tenant FROM documents WHERE id = $1", event.document_id
-    )
-    if not tenant:
-        return []
+    if not isinstance(event, EmbedUnit):
+        return []  # a skipped ChunksStored queued nothing
     async with deps.pool.acquire() as conn, conn.transaction():
-        return await _top_up(deps, conn, tenant, event)
+        return await _top_up(deps, conn, event.lane, event)
 
 
-async def _top_up(
-    deps: Deps, conn: asyncpg.Connection, tenant: str, cause: Event
-) -> list[EmbedUnit]:
+async def _top_up(deps: Deps, conn: asyncpg.Connection, lane: str, cause: Event) -> list[EmbedUnit]:
     s = deps.settings
-    if tenant == REBUILD_TENANT:
-        windows = units.Windows(s.embed_window, s.reindex_window, rebuild=True)
-    else:
-        windows = units.Windows(s.embed_window, s.embed_tenant_window)
-    return await units.top_up(conn, tenant, cause, windows)
+    lane_window = s.reindex_window if lane == jobs.REBUILD_LANE else s.embed_tenant_window
+    return await units.top_up(conn, lane, cause, units.Windows(s.embed_window, lane_window))
 
 
 def _done_events(event: Event, ctx: Context, done: completion.Finished) -> list[Event]:

@@ -25,7 +25,7 @@ import asyncpg
 from services.embedder.batching import batches
 from shared import tracing
 from shared.events import EmbedUnit, Event
-from shared.status import TERMINAL_SQL
+from shared.jobs import open_sql
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,12 @@ def pick(documents: Sequence[Open], window: int, tenant_window: int) -> list[tup
 
 
 async def replan(
-    conn: asyncpg.Connection, document_id: str, version: int, tenant: str, units: list[Unit]
+    conn: asyncpg.Connection, document_id: str, version: int, lane: str, units: list[Unit]
 ) -> bool:
-    """Store the units of the document's chunks of ``version``. The same plan again (a
+    """Store the units of the job's chunks of ``version``. The same plan again (a
     replay, a re-drive) keeps the units' progress and puts queued ones back to wait
-    (their events may be lost); another plan (chunked anew) replaces them: True then."""
+    (their events may be lost); another plan (chunked anew) replaces them, and no
+    unit has finished the job then: True."""
     stored = await conn.fetch(
         "SELECT first_ordinal, last_ordinal FROM embed_units"
         " WHERE document_id = $1 AND index_version = $2 ORDER BY unit_no",
@@ -106,10 +107,16 @@ async def replan(
         document_id,
         version,
     )
+    await conn.execute(
+        "UPDATE document_indexes SET embedded_by = NULL WHERE document_id = $1"
+        " AND index_version = $2",
+        document_id,
+        version,
+    )
     await conn.copy_records_to_table(
         "embed_units",
         records=[
-            (document_id, version, n, tenant, u.first_ordinal, u.last_ordinal, u.chunks, u.tokens)
+            (document_id, version, n, lane, u.first_ordinal, u.last_ordinal, u.chunks, u.tokens)
             for n, u in enumerate(units)
         ],
         columns=[
@@ -127,54 +134,36 @@ async def replan(
 
 
 _OPEN = f"""
-SELECT u.document_id::text AS document_id, d.job_id::text AS job_id,
-       count(*) FILTER (WHERE u.state = 'queued') AS queued,
-       coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE u.state = 'pending'),
-                '{{}}') AS pending,
-       d.index_version, d.traceparent
-FROM embed_units u JOIN documents d ON d.id = u.document_id
-WHERE u.tenant = $1 AND u.state <> 'done' AND u.index_version = d.index_version
-  AND d.status NOT IN {TERMINAL_SQL} AND NOT d.cancel_requested
-GROUP BY u.document_id, d.job_id, d.queued_at, d.index_version, d.traceparent
-ORDER BY d.queued_at, u.document_id
-"""
-
-_OPEN_REBUILD = """
 SELECT u.document_id::text AS document_id, di.job_id::text AS job_id,
        count(*) FILTER (WHERE u.state = 'queued') AS queued,
        coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE u.state = 'pending'),
-                '{}') AS pending,
-       u.index_version, '' AS traceparent
+                '{{}}') AS pending,
+       u.index_version, di.traceparent
 FROM embed_units u
 JOIN document_indexes di ON di.document_id = u.document_id
                         AND di.index_version = u.index_version
-JOIN index_versions v ON v.version = u.index_version AND v.state IN ('building', 'active')
-WHERE u.tenant = $1 AND u.state <> 'done' AND di.state = 'chunked'
-GROUP BY u.document_id, di.job_id, di.queued_at, u.index_version
+JOIN documents d ON d.id = u.document_id
+WHERE u.tenant = $1 AND u.state <> 'done' AND di.state = 'chunked' AND {open_sql("di", "d")}
+GROUP BY u.document_id, di.job_id, di.queued_at, u.index_version, di.traceparent
 ORDER BY di.queued_at, u.document_id
 """
+"""The lane's jobs with units to embed, the earliest first."""
 
 # Units a cause queued before, to publish again, with what their events carry.
 _AGAIN = """
-SELECT u.document_id::text, u.index_version, u.unit_no,
-       coalesce(di.job_id, d.job_id)::text, CASE WHEN di.job_id IS NULL THEN d.traceparent
-                                                 ELSE '' END
-FROM embed_units u JOIN documents d ON d.id = u.document_id
-LEFT JOIN document_indexes di ON $3 AND di.document_id = u.document_id
-                              AND di.index_version = u.index_version
+SELECT u.document_id::text, u.index_version, u.unit_no, di.job_id::text, di.traceparent
+FROM embed_units u JOIN document_indexes di ON di.document_id = u.document_id
+                                           AND di.index_version = u.index_version
 WHERE u.queued_by = $1 AND u.state = 'queued' AND u.tenant = $2
 """
 
 
 @dataclass(frozen=True)
 class Windows:
-    """Units in flight allowed per document and per tenant; ``rebuild`` when the tenant is
-    the rebuild's (its units are picked among rows of ``document_indexes`` of the version
-    being built, or of the active one for a repair, not among live documents)."""
+    """Units in flight allowed per document and per lane (a tenant, or the rebuild's)."""
 
     document: int
     tenant: int
-    rebuild: bool = False
 
 
 async def top_up(
@@ -187,9 +176,8 @@ async def top_up(
     """
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"embed:{tenant}")
     cause_id = uuid.UUID(cause.event_id)
-    again = await conn.fetch(_AGAIN, cause_id, tenant, bool(windows.rebuild))
-    query = _OPEN_REBUILD if windows.rebuild else _OPEN
-    rows = await conn.fetch(query, tenant)
+    again = await conn.fetch(_AGAIN, cause_id, tenant)
+    rows = await conn.fetch(_OPEN, tenant)
     documents = [Open(r[0], r[1], r[2], tuple(r[3]), r[4], r[5]) for r in rows]
     chosen = pick(documents, windows.document, windows.tenant)
     await conn.executemany(
@@ -203,25 +191,17 @@ async def top_up(
     ]
     return [
         EmbedUnit(
-            event_id=cause.child_id(_unit_name(document_id, version, unit_no, windows.rebuild)),
+            event_id=cause.child_id(f"unit:{document_id}:v{version}:{unit_no}"),
             document_id=document_id,
             job_id=job_id,
             # In its own document's trace: under the span queueing it, or the request's.
             traceparent=_parent(cause, document_id) or traceparent,
             unit_no=unit_no,
-            tenant=tenant,
             index_version=version,
-            rebuild=version if windows.rebuild else 0,
+            lane=tenant,
         )
         for document_id, version, unit_no, job_id, traceparent in queued
     ]
-
-
-def _unit_name(document_id: str, version: int, unit_no: int, rebuild: bool) -> str:
-    # A document's own units keep the names they had before versions existed.
-    if rebuild:
-        return f"unit:{document_id}:v{version}:{unit_no}"
-    return f"unit:{document_id}:{unit_no}"
 
 
 def _parent(cause: Event, document_id: str) -> str:

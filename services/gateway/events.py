@@ -42,8 +42,10 @@ SETTLE_S = 2.0
 
 def advance(view: dict[str, Any], event: Progress) -> dict[str, Any] | None:
     """The view moved on by ``event`` (the status fold's rule); None when the event
-    moves nothing forward."""
-    if not advances(view["status"], view["progress"], event.status, event.progress):
+    moves nothing forward, or is of a job that does not drive the document."""
+    if event.job_id != view.get("job_id") or not advances(
+        view["status"], view["progress"], event.status, event.progress
+    ):
         return None
     moved = {
         **view,

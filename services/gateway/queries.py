@@ -60,7 +60,8 @@ async def chunk_page(
                 (SELECT v.version FROM index_versions v WHERE v.state = 'active' AND EXISTS
                     (SELECT 1 FROM chunks c WHERE c.document_id = $1
                      AND c.index_version = v.version)),
-                (SELECT index_version FROM documents WHERE id = $1))
+                (SELECT di.index_version FROM document_indexes di JOIN documents d
+                 ON d.id = di.document_id AND d.job_id = di.job_id WHERE d.id = $1))
             """,
             document_id,
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from shared import metrics, rebuild, redrive, status, tracing, webhooks
+from shared import jobs, metrics, rebuild, redrive, status, tracing, webhooks
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
@@ -28,9 +28,10 @@ class Deps:
 
 
 async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequence[Event]:
-    """Finish the document: the S3 object always goes, whatever the outcome, and the
-    tenant's webhooks that want this end get a delivery (scheduled in the same
-    transaction, so a crash never loses one: the notifier's sweep finds it).
+    """Record the job's end on its row; the document's own job also finishes the
+    document: the S3 object always goes, whatever the outcome, and the tenant's
+    webhooks that want this end get a delivery (scheduled in the same transaction,
+    so a crash never loses one: the notifier's sweep finds it). A build goes on.
 
     The row stays locked from the check to the final status, so two finishing
     events for one document (a replay, a late dead letter) finish it once. A
@@ -45,8 +46,10 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         )
         if row is None:
             return []  # deleted: nothing to do
-        if row["job_id"] != event.job_id:
-            return await _not_own_run(deps, conn, event)
+        error = f"{event.error_code}: {event.error_message}" if event.error_code else None
+        await jobs.end(conn, event.job_id, event.outcome, error)
+        if row["job_id"] != event.job_id:  # a rebuild's job (or an earlier run's)
+            return [*await rebuild.advance(conn, deps.settings.reindex_documents)]
         if row["status"] in TERMINAL:
             # Finished before: a replay, maybe after the delete below failed.
             await deps.store.delete(row["object_key"])
@@ -54,12 +57,11 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         cancelled = row["cancel_requested"] and event.outcome != "failed"
         outcome = "cancelled" if cancelled else event.outcome
         await _drop_partial(conn, event.document_id, outcome)
-        if outcome == "completed":
-            await rebuild.record_own_run(conn, event.document_id)
         final = terminal_progress(event, outcome)
         await status.finish(conn, final)
         deliveries = await webhooks.schedule(conn, event.document_id, f"document.{final.status}")
         released = await redrive.waiters(conn, event.document_id)
+        released += await rebuild.advance(conn, deps.settings.reindex_documents)
     with tracing.span("s3 delete"):
         await deps.store.delete(row["object_key"])
     metrics.DOCUMENTS_FINISHED.labels(outcome).inc()
@@ -83,20 +85,6 @@ async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str
     if outcome in {"failed", "cancelled"}:
         await conn.execute("DELETE FROM content_hashes WHERE document_id = $1", document_id)
         await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", document_id)
-
-
-async def _not_own_run(
-    deps: Deps, conn: asyncpg.Connection, event: ProcessingFinished
-) -> list[Event]:
-    """The end of an earlier run of a document since retried is ignored; a rebuild that
-    failed for good is recorded on its row of the build (the document stays as it
-    is), and the build's next documents are fed in its place."""
-    if event.outcome == "failed" and await rebuild.failed(
-        conn, event.job_id, event.error_code or "failed", event.error_message or ""
-    ):
-        return list(await rebuild.feed(conn, deps.settings.reindex_documents))
-    log.info("stale_finish_ignored")
-    return []
 
 
 def terminal_progress(event: ProcessingFinished, outcome: str) -> Progress:

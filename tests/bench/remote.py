@@ -25,6 +25,7 @@ import msgspec
 from aiohttp import web
 
 from services.embedder.__main__ import SPEC
+from shared import indexes, jobs
 from shared.db import open_pool
 from shared.events import ChunksStored
 from shared.local.embedded import free_port
@@ -39,9 +40,8 @@ async def synthetic_document(pool: asyncpg.Pool, tenant: str, chunks: int) -> Ch
     doc, job = str(uuid.uuid4()), str(uuid.uuid4())
     await pool.execute(
         "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status, tenant, chunk_count, queued_at, index_version)"
-        " VALUES ($1, $2, 'd.pdf', 'application/pdf', 1, 'k', $3, $4, 'embedding', $5, $6, now(),"
-        " (SELECT version FROM index_versions WHERE state = 'active'))",
+        " upload_expires_at, job_id, status, tenant, chunk_count, queued_at)"
+        " VALUES ($1, $2, 'd.pdf', 'application/pdf', 1, 'k', $3, $4, 'embedding', $5, $6, now())",
         doc,
         uuid.uuid4(),
         dt.datetime.now(dt.UTC),
@@ -49,17 +49,25 @@ async def synthetic_document(pool: asyncpg.Pool, tenant: str, chunks: int) -> Ch
         tenant,
         chunks,
     )
+    version = (await indexes.active(pool)).version
     texts = [f"Paragraph {n} of document {doc} about fair scheduling." for n in range(chunks)]
     await pool.executemany(
         "INSERT INTO chunks (id, document_id, ordinal, text, context, page_start, page_end,"
-        " token_count, text_sha256, index_version) SELECT $1, $2, $3, $4, 'd', 1, 1, 12, $5,"
-        " index_version FROM documents WHERE id = $2",
+        " token_count, text_sha256, index_version) VALUES ($1, $2, $3, $4, 'd', 1, 1, 12, $5, $6)",
         [
-            (uuid.uuid4(), doc, n, t, hashlib.sha256(t.encode()).hexdigest())
+            (uuid.uuid4(), doc, n, t, hashlib.sha256(t.encode()).hexdigest(), version)
             for n, t in enumerate(texts)
         ],
     )
-    return ChunksStored(event_id=str(uuid.uuid4()), document_id=doc, job_id=job, chunk_count=chunks)
+    async with pool.acquire() as conn, conn.transaction():
+        await jobs.chunked(conn, doc, job, version, chunks)
+    return ChunksStored(
+        event_id=str(uuid.uuid4()),
+        document_id=doc,
+        job_id=job,
+        chunk_count=chunks,
+        index_version=version,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -107,7 +115,7 @@ async def one_document(settings: Settings, replicas: int, chunks: int) -> float:
         await Streams(redis, settings.stream_prefix).publish(stored)
         while (
             await pool.fetchval(
-                "SELECT embedded_by FROM documents WHERE id = $1", stored.document_id
+                "SELECT embedded_by FROM document_indexes WHERE job_id = $1", stored.job_id
             )
             is None
         ):

@@ -125,10 +125,11 @@ async def _units_done_once(settings: Settings, documents: list[str], chunks: int
     unit recorded as the one that finished each document."""
     async with open_pool(settings, max_size=1) as pool:
         rows = await pool.fetch(
-            "SELECT d.id::text, d.embedded_by, d.embedded_count,"
+            "SELECT d.id::text, di.embedded_by, d.embedded_count,"
             " array_agg(u.state ORDER BY u.unit_no) AS states, sum(u.chunks) AS covered"
-            " FROM documents d JOIN embed_units u ON u.document_id = d.id"
-            " WHERE d.id = ANY($1::uuid[]) GROUP BY d.id",
+            " FROM documents d JOIN document_indexes di ON di.job_id = d.job_id"
+            " JOIN embed_units u ON u.document_id = d.id AND u.index_version = di.index_version"
+            " WHERE d.id = ANY($1::uuid[]) GROUP BY d.id, di.embedded_by",
             documents,
         )
     assert len(rows) == len(documents)

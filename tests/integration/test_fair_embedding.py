@@ -85,7 +85,8 @@ async def test_a_small_document_waits_for_at_most_a_window_of_a_large_one(
     )
     assert [r[0] for r in states] == ["done"]
     counts = await pool.fetch(
-        "SELECT embedded_count, chunk_count FROM documents WHERE id = ANY($1::uuid[])",
+        "SELECT embedded_count, chunk_count FROM document_indexes"
+        " WHERE document_id = ANY($1::uuid[])",
         [large.document_id, small.document_id],
     )
     assert all(r[0] == r[1] for r in counts)
@@ -117,12 +118,14 @@ async def test_a_document_is_finished_by_exactly_one_unit(
     # Both units handled at once by two "replicas", each of them twice (redeliveries).
     outs = await asyncio.gather(*(stream.handle(u) for u in (first, second, first, second)))
     finishing = [e for out in outs for e in out if isinstance(e, ProcessingFinished)]
-    by = await pool.fetchval("SELECT embedded_by FROM documents WHERE id = $1", doc.document_id)
+    by = await pool.fetchval(
+        "SELECT embedded_by FROM document_indexes WHERE job_id = $1", doc.job_id
+    )
     assert by in {0, 1}
     # Only the unit recorded as the finisher says so, once per delivery of it.
     assert len(finishing) == 2 and len({e.event_id for e in finishing}) == 1
     async with pool.acquire() as conn:
-        assert (await completion.progress(conn, doc.document_id, 1, False)).document_done
+        assert (await completion.progress(conn, doc.document_id, 1)).document_done
 
 
 async def test_a_waiting_document_says_what_is_ahead_and_when_it_will_be_done(

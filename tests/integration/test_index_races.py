@@ -15,12 +15,14 @@ from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.embedder import handler as embedder
 from services.embedder.batcher import open_batcher
+from services.janitor import handler as janitor
 from shared import indexes, rebuild, reindex
 from shared.embeddings import open_embeddings
-from shared.events import ChunksStored, DuplicatesChecked, EmbedUnit, Event
+from shared.events import ChunksStored, DuplicatesChecked, EmbedUnit, Event, ProcessingFinished
 from shared.guard import guarded
 from shared.redis_client import RedisClient
 from shared.settings import Settings
+from shared.storage import ObjectStore
 from shared.streams import Streams
 from shared.worker import Context
 from tests.integration.gateway import migrated_database
@@ -40,9 +42,9 @@ async def document(pool: asyncpg.Pool, status: str) -> tuple[str, str]:
     doc, job = uuid.uuid4(), uuid.uuid4()
     await pool.execute(
         "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status, chunk_count, index_version)"
+        " upload_expires_at, job_id, status, chunk_count)"
         " VALUES ($1, $1, 'a.pdf', 'application/pdf', 1, 'k', now(), $2, $3,"
-        " CASE WHEN $3 = 'completed' THEN 1 END, CASE WHEN $3 = 'completed' THEN 1 END)",
+        " CASE WHEN $3 = 'completed' THEN 1 END)",
         doc,
         job,
         status,
@@ -100,7 +102,8 @@ async def test_a_document_chunked_while_a_build_activates_lands_in_the_new_versi
         "SELECT index_version, count(*) FROM chunks WHERE document_id = $1 GROUP BY 1", doc
     )
     assert [tuple(r) for r in stored] == [(version, stored[0][1])]  # searchable when done
-    assert await pool.fetchval("SELECT index_version FROM documents WHERE id = $1", doc) == 2
+    own_job = "SELECT index_version FROM document_indexes WHERE job_id = $1"
+    assert await pool.fetchval(own_job, uuid.UUID(job)) == 2
 
 
 async def test_a_cancel_that_meets_the_activation_leaves_an_active_version(
@@ -148,7 +151,7 @@ async def test_a_rollback_that_meets_the_drop_builds_a_new_version(
 
 
 async def test_the_sweep_rebuilds_a_completed_document_the_active_version_lacks(
-    own: tuple[Settings, asyncpg.Pool], redis: RedisClient
+    own: tuple[Settings, asyncpg.Pool], redis: RedisClient, store: ObjectStore
 ) -> None:
     settings, pool = own
     doc, _ = await document(pool, "completed")  # completed, yet version 1 holds nothing
@@ -156,7 +159,7 @@ async def test_the_sweep_rebuilds_a_completed_document_the_active_version_lacks(
         (event,) = await rebuild.repair_missing(conn)
     async with pool.acquire() as conn, conn.transaction():
         assert await rebuild.repair_missing(conn) == []  # queued once
-    assert event.rebuild == 1 and event.document_id == doc
+    assert event.index_version == 1 and event.document_id == doc
     streams = Streams(redis, settings.stream_prefix)
     chunk = guarded(
         pool, lambda e, c: chunker.handle(chunker.Deps(settings, pool, token_counter()), e, c)
@@ -167,11 +170,16 @@ async def test_the_sweep_rebuilds_a_completed_document_the_active_version_lacks(
     ):
         deps = embedder.Deps(settings, pool, embeddings, batcher)
         embed = guarded(pool, lambda e, c: embedder.handle(deps, e, c))
+        finish = guarded(
+            pool, lambda e, c: janitor.handle(janitor.Deps(settings, pool, store), e, c)
+        )
         queue: list[Event] = list(await chunk(event, Context(streams, event)))
         while queue:
             step = queue.pop(0)
             if isinstance(step, ChunksStored | EmbedUnit):
                 queue += await embed(step, Context(streams, step))
+            elif isinstance(step, ProcessingFinished):
+                queue += await finish(step, Context(streams, step))
     row = await pool.fetchrow(
         "SELECT state, chunk_count, embedded_count FROM document_indexes"
         " WHERE document_id = $1 AND index_version = 1",

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared import rebuild, reindex
+from shared import jobs, reindex
 from shared.db import open_pool
 from shared.settings import Settings
 from tests.client import Client
@@ -86,8 +86,8 @@ async def _stored_document(pool: asyncpg.Pool) -> str:
     doc = uuid.uuid4()
     await pool.execute(
         "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, job_id, status, chunk_count, index_version)"
-        " VALUES ($1, $1, 'a.pdf', 'application/pdf', 1, 'k', now(), $2, 'completed', 1, 1)",
+        " upload_expires_at, job_id, status, chunk_count)"
+        " VALUES ($1, $1, 'a.pdf', 'application/pdf', 1, 'k', now(), $2, 'completed', 1)",
         doc,
         uuid.uuid4(),
     )
@@ -116,7 +116,7 @@ async def test_a_build_that_cannot_finish_says_why_and_can_be_cancelled(
             " AND index_version = 2",
             doc,
         )
-        assert await rebuild.failed(pool, job, "too_large", "Too many chunks at this size.")
+        assert await jobs.end(pool, job, "failed", "too_large: Too many chunks at this size.") == 2
         _, state = await client.call("GET", "/reindex")
         assert state["building"]["documents_failed"] == 1
         assert "Too many chunks" in state["building"]["error"]

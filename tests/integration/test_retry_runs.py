@@ -42,9 +42,11 @@ async def test_a_unit_of_the_failed_run_finishes_nothing(pool: asyncpg.Pool) -> 
     doc, _ = await failed_document(pool)
     async with pool.acquire() as conn, conn.transaction():
         # Its rows were dropped with the failure.
-        done = await completion.finish(conn, doc, 1, 1, False)
+        done = await completion.finish(conn, doc, 1, 1)
     assert not done.document_done
-    assert await pool.fetchval("SELECT embedded_by FROM documents WHERE id = $1", doc) is None
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM document_indexes WHERE document_id = $1", doc
+    )
 
 
 async def test_events_of_the_failed_run_are_skipped_after_a_retry(
@@ -60,11 +62,25 @@ async def test_events_of_the_failed_run_are_skipped_after_a_retry(
         handled.append(event)
         return []
 
-    stale = EmbedUnit(event_id=str(uuid.uuid4()), document_id=doc, job_id=old_job, unit_no=1)
+    stale = EmbedUnit(
+        event_id=str(uuid.uuid4()),
+        document_id=doc,
+        job_id=old_job,
+        unit_no=1,
+        index_version=1,
+        lane="runs",
+    )
     ctx = Context(Streams(redis, settings.stream_prefix), stale)
     gate = guarded(pool, handler)
     assert await gate(stale, ctx) == [] and handled == []
-    current = EmbedUnit(event_id=str(uuid.uuid4()), document_id=doc, job_id=new_job, unit_no=1)
+    current = EmbedUnit(
+        event_id=str(uuid.uuid4()),
+        document_id=doc,
+        job_id=new_job,
+        unit_no=1,
+        index_version=1,
+        lane="runs",
+    )
     await gate(current, ctx)
     assert handled == [current]
 

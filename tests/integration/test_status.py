@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import asyncpg
+import msgspec
 import pytest
 
 from shared import status
@@ -20,8 +21,8 @@ async def new_document(pool: asyncpg.Pool) -> str:
     doc = str(uuid.uuid4())
     await pool.execute(
         "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
-        " upload_expires_at, status) VALUES ($1, $2, 'a.pdf', 'application/pdf', 1, 'k', $3,"
-        " 'uploaded')",
+        " upload_expires_at, status, job_id) VALUES ($1, $2, 'a.pdf', 'application/pdf', 1,"
+        " 'k', $3, 'uploaded', $1)",
         doc,
         uuid.uuid4(),
         dt.datetime.now(dt.UTC),
@@ -30,10 +31,11 @@ async def new_document(pool: asyncpg.Pool) -> str:
 
 
 def progress(doc: str, status: str, pct: int, **fields: object) -> Progress:
+    """A progress event of the document's own job (its id is the document's here)."""
     return Progress(
         event_id=new_id(),
         document_id=doc,
-        job_id=new_id(),
+        job_id=doc,
         status=status,
         progress=pct,
         step=f"{status} {pct}",
@@ -55,6 +57,13 @@ async def test_progress_never_goes_back(pool: asyncpg.Pool) -> None:
     assert await apply_progress(pool, progress(doc, "embedding", 60, chunk_count=7))
     row = await pool.fetchrow("SELECT page_count, chunk_count FROM documents WHERE id = $1", doc)
     assert (row["page_count"], row["chunk_count"]) == (3, 7)
+
+
+async def test_only_the_documents_own_job_moves_its_status(pool: asyncpg.Pool) -> None:
+    doc = await new_document(pool)
+    rebuild = msgspec.structs.replace(progress(doc, "chunking", 40), job_id=new_id())
+    assert not await apply_progress(pool, rebuild)
+    assert await state(pool, doc) == ("uploaded", 0)
 
 
 async def test_terminal_states_are_final(pool: asyncpg.Pool) -> None:
@@ -96,8 +105,11 @@ async def test_the_sql_fold_is_the_python_rule(pool: asyncpg.Pool) -> None:
 
 
 async def test_transitions_guard_themselves(pool: asyncpg.Pool) -> None:
-    doc, job = await new_document(pool), str(uuid.uuid4())
-    await pool.execute("UPDATE documents SET status = 'awaiting_upload' WHERE id = $1", doc)
+    doc = await new_document(pool)
+    job = doc  # the job whose progress ``progress`` sends
+    await pool.execute(
+        "UPDATE documents SET status = 'awaiting_upload', job_id = NULL WHERE id = $1", doc
+    )
     assert await status.record_job(pool, doc, job, None) == job
     assert await status.record_job(pool, doc, str(uuid.uuid4()), None) is None  # lost race
     assert await status.restart(pool, doc, Status.CHUNKING, "Retrying") is None  # not failed

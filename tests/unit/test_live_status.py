@@ -10,7 +10,13 @@ def progress(status: str, value: int, **extra: object) -> Progress:
     )
 
 
-VIEW = {"status": "extracting", "progress": 10, "current_step": "x", "page_count": None}
+VIEW = {
+    "job_id": "j",
+    "status": "extracting",
+    "progress": 10,
+    "current_step": "x",
+    "page_count": None,
+}
 
 
 def test_an_event_moves_the_view_forward_with_its_counts() -> None:
@@ -28,6 +34,11 @@ def test_replayed_or_earlier_events_move_nothing() -> None:
     assert advance(VIEW, progress("uploaded", 0)) is None
     assert advance(VIEW, progress("extracting", 5)) is None
     assert advance({**VIEW, "status": "completed"}, progress("completed", 100)) is None
+
+
+def test_another_jobs_events_move_nothing() -> None:
+    # A rebuild's job, or an earlier run's, does not drive the document's status.
+    assert advance({**VIEW, "job_id": "other"}, progress("chunking", 40)) is None
 
 
 def test_a_failure_keeps_the_bar_where_it_was() -> None:

@@ -1,0 +1,134 @@
+"""Jobs: every run of a document into an index version, a row of ``document_indexes``.
+
+A live upload and a rebuild are the same thing here. Each is a job of (document,
+index version) with an id of its own; the stages chunk, embed and finish it the
+same way, keyed by that id. They differ in one respect only: the document's own
+job (``documents.job_id``) also drives the document's visible status, since the
+status fold applies only its progress (``shared.status``), and the janitor
+finishes the document when it ends. A rebuild's job (added by a reindex or a
+repair, ``shared.rebuild``) leaves the document as it is.
+
+A live job gets its row when it is chunked, in the version active then; a
+rebuild's row exists from the start, ``pending`` until the build feeds it. The
+row goes ``chunked`` when its chunks are stored, then ``done`` (or ``failed``)
+when the janitor records the job's end.
+
+This module owns the rows' life; ``shared.rebuild`` owns which rows a build has.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from shared.status import TERMINAL_SQL, Conn
+
+log = structlog.get_logger()
+
+REBUILD_LANE = "*rebuild*"
+"""The lane of rebuild jobs' units: a window of the embedder of their own, so that
+live uploads keep their tenants' windows (a live job's lane is its tenant)."""
+
+
+def open_sql(di: str, d: str) -> str:
+    """SQL that is true while job row ``di`` of document row ``d`` still has work: the
+    document's own job while the document is in the pipeline and not cancelling;
+    another while its version is being built (or active: a repair) and it has not
+    failed."""
+    return f"""CASE WHEN {d}.job_id = {di}.job_id
+        THEN {d}.status NOT IN {TERMINAL_SQL} AND NOT {d}.cancel_requested
+        ELSE {di}.state <> 'failed' AND EXISTS (SELECT 1 FROM index_versions v
+             WHERE v.version = {di}.index_version AND v.state IN ('building', 'active'))
+    END"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the stages need of a job."""
+
+    document_id: str
+    job_id: str
+    index_version: int
+    lane: str
+
+
+async def get(conn: Conn, document_id: str, index_version: int) -> Job | None:
+    """The job of the document's row of ``index_version``."""
+    row = await conn.fetchrow(
+        "SELECT job_id::text, lane FROM document_indexes"
+        " WHERE document_id = $1 AND index_version = $2",
+        document_id,
+        index_version,
+    )
+    return None if row is None else Job(document_id, row[0], index_version, row[1])
+
+
+async def chunked(
+    conn: asyncpg.Connection, document_id: str, job_id: str, version: int, count: int
+) -> None:
+    """The job's ``count`` chunks of ``version`` are stored (called in the chunker's
+    transaction): its row says so, and units come next.
+
+    The document's own job creates its row here (taking over a rebuild's row of the
+    same version, whose later events the guard then skips). A document chunked while
+    another version is built also gets a row of the build, so that it lands in both.
+    """
+    await conn.execute(
+        """
+        INSERT INTO document_indexes (document_id, index_version, job_id, state, chunk_count,
+                                      queued_at, lane, traceparent)
+        SELECT d.id, $2, d.job_id, 'chunked', $4, d.queued_at, d.tenant, d.traceparent
+        FROM documents d WHERE d.id = $1 AND d.job_id = $3
+        ON CONFLICT (index_version, document_id) DO UPDATE SET
+            job_id = EXCLUDED.job_id, state = 'chunked', chunk_count = EXCLUDED.chunk_count,
+            queued_at = EXCLUDED.queued_at, lane = EXCLUDED.lane,
+            traceparent = EXCLUDED.traceparent, error = NULL, updated_at = now()
+        WHERE document_indexes.job_id <> EXCLUDED.job_id OR document_indexes.state <> 'done'
+        """,
+        document_id,
+        version,
+        uuid.UUID(job_id),
+        count,
+    )
+    await conn.execute(
+        "UPDATE document_indexes SET state = 'chunked', chunk_count = $4, updated_at = now()"
+        " WHERE document_id = $1 AND index_version = $2 AND job_id = $3 AND state <> 'done'",
+        document_id,
+        version,
+        uuid.UUID(job_id),
+        count,
+    )
+    await conn.execute(
+        "INSERT INTO document_indexes (document_id, index_version, job_id)"
+        " SELECT $1, version, gen_random_uuid() FROM index_versions WHERE state = 'building'"
+        " ON CONFLICT DO NOTHING",
+        document_id,
+    )
+
+
+async def end(conn: Conn, job_id: str, outcome: str, error: str | None = None) -> int | None:
+    """Record the job's end on its row (``done`` when it completed, else ``failed`` with
+    ``error``); the version it was in, or None when it has no open row."""
+    row = await conn.fetchrow(
+        "UPDATE document_indexes SET state = $2, error = $3, updated_at = now()"
+        " WHERE job_id = $1 AND state <> 'done' RETURNING index_version",
+        uuid.UUID(job_id),
+        "done" if outcome == "completed" else "failed",
+        None if outcome == "completed" else error,
+    )
+    if row is not None and outcome != "completed":
+        log.warning("job_failed", index_version=row[0], error=error)
+    return None if row is None else int(row[0])
+
+
+async def resume(conn: Conn, job_id: str) -> None:
+    """A failed job replayed from the dead letters runs again (the document's own job
+    has no row by then: the status restarts it, ``shared.status.restart``)."""
+    await conn.execute(
+        "UPDATE document_indexes SET state = 'queued', error = NULL, queued_at = now(),"
+        " updated_at = now() WHERE job_id = $1 AND state = 'failed'",
+        uuid.UUID(job_id),
+    )
