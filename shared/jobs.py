@@ -109,19 +109,29 @@ async def chunked(
     )
 
 
-async def end(conn: Conn, job_id: str, outcome: str, error: str | None = None) -> int | None:
+@dataclass(frozen=True)
+class Ended:
+    """A job's row as its end left it."""
+
+    index_version: int
+    chunk_count: int | None
+    embedded_count: int
+
+
+async def end(conn: Conn, job_id: str, outcome: str, error: str | None = None) -> Ended | None:
     """Record the job's end on its row (``done`` when it completed, else ``failed`` with
-    ``error``); the version it was in, or None when it has no open row."""
+    ``error``); the row, or None when it has no open row."""
     row = await conn.fetchrow(
         "UPDATE document_indexes SET state = $2, error = $3, updated_at = now()"
-        " WHERE job_id = $1 AND state <> 'done' RETURNING index_version",
+        " WHERE job_id = $1 AND state <> 'done'"
+        " RETURNING index_version, chunk_count, embedded_count",
         uuid.UUID(job_id),
         "done" if outcome == "completed" else "failed",
         None if outcome == "completed" else error,
     )
     if row is not None and outcome != "completed":
         log.warning("job_failed", index_version=row[0], error=error)
-    return None if row is None else int(row[0])
+    return None if row is None else Ended(*row)
 
 
 async def resume(conn: Conn, job_id: str) -> None:

@@ -47,7 +47,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         if row is None:
             return []  # deleted: nothing to do
         error = f"{event.error_code}: {event.error_message}" if event.error_code else None
-        await jobs.end(conn, event.job_id, event.outcome, error)
+        ended = await jobs.end(conn, event.job_id, event.outcome, error)
         if row["job_id"] != event.job_id:  # a rebuild's job (or an earlier run's)
             return [*await rebuild.advance(conn, deps.settings.reindex_documents)]
         if row["status"] in TERMINAL:
@@ -57,7 +57,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         cancelled = row["cancel_requested"] and event.outcome != "failed"
         outcome = "cancelled" if cancelled else event.outcome
         await _drop_partial(conn, event.document_id, outcome)
-        final = terminal_progress(event, outcome)
+        final = terminal_progress(event, outcome, ended)
         await status.finish(conn, final)
         deliveries = await webhooks.schedule(conn, event.document_id, f"document.{final.status}")
         released = await redrive.waiters(conn, event.document_id)
@@ -87,8 +87,11 @@ async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str
         await conn.execute("DELETE FROM minhash_bands WHERE document_id = $1", document_id)
 
 
-def terminal_progress(event: ProcessingFinished, outcome: str) -> Progress:
-    """The last status of the document, as a progress event."""
+def terminal_progress(
+    event: ProcessingFinished, outcome: str, job: jobs.Ended | None = None
+) -> Progress:
+    """The last status of the document, as a progress event (with its job's counts, so
+    that they stand whatever order the projector folds the last events in)."""
     if outcome == "failed":
         return progress_event(
             event,
@@ -108,7 +111,12 @@ def terminal_progress(event: ProcessingFinished, outcome: str) -> Progress:
             "Completed: duplicate of an earlier document",
             duplicate_of=event.duplicate_of,
         )
-    return progress_event(event, Status.COMPLETED, 100, "Completed")
+    counts = (
+        {}
+        if job is None
+        else {"chunk_count": job.chunk_count, "embedded_count": job.embedded_count}
+    )
+    return progress_event(event, Status.COMPLETED, 100, "Completed", **counts)
 
 
 def fail_directly(event: Event, code: str, message: str) -> list[Event]:
