@@ -15,7 +15,7 @@ from shared import jobs, status
 from shared.db import Pool
 from shared.events import FIELD, decode
 from shared.events import Stream as StreamName
-from shared.stages import resume_status
+from shared.stages import resume_status, workers
 from shared.streams import Streams, decoded
 
 
@@ -64,10 +64,15 @@ async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None)
         # The job runs again: a rebuild's row reopens; the document's own job restarts
         # the document at the entry's stage (each statement leaves the other kind alone).
         await jobs.resume(pool, event.job_id)
-        resume_at = resume_status(type(event))
-        await status.restart(
-            pool, event.document_id, resume_at, "Retrying after a dead letter", job=event.job_id
-        )
+        group = decoded(fields.get(b"group", b""))
+        if group in workers():  # not a status fold's or a delivery's entry
+            await status.restart(
+                pool,
+                event.document_id,
+                resume_status(group),
+                "Retrying after a dead letter",
+                job=event.job_id,
+            )
         async with streams.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(decoded(fields[b"stream"]), {FIELD: fields[FIELD.encode()]})
             pipe.xdel(streams.key(StreamName.DEAD), entry_id)

@@ -26,12 +26,12 @@ import structlog
 from shared import indexes
 from shared.events import DuplicatesChecked
 from shared.indexes import IndexVersion, building, lock_activation
-from shared.status import PIPELINE_SQL, Conn
+from shared.status import Conn, in_pipeline
 
 log = structlog.get_logger()
 
 INDEXED_SQL = f"""(d.status = 'completed' AND d.duplicate_of IS NULL
-    OR d.status IN {PIPELINE_SQL}) AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)"""
+    OR {in_pipeline("d.status")}) AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)"""
 """Documents a version must hold: completed ones (not duplicates) and those in the
 pipeline that have pages (a row of ``documents d``)."""
 

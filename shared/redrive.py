@@ -11,6 +11,7 @@ import asyncpg
 from shared import tracing
 from shared.events import ChunksStored, DocumentUploaded, DuplicatesChecked, Event, TextExtracted
 from shared.stages import Stage, previous, stage_of_status
+from shared.streams import Streams
 
 
 class Ids(TypedDict):
@@ -66,7 +67,21 @@ row lacks what it needs, or no builder, and the stage before it runs again."""
 
 
 def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
-    """The event that restarts the document from its last committed stage.
+    """The event that restarts the document from its last committed stage (see
+    :func:`publish` for sending it to that stage)."""
+    return _rebuilt(row, reason)[0]
+
+
+async def publish(streams: Streams, row: asyncpg.Record, reason: str = "redrive") -> None:
+    """Publish :func:`redrive_event` to the stage it restarts (not only the first stage
+    that starts with its type: a stage may pass its event on to the next)."""
+    event, target = _rebuilt(row, reason)
+    before = previous(target)
+    await streams.publish(event, after=before.service if before else None)
+
+
+def _rebuilt(row: asyncpg.Record, reason: str) -> tuple[Event, Stage]:
+    """The event that restarts the document from its last committed stage, and that stage.
 
     Its id is derived from the job, the attempt and the stage, so a sweep
     that runs twice publishes the same event. It joins the document's trace (under
@@ -83,7 +98,7 @@ def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
     while stage is not None:
         build = BUILDERS.get(stage.event)
         if build is not None and (event := build(row, ids)) is not None:
-            return event
+            return event, stage
         stage = previous(stage)
     raise AssertionError("the first stage's event needs nothing")  # pragma: no cover
 

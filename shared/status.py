@@ -12,43 +12,55 @@ operator or the gateway takes, each one statement with its own guard.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import asyncpg
 
 from shared.events import Event, Progress
-from shared.stages import ORDER, PIPELINE, TERMINAL, Status, rank
+from shared.stages import ENDS, TERMINAL, Status, pipeline, rank
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
-def sql_list(statuses: Sequence[Status] | frozenset[Status]) -> str:
+def sql_list(statuses: Sequence[str] | frozenset[str]) -> str:
     """``statuses`` as an SQL list of literals, in pipeline order: ``('a','b')``."""
-    return "(" + ",".join(f"'{s.value}'" for s in ORDER if s in statuses) + ")"
+    return "(" + ",".join(f"'{s}'" for s in pipeline().order if s in statuses) + ")"
 
 
-TERMINAL_SQL = sql_list(TERMINAL)
-PIPELINE_SQL = sql_list(PIPELINE)
-_ORDER_SQL = "ARRAY[" + ",".join(f"'{s.value}'" for s in ORDER) + "]"
+TERMINAL_SQL = "(" + ",".join(f"'{s}'" for s in ENDS) + ")"
+_IDLE_SQL = "(" + ",".join(f"'{s}'" for s in (Status.AWAITING_UPLOAD, *ENDS)) + ")"
+
+
+def in_pipeline(column: str = "status") -> str:
+    """SQL true for a document in the pipeline (a stage's, or waiting for the first): the
+    same text whatever stages the table has, so partial indexes on it never change."""
+    return f"{column} NOT IN {_IDLE_SQL}"
+
+
+IN_PIPELINE = in_pipeline()
 
 
 def advances(status: str, progress: int, new_status: str, new_progress: int) -> bool:
     """Whether a progress event may move a document from where it is.
 
     Not from a terminal state; never back in the pipeline order; within one
-    status, never to less progress. :data:`_FOLD` is this rule in SQL.
+    status, never to less progress. :func:`_apply_sql` is this rule in SQL.
     """
-    if Status(status) in TERMINAL or rank(new_status) < rank(status):
+    if status in TERMINAL or rank(new_status) < rank(status):
         return False
     return not (status == new_status and progress > new_progress)
 
 
-_FOLD = f"""status NOT IN {TERMINAL_SQL}
-  AND array_position({_ORDER_SQL}, status) <= array_position({_ORDER_SQL}, $2::text)
+@functools.cache
+def _apply_sql(order: tuple[str, ...]) -> str:
+    """The fold's statement for the stage table whose statuses are ``order``."""
+    array = "ARRAY[" + ",".join(f"'{s}'" for s in order) + "]"
+    fold = f"""status NOT IN {TERMINAL_SQL}
+  AND array_position({array}, status) <= array_position({array}, $2::text)
   AND NOT (status = $2 AND progress > $3)"""
-
-_APPLY = f"""
+    return f"""
 UPDATE documents SET
     status = $2,
     progress = GREATEST(progress, $3),
@@ -68,18 +80,18 @@ UPDATE documents SET
     started_at = COALESCE(started_at, CASE WHEN $2 <> '{Status.UPLOADED}' THEN now() END),
     finished_at = COALESCE(finished_at, CASE WHEN $2 IN {TERMINAL_SQL} THEN now() END),
     updated_at = now()
-WHERE id = $1::uuid AND job_id = $11::uuid AND {_FOLD}
+WHERE id = $1::uuid AND job_id = $11::uuid AND {fold}
 """
 
 
 def progress_event(
-    parent: Event, status: Status, progress: int, step: str, **fields: int | str | None
+    parent: Event, status: str, progress: int, step: str, **fields: int | str | None
 ) -> Progress:
     """A progress event caused by ``parent`` (its id derived from the parent's)."""
     return parent.follow(
         Progress,
         f"progress:{status}:{progress}:{step}",
-        status=status.value,
+        status=str(status),
         progress=progress,
         step=step,
         **fields,
@@ -90,7 +102,7 @@ async def apply_progress(conn: Conn, event: Progress) -> bool:
     """Fold ``event`` into its document's status; False when it was stale, or of a job
     that does not drive the document (a rebuild's, an earlier run's)."""
     result = await conn.execute(
-        _APPLY,
+        _apply_sql(pipeline().order),
         event.document_id,
         event.status,
         event.progress,
@@ -189,7 +201,7 @@ async def request_cancel(conn: Conn, document_id: str) -> bool:
 async def restart(
     conn: Conn,
     document_id: str,
-    resume_at: Status,
+    resume_at: str,
     step: str,
     new_job: str | None = None,
     traceparent: str | None = None,
@@ -212,7 +224,7 @@ async def restart(
         f" WHERE id = $1 AND status = '{Status.FAILED}'"
         " AND ($6::uuid IS NULL OR job_id = $6) RETURNING *",
         document_id,
-        resume_at.value,
+        str(resume_at),
         step,
         new_job,
         traceparent,
@@ -248,7 +260,7 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""
         UPDATE documents SET redrives = redrives + 1, updated_at = now()
-        WHERE status IN {PIPELINE_SQL} AND job_id IS NOT NULL
+        WHERE {IN_PIPELINE} AND job_id IS NOT NULL
           AND updated_at < now() - make_interval(secs => $1)
           AND NOT (status = '{Status.EMBEDDING}'
                    AND EXISTS (SELECT 1 FROM embed_units u WHERE u.tenant = documents.tenant
@@ -257,7 +269,7 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
                                    AND u.state = 'queued'
                                    AND u.queued_at < now() - make_interval(secs => $1)))
           AND NOT EXISTS (SELECT 1 FROM documents o WHERE o.id = documents.waiting_for
-                          AND o.status IN {PIPELINE_SQL})
+                          AND {in_pipeline("o.status")})
         RETURNING *, (SELECT di.index_version FROM document_indexes di
                       WHERE di.document_id = documents.id AND di.job_id = documents.job_id)
                      AS index_version

@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from shared.events import FIELD, Event, Stream, encode
 from shared.redis_client import RedisClient
-from shared.stages import STREAM_OF
+from shared.stages import route
 
 
 def redis_key(prefix: str, *parts: str) -> str:
@@ -28,16 +28,16 @@ def redis_key(prefix: str, *parts: str) -> str:
     return ":".join((f"{{{prefix}}}", *parts))
 
 
-def stream_key(prefix: str, stream: Stream) -> str:
+def stream_key(prefix: str, stream: str) -> str:
     """The Redis key of ``stream``."""
-    return redis_key(prefix, stream.value)
+    return redis_key(prefix, str(stream))
 
 
 @dataclass(frozen=True)
 class GroupInfo:
     """One consumer group of one stream, as XINFO GROUPS reports it."""
 
-    stream: Stream
+    stream: str
     name: str
     consumers: int
     pending: int
@@ -103,7 +103,7 @@ class Streams:
         self.redis = redis
         self.prefix = prefix
 
-    def key(self, stream: Stream) -> str:
+    def key(self, stream: str) -> str:
         return stream_key(self.prefix, stream)
 
     def metrics_key(self, service: str) -> str:
@@ -124,16 +124,16 @@ class Streams:
         return {decoded(k): int(v) for k, v in raw.items()}
 
     async def entries(
-        self, stream: Stream, first: str = "-", last: str = "+", count: int | None = None
+        self, stream: str, first: str = "-", last: str = "+", count: int | None = None
     ) -> list[tuple[str, dict[bytes, bytes]]]:
         """Entries of ``stream`` between two ids (XRANGE), ids as text."""
         rows: Any = await self.redis.xrange(self.key(stream), min=first, max=last, count=count)
         return [(decoded(entry_id), fields) for entry_id, fields in rows]
 
-    async def length(self, stream: Stream) -> int:
+    async def length(self, stream: str) -> int:
         return int(await self.redis.xlen(self.key(stream)))
 
-    async def groups(self, stream: Stream) -> list[GroupInfo]:
+    async def groups(self, stream: str) -> list[GroupInfo]:
         """The stream's consumer groups (none when the stream does not exist yet)."""
         key = self.key(stream)
         if not await self.redis.exists(key):
@@ -174,24 +174,25 @@ class Streams:
     async def remove_consumer(self, group: GroupInfo, consumer: str) -> None:
         await self.redis.xgroup_delconsumer(self.key(group.stream), group.name, consumer)
 
-    async def trim_below(self, stream: Stream, min_id: str) -> int:
+    async def trim_below(self, stream: str, min_id: str) -> int:
         """Delete the entries older than ``min_id`` (XTRIM MINID, exact)."""
         return int(await self.redis.xtrim(self.key(stream), minid=min_id, approximate=False))
 
-    async def publish(self, *events: Event) -> None:
-        """Append each event to its stream (one round trip)."""
+    async def publish(self, *events: Event, after: str | None = None) -> None:
+        """Append each event to its stream (one round trip): where the stage table
+        routes it when stage ``after`` (a service) publishes it (``shared.stages.route``)."""
         async for attempt in _reconnecting():
             with attempt:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for event in events:
-                        pipe.xadd(self.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
+                        pipe.xadd(self.key(route(type(event), after)), {FIELD: encode(event)})
                     await pipe.execute()
 
 
 class GroupReader:
     """One consumer of one stream's consumer group."""
 
-    def __init__(self, streams: Streams, stream: Stream, group: str, consumer: str) -> None:
+    def __init__(self, streams: Streams, stream: str, group: str, consumer: str) -> None:
         self.streams = streams
         self.redis = streams.redis
         self.key = streams.key(stream)
@@ -258,7 +259,9 @@ class GroupReader:
             with attempt:
                 async with self.redis.pipeline(transaction=True) as pipe:
                     for event in events:
-                        pipe.xadd(self.streams.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
+                        pipe.xadd(
+                            self.streams.key(route(type(event), self.group)), {FIELD: encode(event)}
+                        )
                     pipe.xack(self.key, self.group, entry_id)
                     await pipe.execute()
 
@@ -276,6 +279,6 @@ class GroupReader:
                 },
             )
             for event in events:
-                pipe.xadd(self.streams.key(STREAM_OF[type(event)]), {FIELD: encode(event)})
+                pipe.xadd(self.streams.key(route(type(event), self.group)), {FIELD: encode(event)})
             pipe.xack(self.key, self.group, entry.id)
             await pipe.execute()

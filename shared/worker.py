@@ -56,11 +56,13 @@ class Context:
 
     streams: Streams
     event: Event
+    row: Stage | None = None
+    """The handling stage's row (by default, the first stage the event starts)."""
 
     @property
     def stage(self) -> Stage:
-        """The stage the event starts (from the stage table)."""
-        return stage_of_event(type(self.event))
+        """The stage handling the event (from the stage table)."""
+        return self.row or stage_of_event(type(self.event))
 
     def report(self, step: str, fraction: float = 1.0, **counts: int | str | None) -> Progress:
         """A progress event ``fraction`` of the way through this stage, to return
@@ -70,7 +72,7 @@ class Context:
 
     async def progress(self, step: str, fraction: float = 0.0, **counts: int | str | None) -> None:
         """Publish a progress event for the current document right away."""
-        await self.streams.publish(self.report(step, fraction, **counts))
+        await self.streams.publish(self.report(step, fraction, **counts), after=self.stage.service)
 
 
 def fail_document(event: Event, code: str, message: str) -> list[Event]:
@@ -247,7 +249,9 @@ class _Runner(Generic[E]):
 
     async def _handle(self, event: E) -> Sequence[Event]:
         """The handler with the retry policy: transient faults retry, permanent ones fail."""
-        ctx = Context(Streams(self.reader.redis, self.settings.stream_prefix), event)
+        ctx = Context(
+            Streams(self.reader.redis, self.settings.stream_prefix), event, self.spec.stage
+        )
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_not_exception_type(DocumentFailed),

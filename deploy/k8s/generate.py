@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from shared.stages import STAGES, Stage
+from shared.stages import Stage, stages
 from shared.streams import stream_key
 
 IMAGE = "docmesh:0.1.0"
@@ -215,7 +215,7 @@ def manifests() -> list[dict[str, Any]]:
             },
         },
     ]
-    for stage in STAGES:
+    for stage in stages():
         docs += [deployment(stage.service), scaled_object(stage)]
     return docs + network_policies()
 

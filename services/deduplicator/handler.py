@@ -14,7 +14,7 @@ from services.deduplicator.similarity import bands, signature, similarity
 from shared.db import Pool
 from shared.events import DuplicatesChecked, Event, ProcessingFinished, TextExtracted
 from shared.settings import Settings
-from shared.stages import PIPELINE, Status
+from shared.stages import IDLE, Status
 from shared.worker import Context
 
 
@@ -76,7 +76,7 @@ async def _original(
         status = await conn.fetchval("SELECT status FROM documents WHERE id = $1 FOR SHARE", owner)
         if status == Status.COMPLETED:
             return owner, True
-        if status in PIPELINE:
+        if status not in IDLE:
             return owner, False
     return None, False  # pragma: no cover - an owner ends at most once
 

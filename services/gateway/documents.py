@@ -170,5 +170,5 @@ async def retry_document(request: web.Request) -> web.Response:
         )
         if row is None:
             raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
-        await request.app[STREAMS].publish(redrive.redrive_event(row, f"retry:{uuid.uuid4()}"))
+        await redrive.publish(request.app[STREAMS], row, f"retry:{uuid.uuid4()}")
     return _json_text(await status_json(request, document_id), 202)

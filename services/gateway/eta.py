@@ -16,13 +16,13 @@ own rate, or seconds per byte of recent documents (50 kB/s before any).
 
 from __future__ import annotations
 
-from shared.stages import Status, stage
-from shared.status import PIPELINE_SQL, sql_list
+from shared.stages import Status, pipeline, stage
+from shared.status import IN_PIPELINE, sql_list
 
-_EMBEDDING, _COMPLETED = Status.EMBEDDING.value, Status.COMPLETED.value
-_EXTRACTING = Status.EXTRACTING.value
-_PRE = [Status.UPLOADED, Status.EXTRACTING, Status.CHECKING_DUPLICATES, Status.CHUNKING]
-"""The statuses before the embedder, waiting for a worker included."""
+_EMBEDDING, _COMPLETED = stage("embedder").status, Status.COMPLETED.value
+_EXTRACTING = stage("extractor").status
+_PRE = pipeline().working[: pipeline().working.index(_EMBEDDING)]
+"""The statuses before the embedder, waiting for a worker included (from the table)."""
 
 _WAITING_SQL = sql_list(_PRE)
 
@@ -103,7 +103,7 @@ _BEFORE_EMBEDDING = f"""CASE WHEN status = '{_EMBEDDING}' THEN 0
     ELSE greatest((SELECT pre_s FROM recent) - {_ELAPSED}, {_EXTRACTION_LEFT}, 0) END"""
 
 ETA_SECONDS = f"""CASE
-    WHEN status NOT IN {PIPELINE_SQL} THEN NULL
+    WHEN NOT ({IN_PIPELINE}) THEN NULL
     WHEN (SELECT per_s FROM embed_rate) IS NULL THEN CASE
         WHEN status = '{_EMBEDDING}' AND embedded_count > 0 AND chunk_count > embedded_count
         THEN {_OWN_RATE} ELSE {_PER_BYTE} END

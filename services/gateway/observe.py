@@ -7,16 +7,17 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
 from services.gateway.openapi import operation
-from services.gateway.response_bodies import Alive
+from services.gateway.response_bodies import Alive, PipelineBody, PipelineStage
 from services.gateway.state import STREAMS
 from shared import metrics, tracing
 from shared.events import Stream
-from shared.stages import WORK_STREAMS
+from shared.stages import pipeline, work_streams
 from shared.streams import Streams
 
 routes = web.RouteTableDef()
@@ -59,12 +60,12 @@ async def observe(
 
 async def refresh_stream_gauges(streams: Streams) -> None:
     """Length, lag and pending of every stream and group, read now (XINFO)."""
-    for stream in Stream:
-        metrics.STREAM_LENGTH.labels(stream.value).set(await streams.length(stream))
-    for stream in WORK_STREAMS:
+    for stream in (*work_streams(), Stream.DEAD):
+        metrics.STREAM_LENGTH.labels(stream).set(await streams.length(stream))
+    for stream in work_streams():
         for group in await streams.groups(stream):
-            metrics.STREAM_PENDING.labels(stream.value, group.name).set(group.pending)
-            metrics.STREAM_LAG.labels(stream.value, group.name).set(group.lag)
+            metrics.STREAM_PENDING.labels(stream, group.name).set(group.pending)
+            metrics.STREAM_LAG.labels(stream, group.name).set(group.lag)
     metrics.DEAD_LETTERS.set(await streams.length(Stream.DEAD))
     metrics.EMBEDDING.values = await streams.counters("embedder")
 
@@ -74,6 +75,24 @@ async def refresh_stream_gauges(streams: Streams) -> None:
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the gateway answers (dependencies are /queue/health's business)."""
     return web.json_response({"status": "ok"})
+
+
+@routes.get("/api/v1/pipeline")
+@operation(
+    "The pipeline's stages and the label of each status.", returns=PipelineBody, access="open"
+)
+async def pipeline_table(request: web.Request) -> web.Response:
+    """The stage table (public: it is the same for every tenant), so that a page names
+    statuses without a copy of the pipeline of its own."""
+    table = pipeline()
+    body = PipelineBody(
+        stages=[
+            PipelineStage(s.service, s.status, table.labels[s.status], s.progress)
+            for s in table.stages
+        ],
+        labels=table.labels,
+    )
+    return web.json_response(msgspec.to_builtins(body))
 
 
 @routes.get("/metrics")

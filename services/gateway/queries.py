@@ -10,8 +10,7 @@ import asyncpg
 from services.gateway.eta import RECENT
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Pool
-from shared.stages import Status
-from shared.status import PIPELINE_SQL, Conn
+from shared.status import IN_PIPELINE, TERMINAL_SQL, Conn
 
 
 async def document_row(pool: Pool, document_id: str, tenant: str) -> asyncpg.Record | None:
@@ -104,8 +103,8 @@ async def delete_document(pool: Conn, document_id: str) -> None:
     await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
 
 
-IN_FLIGHT_SQL = f"status IN {PIPELINE_SQL}"
-"""Documents the pipeline holds (the predicate of ``documents_in_flight_idx``)."""
+IN_FLIGHT_SQL = IN_PIPELINE
+"""Documents the pipeline holds (implies the predicate of ``documents_in_flight_idx``)."""
 
 
 async def in_flight(pool: Conn, tenant: str) -> int:
@@ -120,7 +119,7 @@ async def bytes_in_flight(pool: Conn, tenant: str) -> int:
     """Declared bytes of the tenant's uploads not finished yet (awaited or processing)."""
     held: int = await pool.fetchval(
         "SELECT coalesce(sum(file_size), 0)::bigint FROM documents WHERE tenant = $1"
-        f" AND ({IN_FLIGHT_SQL} OR status = '{Status.AWAITING_UPLOAD.value}')",
+        f" AND status NOT IN {TERMINAL_SQL}",
         tenant,
     )
     return held

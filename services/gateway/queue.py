@@ -17,13 +17,13 @@ from services.gateway.response_bodies import DeadLetters, Health, Purged, QueueI
 from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.events import Stream
-from shared.stages import WORK_STREAMS
+from shared.stages import work_streams
 from shared.streams import Streams
 
 routes = web.RouteTableDef()
 
 
-async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
+async def stream_info(streams: Streams, stream: str) -> dict[str, Any]:
     """Length, groups, consumers, pending and lag of one stream (XINFO)."""
     groups = []
     for group in await streams.groups(stream):
@@ -47,7 +47,7 @@ async def stream_info(streams: Streams, stream: Stream) -> dict[str, Any]:
 @operation("Streams, groups, lag and pending.", returns=QueueInfo, access="admin")
 async def queue_info(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
-    infos = [await stream_info(streams, s) for s in WORK_STREAMS]
+    infos = [await stream_info(streams, s) for s in work_streams()]
     dead = await streams.length(Stream.DEAD)
     counters = {"embedder": await streams.counters("embedder")}
     return web.json_response({"streams": infos, "dead_letters": dead, "counters": counters})
@@ -65,13 +65,13 @@ async def stage_health(streams: Streams, idle_ms: int) -> dict[str, dict[str, An
     """Each stage's group: consumers, pending, lag, and ``ok``, ``stuck`` (an entry
     unacked for longer than ``idle_ms``) or ``no_workers`` (work waits, nobody reads)."""
     stages: dict[str, dict[str, Any]] = {}
-    for stream in WORK_STREAMS:
+    for stream in work_streams():
         for group in await streams.groups(stream):
             status = "stuck" if await streams.stuck(group, idle_ms) else "ok"
             if group.consumers == 0 and group.pending + group.lag > 0:
                 status = "no_workers"
             stages[group.name] = {
-                "stream": stream.value,
+                "stream": stream,
                 "consumers": group.consumers,
                 "pending": group.pending,
                 "lag": group.lag,

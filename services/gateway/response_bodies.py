@@ -158,6 +158,21 @@ class Alive(msgspec.Struct):
     status: str
 
 
+class PipelineStage(msgspec.Struct):
+    service: str
+    status: str
+    label: str
+    progress: tuple[int, int]
+
+
+class PipelineBody(msgspec.Struct):
+    """The stage table, as a page needs it: its stages in order and a label for every
+    status a document can have."""
+
+    stages: list[PipelineStage]
+    labels: dict[str, str]
+
+
 class QueueInfo(msgspec.Struct):
     streams: list[dict[str, Any]]
     dead_letters: int

@@ -15,7 +15,7 @@ from services.gateway import queries
 from services.gateway.errors import ApiError
 from shared.redis_client import limits_storage_url
 from shared.settings import Settings
-from shared.stages import STAGE_STREAMS
+from shared.stages import stage_streams
 from shared.status import Conn
 from shared.streams import Streams, redis_key
 
@@ -80,7 +80,7 @@ class Throttle:
         if time.monotonic() - measured_at < BACKLOG_CACHE_S:
             return value
         total = 0
-        for stream in STAGE_STREAMS:
+        for stream in stage_streams():
             for group in await self.streams.groups(stream):
                 total += group.pending + group.lag
         self._backlog = (time.monotonic(), total)

@@ -20,12 +20,11 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from shared import indexes, metrics, rebuild, reindex, status, tracing
+from shared import indexes, metrics, rebuild, redrive, reindex, status, tracing
 from shared.db import Pool
 from shared.events import ProcessingFinished
-from shared.redrive import redrive_event
 from shared.settings import Settings
-from shared.stages import TERMINAL, WORK_STREAMS, Status
+from shared.stages import TERMINAL, Status, work_streams
 from shared.storage import ObjectStore
 from shared.streams import Streams
 
@@ -161,7 +160,7 @@ class Sweeper:
                     await self.streams.publish(stalled_event(row, self.settings))
                     stalled += 1
                 else:
-                    await self.streams.publish(redrive_event(row))
+                    await redrive.publish(self.streams, row)
                     redriven += 1
             log.warning(
                 "document_redriven",
@@ -200,7 +199,7 @@ class Sweeper:
     async def trim_streams(self) -> int:
         """XTRIM MINID each stream below the oldest entry any of its groups still needs."""
         trimmed = 0
-        for stream in WORK_STREAMS:
+        for stream in work_streams():
             groups = await self.streams.groups(stream)
             if not groups:
                 continue
@@ -211,7 +210,7 @@ class Sweeper:
     async def remove_idle_consumers(self) -> int:
         removed = 0
         idle_ms = self.settings.idle_consumer_s * 1000
-        for stream in WORK_STREAMS:
+        for stream in work_streams():
             for group in await self.streams.groups(stream):
                 for consumer in await self.streams.consumers(group):
                     if consumer.pending == 0 and consumer.idle_ms > idle_ms:

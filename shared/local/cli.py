@@ -28,7 +28,7 @@ from shared.local.secrets import write_env
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
-from shared.stages import SERVICES, STAGES, WORK_STREAMS, WORKERS
+from shared.stages import services, stages, work_streams, workers
 from shared.streams import Streams, stream_key
 
 Command = Callable[[argparse.Namespace, Settings], None]
@@ -38,7 +38,7 @@ def _replicas(values: list[str]) -> dict[str, int]:
     replicas = {}
     for value in values:
         service, _, count = value.partition("=")
-        if service not in SERVICES or not count.isdigit() or int(count) < 1:
+        if service not in services() or not count.isdigit() or int(count) < 1:
             raise argparse.ArgumentTypeError(f"--scale wants SERVICE=N, got {value!r}")
         replicas[service] = int(count)
     return replicas
@@ -147,16 +147,15 @@ def _secrets(args: argparse.Namespace, settings: Settings) -> None:
 def _pipeline(args: argparse.Namespace, settings: Settings) -> None:
     """The stage table; ``--workers`` and ``--streams`` print one name a line (for scripts)."""
     if args.workers:
-        print("\n".join(WORKERS))
+        print("\n".join(workers()))
     elif args.streams:
-        keys = [stream_key(settings.stream_prefix, s) for s in (*WORK_STREAMS, Stream.DEAD)]
+        keys = [stream_key(settings.stream_prefix, s) for s in (*work_streams(), Stream.DEAD)]
         print("\n".join(keys))
     else:
-        for s in STAGES:
+        for s in stages():
             low, high = s.progress
             print(
-                f"{s.service:<13} {s.stream.value:<9} {s.event.__name__:<19} "
-                f"{s.status.value:<20} {low}-{high}"
+                f"{s.service:<13} {s.stream:<9} {s.event.__name__:<19} {s.status:<20} {low}-{high}"
             )
 
 
@@ -165,7 +164,7 @@ async def _queue_info(settings: Settings) -> None:
     with no redis-cli needed (a fresh machine has none)."""
     async with open_redis(settings) as redis:
         streams = Streams(redis, settings.stream_prefix)
-        for stream in (*WORK_STREAMS, Stream.DEAD):
+        for stream in (*work_streams(), Stream.DEAD):
             print(f"== {streams.key(stream)}  length {await streams.length(stream)}")
             for group in await streams.groups(stream):
                 print(
@@ -226,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["bench"]:  # the benchmark parses its own options
         _bench(argv[1:])
         return
-    args = parser(SERVICES, WORKERS).parse_args(argv)
+    args = parser(services(), workers()).parse_args(argv)
     COMMANDS[args.command](args, load_settings())
 
 

@@ -18,7 +18,7 @@ from shared.local.embedded import ProcessSpec
 from shared.local.servers import plan_servers
 from shared.local.supervisor import Supervisor
 from shared.settings import Settings, to_env
-from shared.stages import SERVICES, WORKERS
+from shared.stages import services, workers
 
 log = structlog.get_logger()
 
@@ -64,7 +64,7 @@ async def _follow_scale(
     while not stop.is_set():
         wanted = {**base, **(json.loads(path.read_text()) if path.exists() else {})}
         running = supervisor.names()
-        for service in WORKERS:
+        for service in workers():
             have = sum(1 for r in range(1, 1000) if replica_name(service, r) in running)
             for replica in range(have + 1, wanted.get(service, 1) + 1):
                 log.info("replica_started", service=service, replica=replica)
@@ -101,7 +101,7 @@ async def run_mesh(
         await servers.start(supervisor)
         await migrate(settings)
         (state / TARGETS).unlink(missing_ok=True)
-        for service in SERVICES:
+        for service in services():
             for replica in range(1, replicas.get(service, 1) + 1):
                 spec = service_spec(service, settings, replica)
                 await supervisor.start(spec, spec.env)

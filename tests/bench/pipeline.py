@@ -37,12 +37,12 @@ from shared.events import (
 )
 from shared.redis_client import open_redis
 from shared.settings import Settings
-from shared.stages import WORK_STREAMS
+from shared.stages import work_streams
 from shared.storage import open_store
 from shared.streams import Streams
 from shared.worker import Context
 
-WORKING = [s for s in stages.STAGES if s.status not in stages.TERMINAL]
+WORKING = [s for s in stages.stages() if s.status not in stages.TERMINAL]
 STAGES = [s.status.value for s in WORKING]
 HOPS: dict[type[Event], str] = {s.event: s.status.value for s in WORKING}
 
@@ -50,7 +50,7 @@ HOPS: dict[type[Event], str] = {s.event: s.status.value for s in WORKING}
 async def events_by_document(streams: Streams, ids: set[str]) -> dict[str, list[Event]]:
     """Every event of these documents still in the streams, oldest first."""
     found: dict[str, list[Event]] = defaultdict(list)
-    for stream in WORK_STREAMS:
+    for stream in work_streams():
         for _, fields in await streams.entries(stream):
             try:
                 event = decode(fields[b"event"])

@@ -27,7 +27,7 @@ from shared.local.mesh import service_spec
 from shared.local.servers import plan_servers
 from shared.local.supervisor import Supervisor
 from shared.settings import Settings
-from shared.stages import WORKERS
+from shared.stages import workers
 from shared.storage import open_store
 from tests.client import Client
 from tests.generate import make_pdf, unique_copy
@@ -117,7 +117,7 @@ async def split_mesh(server_dir: Callable[[str], Path]) -> AsyncIterator[SplitMe
             await supervisor.start(gateway, gateway.env)
             await supervisor.wait_ready(gateway, 120)
             worker_home = server_dir("host-b")
-            for service in WORKERS:
+            for service in workers():
                 spec = service_spec(service, settings)
                 argv = [*_inside(link.namespace), *spec.argv]
                 env = {**(spec.env or {}), "TMPDIR": str(worker_home), "HOME": str(worker_home)}
@@ -191,7 +191,7 @@ def check_workers_are_on_the_other_host(mesh: SplitMesh) -> None:
         )
     }
     reached: set[int] = set()
-    for service in WORKERS:
+    for service in workers():
         (pid,) = mesh.supervisor.pid(service)
         assert _net_namespace(pid) != here, service
         for address, port in _remote_ends(pid):

@@ -19,6 +19,7 @@ from shared.db import open_pool
 from shared.events import Progress, Stream, decode
 from shared.redis_client import RedisClient
 from shared.settings import Settings
+from shared.stages import work_streams
 from shared.storage import open_store
 from shared.streams import stream_key
 from tests.client import Client
@@ -35,7 +36,7 @@ FAST = {
     "DOCMESH_SHUTDOWN_GRACE_S": "5",
 }
 PAGES = 3
-WORK_STREAMS = [s for s in Stream if s is not Stream.DEAD]
+WORK_STREAMS = work_streams()
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.events import Stream
+from shared.stages import workers
 from shared.streams import stream_key
 from tests.client import Client
 from tests.faults.conftest import (
@@ -30,7 +31,7 @@ from tests.mesh import Mesh, processes
 
 pytestmark = pytest.mark.faults
 
-WORKERS = ["extractor", "deduplicator", "chunker", "embedder", "janitor"]
+WORKERS = workers()
 CLEAN: dict[str, int] = {}
 
 

@@ -15,7 +15,9 @@ import yaml
 
 from shared.local.secrets import generated, write_env
 from shared.settings import ENV_PREFIX, Settings, load_settings
-from shared.stages import SERVICES
+from shared.stages import services
+
+SERVICES = services()
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # resolves << merges

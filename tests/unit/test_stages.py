@@ -1,24 +1,24 @@
 import itertools
 
-from shared.events import ChunksStored, DocumentUploaded, ProcessingFinished, Progress
+from shared.events import ChunksStored, DocumentUploaded, DuplicatesChecked, EmbedUnit, Progress
 from shared.stages import (
-    PIPELINE,
-    SERVICES,
-    STAGES,
-    STREAM_OF,
     TERMINAL,
     Status,
+    pipeline,
     rank,
     resume_status,
+    route,
+    services,
     stage,
     stage_of_status,
+    stages,
 )
 
 
 def test_statuses_follow_the_pipeline_order() -> None:
     order = ["uploaded", "extracting", "checking_duplicates", "chunking", "embedding", "completed"]
     assert [rank(s) for s in order] == sorted(rank(s) for s in order)
-    assert [rank(s.status) for s in STAGES] == sorted(rank(s.status) for s in STAGES)
+    assert [rank(s.status) for s in stages()] == sorted(rank(s.status) for s in stages())
 
 
 def test_work_done_maps_into_the_stage_range() -> None:
@@ -29,24 +29,31 @@ def test_work_done_maps_into_the_stage_range() -> None:
 
 
 def test_ranges_are_contiguous() -> None:
-    for before, after in itertools.pairwise(STAGES):
+    for before, after in itertools.pairwise(stages()):
         assert before.progress[1] == after.progress[0]
-    assert STAGES[-1].progress[1] == 100
+    assert stages()[-1].progress[1] == 100
 
 
 def test_everything_else_is_derived_from_the_table() -> None:
-    assert SERVICES == ("gateway", "extractor", "deduplicator", "chunker", "embedder", "janitor")
-    assert STREAM_OF[ChunksStored] == stage("embedder").stream
-    assert STREAM_OF[Progress] == stage("gateway").stream
-    assert PIPELINE == (
+    assert services() == ("gateway", "extractor", "deduplicator", "chunker", "embedder", "janitor")
+    assert route(ChunksStored, "chunker") == stage("embedder").stream
+    assert route(Progress, "chunker") == stage("gateway").stream
+    assert pipeline().working == (
         Status.UPLOADED,
         Status.EXTRACTING,
         Status.CHECKING_DUPLICATES,
         Status.CHUNKING,
         Status.EMBEDDING,
     )
-    assert not set(PIPELINE) & TERMINAL
+    assert not set(pipeline().working) & TERMINAL
+    assert set(pipeline().labels) == set(pipeline().order) == set(Status)
     assert stage_of_status("uploaded") is stage("extractor")
-    assert resume_status(DocumentUploaded) is Status.UPLOADED
-    assert resume_status(ChunksStored) is Status.EMBEDDING
-    assert resume_status(ProcessingFinished) is Status.EMBEDDING
+    assert resume_status("extractor") is Status.UPLOADED
+    assert resume_status("embedder") is Status.EMBEDDING
+    assert resume_status("janitor") is Status.EMBEDDING
+
+
+def test_events_go_to_the_next_stage_that_takes_them() -> None:
+    assert route(EmbedUnit, "embedder") == stage("embedder").stream  # its own continuation
+    assert route(DuplicatesChecked, "janitor") == stage("chunker").stream  # a build's feed
+    assert route(DocumentUploaded) == stage("extractor").stream  # from the gateway

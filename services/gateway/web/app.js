@@ -2,18 +2,9 @@
 import { ApiError, DocumentError, DocumentUploader } from "./uploader.js";
 
 const $ = (selector) => document.querySelector(selector);
-const STAGES = {
-  awaiting_upload: "Waiting for the upload",
-  uploaded: "Waiting for a worker",
-  extracting: "Extracting text",
-  checking_duplicates: "Checking for duplicates",
-  chunking: "Chunking",
-  embedding: "Embedding",
-  completed: "Completed",
-  failed: "Failed",
-  cancelled: "Cancelled",
-  expired: "Expired",
-};
+// Labels of the statuses, from the gateway's stage table (GET /api/v1/pipeline): the
+// page holds no copy of the pipeline. Until they arrive a status shows as itself.
+const STAGES = {};
 const UPLOAD_SHARE = 20; // of the row's bar: bytes to S3 fill the first 20%
 
 /** An element with attributes and children (strings become text, never HTML). */
@@ -105,7 +96,7 @@ class UploadRow {
       status.page_count != null ? plural(status.page_count, "page") : null,
       status.chunk_count != null ? plural(status.chunk_count, "chunk") : null,
     ].filter(Boolean).join(" · ");
-    this.badges.replaceChildren(el("span", { class: `badge ${status.status}` }, STAGES[status.status]));
+    this.badges.replaceChildren(el("span", { class: `badge ${status.status}` }, STAGES[status.status] || status.status));
     if (status.duplicate_of) {
       this.badges.append(el("a", { class: "badge duplicate", href: `#doc-${status.duplicate_of}`,
         onclick: () => showChunks(status.duplicate_of) }, "duplicate of an earlier upload"));
@@ -116,7 +107,7 @@ class UploadRow {
     this.node.dataset.status = error instanceof DocumentError ? error.status.status : "refused";
     this.error.textContent = error.message;
     if (error instanceof DocumentError) {
-      this.badges.replaceChildren(el("span", { class: `badge ${error.status.status}` }, STAGES[error.status.status]));
+      this.badges.replaceChildren(el("span", { class: `badge ${error.status.status}` }, STAGES[error.status.status] || error.status.status));
       if (error.status.status === "failed") {
         this.actions.replaceChildren(el("button", { type: "button", class: "secondary", onclick: retry }, "Retry"));
       }
@@ -324,8 +315,16 @@ function setUpKey() {
   });
 }
 
+async function loadLabels() {
+  try {
+    Object.assign(STAGES, (await uploader().api("GET", "/api/v1/pipeline")).labels);
+  } catch {
+    // The labels are a nicety: statuses show as they are.
+  }
+}
+
 setUpKey();
 setUpUploads();
 $("#search-form").addEventListener("submit", search);
 $("#refresh").addEventListener("click", loadLibrary);
-loadLibrary();
+loadLabels().then(() => loadLibrary());
