@@ -1,8 +1,8 @@
-"""The settings table of the README, generated from the ``Settings`` type itself.
+"""The settings table of deploy/OPERATIONS.md, generated from the ``Settings`` type itself.
 
 Each field's documentation is the string literal that follows it in
 ``shared/settings.py`` (read with ``ast``), so code and docs cannot drift:
-a test checks that the README holds exactly this table.
+a test checks that deploy/OPERATIONS.md holds exactly this table.
 """
 
 from __future__ import annotations
@@ -61,5 +61,5 @@ def markdown_table() -> str:
 
 
 def readme_section(readme: str) -> str:
-    """The part of the README between the settings markers."""
+    """The part of the document between the settings markers."""
     return readme.split(START, 1)[1].split(END, 1)[0].strip()

@@ -1,4 +1,4 @@
-"""The README's benchmark table, generated from a run's results, targets checked.
+"""The benchmark table of deploy/OPERATIONS.md, generated from a run's results, targets checked.
 
 python -m tests.bench.report bench-results.json
 """

@@ -601,7 +601,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(results, indent=2))
     print(table(results))
     print(f"\nresults written to {args.out}")
-    print(f"the README's table: python -m tests.bench.report {args.out}")
+    print(f"the table in deploy/OPERATIONS.md: python -m tests.bench.report {args.out}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import msgspec
 from shared.local.settings_doc import field_docs, markdown_table, readme_section
 from shared.settings import Settings
 
-README = Path(__file__).parents[2] / "README.md"
+README = Path(__file__).parents[2] / "deploy" / "OPERATIONS.md"
 
 
 def test_every_setting_is_documented() -> None:
@@ -16,5 +16,5 @@ def test_every_setting_is_documented() -> None:
 
 def test_the_readme_table_is_the_generated_one() -> None:
     assert readme_section(README.read_text()) == markdown_table(), (
-        "README settings table is stale: paste the output of `docmesh settings`"
+        "The settings table of deploy/OPERATIONS.md is stale: paste the output of `docmesh settings`"
     )
