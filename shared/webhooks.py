@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import random
 import socket
-from typing import TypeAlias
+from typing import Literal, TypeAlias, get_args
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -22,7 +22,18 @@ from aiohttp.abc import AbstractResolver
 
 from shared import public_net
 
-EVENT_TYPES = ("document.completed", "document.failed", "document.cancelled")
+WebhookEvent = Literal["document.completed", "document.failed", "document.cancelled"]
+"""The ends of a document a webhook can ask for: ``document.<its terminal status>``."""
+EVENT_TYPES: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
+
+
+def event_for(status: str) -> WebhookEvent:
+    """The webhook event of a document that ended in ``status``."""
+    for name in EVENT_TYPES:
+        if name == f"document.{status}":
+            return name
+    raise ValueError(f"no webhook event for status {status!r}")
+
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 3600.0

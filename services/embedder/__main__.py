@@ -6,7 +6,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator
 
-from services.embedder.batcher import open_batcher
+from services.embedder.api_requests import open_batcher
 from services.embedder.handler import Deps, free_window, handle
 from shared.db import open_pool
 from shared.embeddings import open_embeddings

@@ -15,7 +15,7 @@ import asyncpg
 import structlog
 
 from services.embedder import completion, units
-from services.embedder.batcher import Batcher, Usage, Vector
+from services.embedder.api_requests import Batcher, Usage, Vector
 from shared import indexes, jobs, tracing
 from shared.db import Pool
 from shared.embeddings import Embeddings, Model

@@ -158,6 +158,9 @@ async def authenticate(
 
 
 def tenant(request: web.Request) -> str:
-    """The calling tenant (set by :func:`authenticate`)."""
-    value: str = request.get(TENANT, DEFAULT_TENANT)
+    """The calling tenant (set by :func:`authenticate`). A route declared ``open`` has
+    none: asking for it there is a mistake, not the default tenant's request."""
+    if TENANT not in request:
+        raise RuntimeError(f"{request.path}: an open route has no tenant")
+    value: str = request[TENANT]
     return value

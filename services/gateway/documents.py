@@ -128,7 +128,9 @@ async def cancel_unstarted(request: web.Request, document_id: str) -> bool:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if not await status.cancel_unstarted(conn, document_id):
             return False
-        deliveries = await webhooks.schedule(conn, document_id, "document.cancelled")
+        deliveries = await webhooks.schedule(
+            conn, document_id, webhooks.event_for(Status.CANCELLED)
+        )
     due = [
         WebhookDue(event_id=str(uuid.uuid4()), document_id=document_id, job_id="", delivery_id=d)
         for d in deliveries

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
 
 from services.gateway.errors import ApiError
 from shared.formats import Format
+from shared.webhooks import WebhookEvent
 
 T = TypeVar("T")
 
@@ -53,9 +54,6 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
             "DOCMESH_MULTIPART_THRESHOLD_BYTES (64 MiB) or more go in parts."
         ),
     ] = None
-
-
-WebhookEvent = Literal["document.completed", "document.failed", "document.cancelled"]
 
 
 class WebhookRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -59,7 +59,9 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         await _drop_partial(conn, event.document_id, outcome)
         final = terminal_progress(event, outcome, ended)
         await status.finish(conn, final)
-        deliveries = await webhooks.schedule(conn, event.document_id, f"document.{final.status}")
+        deliveries = await webhooks.schedule(
+            conn, event.document_id, webhooks.event_for(final.status)
+        )
         released = await redrive.waiters(conn, event.document_id)
         released += await rebuild.advance(conn, deps.settings.reindex_documents)
     with tracing.span("s3 delete"):

@@ -20,8 +20,8 @@ import pymupdf
 
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
-from tests.bench.client import Client
 from tests.bench.documents import page_text
+from tests.client import Client
 
 PARALLEL = 4
 """Parts in flight at once, as the browser uploader sends them."""

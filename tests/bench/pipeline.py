@@ -17,7 +17,7 @@ from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.deduplicator import handler as deduplicator
 from services.embedder import handler as embedder
-from services.embedder.batcher import open_batcher
+from services.embedder.api_requests import open_batcher
 from services.extractor import handler as extractor
 from services.extractor.sandbox import Sandbox
 from services.janitor import handler as janitor

@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.bench.client import Client
 from tests.bench.documents import make_pdf
+from tests.client import Client
 
 
 async def _one(client: Client, folder: Path) -> float:

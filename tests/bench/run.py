@@ -38,7 +38,6 @@ from shared.settings import Settings
 from shared.streams import Streams
 from shared.text import embedded_text
 from tests.bench import layout_bench
-from tests.bench.client import Client
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
@@ -49,6 +48,7 @@ from tests.bench.pipeline import events_by_document, hop_latency, loop_run, stag
 from tests.bench.reindex import reindex_share
 from tests.bench.remote import remote_latency
 from tests.bench.tracing import on_against_off
+from tests.client import Client
 
 # The load runs measure the pipeline, not the gateway's limits on one client.
 MESH_SETTINGS = {

@@ -19,8 +19,8 @@ import aiohttp
 from shared import tracing
 from shared.events import TextExtracted
 from shared.local.spawn import Mesh, start_mesh, stop_mesh
-from tests.bench.client import Client
 from tests.bench.documents import make_pdf
+from tests.client import Client
 from tests.otlp import otlp_receiver
 
 

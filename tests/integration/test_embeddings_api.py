@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from services.embedder.batcher import Usage, embed_splitting
+from services.embedder.api_requests import Usage, embed_splitting
 from shared.embeddings import open_embeddings
 from shared.settings import Settings
 from tests.http_server import serving

@@ -15,7 +15,7 @@ import pytest
 
 from services.embedder import completion
 from services.embedder import handler as embedder
-from services.embedder.batcher import open_batcher
+from services.embedder.api_requests import open_batcher
 from services.gateway.status_reader import STATUS_JSON
 from shared.embeddings import open_embeddings
 from shared.events import ChunksStored, EmbedUnit, Event, ProcessingFinished

@@ -14,7 +14,7 @@ import pytest
 from services.chunker import handler as chunker
 from services.chunker.chunking import token_counter
 from services.embedder import handler as embedder
-from services.embedder.batcher import open_batcher
+from services.embedder.api_requests import open_batcher
 from services.janitor import handler as janitor
 from shared import indexes, rebuild, reindex
 from shared.embeddings import open_embeddings

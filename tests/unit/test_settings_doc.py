@@ -16,5 +16,5 @@ def test_every_setting_is_documented() -> None:
 
 def test_the_readme_table_is_the_generated_one() -> None:
     assert readme_section(README.read_text()) == markdown_table(), (
-        "The settings table of deploy/OPERATIONS.md is stale: paste the output of `docmesh settings`"
+        "deploy/OPERATIONS.md has a stale settings table: paste `docmesh settings`"
     )
