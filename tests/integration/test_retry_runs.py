@@ -62,25 +62,17 @@ async def test_events_of_the_failed_run_are_skipped_after_a_retry(
         handled.append(event)
         return []
 
-    stale = EmbedUnit(
-        event_id=str(uuid.uuid4()),
-        document_id=doc,
-        job_id=old_job,
-        unit_no=1,
-        index_version=1,
-        lane="runs",
-    )
+    def unit(job: str) -> EmbedUnit:
+        event_id = str(uuid.uuid4())
+        return EmbedUnit(
+            event_id=event_id, document_id=doc, job_id=job, unit_no=1, index_version=1, lane="runs"
+        )
+
+    stale = unit(old_job)
     ctx = Context(Streams(redis, settings.stream_prefix), stale)
     gate = guarded(pool, handler)
     assert await gate(stale, ctx) == [] and handled == []
-    current = EmbedUnit(
-        event_id=str(uuid.uuid4()),
-        document_id=doc,
-        job_id=new_job,
-        unit_no=1,
-        index_version=1,
-        lane="runs",
-    )
+    current = unit(new_job)
     await gate(current, ctx)
     assert handled == [current]
 
