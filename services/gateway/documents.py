@@ -19,7 +19,7 @@ from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentSt
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
 from shared import redrive, status, tracing, webhooks
 from shared.events import WebhookDue
-from shared.stages import TERMINAL, Status
+from shared.stages import TERMINAL, Status, pipeline
 
 routes = web.RouteTableDef()
 
@@ -48,7 +48,7 @@ async def get_status(request: web.Request) -> web.Response:
     "The tenant's documents, newest first.",
     returns=DocumentPage,
     query={
-        "status": ({"type": "string", "enum": [s.value for s in Status]}, "Only this status."),
+        "status": ({"type": "string", "enum": list(pipeline().order)}, "Only this status."),
         "tag": ({"type": "string", "minLength": 1, "maxLength": 64}, "Only with this tag."),
         **PAGING,
     },
@@ -58,7 +58,7 @@ async def list_documents(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
     wanted, tag = request.query.get("status"), request.query.get("tag")
-    if wanted is not None and wanted not in {s.value for s in Status}:
+    if wanted is not None and wanted not in pipeline().order:
         raise ApiError(400, "invalid_parameter", f"Unknown status {wanted!r}.", "status")
     bodies, total = await queries.status_page(
         request.app[POOL], tenant(request), wanted, tag, limit, offset

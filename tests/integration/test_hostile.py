@@ -4,6 +4,7 @@ bounded time, and the next normal document is read at once by the same worker.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -60,7 +61,13 @@ async def extract(deps: extractor.Deps, redis: RedisClient, path: Path) -> TextE
 
 
 def children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    """This process's live descendants (a killed child not reaped yet does not count)."""
+    live = set()
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if p.status() != psutil.STATUS_ZOMBIE:
+                live.add(p.pid)
+    return live
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
