@@ -69,7 +69,7 @@ async def cors(
     allowed = allowed_origin(request)
     if allowed and request.method == "OPTIONS":
         response: web.StreamResponse = web.Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = request.headers.get(
             "Access-Control-Request-Headers", "Content-Type, Authorization"
         )

@@ -6,15 +6,17 @@ Uploading (presign, process) is in ``uploads``, the live status in ``events``.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 
 from aiohttp import web
 
-from services.gateway import queries
+from services.gateway import metadata, queries
 from services.gateway.auth import tenant
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.openapi import PAGING, operation
+from services.gateway.request_bodies import DocumentPatch, decode_body
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
 from shared import redrive, status, tracing, webhooks
@@ -50,6 +52,11 @@ async def get_status(request: web.Request) -> web.Response:
     query={
         "status": ({"type": "string", "enum": list(pipeline().order)}, "Only this status."),
         "tag": ({"type": "string", "minLength": 1, "maxLength": 64}, "Only with this tag."),
+        "filter": (
+            {"type": "string"},
+            "Only documents whose metadata matches: the JSON of search's `filter`, "
+            'e.g. {"department":"legal","year":{"range":{"gte":2024}}}.',
+        ),
         **PAGING,
     },
 )
@@ -60,8 +67,13 @@ async def list_documents(request: web.Request) -> web.Response:
     wanted, tag = request.query.get("status"), request.query.get("tag")
     if wanted is not None and wanted not in pipeline().order:
         raise ApiError(400, "invalid_parameter", f"Unknown status {wanted!r}.", "status")
+    where = metadata.compile_filter(
+        metadata.parse_query(request.query.get("filter")) or {},
+        "documents.metadata",
+        queries.FIRST_FILTER_PARAM,
+    )
     bodies, total = await queries.status_page(
-        request.app[POOL], tenant(request), wanted, tag, limit, offset
+        request.app[POOL], tenant(request), wanted, tag, (limit, offset), where
     )
     items = ",".join(bodies)
     return _json_text(f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}')
@@ -73,11 +85,29 @@ async def chunks(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
-    await fetch_document(request, document_id)
+    doc = await fetch_document(request, document_id)
     items, total, version = await queries.chunk_page(request.app[POOL], document_id, limit, offset)
     page = {"document_id": document_id, "total": total, "limit": limit, "offset": offset}
-    page["index_version"] = version
+    page |= {"index_version": version, "metadata": json.loads(doc["metadata"])}
     return json_response({**page, "items": items})
+
+
+@routes.patch("/api/v1/documents/{document_id}")
+@operation(
+    "Change a document's metadata or tags; its chunks and vectors stay as they are.",
+    returns=DocumentStatus,
+    body=DocumentPatch,
+    errors=(422,),
+)
+async def patch_document(request: web.Request) -> web.Response:
+    """Merge metadata into the document's and replace its tags: search filters see the
+    change at once, nothing is processed again (neither is part of what is embedded)."""
+    document_id = path_document_id(request)
+    body = decode_body(await request.read(), DocumentPatch)
+    await fetch_document(request, document_id)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await queries.update_metadata(conn, document_id, body.metadata, body.tags)
+    return _json_text(await status_json(request, document_id))
 
 
 @routes.delete("/api/v1/documents/{document_id}")

@@ -5,9 +5,13 @@ Status changes are not here: they are transitions of ``shared.status``.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import asyncpg
 
 from services.gateway.eta import RECENT
+from services.gateway.metadata import merged
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Pool
 from shared.status import IN_PIPELINE, TERMINAL_SQL, Conn
@@ -25,20 +29,31 @@ async def job_of(pool: Pool, document_id: str) -> str:
     return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
 
 
+FIRST_FILTER_PARAM = 6
+
+
 async def status_page(
-    pool: Pool, tenant: str, status: str | None, tag: str | None, limit: int, offset: int
+    pool: Pool,
+    tenant: str,
+    status: str | None,
+    tag: str | None,
+    page: tuple[int, int],
+    metadata_filter: tuple[str, list[Any]] = ("true", []),
 ) -> tuple[list[str], int]:
-    """Status views (JSON text), newest first, and how many match in all."""
+    """Status views (JSON text), newest first, and how many match in all. ``page`` is
+    (limit, offset); ``metadata_filter`` SQL over ``documents.metadata`` with its
+    parameters numbered from ``$FIRST_FILTER_PARAM``."""
+    where, params = metadata_filter
     rows = await pool.fetch(
         RECENT + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM {STATUS_FROM}"
         " WHERE tenant = $5 AND ($1::text IS NULL OR status = $1)"
-        " AND ($2::text IS NULL OR $2 = ANY(tags))"
+        f" AND ($2::text IS NULL OR $2 = ANY(tags)) AND ({where})"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
         status,
         tag,
-        limit,
-        offset,
+        *page,
         tenant,
+        *params,
     )
     return [r["body"] for r in rows], rows[0]["total"] if rows else 0
 
@@ -87,6 +102,26 @@ async def chunk_page(
         )
     items = [{"chunk_id": str(r["id"]), **{k: r[k] for k in CHUNK_FIELDS}} for r in rows]
     return items, int(total), version
+
+
+async def update_metadata(
+    conn: asyncpg.Connection,
+    document_id: str,
+    patch: dict[str, Any] | None,
+    tags: list[str] | None,
+) -> None:
+    """Apply a ``PATCH``: metadata merged (``metadata.merged``), tags replaced."""
+    current = await conn.fetchval(
+        "SELECT metadata::text FROM documents WHERE id = $1 FOR UPDATE", document_id
+    )
+    fresh = json.loads(current) if patch is None else merged(json.loads(current), patch)
+    await conn.execute(
+        # updated_at is the pipeline's clock (stall detection): not touched here.
+        "UPDATE documents SET metadata = $2::jsonb, tags = coalesce($3, tags) WHERE id = $1",
+        document_id,
+        json.dumps(fresh),
+        tags,
+    )
 
 
 async def has_pages(pool: Pool, document_id: str) -> bool:

@@ -11,6 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from services.gateway.errors import ApiError
+from services.gateway.metadata import Filter, Metadata
 from shared.formats import Format
 from shared.webhooks import WebhookEvent
 
@@ -47,6 +48,14 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
     title: Annotated[str, Meta(max_length=500)] | None = None
     description: Annotated[str, Meta(max_length=5000)] | None = None
     tags: Annotated[list[Tag], Meta(max_length=32)] = msgspec.field(default_factory=list)
+    metadata: Annotated[
+        Metadata,
+        Meta(
+            description="Your own JSON key/values for the document (at most 64 keys, "
+            "16 KiB as JSON); search and the library filter on them.",
+            examples=[{"department": "legal", "year": 2026}],
+        ),
+    ] = msgspec.field(default_factory=dict)
     multipart: Annotated[
         bool | None,
         Meta(
@@ -92,6 +101,35 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     top_k: Annotated[int, Meta(ge=1, le=100)] = 10
     document_ids: Annotated[list[str], Meta(max_length=1000)] | None = None
     tags: Annotated[list[Tag], Meta(max_length=32)] | None = None
+    filter: (
+        Annotated[
+            Filter,
+            Meta(
+                description="Metadata conditions, all of which must hold: per key one of "
+                '{"eq": v} (or just v), {"in": [...]}, {"range": {"gte"|"gt"|"lte"|"lt": '
+                'number or ISO 8601 date}}, {"exists": true|false}.',
+                examples=[{"department": "legal", "year": {"range": {"gte": 2024}}}],
+            ),
+        ]
+        | None
+    ) = None
+
+
+class DocumentPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """What a document's owner may change without processing it again."""
+
+    metadata: (
+        Annotated[
+            dict[str, Any],
+            Meta(
+                description="Merged into the stored metadata: a key sent replaces its value, "
+                "a key sent as null is removed.",
+                examples=[{"reviewed": True, "draft": None}],
+            ),
+        ]
+        | None
+    ) = None
+    tags: Annotated[list[Tag], Meta(max_length=32, description="Replaces the tags.")] | None = None
 
 
 EntryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
@@ -102,7 +140,7 @@ class DeadLetterIds(msgspec.Struct, forbid_unknown_fields=True):
     """Entry ids of the dead-letter stream; none means all of them."""
 
 
-_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_AT_PATH = re.compile(r"(?:at|in) `\$\.?([^`]*)`")  # "at `key` in `$.metadata`" too
 _FIELD = re.compile(r"field `([^`]+)`")
 
 

@@ -48,6 +48,8 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     filename: str
     title: str | None
     tags: list[str]
+    metadata: dict[str, Any]
+    """The client's own key/values (presign, ``PATCH``)."""
     file_size: int
     format: str | None
     """What the file's bytes were found to be at ``/process`` (``pdf``, ``doc``,
@@ -135,6 +137,8 @@ class ChunkPage(msgspec.Struct, forbid_unknown_fields=True):
     items: list[Chunk]
     index_version: int | None = None
     """The index version the chunks belong to (the active one once the document holds it)."""
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The document's metadata, which every chunk shares."""
 
 
 class StageHealth(msgspec.Struct):
@@ -258,6 +262,8 @@ class SearchResult(msgspec.Struct):
     page_start: int
     page_end: int
     score: float
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The document's metadata."""
 
 
 class SearchResponse(msgspec.Struct):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 
 import msgspec
 import openai
 from aiohttp import web
 
+from services.gateway import metadata
 from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
@@ -24,12 +26,17 @@ RRF_K = 60
 """The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
 
 
-@functools.lru_cache(maxsize=8)
-def _search_sql(version: int, dimensions: int) -> str:
+FIRST_FILTER_PARAM = 10
+
+
+@functools.lru_cache(maxsize=64)
+def search_sql(version: int, dimensions: int, metadata_filter: str = "true") -> str:
     """The search over one index version. The version is a literal, not a parameter:
-    the planner can then use that version's partial HNSW index even in a generic plan."""
+    the planner can then use that version's partial HNSW index even in a generic plan.
+    ``metadata_filter`` is SQL over ``d.metadata`` whose values are parameters from
+    ``$FIRST_FILTER_PARAM`` on (``metadata.compile_filter``); both legs apply it."""
     vector = indexes.vector_expression(dimensions, "c.embedding")
-    where = f"c.index_version = {int(version)}"
+    where = f"c.index_version = {int(version)} AND ({metadata_filter})"
     return f"""
 WITH vector AS (
     SELECT c.id, row_number() OVER (ORDER BY {vector} <=> $1) AS rank
@@ -51,7 +58,7 @@ WITH vector AS (
     LIMIT $3
 )
 SELECT c.id, c.document_id, coalesce(nullif(d.title, ''), d.filename) AS title, c.text,
-       c.context, c.page_start, c.page_end,
+       c.context, c.page_start, c.page_end, d.metadata::text AS metadata,
        coalesce(1.0 / ($8 + vector.rank), 0) + coalesce(1.0 / ($8 + fulltext.rank), 0) AS score
 FROM (SELECT id FROM vector UNION SELECT id FROM fulltext) AS found
 JOIN chunks c ON c.id = found.id
@@ -87,6 +94,9 @@ async def search(request: web.Request) -> web.Response:
     if not body.query.strip():
         raise ApiError(422, "invalid_field", "query must not be blank.", "query")
     document_ids = _uuids(body.document_ids)
+    where, filter_params = metadata.compile_filter(
+        body.filter or {}, "d.metadata", FIRST_FILTER_PARAM
+    )
     settings = request.app[SETTINGS]
     # The active version is read once: the query's vector and the chunks searched come
     # from it, so a switch during the request cannot mix versions (the replaced one is
@@ -105,7 +115,7 @@ async def search(request: web.Request) -> web.Response:
         # With filters, keep scanning the HNSW graph until enough rows pass them.
         await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = await conn.fetch(
-            _search_sql(version.version, version.embeddings_dimensions),
+            search_sql(version.version, version.embeddings_dimensions, where),
             vector,
             body.query,
             candidates,
@@ -115,6 +125,7 @@ async def search(request: web.Request) -> web.Response:
             body.top_k,
             RRF_K,
             tenant(request),
+            *filter_params,
         )
     results = [
         SearchResult(
@@ -126,6 +137,7 @@ async def search(request: web.Request) -> web.Response:
             page_start=r["page_start"],
             page_end=r["page_end"],
             score=float(r["score"]),
+            metadata=json.loads(r["metadata"]),
         )
         for r in rows
     ]

@@ -22,7 +22,8 @@ _STAGE_SECONDS = """CASE WHEN stage_started ? status
 # PostgreSQL builds the status body itself; the gateway passes the text on.
 STATUS_VIEW = f"""json_build_object(
     'document_id', id, 'upload_id', upload_id, 'job_id', job_id, 'filename', filename,
-    'title', title, 'tags', tags, 'file_size', file_size, 'format', format, 'status', status,
+    'title', title, 'tags', tags, 'metadata', metadata, 'file_size', file_size,
+    'format', format, 'status', status,
     'progress', progress, 'current_step', {CURRENT_STEP},
     'error', CASE WHEN status = '{Status.FAILED}'
                   THEN json_build_object('code', error_code, 'message', error_message) END,

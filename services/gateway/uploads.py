@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from services.gateway import multipart, queries
+from services.gateway import metadata, multipart, queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
@@ -77,6 +77,7 @@ async def presign(request: web.Request) -> web.Response:
         "title": body.title,
         "description": body.description,
         "tags": body.tags,
+        "metadata": json.dumps(metadata.check(body.metadata)),
         "object_key": key,
         "upload_expires_at": expires_at,
         "tenant": tenant(request),
