@@ -92,3 +92,54 @@ async def test_a_refused_file_shows_the_api_message(page: Page, tmp_path: Path) 
     row = page.locator(f'#uploads li[data-file="{notes.name}"]')
     await expect(row).to_have_attribute("data-status", "refused")
     await expect(row.get_by_role("alert")).to_contain_text("is not accepted")
+
+
+async def _condition(page: Page, fieldset: str, key: str, op: str, value: str) -> None:
+    box = page.locator(fieldset)
+    await box.get_by_role("button", name="Add condition").click()
+    row = box.locator(".condition").last
+    await row.get_by_label("Metadata key", exact=True).fill(key)
+    await row.get_by_label("Condition", exact=True).select_option(label=op)
+    if value:
+        await row.get_by_label("Value", exact=True).fill(value)
+
+
+async def test_metadata_set_filtered_and_edited(page: Page, corpus: Path, tmp_path: Path) -> None:
+    run = uuid.uuid4().hex[:8]
+    memo = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"meta-{run}.pdf", f"Meta {run}")
+    other = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"other-{run}.pdf", f"Other {run}")
+    for path, meta in ((memo, f'{{"run": "{run}", "year": 2024}}'), (other, f'{{"run": "{run}"}}')):
+        await page.get_by_label("Metadata for these uploads").fill(meta)
+        await page.get_by_label("Choose files").set_input_files([path])
+        row = page.locator(f'#uploads li[data-file="{path.name}"]')
+        await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
+
+    # The library, filtered: the run's two documents, then the one from 2024 on.
+    await _condition(page, "#library-filter", "run", "is", run)
+    await page.get_by_role("button", name="Apply filter").click()
+    library = page.locator("#library tbody tr")
+    await expect(library).to_have_count(2)
+    await _condition(page, "#library-filter", "year", "from", "2024")
+    await page.get_by_role("button", name="Apply filter").click()
+    await expect(library).to_have_count(1)
+    await expect(library.first).to_contain_text(memo.name)
+    await expect(library.first.locator("td.metadata")).to_contain_text("year: 2024")
+
+    # Search, filtered to the document without a year: the memo's text is in both.
+    await _condition(page, "#search-filter", "run", "is", run)
+    await _condition(page, "#search-filter", "year", "is not set", "")
+    await page.get_by_label("Search the completed documents").fill("bottles of water")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    results = page.locator("#results li")
+    await expect(results.first.locator(".title")).to_have_text(other.name)
+    assert set(await results.locator(".title").all_inner_texts()) == {other.name}
+
+    # Editing the metadata in the dialog: the library shows it, nothing is processed again.
+    await page.get_by_role("button", name=f"Metadata of {memo.name}").click()
+    await page.get_by_label("Key/values as a JSON object").fill(f'{{"run": "{run}", "year": 2025}}')
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#library-status")).to_contain_text(
+        f"Saved the metadata of {memo.name}"
+    )
+    await expect(library.first.locator("td.metadata")).to_contain_text("year: 2025")
+    await expect(library.first).to_have_attribute("data-status", "completed")

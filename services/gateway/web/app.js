@@ -1,22 +1,12 @@
 // The docmesh page: uploads with live progress, the library, and search.
+import { $, el } from "./dom.js";
+import { editMetadata, filterBuilder, metadataText, uploadMetadata } from "./metadata.js";
 import { ApiError, DocumentError, DocumentUploader } from "./uploader.js";
 
-const $ = (selector) => document.querySelector(selector);
 // Labels of the statuses, from the gateway's stage table (GET /api/v1/pipeline): the
 // page holds no copy of the pipeline. Until they arrive a status shows as itself.
 const STAGES = {};
 const UPLOAD_SHARE = 20; // of the row's bar: bytes to S3 fill the first 20%
-
-/** An element with attributes and children (strings become text, never HTML). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 function size(bytes) {
   if (bytes == null) return "";
@@ -141,10 +131,18 @@ function retryDocument(row, documentId) {
 
 function uploadFiles(files) {
   const tags = $("#tags-input").value.split(",").map((t) => t.trim()).filter(Boolean);
+  let metadata;
+  try {
+    metadata = uploadMetadata($("#metadata-input").value);
+    $("#metadata-error").textContent = "";
+  } catch (error) {
+    $("#metadata-error").textContent = error.message;
+    return;
+  }
   for (const file of files) {
     const row = new UploadRow(file);
     $("#uploads").prepend(row.node);
-    follow(row, (client) => client.uploadDocument(file, tags.length ? { tags } : {}));
+    follow(row, (client) => client.uploadDocument(file, { tags, metadata }));
   }
 }
 
@@ -171,7 +169,7 @@ async function loadLibrary(message = "") {
   const status = $("#library-status");
   clearTimeout(libraryTimer);
   try {
-    const page = await uploader().api("GET", "/api/v1/documents?limit=100");
+    const page = await uploader().listDocuments({ limit: 100, filter: libraryFilter.value() });
     $("#library tbody").replaceChildren(...page.items.map(libraryRow));
     const count = page.total === 1 ? "1 document." : `${page.total || "No"} documents.`;
     const text = `${message} ${count}`.trim();
@@ -203,11 +201,27 @@ function libraryRow(doc) {
     el("td", {}, doc.page_count ?? ""),
     el("td", {}, doc.chunk_count ?? ""),
     el("td", {}, doc.tags.join(", ")),
+    el("td", { class: "metadata" }, metadataText(doc.metadata)),
     el("td", { class: "actions" },
+      el("button", { type: "button", class: "secondary", "aria-label": `Metadata of ${name}`,
+        onclick: () => changeMetadata(doc, name) }, "Metadata"), " ",
       el("button", { type: "button", class: "secondary", "aria-label": `Chunks of ${name}`,
         onclick: () => showChunks(doc.document_id) }, "Chunks"), " ",
       el("button", { type: "button", class: "danger", "aria-label": `Delete ${name}`,
         onclick: () => deleteDocument(doc.document_id, name) }, "Delete")));
+}
+
+async function changeMetadata(doc, name) {
+  const patch = await editMetadata($("#metadata-dialog"), name, doc.metadata);
+  if (patch === null) return;
+  let message;
+  try {
+    await uploader().updateDocument(doc.document_id, { metadata: patch });
+    message = `Saved the metadata of ${name}.`;
+  } catch (error) {
+    message = error.message;
+  }
+  loadLibrary(message);
 }
 
 async function deleteDocument(documentId, name) {
@@ -226,6 +240,7 @@ async function showChunks(documentId) {
   const section = $("#chunks");
   const page = await uploader().api("GET", `/api/v1/documents/${documentId}/chunks?limit=200`);
   $("#chunks-title").textContent = `Chunks (${page.total})`;
+  $("#chunks-metadata").textContent = metadataText(page.metadata);
   $("#chunk-list").replaceChildren(...page.items.map((c) => el("li", {},
     el("div", { class: "meta" }, `${pages(c)} · ${c.context}`),
     ...chunkBody(c.text))));
@@ -291,10 +306,11 @@ async function search(event) {
   const status = $("#search-status");
   status.textContent = "Searching...";
   try {
-    const { results } = await uploader().api("POST", "/api/v1/search", { query, top_k: 10 });
+    const { results } = await uploader().search(query, { topK: 10, filter: searchFilter.value() });
     $("#results").replaceChildren(...results.map((r) => el("li", { "data-document-id": r.document_id },
       el("strong", { class: "title" }, r.title),
       el("div", { class: "meta" }, `${pages(r)} · ${r.context}`),
+      el("div", { class: "meta metadata" }, metadataText(r.metadata)),
       highlighted(r.text, query))));
     status.textContent = results.length ? `${results.length} results.` : "Nothing found.";
   } catch (error) {
@@ -323,6 +339,9 @@ async function loadLabels() {
   }
 }
 
+const searchFilter = filterBuilder($("#search-filter"));
+const libraryFilter = filterBuilder($("#library-filter"), () => loadLibrary());
+$("#library-filter-form").addEventListener("submit", (e) => { e.preventDefault(); loadLibrary(); });
 setUpKey();
 setUpUploads();
 $("#search-form").addEventListener("submit", search);

@@ -5,7 +5,11 @@
  *   import { DocumentUploader } from "./uploader.js";
  *   const uploader = new DocumentUploader({ baseUrl: "https://docmesh.example.com", apiKey });
  *   uploader.onProgress = (p) => render(p);          // see Progress below
- *   const status = await uploader.uploadDocument(file, { tags: ["contracts"] });
+ *   const status = await uploader.uploadDocument(file, {
+ *     tags: ["contracts"], metadata: { department: "legal", year: 2026 } });
+ *   await uploader.updateDocument(status.document_id, { metadata: { reviewed: true } });
+ *   const { results } = await uploader.search("notice period", {
+ *     filter: { department: "legal", year: { range: { gte: 2024 } } } });
  *
  * The file goes straight from the browser to S3 through a presigned URL; the
  * gateway only sees small JSON requests. A large file goes in parts, sent a few at
@@ -109,8 +113,8 @@ export class DocumentUploader {
    * Presign (or resume an interrupted upload of the same file), send the bytes to
    * S3 with byte progress, ask for processing, then follow it.
    */
-  async uploadDocument(file, metadata = {}) {
-    const upload = (await this.resumable(file)) || (await this.presign(file, metadata));
+  async uploadDocument(file, fields = {}) {
+    const upload = (await this.resumable(file)) || (await this.presign(file, fields));
     const documentId = upload.document_id;
     if (upload.multipart) await this.putParts(upload, file);
     else await this.put(upload, file);
@@ -120,12 +124,13 @@ export class DocumentUploader {
     return this.trackProgress(documentId);
   }
 
-  async presign(file, metadata) {
+  /** ``fields``: title, description, tags and metadata (your own JSON key/values). */
+  async presign(file, fields) {
     const presigned = await this.api("POST", "/api/v1/documents/upload/presigned", {
       filename: file.name,
       file_size: file.size,
       content_type: contentTypeOf(file),
-      ...metadata,
+      ...fields,
     });
     if (presigned.multipart) remember(file, presigned);
     return presigned;
@@ -192,6 +197,34 @@ export class DocumentUploader {
       }
       await sleep(500 * attempt);
     }
+  }
+
+  /**
+   * Change a document's metadata (merged: a key set to null is removed) or replace its
+   * tags; nothing is processed again. Resolves with the status view.
+   */
+  updateDocument(documentId, { metadata, tags } = {}) {
+    return this.api("PATCH", `/api/v1/documents/${documentId}`, { metadata, tags });
+  }
+
+  /**
+   * Hybrid search. ``filter`` holds metadata conditions, all of which must hold, per key:
+   * a value, { in: [...] }, { range: { gte, gt, lte, lt } } (numbers or ISO dates) or
+   * { exists: true|false }.
+   */
+  search(query, { topK = 10, filter, tags, documentIds } = {}) {
+    return this.api("POST", "/api/v1/search", {
+      query, top_k: topK, filter, tags, document_ids: documentIds,
+    });
+  }
+
+  /** A page of the library, newest first, filtered like search (and by status or tag). */
+  listDocuments({ status, tag, filter, limit = 50, offset = 0 } = {}) {
+    const query = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+    if (status) query.set("status", status);
+    if (tag) query.set("tag", tag);
+    if (filter && Object.keys(filter).length) query.set("filter", JSON.stringify(filter));
+    return this.api("GET", `/api/v1/documents?${query}`);
   }
 
   /** Call the API; JSON in and out, errors as ApiError. */
