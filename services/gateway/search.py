@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from typing import Any
 
+import asyncpg
 import msgspec
 import openai
 from aiohttp import web
@@ -70,6 +72,51 @@ LIMIT $7
 """
 
 
+class Query(msgspec.Struct, frozen=True, kw_only=True):
+    """One search: the query's vector and text, and what narrows it."""
+
+    vector: Any
+    text: str
+    top_k: int
+    candidates: int
+    """Rows each leg contributes before fusion."""
+    language: str
+    tenant: str
+    document_ids: list[uuid.UUID] | None = None
+    tags: list[str] | None = None
+    metadata_filter: dict[str, metadata.Condition | metadata.Scalar] = msgspec.field(
+        default_factory=dict
+    )
+
+
+async def hybrid(conn: asyncpg.Connection, version: indexes.IndexVersion, q: Query) -> list[Any]:
+    """The fused rows of ``q`` over ``version`` (id, document_id, title, text, context,
+    pages, metadata as JSON text, score), best first."""
+    where, params = metadata.compile_filter(q.metadata_filter, "d.metadata", FIRST_FILTER_PARAM)
+    async with conn.transaction():
+        # With a filter, keep scanning the HNSW graph until enough rows pass it: a
+        # selective filter still gets its top_k (pgvector's iterative index scan).
+        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        # The graph search keeps twice the candidates it must return: with pgvector's
+        # default of 40 for 50 candidates, recall at top 10 measured 0.95 unfiltered
+        # and 0.948 under a range filter on 12k chunks (the bench's filtered_search).
+        await conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(q.candidates))}")
+        rows: list[Any] = await conn.fetch(
+            search_sql(version.version, version.embeddings_dimensions, where),
+            q.vector,
+            q.text,
+            q.candidates,
+            q.document_ids,
+            q.tags,
+            q.language,
+            q.top_k,
+            RRF_K,
+            q.tenant,
+            *params,
+        )
+    return rows
+
+
 def _uuids(values: list[str] | None) -> list[uuid.UUID] | None:
     if values is None:
         return None
@@ -94,9 +141,7 @@ async def search(request: web.Request) -> web.Response:
     if not body.query.strip():
         raise ApiError(422, "invalid_field", "query must not be blank.", "query")
     document_ids = _uuids(body.document_ids)
-    where, filter_params = metadata.compile_filter(
-        body.filter or {}, "d.metadata", FIRST_FILTER_PARAM
-    )
+    metadata.compile_filter(body.filter or {}, "d.metadata", FIRST_FILTER_PARAM)  # 422s first
     settings = request.app[SETTINGS]
     # The active version is read once: the query's vector and the chunks searched come
     # from it, so a switch during the request cannot mix versions (the replaced one is
@@ -110,23 +155,19 @@ async def search(request: web.Request) -> web.Response:
             "embeddings_unavailable",
             "The embeddings service did not answer; try again shortly.",
         ) from exc
-    candidates = max(settings.search_candidates, body.top_k)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        # With filters, keep scanning the HNSW graph until enough rows pass them.
-        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        rows = await conn.fetch(
-            search_sql(version.version, version.embeddings_dimensions, where),
-            vector,
-            body.query,
-            candidates,
-            document_ids,
-            body.tags,
-            settings.search_language,
-            body.top_k,
-            RRF_K,
-            tenant(request),
-            *filter_params,
-        )
+    query = Query(
+        vector=vector,
+        text=body.query,
+        top_k=body.top_k,
+        candidates=max(settings.search_candidates, body.top_k),
+        language=settings.search_language,
+        tenant=tenant(request),
+        document_ids=document_ids,
+        tags=body.tags,
+        metadata_filter=body.filter or {},
+    )
+    async with request.app[POOL].acquire() as conn:
+        rows = await hybrid(conn, version, query)
     results = [
         SearchResult(
             document_id=str(r["document_id"]),

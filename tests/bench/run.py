@@ -37,7 +37,7 @@ from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.text import embedded_text
-from tests.bench import layout_bench
+from tests.bench import filtered_search, layout_bench
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
@@ -321,6 +321,10 @@ async def run(quick: bool) -> dict[str, Any]:
                 reindexing["layout"] = await index_layout(
                     mesh.settings.database_url, 5_000 if quick else 20_000
                 )
+                say("metadata-filtered search against exact search, and against unfiltered")
+                filtered = await filtered_search.measure(
+                    mesh.settings.database_url, 12_000, 20 if quick else 100
+                )
         finally:
             await asyncio.to_thread(stop_mesh, mesh)
         say("tracing: off against on (two meshes, alternated)")
@@ -365,6 +369,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "multipart": parts,
         "reindex": reindexing,
         "tracing": traces,
+        "filtered_search": filtered,
         "fairness": fair,
         "remote_latency": remote,
         "hop_latency_ms": hops,
@@ -583,6 +588,7 @@ def table(results: dict[str, Any]) -> str:
         *layout_bench.rows(results["pdf_layout"]),
         *_multipart_rows(results),
         *_reindex_rows(results),
+        *filtered_search.rows(results.get("filtered_search")),
         *_tracing_rows(results),
         *_hostile_rows(results),
         *_ocr_rows(results),
