@@ -19,7 +19,7 @@ from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import DocumentPatch, decode_body
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
-from shared import redrive, status, tracing, webhooks
+from shared import erasure, redrive, status, tracing, webhooks
 from shared.events import WebhookDue
 from shared.stages import TERMINAL, Status, pipeline
 
@@ -111,9 +111,14 @@ async def patch_document(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/documents/{document_id}")
-@operation("Delete the document, its chunks, vectors and upload.", status=204)
+@operation(
+    "Delete the document and everything stored of it: chunks and vectors of every index "
+    "version, cached vectors only it had, webhook deliveries, stream entries, dead "
+    "letters and its upload.",
+    status=204,
+)
 async def delete_document(request: web.Request) -> web.Response:
-    """Remove the document, its chunks and vectors, and any upload left in S3.
+    """Remove the document and all that is stored of it (``shared.erasure``).
 
     Workers still holding one of its events find no row and skip it.
     """
@@ -122,7 +127,8 @@ async def delete_document(request: web.Request) -> web.Response:
     await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
     async with request.app[POOL].acquire() as conn, conn.transaction():
         released = await redrive.waiters(conn, document_id)  # copies waiting for it
-        await queries.delete_document(conn, document_id)
+        await erasure.delete_rows(conn, [document_id])
+    await erasure.delete_stream_entries(request.app[STREAMS], [document_id])
     if released:  # a lost publish is re-driven by the janitor's stall sweep
         with contextlib.suppress(Exception):
             await request.app[STREAMS].publish(*released)

@@ -133,11 +133,6 @@ async def has_pages(pool: Pool, document_id: str) -> bool:
     )
 
 
-async def delete_document(pool: Conn, document_id: str) -> None:
-    """The document, its pages, chunks and vectors (by cascade)."""
-    await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
-
-
 IN_FLIGHT_SQL = IN_PIPELINE
 """Documents the pipeline holds (implies the predicate of ``documents_in_flight_idx``)."""
 

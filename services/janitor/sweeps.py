@@ -5,8 +5,8 @@ a Redis lock so that usually one does): it deletes orphan uploads, expires
 presigned uploads that never came, aborts abandoned multipart uploads, re-drives
 jobs that stopped progressing (lost events after a Redis restart, a publish that
 never happened), trims the streams below what every group still needs,
-removes idle consumers, keeps an index build going and drops index versions
-past their retention.
+removes idle consumers, keeps an index build going, drops index versions
+past their retention and the cached vectors no chunk has any more.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from shared import indexes, metrics, rebuild, redrive, reindex, status, tracing
+from shared import erasure, indexes, metrics, rebuild, redrive, reindex, status, tracing
 from shared.db import Pool
 from shared.events import ProcessingFinished
 from shared.settings import Settings
@@ -44,6 +44,7 @@ class Report:
     consumers_removed: int = 0
     rebuilds_queued: int = 0
     index_chunks_dropped: int = 0
+    orphan_vectors_deleted: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -67,6 +68,7 @@ class Sweeper:
         report.consumers_removed = await self._step(report, self.remove_idle_consumers, 0)
         report.rebuilds_queued = await self._step(report, self.reindex, 0)
         report.index_chunks_dropped = await self._step(report, self.drop_index_versions, 0)
+        report.orphan_vectors_deleted = await self._step(report, self.orphan_vectors, 0)
         counts = {k: v for k, v in vars(report).items() if k != "notes"}
         for action, count in counts.items():
             metrics.JANITOR_DELETIONS.labels(action).inc(count)
@@ -195,6 +197,12 @@ class Sweeper:
     async def drop_index_versions(self) -> int:
         """Chunks of versions past their retention, and of cancelled builds."""
         return await reindex.drop_expired(self.pool, self.settings.index_retention_s)
+
+    async def orphan_vectors(self) -> int:
+        """Cached vectors of texts no chunk has: a dropped version's, or a deleted
+        document's that an embedder cached while the deletion ran."""
+        async with self.pool.acquire() as conn:
+            return await erasure.delete_orphan_vectors(conn)
 
     async def trim_streams(self) -> int:
         """XTRIM MINID each stream below the oldest entry any of its groups still needs."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from shared import indexes, reindex
+from shared import erasure, indexes, reindex
 from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.embeddings import open_embeddings
@@ -29,6 +29,7 @@ from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
 from shared.stages import services, stages, work_streams, workers
+from shared.storage import open_store
 from shared.streams import Streams, stream_key
 
 Command = Callable[[argparse.Namespace, Settings], None]
@@ -93,6 +94,29 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> object:
         if not await revoke_key(pool, args.id):
             raise SystemExit(f"no live key has an id starting with {args.id!r}")
         return {"revoked": args.id}
+
+
+def _confirmed(args: argparse.Namespace) -> argparse.Namespace:
+    if not args.yes and input(f"Delete tenant {args.tenant!r} and all it stored? [y/N] ") != "y":
+        raise SystemExit("nothing deleted")
+    return args
+
+
+async def _tenant(settings: Settings, args: argparse.Namespace) -> object:
+    """``docmesh tenant delete T``: progress on stderr, the counts as JSON on stdout."""
+    async with (
+        open_pool(settings, max_size=2) as pool,
+        open_redis(settings) as redis,
+        open_store(settings) as store,
+    ):
+        streams = Streams(redis, settings.stream_prefix)
+        return await erasure.delete_tenant(
+            pool,
+            store,
+            streams,
+            args.tenant,
+            lambda n: print(f"{n} documents deleted", file=sys.stderr, flush=True),
+        )
 
 
 async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
@@ -209,6 +233,7 @@ COMMANDS: dict[str, Command] = {
     "scale": _scale,
     "dlq": lambda a, s: _print_json(asyncio.run(_dlq(s, a.action, a.ids or None))),
     "keys": lambda a, s: _print_json(asyncio.run(_keys(s, a))),
+    "tenant": lambda a, s: _print_json(asyncio.run(_tenant(s, _confirmed(a)))),
     "reindex": lambda a, s: _print_json(asyncio.run(_reindex(s, a))),
     "migrate": lambda a, s: _print_json({"applied": asyncio.run(migrate(s))}),
     "cleanup": _cleanup,

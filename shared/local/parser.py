@@ -45,6 +45,16 @@ def _keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     revoke.add_argument("id", help="the key's id, or enough of its start")
 
 
+def _tenant(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = commands.add_parser("tenant", help="delete a tenant and everything stored of it")
+    actions = cmd.add_subparsers(dest="action", required=True)
+    delete = actions.add_parser(
+        "delete", help="its documents (as DELETE /documents/{id} does), keys and webhooks"
+    )
+    delete.add_argument("tenant")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
 def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = commands.add_parser(
         "reindex", help="build a new index version (chunking, model), follow, cancel, roll back"
@@ -97,6 +107,7 @@ def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.Argument
     scale.add_argument("--state-dir", type=Path, default=Path(".docmesh"))
     _operations(commands)
     _keys(commands)
+    _tenant(commands)
     _reindex(commands)
     health = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health.add_argument("service", choices=services)

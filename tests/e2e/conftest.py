@@ -14,6 +14,7 @@ from tests.client import Client
 from tests.e2e.browser import chromium, open_page
 from tests.hostile import HOSTILE_LIMITS
 from tests.mesh import Mesh, running_mesh
+from tests.otlp import Receiver, otlp_receiver
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,32 @@ async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
     """The web page of the session's mesh."""
     async with open_page(browser, mesh.url) as page:
         yield page
+
+
+# Module-scoped: each module that needs a traced mesh starts one, and it is stopped
+# before the next module runs.
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with otlp_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def traced(receiver: Receiver, server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
+    settings = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "DOCMESH_LEASE_MS": "3000",
+        "DOCMESH_BLOCK_MS": "500",
+        "DOCMESH_LOG_FORMAT": "json",
+        "DOCMESH_MAX_CHUNKS": "60",
+        # A document waiting this long is re-driven by the janitor's sweep.
+        "DOCMESH_STALL_AFTER_S": "6",
+        "DOCMESH_SWEEP_INTERVAL_S": "1",
+        "DOCMESH_MAX_REDRIVES": "10",
+    }
+    with running_mesh(server_dir("traced"), settings) as mesh:
+        yield mesh
 
 
 KEY = "dm_" + secrets.token_hex(24)

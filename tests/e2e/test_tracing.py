@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -19,8 +19,8 @@ from shared.streams import stream_key
 from tests.client import Client
 from tests.faults.conftest import kill, worker
 from tests.generate import make_pdf
-from tests.mesh import Mesh, running_mesh
-from tests.otlp import Receiver, Span, otlp_receiver
+from tests.mesh import Mesh
+from tests.otlp import Receiver, Span
 
 STAGES = [
     ("docmesh-extractor", "extractor DocumentUploaded"),
@@ -39,30 +39,6 @@ CALLS = [
     "postgres store vectors",
     "s3 delete",
 ]
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with otlp_receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def traced(receiver: Receiver, server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
-    settings = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "DOCMESH_LEASE_MS": "3000",
-        "DOCMESH_BLOCK_MS": "500",
-        "DOCMESH_LOG_FORMAT": "json",
-        "DOCMESH_MAX_CHUNKS": "60",
-        # A document waiting this long is re-driven by the janitor's sweep.
-        "DOCMESH_STALL_AFTER_S": "6",
-        "DOCMESH_SWEEP_INTERVAL_S": "1",
-        "DOCMESH_MAX_REDRIVES": "10",
-    }
-    with running_mesh(server_dir("traced"), settings) as mesh:
-        yield mesh
 
 
 @pytest.fixture

@@ -1,0 +1,121 @@
+"""Deleting documents so that nothing of them is left to find.
+
+A document's rows (pages, chunks of every index version, headings, job rows,
+embedding units, hashes) go with it by cascade. What does not hang off its row is
+removed here as well:
+
+- embedding-cache vectors of texts no other chunk has (a vector can be inverted
+  back to text closely enough to matter);
+- webhook deliveries about it, whose bodies hold its status view;
+- its entries on every stream, dead letters included;
+- its upload in S3 (the caller's part: ``ObjectStore.drop_upload``).
+
+Logs at info level and span attributes carry ids, counts and timings, never a
+document's names, metadata or text, so there is nothing of it to remove there.
+The janitor's ``orphan_vectors`` sweep catches a vector cached by an embedder that
+was mid-unit when its document was deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+import asyncpg
+import msgspec
+
+from shared.events import FIELD, decode
+from shared.events import Stream as StreamName
+from shared.stages import work_streams
+from shared.storage import ObjectStore
+from shared.streams import Streams
+
+PAGE = 500
+
+
+async def delete_rows(conn: asyncpg.Connection, document_ids: list[str]) -> None:
+    """The documents' rows and everything stored about them in PostgreSQL (in the
+    caller's transaction)."""
+    await conn.execute(
+        """
+        DELETE FROM embedding_cache e
+        USING (SELECT DISTINCT text_sha256 FROM chunks WHERE document_id = ANY($1::uuid[])) mine
+        WHERE e.text_sha256 = mine.text_sha256 AND NOT EXISTS (
+            SELECT 1 FROM chunks c
+            WHERE c.text_sha256 = mine.text_sha256 AND NOT c.document_id = ANY($1::uuid[]))
+        """,
+        document_ids,
+    )
+    await conn.execute(
+        "DELETE FROM webhook_deliveries WHERE document_id = ANY($1::uuid[])", document_ids
+    )
+    await conn.execute("DELETE FROM documents WHERE id = ANY($1::uuid[])", document_ids)
+
+
+async def delete_orphan_vectors(conn: asyncpg.Connection) -> int:
+    """Cached vectors whose text no chunk has any more (a deleted document's, or a
+    dropped index version's)."""
+    result = await conn.execute(
+        "DELETE FROM embedding_cache e WHERE NOT EXISTS"
+        " (SELECT 1 FROM chunks c WHERE c.text_sha256 = e.text_sha256)"
+    )
+    return int(result.split()[-1])
+
+
+async def delete_stream_entries(streams: Streams, document_ids: Collection[str]) -> int:
+    """XDEL every entry about the documents, on every stream and the dead letters;
+    how many went. A worker holding one of them finds no document and skips it."""
+    wanted = set(document_ids)
+    deleted = 0
+    for stream in (*work_streams(), StreamName.DEAD):
+        start = "-"
+        while True:
+            rows = await streams.entries(stream, start, "+", PAGE)
+            doomed = [entry_id for entry_id, fields in rows if _about(fields, wanted)]
+            if doomed:
+                deleted += int(await streams.redis.xdel(streams.key(stream), *doomed))
+            if len(rows) < PAGE:
+                break
+            start = "(" + rows[-1][0]
+    return deleted
+
+
+def _about(fields: dict[bytes, bytes], wanted: set[str]) -> bool:
+    try:
+        return decode(fields.get(FIELD.encode(), b"")).document_id in wanted
+    except msgspec.DecodeError:
+        return False
+
+
+async def delete_tenant(
+    pool: asyncpg.Pool,
+    store: ObjectStore,
+    streams: Streams,
+    tenant: str,
+    progress: Callable[[int], None] = lambda _: None,
+) -> dict[str, int]:
+    """Every document of ``tenant`` as ``DELETE /documents/{id}`` deletes one (in
+    batches, ``progress`` told the running count), then its keys and webhooks."""
+    deleted: list[str] = []
+    while True:
+        rows = await pool.fetch(
+            "SELECT id::text, object_key, multipart_id FROM documents WHERE tenant = $1 LIMIT $2",
+            tenant,
+            PAGE,
+        )
+        if not rows:
+            break
+        for row in rows:
+            await store.drop_upload(row["object_key"], row["multipart_id"])
+        async with pool.acquire() as conn, conn.transaction():
+            await delete_rows(conn, [r["id"] for r in rows])
+        deleted += [r["id"] for r in rows]
+        progress(len(deleted))
+    entries = await delete_stream_entries(streams, deleted)
+    keys = await pool.execute("DELETE FROM api_keys WHERE tenant = $1", tenant)
+    hooks = await pool.execute("DELETE FROM webhooks WHERE tenant = $1", tenant)
+    return {
+        "documents": len(deleted),
+        "stream_entries": entries,
+        "api_keys": int(keys.split()[-1]),
+        "webhooks": int(hooks.split()[-1]),
+    }
