@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from semantic_text_splitter import TextSplitter
 
+from services.chunker.boxes import PageGeometry, chunk_boxes
 from services.chunker.tables import header_at, table_spans
 from shared.text import Heading, embedded_text
 
@@ -36,6 +37,8 @@ class Chunk:
     page_end: int
     token_count: int
     text_sha256: str
+    boxes: list[dict[str, float]] | None = None
+    """The page boxes its text came from (``boxes.chunk_boxes``); None for Word files."""
 
 
 @functools.cache
@@ -61,6 +64,7 @@ def split(
     overlap_tokens: int,
     headings: Sequence[Heading] = (),
     index_version: int = 1,
+    geometry: Sequence[PageGeometry] | None = None,
 ) -> list[Chunk]:
     """Chunks of ``pages``, each with its context: title, section path, pages.
 
@@ -82,6 +86,7 @@ def split(
     for ordinal, (offset, piece) in enumerate(splitter.chunk_indices(text)):
         first = bisect.bisect_right(starts, offset)
         last = bisect.bisect_right(starts, offset + len(piece) - 1)
+        boxes = chunk_boxes(starts, geometry, offset, offset + len(piece))
         section = _section_at(*sections, offset)
         context = _context(title, section, first, last, len(pages))
         header = header_at(tables, offset)
@@ -104,6 +109,7 @@ def split(
                 page_end=last,
                 token_count=count_tokens(body),
                 text_sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(),
+                boxes=boxes,
             )
         )
     return chunks

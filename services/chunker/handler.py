@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
+from services.chunker.boxes import PageGeometry
 from services.chunker.chunking import Chunk, TokenCounter, split
 from shared import indexes, jobs, tracing
 from shared.db import Pool
@@ -69,12 +71,17 @@ async def _split(deps: Deps, document_id: str, version: IndexVersion) -> list[Ch
     )
     if doc is None:
         raise DocumentFailed("not_found", "The document was deleted while it was processed.")
-    pages = [
-        r["text"]
-        for r in await deps.pool.fetch(
-            "SELECT text FROM pages WHERE document_id = $1 ORDER BY page_no", document_id
-        )
-    ]
+    rows = await deps.pool.fetch(
+        "SELECT text, width, height, spans::text FROM pages WHERE document_id = $1"
+        " ORDER BY page_no",
+        document_id,
+    )
+    pages = [r["text"] for r in rows]
+    geometry = (
+        [PageGeometry(r["width"], r["height"], json.loads(r["spans"])) for r in rows]
+        if rows and all(r["spans"] is not None for r in rows)
+        else None
+    )
     headings = [
         Heading(r["page_no"], r["page_offset"], r["level"], r["title"])
         for r in await deps.pool.fetch(
@@ -93,6 +100,7 @@ async def _split(deps: Deps, document_id: str, version: IndexVersion) -> list[Ch
         version.chunk_overlap_tokens,
         headings,
         version.version,
+        geometry,
     )
     if not chunks:
         raise DocumentFailed("empty", "The document contains no text to index.")
@@ -120,10 +128,11 @@ async def _store(
         await conn.executemany(
             """
             INSERT INTO chunks (id, document_id, index_version, ordinal, text, context,
-                                page_start, page_end, token_count, text_sha256, section)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                page_start, page_end, token_count, text_sha256, section, boxes)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
             ON CONFLICT (document_id, index_version, ordinal) DO UPDATE SET
                 text = EXCLUDED.text, context = EXCLUDED.context, section = EXCLUDED.section,
+                boxes = EXCLUDED.boxes,
                 page_start = EXCLUDED.page_start, page_end = EXCLUDED.page_end,
                 token_count = EXCLUDED.token_count, text_sha256 = EXCLUDED.text_sha256,
                 embedding = CASE WHEN chunks.text_sha256 = EXCLUDED.text_sha256
@@ -142,6 +151,7 @@ async def _store(
                     c.token_count,
                     c.text_sha256,
                     c.section,
+                    None if c.boxes is None else json.dumps(c.boxes),
                 )
                 for c in chunks
             ],

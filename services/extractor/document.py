@@ -12,6 +12,9 @@ from shared.text import Heading, clean
 
 BLOCK_SEPARATOR = "\n\n"
 
+Box = tuple[float, float, float, float]
+"""x0, y0, x1, y1 in PDF points, from the page's top left."""
+
 
 @dataclass(frozen=True)
 class Block:
@@ -24,6 +27,18 @@ class Block:
     bottom: float = 0.0
     table: bool = False
     """Markdown rows of a table."""
+    boxes: tuple[Box, ...] = ()
+    """Where its text is on the page (PDF; none for Word files, which have no pages
+    of fixed geometry)."""
+
+
+@dataclass
+class PageGeometry:
+    width: float
+    height: float
+    spans: list[list[float]]
+    """[start, end, x0, y0, x1, y1]: characters start..end of the page's text are in
+    that box (one entry per box of a block)."""
 
 
 @dataclass
@@ -33,11 +48,16 @@ class Extracted:
     ocr_pages: int = 0
     chars: int = 0
     """Characters of text so far (the per-document cap is checked against it)."""
+    geometry: list[PageGeometry] | None = None
+    """Per page, its size and where its text is; None for formats without page
+    geometry (Word files)."""
 
-    def add_page(self, blocks: Iterable[Block]) -> None:
-        """Append a page made of ``blocks``, cleaning each and recording headings."""
+    def add_page(self, blocks: Iterable[Block], size: tuple[float, float] | None = None) -> None:
+        """Append a page made of ``blocks``, cleaning each and recording headings; with
+        the page's ``size``, where each block's text is on it."""
         number = len(self.pages) + 1
         parts: list[str] = []
+        placed: list[list[float]] = []
         offset = 0
         for block in blocks:
             text = clean(block.text)
@@ -47,11 +67,14 @@ class Extracted:
                 offset += len(BLOCK_SEPARATOR)
             if block.level:
                 self.headings.append(Heading(number, offset, block.level, " ".join(text.split())))
+            placed += [[offset, offset + len(text), *(round(v, 1) for v in b)] for b in block.boxes]
             parts.append(text)
             offset += len(text)
         page = BLOCK_SEPARATOR.join(parts)
         self.pages.append(page)
         self.chars += len(page)
+        if size is not None:
+            self.geometry = [*(self.geometry or []), PageGeometry(size[0], size[1], placed)]
 
     def add_heading(self, page: int, level: int, title: str) -> None:
         """A heading known from an outline: placed where its title appears on the page."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.extractor.document import Extracted, unsupported
+from services.extractor.document import Extracted, PageGeometry, unsupported
 from services.extractor.sandbox import OnPage, Sandbox
 from shared import tracing
 from shared.db import Pool
@@ -107,10 +108,16 @@ async def _store(
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
         await conn.execute("DELETE FROM headings WHERE document_id = $1", document_id)
+        geometry: list[PageGeometry | None] = (
+            list(result.geometry) if result.geometry else [None] * len(result.pages)
+        )
         await conn.copy_records_to_table(
             "pages",
-            records=[(document_id, n, text) for n, text in enumerate(result.pages, start=1)],
-            columns=["document_id", "page_no", "text"],
+            records=[
+                (document_id, n, text, *_placed(g))
+                for n, (text, g) in enumerate(zip(result.pages, geometry, strict=True), start=1)
+            ],
+            columns=["document_id", "page_no", "text", "width", "height", "spans"],
         )
         await conn.copy_records_to_table(
             "headings",
@@ -129,3 +136,10 @@ async def _store(
             sha256,
             text_hash,
         )
+
+
+def _placed(page: PageGeometry | None) -> tuple[float | None, float | None, str | None]:
+    """A page's width, height and text boxes as stored; NULLs without geometry."""
+    if page is None:
+        return None, None, None
+    return page.width, page.height, json.dumps(page.spans)

@@ -86,7 +86,7 @@ def plain_blocks(
         text = "\n".join(_line_text(line) for line in block["lines"])
         sizes = [s["size"] for line in block["lines"] for s in line["spans"] if s["text"].strip()]
         level = types.level(min(sizes)) if types and sizes and len(text) <= MAX_HEADING_CHARS else 0
-        blocks.append(Block(text, level))
+        blocks.append(Block(text, level, boxes=(tuple(block["bbox"]),)))
     return blocks
 
 
@@ -100,7 +100,13 @@ def _rejoined(blocks: list[Block]) -> list[Block]:
             and not _ENDS_SENTENCE.search(last.text)
             and block.text[:1].islower()
         ):
-            out[-1] = Block(f"{last.text} {block.text}", 0, last.top, block.bottom)
+            out[-1] = Block(
+                f"{last.text} {block.text}",
+                0,
+                last.top,
+                block.bottom,
+                boxes=last.boxes + block.boxes,
+            )
         else:
             out.append(block)
     return out
@@ -144,14 +150,21 @@ def _taken(text: str, words: Counter[str]) -> bool:
 
 
 def _table_block(table: Table) -> Block:
-    return Block(table.markdown(), 0, table.bbox[1], table.bbox[3], table=True)
+    box = table.bbox
+    return Block(table.markdown(), 0, box[1], box[3], table=True, boxes=(box,))
 
 
 def _text_block(lines: list[dict[str, Any]], bbox: Any, types: Typography | None) -> Block:
     text = paragraph([_line_text(line) for line in lines])
     spans = [s for line in lines for s in line["spans"] if s["text"].strip()]
     level = _heading_level(text, spans, len(lines), types) if types and spans else 0
-    return Block(text, level, min(line["bbox"][1] for line in lines), bbox[3])
+    box = (
+        min(line["bbox"][0] for line in lines),
+        min(line["bbox"][1] for line in lines),
+        max(line["bbox"][2] for line in lines),
+        max(line["bbox"][3] for line in lines),
+    )
+    return Block(text, level, box[1], bbox[3], boxes=(box,))
 
 
 def _line_text(line: dict[str, Any]) -> str:

@@ -81,9 +81,10 @@ def _read(doc: Any, limits: Limits, ocr: Ocr | None, on_page: OnPage) -> Extract
         limits.check_chars(chars, number)
         on_page(number, total, out.ocr_pages)
     # Running headers and footers are known only once every page has been read.
-    heights = [page.rect.height for page in doc]
-    for blocks in strip_running(pages, heights) if limits.layout else pages:
-        out.add_page(blocks)
+    sizes = [(page.rect.width, page.rect.height) for page in doc]
+    kept = strip_running(pages, [h for _, h in sizes]) if limits.layout else pages
+    for blocks, size in zip(kept, sizes, strict=True):
+        out.add_page(blocks, size)
     for level, title, page_no in toc:
         if 1 <= page_no <= total and title.strip():
             out.add_heading(page_no, level, title.strip())

@@ -82,7 +82,8 @@ async def chunk_page(
         rows = await conn.fetch(
             """
             SELECT id, ordinal, text, context, page_start, page_end, token_count,
-                   vector_dims(embedding) AS dimensions, count(*) OVER () AS total
+                   vector_dims(embedding) AS dimensions, boxes::text,
+                   count(*) OVER () AS total
             FROM chunks WHERE document_id = $1 AND index_version = $2
             ORDER BY ordinal LIMIT $3 OFFSET $4
             """,
@@ -100,7 +101,10 @@ async def chunk_page(
                 version,
             )
         )
-    items = [{"chunk_id": str(r["id"]), **{k: r[k] for k in CHUNK_FIELDS}} for r in rows]
+    items = [
+        {"chunk_id": str(r["id"]), **{k: r[k] for k in CHUNK_FIELDS}, "boxes": boxes(r["boxes"])}
+        for r in rows
+    ]
     return items, int(total), version
 
 
@@ -122,6 +126,11 @@ async def update_metadata(
         json.dumps(fresh),
         tags,
     )
+
+
+def boxes(stored: str | None) -> list[dict[str, float]] | None:
+    """A chunk's citation boxes as the API gives them (None: a format without pages)."""
+    return None if stored is None else list(json.loads(stored))
 
 
 async def has_pages(pool: Pool, document_id: str) -> bool:

@@ -117,6 +117,25 @@ class DocumentPage(msgspec.Struct, forbid_unknown_fields=True):
     offset: int
 
 
+class Box(msgspec.Struct, forbid_unknown_fields=True):
+    """Where part of a chunk's text is on a PDF page: PDF points from the page's top
+    left (``page_width`` x ``page_height``), so a viewer scales it to its rendering."""
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    page_width: float
+    page_height: float
+
+
+BOXES_DOC = (
+    "The page boxes the chunk's text came from, for highlighting a citation; null for "
+    "DOC and DOCX, which have no fixed pages."
+)
+
+
 class Chunk(msgspec.Struct, forbid_unknown_fields=True):
     chunk_id: str
     ordinal: int
@@ -127,6 +146,7 @@ class Chunk(msgspec.Struct, forbid_unknown_fields=True):
     page_end: int
     token_count: int
     dimensions: int | None
+    boxes: Annotated[list[Box] | None, msgspec.Meta(description=BOXES_DOC)] = None
 
 
 class ChunkPage(msgspec.Struct, forbid_unknown_fields=True):
@@ -264,6 +284,7 @@ class SearchResult(msgspec.Struct):
     score: float
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     """The document's metadata."""
+    boxes: Annotated[list[Box] | None, msgspec.Meta(description=BOXES_DOC)] = None
 
 
 class SearchResponse(msgspec.Struct):

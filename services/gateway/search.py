@@ -12,12 +12,12 @@ import msgspec
 import openai
 from aiohttp import web
 
-from services.gateway import metadata
+from services.gateway import metadata, queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
-from services.gateway.response_bodies import SearchResponse, SearchResult
+from services.gateway.response_bodies import Box, SearchResponse, SearchResult
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
 from shared import indexes
 from shared.stages import Status
@@ -60,7 +60,7 @@ WITH vector AS (
     LIMIT $3
 )
 SELECT c.id, c.document_id, coalesce(nullif(d.title, ''), d.filename) AS title, c.text,
-       c.context, c.page_start, c.page_end, d.metadata::text AS metadata,
+       c.context, c.page_start, c.page_end, d.metadata::text AS metadata, c.boxes::text,
        coalesce(1.0 / ($8 + vector.rank), 0) + coalesce(1.0 / ($8 + fulltext.rank), 0) AS score
 FROM (SELECT id FROM vector UNION SELECT id FROM fulltext) AS found
 JOIN chunks c ON c.id = found.id
@@ -179,6 +179,7 @@ async def search(request: web.Request) -> web.Response:
             page_end=r["page_end"],
             score=float(r["score"]),
             metadata=json.loads(r["metadata"]),
+            boxes=msgspec.convert(queries.boxes(r["boxes"]), list[Box] | None),
         )
         for r in rows
     ]
