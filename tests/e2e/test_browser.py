@@ -143,3 +143,29 @@ async def test_metadata_set_filtered_and_edited(page: Page, corpus: Path, tmp_pa
     )
     await expect(library.first.locator("td.metadata")).to_contain_text("year: 2025")
     await expect(library.first).to_have_attribute("data-status", "completed")
+
+
+async def test_chunk_citation_boxes(page: Page, corpus: Path, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    memo = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"cite-{tag}.pdf", f"Cite {tag}")
+    docx = unique_copy(corpus / "handbook-1p.docx", tmp_path / f"cite-{tag}.docx", tag)
+    await page.get_by_label("Choose files").set_input_files([memo, docx])
+    for name in (memo.name, docx.name):
+        row = page.locator(f'#uploads li[data-file="{name}"]')
+        await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
+    await page.get_by_role("button", name="Refresh").click()
+    await page.get_by_role("button", name=f"Chunks of {memo.name}").click()
+    chunk = page.locator("#chunk-list li").first
+    await chunk.get_by_role("button", name="Where chunk 1 is on the page").click()
+    figure = chunk.locator("figure.page-figure").first
+    await expect(figure).to_be_visible()
+    await expect(figure.locator("rect.box").first).to_be_visible()
+    # The drawing keeps the page's proportions (US Letter here) and its boxes inside.
+    box = await figure.locator("svg").bounding_box()
+    assert box and abs(box["height"] / box["width"] - 792 / 612) < 0.02
+    mark = await figure.locator("rect.box").first.bounding_box()
+    assert mark and box["x"] <= mark["x"] and mark["y"] + mark["height"] <= box["y"] + box["height"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.locator("#chunks").screenshot(path=ARTIFACTS / "citation-boxes.png")
+    await page.get_by_role("button", name=f"Chunks of {docx.name}").click()
+    await expect(page.locator("#chunk-list li").first).to_contain_text("No page boxes")

@@ -1,4 +1,5 @@
 // The docmesh page: uploads with live progress, the library, and search.
+import { citation } from "./citations.js";
 import { $, el } from "./dom.js";
 import { editMetadata, filterBuilder, metadataText, uploadMetadata } from "./metadata.js";
 import { ApiError, DocumentError, DocumentUploader } from "./uploader.js";
@@ -243,7 +244,8 @@ async function showChunks(documentId) {
   $("#chunks-metadata").textContent = metadataText(page.metadata);
   $("#chunk-list").replaceChildren(...page.items.map((c) => el("li", {},
     el("div", { class: "meta" }, `${pages(c)} · ${c.context}`),
-    ...chunkBody(c.text))));
+    ...chunkBody(c.text),
+    citation(c))));
   section.hidden = false;
   section.focus();
 }
