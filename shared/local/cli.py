@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import sys
+import tarfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import msgspec
 
-from shared import erasure, indexes, reindex
+from shared import archive, erasure, indexes, reindex
+from shared.archive_import import import_archive
 from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.embeddings import open_embeddings
@@ -117,6 +119,34 @@ async def _tenant(settings: Settings, args: argparse.Namespace) -> object:
             args.tenant,
             lambda n: print(f"{n} documents deleted", file=sys.stderr, flush=True),
         )
+
+
+def _progress(name: str, rows: int) -> None:
+    print(f"{name}: {rows}", file=sys.stderr, flush=True)
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> object:
+    """``docmesh export``: progress on stderr, the manifest as JSON on stdout."""
+    out = args.out or Path(f"{args.tenant}.docmesh.tar.gz")
+    async with open_pool(settings, max_size=2) as pool:
+        manifest = await archive.export_tenant(pool, args.tenant, out, _progress)
+    return {"archive": str(out), **manifest}
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> object:
+    async with open_pool(settings, max_size=2) as pool, open_redis(settings) as redis:
+        streams = Streams(redis, settings.stream_prefix)
+        try:
+            return await import_archive(pool, streams, args.archive, args.tenant, _progress)
+        except (
+            archive.ArchiveError,
+            tarfile.TarError,
+            OSError,
+            EOFError,
+            ValueError,
+            msgspec.MsgspecError,
+        ) as exc:
+            raise SystemExit(f"cannot import {args.archive}: {exc}") from exc
 
 
 async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
@@ -234,6 +264,8 @@ COMMANDS: dict[str, Command] = {
     "dlq": lambda a, s: _print_json(asyncio.run(_dlq(s, a.action, a.ids or None))),
     "keys": lambda a, s: _print_json(asyncio.run(_keys(s, a))),
     "tenant": lambda a, s: _print_json(asyncio.run(_tenant(s, _confirmed(a)))),
+    "export": lambda a, s: _print_json(asyncio.run(_export(s, a))),
+    "import": lambda a, s: _print_json(asyncio.run(_import(s, a))),
     "reindex": lambda a, s: _print_json(asyncio.run(_reindex(s, a))),
     "migrate": lambda a, s: _print_json({"applied": asyncio.run(migrate(s))}),
     "cleanup": _cleanup,

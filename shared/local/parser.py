@@ -55,6 +55,17 @@ def _tenant(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
 
+def _archive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export", help="write a tenant's documents, pages, chunks and vectors to an archive"
+    )
+    export.add_argument("--tenant", required=True)
+    export.add_argument("--out", type=Path, help="the archive (default: TENANT.docmesh.tar.gz)")
+    restore = commands.add_parser("import", help="restore an archive of docmesh export")
+    restore.add_argument("archive", type=Path)
+    restore.add_argument("--tenant", help="restore into this tenant (default: the archive's)")
+
+
 def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = commands.add_parser(
         "reindex", help="build a new index version (chunking, model), follow, cancel, roll back"
@@ -108,6 +119,7 @@ def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.Argument
     _operations(commands)
     _keys(commands)
     _tenant(commands)
+    _archive(commands)
     _reindex(commands)
     health = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health.add_argument("service", choices=services)
