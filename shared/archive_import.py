@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from shared import indexes, redrive
+from shared import indexes, redrive, status
 from shared.archive import ArchiveError, Progress, batches, lines, read_manifest
 from shared.indexes import IndexVersion
 from shared.stages import Status
@@ -60,18 +60,8 @@ async def _documents(
     for batch in batches(lines(tar, "documents.jsonl")):
         async with pool.acquire() as conn, conn.transaction():
             for d in batch:
-                added = await conn.fetchval(
-                    """
-                    INSERT INTO documents (id, upload_id, filename, content_type, file_size,
-                        title, description, tags, metadata, format, file_sha256, text_hash,
-                        page_count, ocr_pages, created_at, finished_at, object_key,
-                        upload_expires_at, tenant, object_deleted, status, progress,
-                        current_step)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13,
-                        $14, $15::timestamptz, $16::timestamptz, 'imported', $17, $18, true,
-                        'awaiting_upload', 0, 'Importing')
-                    ON CONFLICT (id) DO NOTHING RETURNING id::text
-                    """,
+                added = await status.register_import(
+                    conn,
                     d["id"], str(uuid.uuid4()), d["filename"], d["content_type"],
                     d["file_size"], d["title"], d["description"], d["tags"],
                     json.dumps(d["metadata"]), d["format"], d["file_sha256"], d["text_hash"],
@@ -142,20 +132,7 @@ async def _complete(pool: asyncpg.Pool, version: IndexVersion, restored: set[str
     """Each restored document completed, with its job row in the active version."""
     ids = list(restored)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            f"""
-            UPDATE documents d SET job_id = gen_random_uuid(), status = '{Status.COMPLETED}',
-                progress = 100, current_step = 'Imported', queued_at = now(),
-                started_at = now(), finished_at = coalesce(finished_at, now()), updated_at = now(),
-                chunk_count = n.chunks, embedded_count = n.chunks
-            FROM (SELECT d2.id, count(c.id)::int AS chunks FROM documents d2
-                  LEFT JOIN chunks c ON c.document_id = d2.id AND c.index_version = $2
-                  WHERE d2.id = ANY($1::uuid[]) GROUP BY d2.id) n
-            WHERE d.id = n.id
-            """,
-            ids,
-            version.version,
-        )
+        await status.complete_imported(conn, ids, version.version)
         await conn.execute(
             """
             INSERT INTO document_indexes (document_id, index_version, job_id, state,
@@ -172,12 +149,7 @@ async def _reembed(pool: asyncpg.Pool, streams: Streams, restored: set[str]) -> 
     """The documents start at the chunker, from their restored pages (a lost publish
     is re-driven by the janitor's stall sweep)."""
     for document_id in restored:
-        row = await pool.fetchrow(
-            f"UPDATE documents SET job_id = gen_random_uuid(), status = '{Status.CHUNKING}',"
-            " current_step = 'Imported: chunking again', queued_at = now(), started_at = now(),"
-            " updated_at = now() WHERE id = $1 RETURNING *",
-            document_id,
-        )
+        row = await status.start_imported(pool, document_id, Status.CHUNKING)
         if row is None:
             raise ArchiveError(f"document {document_id} went away during the import")
         await redrive.publish(streams, row, "import")

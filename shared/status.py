@@ -277,3 +277,55 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
         stall_after_s,
     )
     return rows
+
+
+IMPORTED_COLUMNS = (
+    "id, upload_id, filename, content_type, file_size, title, description, tags, metadata,"
+    " format, file_sha256, text_hash, page_count, ocr_pages, created_at, finished_at,"
+    " upload_expires_at, tenant"
+)
+
+
+async def register_import(conn: Conn, *values: Any) -> str | None:
+    """A document from an archive (``shared.archive_import``), not started; its id, or
+    None when the deployment has a document of that id."""
+    marks = ", ".join(f"${n}" for n in range(1, len(values) + 1))
+    added: str | None = await conn.fetchval(
+        f"INSERT INTO documents ({IMPORTED_COLUMNS}, object_key, object_deleted, status,"
+        f" current_step) VALUES ({marks}, 'imported', true, '{Status.AWAITING_UPLOAD}',"
+        " 'Importing') ON CONFLICT (id) DO NOTHING RETURNING id::text",
+        *values,
+    )
+    return added
+
+
+async def complete_imported(conn: Conn, ids: list[str], version: int) -> None:
+    """Imported documents whose chunks and vectors came with them: completed, each as a
+    job of its own (the caller adds the job rows)."""
+    await conn.execute(
+        f"""
+        UPDATE documents d SET job_id = gen_random_uuid(), status = '{Status.COMPLETED}',
+            progress = 100, current_step = 'Imported', queued_at = now(), started_at = now(),
+            finished_at = coalesce(finished_at, now()), updated_at = now(),
+            chunk_count = n.chunks, embedded_count = n.chunks
+        FROM (SELECT d2.id, count(c.id)::int AS chunks FROM documents d2
+              LEFT JOIN chunks c ON c.document_id = d2.id AND c.index_version = $2
+              WHERE d2.id = ANY($1::uuid[]) GROUP BY d2.id) n
+        WHERE d.id = n.id
+        """,
+        ids,
+        version,
+    )
+
+
+async def start_imported(conn: Conn, document_id: str, resume_at: str) -> asyncpg.Record | None:
+    """An imported document put at ``resume_at`` as a new job (its vectors are
+    rebuilt there); the row, for the event that starts it."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE documents SET job_id = gen_random_uuid(), status = $2, finished_at = NULL,"
+        " current_step = 'Imported: indexing again', queued_at = now(), started_at = now(),"
+        " updated_at = now() WHERE id = $1 RETURNING *",
+        document_id,
+        str(resume_at),
+    )
+    return row
