@@ -41,7 +41,7 @@ DOCUMENT_COLUMNS = (
 )
 TABLES = {
     "documents": f"SELECT {DOCUMENT_COLUMNS} FROM documents"
-    f" WHERE tenant = $1 AND status = '{Status.COMPLETED}' ORDER BY id",
+    f" WHERE tenant = $1 AND status = '{Status.COMPLETED}' AND replaces IS NULL ORDER BY id",
     "pages": "SELECT p.document_id, page_no, text, width, height, spans FROM pages p"
     " JOIN documents d ON d.id = p.document_id"
     f" WHERE d.tenant = $1 AND d.status = '{Status.COMPLETED}' ORDER BY 1, 2",

@@ -32,6 +32,16 @@ from shared.streams import Streams
 PAGE = 500
 
 
+async def versions_of(conn: asyncpg.Connection, document_ids: list[str]) -> list[asyncpg.Record]:
+    """The versions of the documents (``shared.versions``), which go with them: id,
+    object_key and multipart_id of each, for their uploads and stream entries."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id::text, object_key, multipart_id FROM documents WHERE replaces = ANY($1::uuid[])",
+        document_ids,
+    )
+    return rows
+
+
 async def delete_rows(conn: asyncpg.Connection, document_ids: list[str]) -> None:
     """The documents' rows and everything stored about them in PostgreSQL (in the
     caller's transaction)."""

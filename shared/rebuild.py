@@ -170,6 +170,7 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
         """
         SELECT EXISTS (SELECT 1 FROM documents d WHERE d.status = 'completed'
                        AND d.duplicate_of IS NULL AND d.chunk_count IS NOT NULL
+                       AND d.replaces IS NULL  -- a completed version's content moved on
                        AND NOT EXISTS (SELECT 1 FROM document_indexes di
                                        WHERE di.document_id = d.id AND di.index_version = $1))
         """,

@@ -124,11 +124,15 @@ async def delete_document(request: web.Request) -> web.Response:
     """
     document_id = path_document_id(request)
     doc = await fetch_document(request, document_id)
-    await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
+    async with request.app[POOL].acquire() as conn:
+        doomed = [doc, *await erasure.versions_of(conn, [document_id])]
+    for row in doomed:
+        await request.app[STORE].drop_upload(row["object_key"], row["multipart_id"])
+    ids = [str(row["id"]) for row in doomed]
     async with request.app[POOL].acquire() as conn, conn.transaction():
         released = await redrive.waiters(conn, document_id)  # copies waiting for it
-        await erasure.delete_rows(conn, [document_id])
-    await erasure.delete_stream_entries(request.app[STREAMS], [document_id])
+        await erasure.delete_rows(conn, ids)
+    await erasure.delete_stream_entries(request.app[STREAMS], ids)
     if released:  # a lost publish is re-driven by the janitor's stall sweep
         with contextlib.suppress(Exception):
             await request.app[STREAMS].publish(*released)

@@ -46,7 +46,7 @@ async def status_page(
     where, params = metadata_filter
     rows = await pool.fetch(
         RECENT + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM {STATUS_FROM}"
-        " WHERE tenant = $5 AND ($1::text IS NULL OR status = $1)"
+        " WHERE tenant = $5 AND replaces IS NULL AND ($1::text IS NULL OR status = $1)"
         f" AND ($2::text IS NULL OR $2 = ANY(tags)) AND ({where})"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
         status,

@@ -65,6 +65,15 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
 
 
+class VersionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A new file for an existing document: the title, tags and metadata stay."""
+
+    filename: Annotated[str, Meta(min_length=1, max_length=255)]
+    file_size: int
+    content_type: Annotated[str, Meta(max_length=200)]
+    multipart: bool | None = None
+
+
 class WebhookRequest(msgspec.Struct, forbid_unknown_fields=True):
     url: Annotated[
         str,

@@ -62,6 +62,9 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     """Why it failed, when it did."""
     duplicate_of: str | None
     """The original, when this document was a copy of one."""
+    replaces: str | None
+    """For a new version of a document (``POST /documents/{id}/versions``): that
+    document, whose content this one becomes when it completes."""
     similar_to: list[Similar]
     page_count: int | None
     ocr_pages: int | None

@@ -45,8 +45,19 @@ routes = web.RouteTableDef()
     errors=(413, 415, 422),
 )
 async def presign(request: web.Request) -> web.Response:
-    settings, store = request.app[SETTINGS], request.app[STORE]
     body = decode_body(await request.read(), PresignRequest)
+    fields: dict[str, object] = {"title": body.title, "description": body.description}
+    fields["tags"] = body.tags
+    fields["metadata"] = json.dumps(metadata.check(body.metadata))
+    return await presigned_upload(request, body, fields)
+
+
+async def presigned_upload(
+    request: web.Request, body: PresignRequest, fields: dict[str, object]
+) -> web.Response:
+    """Register an upload of ``body``'s file as a new document row with ``fields``
+    (title, tags, metadata, ...) and answer its presigned PUT (or parts)."""
+    settings, store = request.app[SETTINGS], request.app[STORE]
     fmt = check_presign(body, settings.max_file_size)
     await request.app[THROTTLE].check_rate("presign", request[CALLER])
     await request.app[THROTTLE].check_tenant_bytes(
@@ -74,10 +85,7 @@ async def presign(request: web.Request) -> web.Response:
         "filename": body.filename,
         "content_type": content_type,
         "file_size": body.file_size,
-        "title": body.title,
-        "description": body.description,
-        "tags": body.tags,
-        "metadata": json.dumps(metadata.check(body.metadata)),
+        **fields,
         "object_key": key,
         "upload_expires_at": expires_at,
         "tenant": tenant(request),

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 import structlog
 
-from shared import jobs, metrics, rebuild, redrive, status, tracing, webhooks
+from shared import jobs, metrics, rebuild, redrive, status, tracing, versions, webhooks
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
@@ -40,7 +41,8 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
     """
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT object_key, status, cancel_requested, job_id::text FROM documents"
+            "SELECT object_key, status, cancel_requested, job_id::text, replaces::text"
+            " FROM documents"
             " WHERE id = $1 FOR UPDATE",
             event.document_id,
         )
@@ -57,7 +59,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         cancelled = row["cancel_requested"] and event.outcome != "failed"
         outcome = "cancelled" if cancelled else event.outcome
         await _drop_partial(conn, event.document_id, outcome)
-        final = terminal_progress(event, outcome, ended)
+        final = await _replacing(conn, row, terminal_progress(event, outcome, ended), ended)
         await status.finish(conn, final)
         deliveries = await webhooks.schedule(
             conn, event.document_id, webhooks.event_for(final.status)
@@ -71,6 +73,24 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         metrics.DOCUMENTS_FAILED.labels(event.error_code or "unknown").inc()
     due = [event.follow(WebhookDue, f"webhook:{d}", delivery_id=d) for d in deliveries]
     return [final, *due, *released]
+
+
+async def _replacing(
+    conn: asyncpg.Connection, row: asyncpg.Record, final: Progress, ended: jobs.Ended | None
+) -> Progress:
+    """A version of another document (``shared.versions``): completed, its content
+    becomes that document's; a duplicate of it, the file was unchanged."""
+    if row["replaces"] is None:
+        return final
+    if final.duplicate_of == row["replaces"]:
+        step = "Unchanged: the file is the document's current one; nothing was replaced"
+        return msgspec.structs.replace(final, step=step)
+    if final.status != Status.COMPLETED or final.duplicate_of is not None:
+        return final
+    counts = (ended.chunk_count, ended.embedded_count) if ended else (0, 0)
+    target = await versions.take_over(conn, final.document_id, counts)
+    step = f"Completed: now the content of document {target}" if target else final.step
+    return msgspec.structs.replace(final, step=step)
 
 
 async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str) -> None:

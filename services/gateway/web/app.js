@@ -147,6 +147,22 @@ function uploadFiles(files) {
   }
 }
 
+/** Choose a new file for a completed document and follow its version like an upload. */
+function replaceFile(doc, name) {
+  const input = el("input", { type: "file", accept: ".pdf,.doc,.docx", hidden: true });
+  input.addEventListener("change", () => {
+    const [file] = input.files;
+    input.remove();
+    if (!file) return;
+    const row = new UploadRow(file);
+    row.node.dataset.replaces = doc.document_id;
+    $("#uploads").prepend(row.node);
+    follow(row, (client) => client.replaceDocument(doc.document_id, file));
+  });
+  document.body.append(input);
+  input.click();
+}
+
 function setUpUploads() {
   const input = $("#file-input"), zone = $("#drop-zone");
   input.addEventListener("change", () => { uploadFiles([...input.files]); input.value = ""; });
@@ -206,6 +222,9 @@ function libraryRow(doc) {
     el("td", { class: "actions" },
       el("button", { type: "button", class: "secondary", "aria-label": `Metadata of ${name}`,
         onclick: () => changeMetadata(doc, name) }, "Metadata"), " ",
+      doc.status === "completed" && !doc.duplicate_of
+        ? el("button", { type: "button", class: "secondary", "aria-label": `Replace the file of ${name}`,
+          onclick: () => replaceFile(doc, name) }, "Replace") : null, " ",
       el("button", { type: "button", class: "secondary", "aria-label": `Chunks of ${name}`,
         onclick: () => showChunks(doc.document_id) }, "Chunks"), " ",
       el("button", { type: "button", class: "danger", "aria-label": `Delete ${name}`,

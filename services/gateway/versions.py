@@ -1,0 +1,48 @@
+"""Replace in place: ``POST /documents/{id}/versions`` presigns a new file for an
+existing document. It keeps its id, title, tags and metadata; its current chunks
+answer searches until the new version completes (``shared.versions``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway.errors import ApiError
+from services.gateway.http import fetch_document, path_document_id
+from services.gateway.openapi import operation
+from services.gateway.request_bodies import PresignRequest, VersionRequest, decode_body
+from services.gateway.response_bodies import PresignResponse
+from services.gateway.uploads import presigned_upload
+from shared.stages import Status
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/documents/{document_id}/versions")
+@operation(
+    "Presign a new file for a completed document: upload it and /process it as the "
+    "answer's document_id (the version); when it completes it replaces the document's "
+    "content, which answers searches until then.",
+    returns=PresignResponse,
+    status=201,
+    body=VersionRequest,
+    errors=(409, 413, 415, 422),
+)
+async def new_version(request: web.Request) -> web.Response:
+    document_id = path_document_id(request)
+    body = decode_body(await request.read(), VersionRequest)
+    doc = await fetch_document(request, document_id)
+    if doc["replaces"] is not None:
+        raise ApiError(
+            409, "is_a_version", "This is a version of another document; replace that one."
+        )
+    if doc["status"] != Status.COMPLETED or doc["duplicate_of"] is not None:
+        raise ApiError(
+            409,
+            "not_replaceable",
+            f"Only a completed document that holds its own chunks can be replaced; "
+            f"this one is {doc['status']}.",
+        )
+    upload = PresignRequest(body.filename, body.file_size, body.content_type)
+    upload.multipart = body.multipart
+    fields = {key: doc[key] for key in ("title", "description", "tags", "metadata")}
+    return await presigned_upload(request, upload, {**fields, "replaces": document_id})

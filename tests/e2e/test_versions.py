@@ -1,0 +1,103 @@
+"""Replace in place through the API on ``docmesh up``: a new file for a document keeps
+its id, tags and metadata; searches see the old content or the new, never neither
+nor both; a failed version changes nothing; the same file again is "unchanged"."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client import TERMINAL, Client
+from tests.generate import make_pdf
+
+pytestmark = pytest.mark.e2e
+
+
+async def _version(client: Client, document_id: str, path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    status, upload = await client.call(
+        "POST",
+        f"/documents/{document_id}/versions",
+        json={"filename": path.name, "file_size": len(data), "content_type": "application/pdf"},
+    )
+    assert status == 201, upload
+    assert await client.put(upload, data) == 200
+    status, job = await client.process(upload["document_id"], upload["upload_id"])
+    assert status == 202, job
+    return dict(upload)
+
+
+async def _holds(client: Client, word: str) -> set[str]:
+    _, found = await client.call("POST", "/search", json={"query": word, "top_k": 20})
+    return {r["document_id"] for r in found["results"] if word in r["text"]}
+
+
+async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_path: Path) -> None:
+    old, new = f"zqold{uuid.uuid4().hex[:8]}", f"zqnew{uuid.uuid4().hex[:8]}"
+    job = await client.upload(
+        make_pdf(tmp_path / "v1.pdf", 3, f"{old} first edition"),
+        tags=["kept"],
+        metadata={"owner": "ana"},
+    )
+    document_id = job["document_id"]
+    assert (await client.wait(document_id))[-1]["status"] == "completed"
+    v2 = make_pdf(tmp_path / "v2.pdf", 4, f"{new} second edition")
+    version = await _version(client, document_id, v2)
+    assert version["document_id"] != document_id
+    # Until the version completes the old content answers, then the new. Searched old
+    # first, the document is never missing from both; once the old content is gone it
+    # never comes back, and the new one never goes.
+    history: list[tuple[bool, bool]] = []
+    while True:
+        _, seen = await client.call("GET", f"/documents/{version['document_id']}")
+        answering = (
+            document_id in await _holds(client, old),
+            document_id in await _holds(client, new),
+        )
+        assert answering != (False, False), seen["status"]
+        history.append(answering)
+        if seen["status"] in TERMINAL:
+            break
+        await asyncio.sleep(0.3)
+    olds, news = [a for a, _ in history], [b for _, b in history]
+    assert olds == sorted(olds, reverse=True) and news == sorted(news), history
+    assert seen["status"] == "completed" and seen["replaces"] == document_id, seen
+    assert await _holds(client, new) == {document_id} and await _holds(client, old) == set()
+    _, doc = await client.call("GET", f"/documents/{document_id}")
+    assert (doc["filename"], doc["tags"], doc["metadata"]) == ("v2.pdf", ["kept"], {"owner": "ana"})
+    assert doc["page_count"] == 4 and doc["chunk_count"] >= 1
+    _, chunks = await client.call("GET", f"/documents/{document_id}/chunks")
+    assert all(new in c["text"] or "second" in c["text"] for c in chunks["items"][:1])
+    _, library = await client.call("GET", "/documents?limit=500")
+    assert version["document_id"] not in {d["document_id"] for d in library["items"]}
+
+    # A version that fails leaves the document as it was.
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\n" + b"\x00garbage" * 200)
+    failed = await _version(client, document_id, broken)
+    assert (await client.wait(failed["document_id"]))[-1]["status"] == "failed"
+    assert await _holds(client, new) == {document_id}
+
+    # The same file again changes nothing, and says so.
+    same = await _version(client, document_id, v2)
+    final = (await client.wait(same["document_id"]))[-1]
+    assert final["status"] == "completed" and final["current_step"].startswith("Unchanged")
+    _, again = await client.call("GET", f"/documents/{document_id}/chunks")
+    assert [c["chunk_id"] for c in again["items"]] == [c["chunk_id"] for c in chunks["items"]]
+
+    status, body = await client.call(
+        "POST",
+        f"/documents/{same['document_id']}/versions",
+        json={"filename": "x.pdf", "file_size": 10, "content_type": "application/pdf"},
+    )
+    assert status == 409 and body["error"]["code"] == "is_a_version"
+    # Deleting the document deletes its versions.
+    status, _ = await client.call("DELETE", f"/documents/{document_id}")
+    assert status == 204
+    for run in (version, failed, same):
+        status, _ = await client.call("GET", f"/documents/{run['document_id']}")
+        assert status == 404
