@@ -19,7 +19,7 @@ import asyncpg
 CONTENT_TABLES = ("chunks", "pages", "headings", "minhash_bands", "content_hashes", "embed_units")
 FILE_COLUMNS = (
     "filename", "content_type", "file_size", "format", "file_sha256", "text_hash",
-    "page_count", "ocr_pages", "similar_to",
+    "page_count", "ocr_pages", "similar_to", "minhash",
 )  # fmt: skip
 
 
