@@ -28,10 +28,13 @@ def chunk_boxes(
     last = bisect.bisect_right(starts, max(end - 1, start)) - 1
     for index in range(first, min(last, len(geometry) - 1) + 1):
         page, base = geometry[index], starts[index]
-        for a, b, x0, y0, x1, y1 in page.spans:
-            if base + a < end and start < base + b:
-                boxes.append(
-                    {"page": index + 1, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
-                     "page_width": page.width, "page_height": page.height}
-                )  # fmt: skip
+        # Spans run in text order (starts and ends never go back): the chunk's are a
+        # slice of them, found by bisection rather than by reading every span.
+        lo = bisect.bisect_right(page.spans, float(start - base), key=lambda s: s[1])
+        hi = bisect.bisect_left(page.spans, float(end - base), key=lambda s: s[0])
+        for _, _, x0, y0, x1, y1 in page.spans[lo:hi]:
+            boxes.append(
+                {"page": index + 1, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+                 "page_width": page.width, "page_height": page.height}
+            )  # fmt: skip
     return boxes

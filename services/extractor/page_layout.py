@@ -4,6 +4,8 @@ recognised by size, weight or numbering where the document has no outline."""
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 import pymupdf
 import structlog
 
+from services.extractor.budget import MAX_WORDS, Deadline, LayoutTooCostly
 from services.extractor.document import Block
 from services.extractor.table_regions import PROSE_BLOCK_LINES, PROSE_BLOCK_WORDS
 from services.extractor.tables import Rule, Table, Word, find_tables
@@ -67,18 +70,43 @@ def typography(doc: Any) -> Typography | None:
 
 
 def page_blocks(
-    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any = None
+    page: Any,
+    layout: dict[str, Any],
+    types: Typography | None,
+    textpage: Any = None,
+    read_seconds: float = 0.0,
 ) -> list[Block]:
     """The page's blocks in reading order, tables in place of the lines they cover, and
-    a paragraph that the PDF cut into two blocks made whole again."""
-    return _rejoined(list(_blocks(page, layout, types, textpage)))
+    a paragraph that the PDF cut into two blocks made whole again.
+
+    A page past the layout budget (``budget``: too many words, or analysis longer
+    than its slice, measured against the ``read_seconds`` its text took) is read as
+    ``plain_blocks`` instead."""
+    try:
+        words = sum(len(s["text"].split()) for b in layout["blocks"] for s in _spans(b))
+        if words > MAX_WORDS:
+            raise LayoutTooCostly("words")
+        deadline = Deadline.after(read_seconds)
+        return _rejoined(list(_blocks(page, layout, types, textpage, deadline)))
+    except LayoutTooCostly as exc:
+        log.info("pdf_layout_skipped", page=page.number + 1, reason=exc.reason)
+        return plain_blocks(page, layout, types, textpage)
+
+
+def _spans(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    return (span for line in block.get("lines", ()) for span in line["spans"])
 
 
 def plain_blocks(
-    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any = None
+    page: Any,
+    layout: dict[str, Any],
+    types: Typography | None,
+    textpage: Any = None,
+    read_seconds: float = 0.0,
 ) -> list[Block]:
     """The page's text blocks as PyMuPDF gives them, lines as they are, headings by
-    size only (``DOCMESH_PDF_LAYOUT=false``, and the benchmark's baseline)."""
+    size only (``DOCMESH_PDF_LAYOUT=false``, the benchmark's baseline, and a page past
+    the layout budget). Called as ``page_blocks`` is; it has no budget to spend."""
     blocks = []
     for block in layout["blocks"]:
         if block.get("type", 0) != 0:
@@ -91,42 +119,50 @@ def plain_blocks(
 
 
 def _rejoined(blocks: list[Block]) -> list[Block]:
-    out: list[Block] = []
+    groups: list[list[Block]] = []  # each made one block at the end, not one per join
     for block in blocks:
-        last = out[-1] if out else None
+        last = groups[-1][-1] if groups else None
         if (
             last is not None
             and not (last.table or block.table or last.level or block.level)
             and not _ENDS_SENTENCE.search(last.text)
             and block.text[:1].islower()
         ):
-            out[-1] = Block(
-                f"{last.text} {block.text}",
-                0,
-                last.top,
-                block.bottom,
-                boxes=last.boxes + block.boxes,
-            )
+            groups[-1].append(block)
         else:
-            out.append(block)
-    return out
+            groups.append([block])
+    return [_joined(group) for group in groups]
+
+
+def _joined(group: list[Block]) -> Block:
+    if len(group) == 1:
+        return group[0]
+    return Block(
+        " ".join(b.text for b in group),
+        0,
+        group[0].top,
+        group[-1].bottom,
+        boxes=tuple(box for b in group for box in b.boxes),
+    )
 
 
 _ENDS_SENTENCE = re.compile(r"[.!?:;)\]\"'\u201d\u00bb]\s*$")
 
 
 def _blocks(
-    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any
+    page: Any, layout: dict[str, Any], types: Typography | None, textpage: Any, deadline: Deadline
 ) -> Iterator[Block]:
-    tables = _tables(page, layout, textpage)
+    tables = _tables(page, layout, textpage, deadline)
     left = [Counter(" ".join(row).split()) for row in (t.words() for t in tables)]
+    find = _TableFinder(tables)
     placed: set[int] = set()
     for block in layout["blocks"]:
         if block.get("type", 0) != 0:
             continue
         lines = []
         for line in block["lines"]:
-            inside = _table_at(line["bbox"], tables)
+            deadline.check()
+            inside = find.at(line["bbox"])
             if inside is None or not _taken(_line_text(line), left[inside]):
                 lines.append(line)  # not in a table, or words the table did not read
             elif inside not in placed:
@@ -211,7 +247,7 @@ def _heading_level(
     return types.level(size)
 
 
-def _tables(page: Any, layout: dict[str, Any], textpage: Any) -> list[Table]:
+def _tables(page: Any, layout: dict[str, Any], textpage: Any, deadline: Deadline) -> list[Table]:
     """Tables on pages whose lines share baselines (the words are read only there).
 
     Finding tables is a reading aid: a page it trips on is read as plain blocks, never
@@ -223,7 +259,9 @@ def _tables(page: Any, layout: dict[str, Any], textpage: Any) -> list[Table]:
     words = [Word(*w[:7]) for w in page.get_text("words", textpage=textpage)]
     rules = _rules(page)
     try:
-        return find_tables(words, page.rect.width, rules, gutter)
+        return find_tables(words, page.rect.width, rules, gutter, deadline)
+    except LayoutTooCostly:
+        raise
     except Exception as exc:  # a layout the analysis did not foresee
         log.warning("table_finding_failed", page=page.number + 1, error=repr(exc))
         return []
@@ -300,11 +338,28 @@ def _rules(page: Any) -> list[Rule]:
     return found
 
 
-def _table_at(bbox: Any, tables: list[Table]) -> int | None:
-    x = (bbox[0] + bbox[2]) / 2
-    y = (bbox[1] + bbox[3]) / 2
-    for number, table in enumerate(tables):
-        x0, y0, x1, y1 = table.bbox
-        if x0 - 1 <= x <= x1 + 1 and y0 - 1 <= y <= y1 + 1:
-            return number
-    return None
+class _TableFinder:
+    """Which table (the first, in the page's order) holds the middle of a line's box.
+
+    Tables are sorted by their tops; only those that start above the point and whose
+    bottom (or an earlier table's) reaches it are looked at, so a line costs the few
+    tables at its height, not all of a page's."""
+
+    def __init__(self, tables: list[Table]) -> None:
+        self.tables = tables
+        self.tops = [t.bbox[1] - 1 for t in tables]
+        self.reach: list[float] = []  # how far down any of tables 0..i reaches
+        for table in tables:
+            self.reach.append(max(self.reach[-1] if self.reach else -math.inf, table.bbox[3] + 1))
+
+    def at(self, bbox: Any) -> int | None:
+        x = (bbox[0] + bbox[2]) / 2
+        y = (bbox[1] + bbox[3]) / 2
+        found = None
+        number = bisect.bisect_right(self.tops, y) - 1
+        while number >= 0 and self.reach[number] >= y:
+            x0, y0, x1, y1 = self.tables[number].bbox
+            if x0 - 1 <= x <= x1 + 1 and y0 - 1 <= y <= y1 + 1:
+                found = number
+            number -= 1
+        return found

@@ -3,6 +3,7 @@ removed (``margins``), headings from the outline or the typography, OCR."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,10 @@ def _page_blocks(
 ) -> list[Block]:
     read = page_blocks if full_layout else plain_blocks
     try:
+        started = time.perf_counter()
         textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
         layout = page.get_text("dict", textpage=textpage)
-        blocks = read(page, layout, types, textpage)
+        blocks = read(page, layout, types, textpage, time.perf_counter() - started)
         if ocr and needs_ocr(page, bool(blocks)):
             # Without text, the whole page is read; with text, only its images
             # are, and their text joins the page's own.

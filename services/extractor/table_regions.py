@@ -75,11 +75,14 @@ def rows_of(words: Sequence[Word]) -> list[Row]:
         return []
     height = statistics.median(w.y1 - w.y0 for w in words)
     rows: list[list[Word]] = []
+    total = 0.0  # of the current row's middles: its mean without summing it again
     for word in sorted(words, key=lambda w: (w.middle, w.x0)):
-        if rows and abs(word.middle - statistics.fmean(w.middle for w in rows[-1])) < 0.45 * height:
+        if rows and abs(word.middle - total / len(rows[-1])) < 0.45 * height:
             rows[-1].append(word)
+            total += word.middle
         else:
             rows.append([word])
+            total = word.middle
     return [_cells(sorted(r, key=lambda w: w.x0), height) for r in rows]
 
 
@@ -155,12 +158,24 @@ def ruled_regions(rules: Sequence[Rule]) -> list[list[Rule]]:
         else:
             merged.append(rule)
     stacks: list[list[Rule]] = []
+    # Each stack by the 4-point cell of its first rule's ends: a rule can only join a
+    # stack in its own cell or a neighbouring one, and a cell never holds two stacks
+    # (a second rule there joins the first), so each rule looks at nine at most.
+    cells: dict[tuple[int, int], int] = {}
     for rule in merged:
-        for stack in stacks:
-            if abs(stack[0].x0 - rule.x0) < 4 and abs(stack[0].x1 - rule.x1) < 4:
-                stack.append(rule)
-                break
+        a, b = int(rule.x0 // 4), int(rule.x1 // 4)
+        near = (cells.get((a + i, b + j)) for i in (-1, 0, 1) for j in (-1, 0, 1))
+        matching = [
+            n
+            for n in near
+            if n is not None
+            and abs(stacks[n][0].x0 - rule.x0) < 4
+            and abs(stacks[n][0].x1 - rule.x1) < 4
+        ]
+        if matching:
+            stacks[min(matching)].append(rule)
         else:
+            cells[(a, b)] = len(stacks)
             stacks.append([rule])
     return [s for s in stacks if len(s) >= 2 and s[0].x1 - s[0].x0 > 40]
 
@@ -172,20 +187,41 @@ def runs(rows: list[Row], page_width: float) -> list[list[Row]]:
     runs: list[list[Row]] = []
     current: list[Row] = []
     pending: list[Row] = []
+    span = _Span()  # the current run's left and right, kept as it grows
     for row in rows:
         last = (pending or current)[-1] if current else None
         close = last is not None and row.y0 - last.y1 < 1.2 * (last.y1 - last.y0)
         multi = len(row.cells) >= 2 and not _prose_columns(row, page_width)
         if multi and close:
             current += [*pending, row]
+            span.extend([*pending, row])
             pending = []
-        elif current and close and len(row.cells) == 1 and _inside(row, current):
+        elif current and close and len(row.cells) == 1 and span.inside(row):
             pending.append(row)  # a wrapped cell, or a row with one filled cell
         else:
             runs.append(current + _tail(pending, current))
             current, pending = ([row] if multi else []), []
+            span = _Span()
+            span.extend(current)
     runs.append(current + _tail(pending, current))
     return [r for r in runs if r and _mostly_rows(r)]
+
+
+@dataclass
+class _Span:
+    """The left and right edges of a run's cells."""
+
+    left: float = float("inf")
+    right: float = float("-inf")
+
+    def extend(self, rows: list[Row]) -> None:
+        for row in rows:
+            for cell in row.cells:
+                self.left, self.right = min(self.left, cell.x0), max(self.right, cell.x1)
+
+    def inside(self, row: Row) -> bool:
+        """The row starts within the run's width (a wrapped cell may end past it)."""
+        return all(self.left - 2 <= c.x0 < self.right for c in row.cells)
 
 
 def _tail(pending: list[Row], run: list[Row]) -> list[Row]:
@@ -222,10 +258,3 @@ def _prose_columns(row: Row, page_width: float) -> bool:
     wordy = sum(len(c.text.split()) >= PROSE_WORDS for c in row.cells)
     wide = sum(c.x1 - c.x0 > 0.3 * page_width for c in row.cells)
     return wordy >= 2 or (len(row.cells) == 2 and wide == 2)
-
-
-def _inside(row: Row, run: list[Row]) -> bool:
-    """The row starts within the run's width (a wrapped cell may end past it)."""
-    left = min(c.x0 for r in run for c in r.cells)
-    right = max(c.x1 for r in run for c in r.cells)
-    return all(left - 2 <= c.x0 < right for c in row.cells)

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.extractor.budget import NO_DEADLINE, Deadline
 from services.extractor.table_regions import (
     MIN_ROWS,
     Cell,
@@ -70,6 +71,7 @@ def find_tables(
     page_width: float,
     rules: Sequence[Rule] = (),
     gutter: float | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> list[Table]:
     """The tables among ``words``: regions ruled above and below (grids, and the
     three rules of a typeset table), then runs of aligned rows without rules.
@@ -78,10 +80,14 @@ def find_tables(
     columns (``gutter``: the x between them) each column's rows are read apart,
     and a table cut in two by the gutter is joined again."""
     rows = rows_of(without_prose(words, page_width))
+    by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
+    middles = [rows[i].middle for i in by_middle]
     tables, used = [], set()
     for region in ruled_regions(rules):
+        deadline.check()
         top, bottom = region[0].y - 1, region[-1].y + 1
-        inside = [i for i, r in enumerate(rows) if top <= r.middle <= bottom and i not in used]
+        between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]
+        inside = sorted(i for i in between if i not in used)
         framed = within(
             [rows[i] for i in inside], min(r.x0 for r in region), max(r.x1 for r in region)
         )
@@ -91,17 +97,20 @@ def find_tables(
             used.update(inside)
     free = [r for i, r in enumerate(rows) if i not in used]
     streams = [free] if gutter is None else split_at(free, gutter)
-    found = [
-        [t for run in runs(s, page_width) if (t := _table(run, [])) is not None] for s in streams
-    ]
+    found = [_unruled(s, page_width, deadline) for s in streams]
     if gutter is not None:
         found = [*_paired(found[0], found[1]), found[2]]
     tables += [t for group in found for t in group]
     return sorted(tables, key=lambda t: t.bbox[1])
 
 
-def _unruled(rows: list[Row], page_width: float) -> list[Table]:
-    return [t for run in runs(rows, page_width) if (t := _table(run, [])) is not None]
+def _unruled(rows: list[Row], page_width: float, deadline: Deadline) -> list[Table]:
+    found = []
+    for run in runs(rows, page_width):
+        deadline.check()
+        if (table := _table(run, [])) is not None:
+            found.append(table)
+    return found
 
 
 def _paired(left: list[Table], right: list[Table]) -> list[list[Table]]:
@@ -128,6 +137,8 @@ def _same_rows(a: Table, b: Table) -> bool:
     )
 
 
+MAX_COLUMNS = 64
+"""More columns than a page can set legibly: a grid of marks, read as text."""
 GUTTER = 0.4
 """A column gap is at least this many times the line height wide (a word space is
 about a fifth of it), and no word of any row crosses it."""
@@ -152,7 +163,7 @@ def _table(run: list[Row], rules: list[float]) -> Table | None:
     if len(run) < MIN_ROWS:
         return None
     columns = _columns(run)
-    if len(columns) < 2:
+    if not 2 <= len(columns) <= MAX_COLUMNS:
         return None
     grid = [_place(row, columns) for row in run]
     if sum(sum(bool(c.text) for c in cells) >= 2 for cells in grid) < MIN_ROWS:
@@ -170,11 +181,12 @@ def _table(run: list[Row], rules: list[float]) -> Table | None:
 
 
 def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
-    """The row's cells by column: each word goes to the column it overlaps most."""
+    """The row's cells by column: each word goes to the column that holds it (the
+    columns were made from these words, so one holds each whole)."""
     cells = [Cell(a, a, "") for a, _ in columns]
+    starts = [a for a, _ in columns]
     for word in row.words:
-        overlaps = [min(word.x1, b) - max(word.x0, a) for a, b in columns]
-        cell = cells[max(range(len(columns)), key=lambda i: overlaps[i])]
+        cell = cells[max(bisect.bisect_right(starts, word.x0) - 1, 0)]
         cell.lead = cell.lead or word.x1 - word.x0
         cell.text, cell.x1 = f"{cell.text} {word.text}".strip(), max(cell.x1, word.x1)
     return cells
@@ -192,7 +204,8 @@ def _merge_wrapped(
     row already has its text is the rest of that cell's (the cell above ran to its
     column's edge): top-aligned cells that wrap, and cells centred beside a taller
     one, make one row."""
-    bands = [bisect.bisect_left(sorted(rules), row.middle) for row in run]
+    ordered = sorted(rules)
+    bands = [bisect.bisect_left(ordered, row.middle) for row in run]
     per_band = Counter(bands)
     grid_ruled = len(per_band) >= 3
     steps = [b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0]
@@ -201,9 +214,10 @@ def _merge_wrapped(
     full = max(counts)
     # A band whose lines all fill about as many cells is several rows (rules between
     # groups of rows); one whose later lines fill fewer cells is one wrapped row.
-    even = {
-        b: _even([c for c, band in zip(counts, bands, strict=True) if band == b]) for b in per_band
-    }
+    in_band: dict[int, list[int]] = {}
+    for count, band in zip(counts, bands, strict=True):
+        in_band.setdefault(band, []).append(count)
+    even = {b: _even(found) for b, found in in_band.items()}
     out: list[list[str]] = [[c.text for c in grid[0]]]
     above = grid[0]
     for i in range(1, len(run)):

@@ -1,25 +1,30 @@
 """PDF layout reading against the plain blocks it replaced, side by side in one run:
 pages per second on text PDFs and on table PDFs, and what the chunks keep of the
-generated layout set (table rows on one line, cells present, running lines left).
+generated layout set (table rows on one line, cells present, running lines left);
+and on pages built to slow it down (``tests.dense_pages``), its time over plain.
 
 python -m tests.bench.layout_bench   (also part of ``docmesh bench``)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from services.chunker.chunking import split, token_counter
+from services.extractor import page_layout
 from services.extractor.extract import extract
 from services.extractor.limits import Limits
 from shared.formats import Format
 from tests.bench.documents import make_pdf
 from tests.bench.layouts import Layout, generate, row_integrity
+from tests.dense_pages import ARRANGEMENTS
 
 ROUNDS = 3
 VARIED = 40
@@ -82,7 +87,47 @@ def measure(folder: Path, text_pages: int) -> dict[str, Any]:
     out["table_slowdown"] = round(
         out["plain"]["table_pages_per_s"] / out["layout"]["table_pages_per_s"], 2
     )
+    out["adversarial"] = adversarial(folder / "dense")
     return out
+
+
+def _seconds(path: Path, layout: bool) -> float:
+    best = float("inf")
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        _read(path, layout)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def adversarial(folder: Path) -> dict[str, dict[str, float]]:
+    """Per page built to slow the layout reader: its time over plain reading, with the
+    budget (what a document pays) and with the word cap lifted (what the analysis
+    itself costs on that many words)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, build in ARRANGEMENTS.items():
+        path = build(folder / f"{name.replace(' ', '-')}.pdf")
+        plain = _seconds(path, False)
+        budgeted = _seconds(path, True)
+        with _word_cap(10**9):
+            analysed = _seconds(path, True)
+        out[name] = {
+            "plain_s": round(plain, 3),
+            "layout_over_plain": round(budgeted / plain, 2),
+            "analysed_over_plain": round(analysed / plain, 2),
+        }
+    return out
+
+
+@contextlib.contextmanager
+def _word_cap(words: int) -> Iterator[None]:
+    kept = page_layout.MAX_WORDS
+    page_layout.MAX_WORDS = words
+    try:
+        yield
+    finally:
+        page_layout.MAX_WORDS = kept
 
 
 def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
@@ -107,6 +152,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "running header lines in chunks, plain / layout",
             f"{plain['running_lines_in_chunks']} / {layout['running_lines_in_chunks']}",
+        ),
+        *(
+            (
+                f"PDF layout, adversarial page: {name}",
+                f"{found['layout_over_plain']}x plain ({found['analysed_over_plain']}x with"
+                f" no word cap; plain {found['plain_s']} s; target <= 3)",
+            )
+            for name, found in results["adversarial"].items()
         ),
     ]
 
