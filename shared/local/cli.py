@@ -27,6 +27,7 @@ from shared.keys import create_key, list_keys, revoke_key
 from shared.local.mesh import request_scale, up
 from shared.local.parser import parser
 from shared.local.secrets import write_env
+from shared.local.target import find_target
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
@@ -179,9 +180,10 @@ async def _start_reindex(settings: Settings, pool: Pool, args: argparse.Namespac
 
 
 def _cleanup(args: argparse.Namespace, settings: Settings) -> None:
-    from services.janitor.__main__ import sweep_now
+    from services.janitor.__main__ import sweep_once
 
-    sweep_now(only_s3=args.s3 and not args.all)
+    configure_logging(settings, "janitor")
+    _print_json(asyncio.run(sweep_once(settings, only_s3=args.s3 and not args.all)))
 
 
 def _settings_table(args: argparse.Namespace, settings: Settings) -> None:
@@ -257,6 +259,20 @@ def _bench(argv: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "tests.bench", *argv])
 
 
+_BOTH = ("database", "redis")
+MESH_COMMANDS: dict[str, tuple[str, ...]] = {
+    "keys": ("database",),
+    "export": ("database",),
+    "migrate": ("database",),
+    "queue-info": ("redis",),
+    "dlq": _BOTH,
+    "tenant": _BOTH,
+    "import": _BOTH,
+    "reindex": _BOTH,
+    "cleanup": _BOTH,
+}
+"""The commands that talk to the servers (``find_target`` says which), and the
+servers each needs."""
 COMMANDS: dict[str, Command] = {
     "up": _up,
     "run": _run,
@@ -283,7 +299,16 @@ def main(argv: list[str] | None = None) -> None:
         _bench(argv[1:])
         return
     args = parser(services(), workers()).parse_args(argv)
-    COMMANDS[args.command](args, load_settings())
+    if args.command in MESH_COMMANDS:
+        target = find_target(args.state_dir)
+        print(target.describe(), file=sys.stderr, flush=True)
+        asyncio.run(target.reach(MESH_COMMANDS[args.command]))
+        settings = target.settings
+    elif args.command == "scale":
+        settings = find_target(args.state_dir, env={}).settings  # the local mesh only
+    else:
+        settings = load_settings()
+    COMMANDS[args.command](args, settings)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from shared.local import embedded
 from shared.local.embedded import ProcessSpec
 from shared.local.servers import plan_servers
 from shared.local.supervisor import Supervisor
+from shared.local.target import MESH_ENV
 from shared.settings import Settings, to_env
 from shared.stages import services, workers
 
@@ -116,6 +117,7 @@ async def run_mesh(
         await _follow_scale(supervisor, settings, state, replicas, stop)
     finally:
         print("docmesh is stopping", flush=True)
+        (state / MESH_ENV).unlink(missing_ok=True)  # commands no longer find it
         await supervisor.stop(grace=settings.shutdown_grace_s + 5)
 
 
@@ -144,7 +146,7 @@ def _metrics_target(state: Path, spec: ProcessSpec | None, name: str = "") -> No
 def _write_env_file(state: Path, settings: Settings) -> None:
     """The settings of the running mesh, for ``docmesh run`` and ``just`` recipes."""
     lines = [f"{k}={v}" for k, v in sorted(to_env(settings).items())]
-    (state / "mesh.env").write_text("\n".join(lines) + "\n")
+    (state / MESH_ENV).write_text("\n".join(lines) + "\n")
 
 
 def up(

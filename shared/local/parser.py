@@ -6,13 +6,27 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+STATE_DIR = Path(".docmesh")
+
+
+def _mesh(cmd: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A command that talks to the servers: which ``docmesh up`` it talks to."""
+    cmd.add_argument(
+        "--state-dir",
+        type=Path,
+        default=STATE_DIR,
+        help="the state dir of the docmesh up to talk to, when no DOCMESH_* variable names"
+        " a server (default: ./.docmesh)",
+    )
+    return cmd
+
 
 def _up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = commands.add_parser("up", help="start the whole mesh on embedded servers")
     cmd.add_argument(
         "--state-dir",
         type=Path,
-        default=Path(".docmesh"),
+        default=STATE_DIR,
         help="where the servers keep their data (default: ./.docmesh)",
     )
     cmd.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
@@ -32,7 +46,7 @@ def _up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = commands.add_parser("keys", help="create, list or revoke API keys")
+    cmd = _mesh(commands.add_parser("keys", help="create, list or revoke API keys"))
     actions = cmd.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="a new key; it is printed only once")
     create.add_argument("--tenant", required=True, help="whose documents the key reaches")
@@ -46,7 +60,7 @@ def _keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _tenant(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = commands.add_parser("tenant", help="delete a tenant and everything stored of it")
+    cmd = _mesh(commands.add_parser("tenant", help="delete a tenant and everything stored of it"))
     actions = cmd.add_subparsers(dest="action", required=True)
     delete = actions.add_parser(
         "delete", help="its documents (as DELETE /documents/{id} does), keys and webhooks"
@@ -56,19 +70,23 @@ def _tenant(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _archive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = commands.add_parser(
-        "export", help="write a tenant's documents, pages, chunks and vectors to an archive"
+    export = _mesh(
+        commands.add_parser(
+            "export", help="write a tenant's documents, pages, chunks and vectors to an archive"
+        )
     )
     export.add_argument("--tenant", required=True)
     export.add_argument("--out", type=Path, help="the archive (default: TENANT.docmesh.tar.gz)")
-    restore = commands.add_parser("import", help="restore an archive of docmesh export")
+    restore = _mesh(commands.add_parser("import", help="restore an archive of docmesh export"))
     restore.add_argument("archive", type=Path)
     restore.add_argument("--tenant", help="restore into this tenant (default: the archive's)")
 
 
 def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = commands.add_parser(
-        "reindex", help="build a new index version (chunking, model), follow, cancel, roll back"
+    cmd = _mesh(
+        commands.add_parser(
+            "reindex", help="build a new index version (chunking, model), follow, cancel, roll back"
+        )
     )
     actions = cmd.add_subparsers(dest="action", required=True)
     start = actions.add_parser("start", help="build a version; unset options keep the active's")
@@ -83,15 +101,17 @@ def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dlq = commands.add_parser("dlq", help="list, retry or purge dead letters")
+    dlq = _mesh(commands.add_parser("dlq", help="list, retry or purge dead letters"))
     dlq.add_argument("action", choices=["list", "retry", "purge"])
     dlq.add_argument("ids", nargs="*", help="entry ids (default: all)")
-    cleanup = commands.add_parser("cleanup", help="run the janitor's sweeps now")
+    cleanup = _mesh(commands.add_parser("cleanup", help="run the janitor's sweeps now"))
     cleanup.add_argument("--s3", action="store_true", help="only orphan temporary uploads")
     cleanup.add_argument("--all", action="store_true", help="every sweep (the default)")
-    commands.add_parser("migrate", help="bring the database schema up to date")
-    commands.add_parser(
-        "queue-info", help="length, groups and consumers of every stream (XINFO, no redis-cli)"
+    _mesh(commands.add_parser("migrate", help="bring the database schema up to date"))
+    _mesh(
+        commands.add_parser(
+            "queue-info", help="length, groups and consumers of every stream (XINFO, no redis-cli)"
+        )
     )
     pipeline = commands.add_parser("pipeline", help="print the stages of the pipeline")
     only = pipeline.add_mutually_exclusive_group()
@@ -115,7 +135,7 @@ def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.Argument
     scale = commands.add_parser("scale", help="set the replicas of a worker of docmesh up")
     scale.add_argument("service", choices=workers)
     scale.add_argument("replicas", type=int)
-    scale.add_argument("--state-dir", type=Path, default=Path(".docmesh"))
+    _mesh(scale)
     _operations(commands)
     _keys(commands)
     _tenant(commands)

@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from shared.local.embedded import free_port
+from shared.local.target import mesh_env
 from shared.settings import Settings, load_settings
 
 
@@ -37,8 +38,7 @@ class Mesh:
     @property
     def settings(self) -> Settings:
         """The settings the running mesh wrote to its state dir."""
-        lines = (self.state / "mesh.env").read_text().splitlines()
-        return load_settings(dict(line.split("=", 1) for line in lines if line))
+        return load_settings(mesh_env(self.state))
 
 
 def start_mesh(
