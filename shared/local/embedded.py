@@ -174,12 +174,27 @@ def _initdb(data: Path, password: str, user: str | None) -> None:
         hba.write("host all all samenet scram-sha-256\n")
 
 
+KEEP = ".docmesh-keep"
+"""An empty folder inside the uploads' prefix, so that the prefix's folder is never
+empty: rclone's S3 server removes the folder a DELETE leaves empty, and a multipart
+upload being created in that folder at that moment loses its temporary file (its
+parts answer InternalError: "file does not exist"). A folder is no object, so no
+listing shows it."""
+
+
 def s3(
-    state: Path, port: int, key: str, secret: str, host: str = "127.0.0.1", origins: str = "*"
+    state: Path,
+    port: int,
+    key: str,
+    secret: str,
+    host: str = "127.0.0.1",
+    origins: str = "*",
+    prefix: str = "documents/temp/",
 ) -> ProcessSpec:
-    """rclone's S3 server on ``state/s3``; its top-level folders are buckets."""
+    """rclone's S3 server on ``state/s3``; its top-level folders are buckets, and
+    ``prefix`` (bucket and uploads' prefix) the folder that must not vanish."""
     root = state / "s3"
-    (root / "documents").mkdir(parents=True, exist_ok=True)
+    (root / prefix / KEEP).mkdir(parents=True, exist_ok=True)
     argv = [
         _bin("rclone"),
         "serve",

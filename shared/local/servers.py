@@ -81,7 +81,7 @@ def plan_servers(
             else [redis(state, ports["redis"], redis_password, host)]
         ),
         postgres(state, ports["postgres"], password, host),
-        s3(state, ports["s3"], key, secret, host),
+        s3(state, ports["s3"], key, secret, host, prefix=f"{base.s3_bucket}/{base.s3_temp_prefix}"),
         embeddings(ports["embeddings"], host),
     ]
     return Servers(specs, settings, cluster, redis_password)

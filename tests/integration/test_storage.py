@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from shared.local.embedded import KEEP
 from shared.storage import ObjectStore
 
 pytestmark = pytest.mark.integration
@@ -60,3 +61,21 @@ async def test_a_presigned_url_binds_the_length(store: ObjectStore) -> None:
                 assert resp.status == expected, size
     assert await store.size(key) == 100
     await store.delete(key)
+
+
+async def test_deleting_the_last_upload_keeps_the_uploads_folder(
+    store: ObjectStore, state_dir: Path
+) -> None:
+    """rclone's S3 removes a folder a DELETE leaves empty, which loses a multipart
+    upload being created in it at that moment: the uploads' folder must stay."""
+    folder = state_dir / "s3" / store.bucket / store.temp_prefix
+    if not folder.parent.is_dir():
+        pytest.skip("the S3 server is not the local rclone")
+    for _ in range(2):
+        key = f"{store.temp_prefix}{uuid.uuid4()}.pdf"
+        multipart_id = await store.start_multipart(key, "application/pdf")
+        await store.abort_multipart(key, multipart_id)
+        await store._s3.put_object(Bucket=store.bucket, Key=key, Body=b"%PDF-1.7")
+        await store.delete(key)
+        assert folder.is_dir()
+    assert not [k async for k, _ in store.temp_objects() if KEEP in k]  # no object
