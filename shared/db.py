@@ -50,6 +50,9 @@ async def open_pool(
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
+        # Times without an offset (metadata dates, say) mean UTC, whatever the
+        # server's or the database's TimeZone.
+        server_settings={"timezone": "UTC"},
     )
     try:
         yield pool

@@ -49,6 +49,7 @@ from services.gateway.throttle import Throttle
 from shared import indexes
 from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
+from shared.fields import FieldError
 from shared.keys import register_key
 from shared.redis_client import open_redis
 from shared.settings import Settings
@@ -96,6 +97,9 @@ async def errors(
         return await handler(request)
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+    except FieldError as exc:  # a field out of the limits every way in shares
+        err = ApiError(422, exc.code, str(exc), exc.field)
+        return web.json_response(err.body(), status=422)
     except web.HTTPRequestEntityTooLarge:
         err = ApiError(413, "body_too_large", f"The body is over {MAX_BODY_BYTES} bytes.")
         return web.json_response(err.body(), status=413)

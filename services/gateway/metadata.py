@@ -1,4 +1,5 @@
-"""Document metadata: its limits, updates, and the filters search and the library take.
+"""The metadata filters search and the library take (metadata's limits, shared with
+the archive import, are in ``shared.fields``).
 
 Metadata is a JSON object per document (``documents.metadata``, JSONB with a GIN
 index). A filter names top-level keys, each with one condition, all of which
@@ -7,32 +8,30 @@ must hold:
 - ``{"eq": v}`` (or just ``v``): the value is ``v``, or a list holding ``v``;
 - ``{"in": [v, ...]}``: ``eq`` one of them;
 - ``{"range": {"gte": a, "lt": b}}``: numbers compare as numbers; bounds written as
-  ISO 8601 dates or times compare values as dates (values that are not one never match);
+  ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS[.ffffff]]`` with ``Z`` or ``+HH:MM``
+  compare values as moments in UTC (values that are not dates never match);
 - ``{"exists": true}`` / ``false``: the key is there, or not.
 
 ``compile_filter`` turns one into SQL over a JSONB column with every value a bind
 parameter: ``eq`` and ``in`` as containment (``@>``, which the GIN index serves),
-``range`` as an SQL/JSON path whose type and date errors are silent (a string that
-is not a date is simply not in range, never an error).
+``range`` on numbers as a silent SQL/JSON path, on dates as ``timestamptz`` after a
+check that the value reads as one (a string that is not a date is simply not in
+range, never an error).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from services.gateway.errors import ApiError
+from shared.fields import Key
 
-MAX_KEYS = 64
-MAX_BYTES = 16_384
-"""Bytes of a document's metadata as JSON: room for references and labels, not content."""
-
-Key = Annotated[str, Meta(min_length=1, max_length=64)]
-Metadata = Annotated[dict[Key, Any], Meta(max_length=MAX_KEYS)]
 Scalar = str | int | float | bool
 
 
@@ -53,28 +52,6 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, rename={"in_": "in"}
 
 
 Filter = Annotated[dict[Key, Condition | Scalar], Meta(max_length=16)]
-
-
-def check(metadata: dict[str, Any], field: str = "metadata") -> dict[str, Any]:
-    """``metadata`` if it is within the limits, else a 422 naming ``field``."""
-    if len(metadata) > MAX_KEYS:
-        raise ApiError(422, "metadata_too_large", f"At most {MAX_KEYS} keys.", field)
-    if len(json.dumps(metadata, ensure_ascii=False).encode()) > MAX_BYTES:
-        raise ApiError(
-            422,
-            "metadata_too_large",
-            f"Metadata must be at most {MAX_BYTES} bytes as JSON; keep large content in "
-            "the document itself.",
-            field,
-        )
-    return metadata
-
-
-def merged(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """``current`` updated by ``patch`` as a JSON merge patch at the top level: a key
-    sent replaces the stored value, a key sent as null is removed."""
-    result = {**current, **patch}
-    return check({k: v for k, v in result.items() if v is not None})
 
 
 def compile_filter(
@@ -112,9 +89,12 @@ def _clause(key: str, cond: Condition, column: str, param: Any) -> str:
         found = f"{column} ? {param(key, 'text')}"
         return found if cond.exists else f"NOT ({found})"
     assert not isinstance(cond.range, UnsetType)
-    path, bounds = _range_path(key, cond.range)
+    bounds, dates = _bounds(key, cond.range)
+    if dates:
+        return _date_range(column, param(key, "text"), bounds, param)
+    path = "$ ? (" + " && ".join(f"@ {_OPERATORS[name]} ${name}" for name in bounds) + ")"
     return (
-        f"jsonb_path_exists_tz({column} -> {param(key, 'text')}, {param(path, 'jsonpath')},"
+        f"jsonb_path_exists({column} -> {param(key, 'text')}, {param(path, 'jsonpath')},"
         f" {param(json.dumps(bounds), 'jsonb')}, true)"
     )
 
@@ -127,7 +107,8 @@ def _contains(key: str, values: list[Scalar]) -> list[str]:
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _range_path(key: str, bounds: Range) -> tuple[str, dict[str, Any]]:
+def _bounds(key: str, bounds: Range) -> tuple[dict[str, int | float | str], bool]:
+    """The range's bounds, and whether they are dates (all numbers, or all dates)."""
     given = {name: getattr(bounds, name) for name in _OPERATORS}
     given = {name: value for name, value in given.items() if value is not None}
     if not given:
@@ -142,27 +123,63 @@ def _range_path(key: str, bounds: Range) -> tuple[str, dict[str, Any]]:
             f"The range on {key!r} mixes numbers and dates; use one kind.",
             "filter",
         )
-    dates = kinds == {"date"}
-    side = "@.datetime()" if dates else "@"
-    tests = [
-        f"{side} {_OPERATORS[name]} ${name}" + (".datetime()" if dates else "") for name in given
-    ]
-    return f"$ ? ({' && '.join(tests)})", given
+    return given, kinds == {"date"}
+
+
+VALUE_DATE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+"""The stored values a date range compares: ISO 8601 days and times (a time without
+an offset is UTC: every connection's TimeZone is). Others never match."""
+
+
+def _date_range(column: str, key: str, given: dict[str, int | float | str], param: Any) -> str:
+    """SQL true when the value (or an element of a list) is a date in range. Compared as
+    ``timestamptz`` after a check that it reads as one, so that no stored text (a
+    "2026-02-30", a word) can make the query fail."""
+    moment = (
+        f"(CASE WHEN t ~ {param(VALUE_DATE, 'text')} AND pg_input_is_valid(t, 'timestamptz')"
+        " THEN t::timestamptz END)"
+    )
+    tests = " AND ".join(
+        f"{moment} {_OPERATORS[name]} {param(_utc(value), 'timestamptz')}"
+        for name, value in given.items()
+    )
+    value = f"{column} -> {key}"
+    return (
+        "EXISTS (SELECT 1 FROM jsonb_array_elements_text(CASE jsonb_typeof("
+        f"{value}) WHEN 'array' THEN {value} WHEN 'string' THEN jsonb_build_array({value})"
+        f" ELSE '[]'::jsonb END) AS v(t) WHERE {tests})"
+    )
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?"
+)
+DATE_FORMS = "YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.ffffff]] with Z or +HH:MM (none means UTC)"
 
 
 def _kind(key: str, value: int | float | str) -> str:
     if isinstance(value, int | float):
         return "number"
+    if (_DATE.fullmatch(value) or _DATETIME.fullmatch(value)) and _utc(value) is not None:
+        return "date"
+    raise ApiError(
+        422,
+        "invalid_filter",
+        f"The range bound {value!r} on {key!r} is neither a number nor a date written as "
+        f"{DATE_FORMS}.",
+        "filter",
+    )
+
+
+def _utc(value: int | float | str) -> dt.datetime | None:
+    """A date bound as a moment in UTC (a day is its midnight in UTC); None when it
+    has the form but names no such day or time (2026-02-30)."""
     try:
-        dt.datetime.fromisoformat(value)
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(
-            422,
-            "invalid_filter",
-            f"The range bound {value!r} on {key!r} is neither a number nor an ISO 8601 date.",
-            "filter",
-        ) from None
-    return "date"
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def parse_query(raw: str | None) -> dict[str, Condition | Scalar] | None:

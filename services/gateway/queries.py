@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 
 from services.gateway.eta import RECENT
-from services.gateway.metadata import merged
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Pool
+from shared.fields import merged
 from shared.status import IN_PIPELINE, TERMINAL_SQL, Conn
 
 
@@ -114,7 +114,7 @@ async def update_metadata(
     patch: dict[str, Any] | None,
     tags: list[str] | None,
 ) -> None:
-    """Apply a ``PATCH``: metadata merged (``metadata.merged``), tags replaced."""
+    """Apply a ``PATCH``: metadata merged (``shared.fields.merged``), tags replaced."""
     current = await conn.fetchval(
         "SELECT metadata::text FROM documents WHERE id = $1 FOR UPDATE", document_id
     )

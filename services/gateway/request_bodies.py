@@ -4,14 +4,23 @@ cannot express."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
 
 from services.gateway.errors import ApiError
-from services.gateway.metadata import Filter, Metadata
+from services.gateway.metadata import Filter
+from shared.fields import (
+    Description,
+    Filename,
+    Metadata,
+    Tags,
+    Title,
+    check_filename,
+    depth,
+    has_nul,
+)
 from shared.formats import Format
 from shared.webhooks import WebhookEvent
 
@@ -23,15 +32,14 @@ CONTENT_TYPES: dict[str, Format] = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": Format.DOCX,
 }
 
-Tag = Annotated[str, Meta(min_length=1, max_length=64)]
+MAX_BODY_DEPTH = 16
+"""Levels of nesting any request body may have (metadata's own limit is lower)."""
 
 
 class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
     filename: Annotated[
-        str,
+        Filename,
         Meta(
-            min_length=1,
-            max_length=255,
             description="The file's name: no path, its extension matching content_type.",
             examples=["report.pdf"],
         ),
@@ -45,14 +53,15 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
             examples=["application/pdf"],
         ),
     ]
-    title: Annotated[str, Meta(max_length=500)] | None = None
-    description: Annotated[str, Meta(max_length=5000)] | None = None
-    tags: Annotated[list[Tag], Meta(max_length=32)] = msgspec.field(default_factory=list)
+    title: Title | None = None
+    description: Description | None = None
+    tags: Tags = msgspec.field(default_factory=list)
     metadata: Annotated[
         Metadata,
         Meta(
-            description="Your own JSON key/values for the document (at most 64 keys, "
-            "16 KiB as JSON); search and the library filter on them.",
+            description="Your own JSON key/values for the document (at most 64 keys of "
+            "1-64 characters, values nested at most 8 deep, 16 KiB as JSON); search and "
+            "the library filter on them.",
             examples=[{"department": "legal", "year": 2026}],
         ),
     ] = msgspec.field(default_factory=dict)
@@ -68,7 +77,7 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
 class VersionRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A new file for an existing document: the title, tags and metadata stay."""
 
-    filename: Annotated[str, Meta(min_length=1, max_length=255)]
+    filename: Filename
     file_size: int
     content_type: Annotated[str, Meta(max_length=200)]
     multipart: bool | None = None
@@ -109,7 +118,7 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     query: Annotated[str, Meta(min_length=1, max_length=2000)]
     top_k: Annotated[int, Meta(ge=1, le=100)] = 10
     document_ids: Annotated[list[str], Meta(max_length=1000)] | None = None
-    tags: Annotated[list[Tag], Meta(max_length=32)] | None = None
+    tags: Tags | None = None
     filter: (
         Annotated[
             Filter,
@@ -138,7 +147,7 @@ class DocumentPatch(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    tags: Annotated[list[Tag], Meta(max_length=32, description="Replaces the tags.")] | None = None
+    tags: Annotated[Tags, Meta(description="Replaces the tags.")] | None = None
 
 
 EntryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
@@ -166,37 +175,24 @@ def decode_body(raw: bytes, type_: type[T]) -> T:
         raise ApiError(422 if field else 400, "invalid_field", text, field) from exc
     except msgspec.DecodeError as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
-    if _has_nul(msgspec.to_builtins(body)):
+    except RecursionError:
+        raise _too_deep() from None
+    plain = msgspec.to_builtins(body)
+    if depth(plain) > MAX_BODY_DEPTH:
+        raise _too_deep()
+    if has_nul(plain):
         # PostgreSQL text cannot hold NUL; say so rather than fail on insert.
         raise ApiError(422, "invalid_text", "Text must not contain NUL (\\u0000) characters.")
     return body
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _too_deep() -> ApiError:
+    return ApiError(422, "too_deep", f"The body is nested more than {MAX_BODY_DEPTH} levels deep.")
 
 
 def check_presign(req: PresignRequest, max_size: int) -> Format:
     """Rules msgspec cannot express; returns the declared format."""
-    name = req.filename
-    if "/" in name or "\\" in name or name in {".", ".."}:
-        raise ApiError(422, "invalid_filename", "The filename must not contain a path.", "filename")
-    if any(unicodedata.category(c) in {"Cc", "Cf"} for c in name):
-        # Controls, and invisible formatting such as bidi overrides: "a\u202eftp.pdf"
-        # would show in a library as "afdp.ptf".
-        raise ApiError(
-            422,
-            "invalid_filename",
-            "The filename must not contain control or invisible formatting characters "
-            "(such as bidi overrides or zero-width spaces).",
-            "filename",
-        )
+    name = check_filename(req.filename)
     if req.file_size <= 0:
         raise ApiError(422, "invalid_size", "file_size must be greater than 0.", "file_size")
     if req.file_size > max_size:

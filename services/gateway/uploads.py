@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from services.gateway import metadata, multipart, queries
+from services.gateway import multipart, queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
@@ -28,6 +28,7 @@ from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
 from shared import status, tracing
 from shared.db import Pool
 from shared.events import DocumentUploaded
+from shared.fields import check_metadata
 from shared.formats import Format, describe, sniff_prefix
 from shared.stages import Status
 
@@ -48,7 +49,7 @@ async def presign(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), PresignRequest)
     fields: dict[str, object] = {"title": body.title, "description": body.description}
     fields["tags"] = body.tags
-    fields["metadata"] = json.dumps(metadata.check(body.metadata))
+    fields["metadata"] = json.dumps(check_metadata(body.metadata))
     return await presigned_upload(request, body, fields)
 
 

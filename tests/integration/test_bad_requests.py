@@ -4,8 +4,10 @@ problem, never a 2xx or a 5xx, and a refused upload leaves nothing behind."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import pytest
@@ -23,6 +25,13 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 def presign_body(**fields: Any) -> dict[str, Any]:
     return {"filename": "a.pdf", "file_size": 100, "content_type": PDF, **fields}
+
+
+def nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
 
 
 PRESIGN_CASES: list[tuple[str, Any, int, str]] = [
@@ -46,7 +55,32 @@ PRESIGN_CASES: list[tuple[str, Any, int, str]] = [
     ("over the limit", presign_body(file_size=6 * 1024**3), 413, "file_too_large"),
     ("too many tags", presign_body(tags=["t"] * 40), 422, "invalid_field"),
     ("long description", presign_body(description="d" * 6000), 422, "invalid_field"),
+    ("metadata 9 deep", presign_body(metadata={"k": nested(9)}), 422, "metadata_too_deep"),
+    ("metadata 600 deep", presign_body(metadata={"k": nested(600)}), 422, "too_deep"),
+    ("empty metadata key", presign_body(metadata={"": 1}), 422, "invalid_field"),
+    ("metadata as a list", presign_body(metadata=[1]), 422, "invalid_field"),
 ]
+
+
+async def test_patch_and_filters_refuse_what_presign_refuses(
+    gateway: tuple[Client, Settings],
+) -> None:
+    client, _ = gateway
+    status, made = await client.call("POST", "/documents/upload/presigned", json=presign_body())
+    assert status == 201, made
+    path = f"/documents/{made['document_id']}"
+    for patch, code in [
+        ({"": 1}, "invalid_field"),
+        ({"k" * 5000: 1}, "invalid_field"),
+        ({"k": nested(9)}, "metadata_too_deep"),
+        ({"k": nested(600)}, "too_deep"),
+    ]:
+        status, answer = await client.call("PATCH", path, json={"metadata": patch})
+        assert_error(status, answer, 422, code)
+    for bound in ("20260101", "2026-W01-1", "2026-01-01T00:00:00.123456789Z"):
+        query = json.dumps({"d": {"range": {"gte": bound}}})
+        status, answer = await client.call("GET", f"/documents?filter={quote(query)}")
+        assert_error(status, answer, 422, "invalid_filter")
 
 
 def assert_error(status: int, body: Any, expected: int, code: str) -> None:
@@ -70,6 +104,11 @@ async def test_presign_refusals(gateway: tuple[Client, Settings]) -> None:
         "POST", "/documents/upload/presigned", data=b'{"filename": ', headers=_json()
     )
     assert_error(status, answer, 400, "invalid_json")
+    deep = b'{"metadata": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001
+    status, answer = await client.call(
+        "POST", "/documents/upload/presigned", data=deep, headers=_json()
+    )
+    assert_error(status, answer, 422, "too_deep")
     huge = b'{"filename": "' + b"a" * 100_000 + b'"}'
     status, answer = await client.call(
         "POST", "/documents/upload/presigned", data=huge, headers=_json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import msgspec
@@ -9,6 +10,8 @@ import pytest
 
 from services.gateway import metadata
 from services.gateway.errors import ApiError
+from shared import fields
+from shared.fields import FieldError
 
 
 def compiled(spec: str) -> tuple[str, list[object]]:
@@ -34,14 +37,34 @@ def test_conditions_are_anded_with_parameters_numbered_on() -> None:
 
 def test_a_number_range_compares_numbers() -> None:
     sql, params = compiled('{"year": {"range": {"gte": 2020, "lt": 2025}}}')
-    assert sql == "jsonb_path_exists_tz(m -> $10::text, $11::jsonpath, $12::jsonb, true)"
+    assert sql == "jsonb_path_exists(m -> $10::text, $11::jsonpath, $12::jsonb, true)"
     assert params[1] == "$ ? (@ >= $gte && @ < $lt)"
     assert json.loads(str(params[2])) == {"gte": 2020, "lt": 2025}
 
 
-def test_a_date_range_compares_dates() -> None:
-    _, params = compiled('{"signed": {"range": {"gt": "2026-01-01T00:00:00Z"}}}')
-    assert params[1] == "$ ? (@.datetime() > $gt.datetime())"
+def test_a_date_range_compares_moments_in_utc() -> None:
+    sql, params = compiled(
+        '{"signed": {"range": {"gt": "2026-01-01T00:00:00Z", "lte": "2026-02-01"}}}'
+    )
+    assert "pg_input_is_valid(t, 'timestamptz')" in sql and "jsonb_array_elements_text" in sql
+    assert params[1] == metadata.VALUE_DATE
+    assert params[2:] == [
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+    ]
+    _, params = compiled('{"t": {"range": {"gte": "2026-01-01T09:30+02:00"}}}')
+    assert params[2] == dt.datetime(2026, 1, 1, 7, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "bound",
+    ["20260101", "2026-W01-1", "2026-01-01T00:00:00.123456789Z", "2026-02-30", "2026-1-1",
+     "2026-01-01 00:00:00", "2026-01-01T00:00:00+0200"],
+)  # fmt: skip
+def test_a_date_in_any_other_form_is_refused(bound: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        compiled(json.dumps({"d": {"range": {"gte": bound}}}))
+    assert caught.value.status == 422 and "YYYY-MM-DD" in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -70,7 +93,7 @@ def test_the_query_parameter_is_the_same_json() -> None:
 
 def test_a_patch_replaces_and_removes_top_level_keys() -> None:
     current = {"a": 1, "b": {"x": 1}, "c": "keep"}
-    assert metadata.merged(current, {"a": 2, "b": None, "d": [1]}) == {
+    assert fields.merged(current, {"a": 2, "b": None, "d": [1]}) == {
         "a": 2,
         "c": "keep",
         "d": [1],
@@ -78,8 +101,33 @@ def test_a_patch_replaces_and_removes_top_level_keys() -> None:
 
 
 def test_metadata_has_a_size_limit() -> None:
-    with pytest.raises(ApiError) as caught:
-        metadata.check({"notes": "x" * 20_000})
+    with pytest.raises(FieldError) as caught:
+        fields.check_metadata({"notes": "x" * 20_000})
     assert caught.value.code == "metadata_too_large"
-    with pytest.raises(ApiError):
-        metadata.merged({}, {f"k{i}": i for i in range(65)})
+    with pytest.raises(FieldError):
+        fields.merged({}, {f"k{i}": i for i in range(65)})
+
+
+@pytest.mark.parametrize("key", ["", "k" * 65, "k" * 5000])
+def test_a_patch_refuses_the_keys_presign_refuses(key: str) -> None:
+    with pytest.raises(FieldError) as caught:
+        fields.merged({"a": 1}, {key: 1})
+    assert caught.value.code == "invalid_field"
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({key: 1}, fields.Metadata)
+
+
+def test_metadata_nested_too_deep_is_refused_without_recursion() -> None:
+    value: object = 1
+    for _ in range(100_000):
+        value = {"a": value}
+    assert fields.depth(value) == 100_001
+    with pytest.raises(FieldError) as caught:
+        fields.check_metadata({"k": value})
+    assert caught.value.code == "metadata_too_deep"
+    fields.check_metadata({"k": [[[[[[[1]]]]]]]})  # eight levels: allowed
+
+
+def test_metadata_must_be_an_object() -> None:
+    with pytest.raises(FieldError):
+        fields.check_metadata([1, 2])
