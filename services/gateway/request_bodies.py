@@ -13,6 +13,7 @@ from services.gateway.errors import ApiError
 from services.gateway.metadata import Filter
 from shared.fields import (
     Description,
+    FieldError,
     Filename,
     Metadata,
     Tags,
@@ -192,7 +193,10 @@ def _too_deep() -> ApiError:
 
 def check_presign(req: PresignRequest, max_size: int) -> Format:
     """Rules msgspec cannot express; returns the declared format."""
-    name = check_filename(req.filename)
+    try:
+        name = check_filename(req.filename)
+    except FieldError as exc:
+        raise ApiError(422, exc.code, str(exc), exc.field) from None
     if req.file_size <= 0:
         raise ApiError(422, "invalid_size", "file_size must be greater than 0.", "file_size")
     if req.file_size > max_size:
