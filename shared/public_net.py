@@ -23,6 +23,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 gateway connects to (Python calls the whole prefix global)."""
 
 
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
+
 class NotPublic(OSError):
     """A name resolved to an address that is not public (an ``OSError``, so that the
     HTTP client reports it as a failed connection)."""
@@ -42,9 +45,19 @@ def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
 
 
 def is_public(address: Address) -> bool:
-    """Globally reachable, and so is any IPv4 address it embeds: not private, loopback,
-    link-local, shared, reserved or multicast."""
-    if not address.is_global or address.is_multicast:
+    """Globally reachable unicast, by allow-list: an IPv4 address Python calls global
+    (not private, loopback, link-local, shared, reserved...) and not multicast; an IPv6
+    address in global unicast (2000::/3) and global, or one that stands for such an
+    IPv4 address (IPv4-mapped, the well-known NAT64 prefix). Whatever else IPv6 can
+    spell (IPv4-compatible ``::127.0.0.1``, IPv4-translated ``::ffff:0:7f00:1``,
+    local-use NAT64 ``64:ff9b:1::/48``, site-local ``fec0::/10``) is refused; so is
+    any address embedding an IPv4 address that is not public (6to4, Teredo)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address.is_global and not address.is_multicast
+    if address.ipv4_mapped is not None or address in _NAT64:
+        inner = embedded_ipv4(address)
+        return inner is not None and is_public(inner)
+    if address not in _GLOBAL_UNICAST or not address.is_global or address.is_multicast:
         return False
     inner = embedded_ipv4(address)
     return inner is None or is_public(inner)
