@@ -18,14 +18,17 @@ was mid-unit when its document was deleted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 
 import asyncpg
 import msgspec
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
 from shared.events import FIELD, decode
 from shared.events import Stream as StreamName
 from shared.stages import work_streams
+from shared.status import Conn
 from shared.storage import ObjectStore
 from shared.streams import Streams
 
@@ -44,7 +47,7 @@ async def versions_of(conn: asyncpg.Connection, document_ids: list[str]) -> list
 
 async def delete_rows(conn: asyncpg.Connection, document_ids: list[str]) -> None:
     """The documents' rows and everything stored about them in PostgreSQL (in the
-    caller's transaction)."""
+    caller's transaction; ``forget_similar`` follows its commit)."""
     await conn.execute(
         """
         DELETE FROM embedding_cache e
@@ -59,6 +62,29 @@ async def delete_rows(conn: asyncpg.Connection, document_ids: list[str]) -> None
         "DELETE FROM webhook_deliveries WHERE document_id = ANY($1::uuid[])", document_ids
     )
     await conn.execute("DELETE FROM documents WHERE id = ANY($1::uuid[])", document_ids)
+
+
+@retry(
+    retry=retry_if_exception_type(asyncpg.DeadlockDetectedError),
+    stop=stop_after_attempt(5),
+    wait=wait_random(0.01, 0.2),
+    reraise=True,
+)
+async def forget_similar(conn: Conn, document_ids: list[str]) -> None:
+    """Take deleted documents' ids out of other documents' ``similar_to`` (after the
+    deletion committed, in a statement of its own: it touches rows of any document,
+    and holding them with the deletion's locks could deadlock with a replacement)."""
+    await conn.execute(
+        """
+        UPDATE documents SET similar_to = (
+            SELECT coalesce(jsonb_agg(e ORDER BY n), '[]'::jsonb)
+            FROM jsonb_array_elements(similar_to) WITH ORDINALITY AS s(e, n)
+            WHERE NOT (e ->> 'document_id') = ANY($1::text[]))
+        WHERE similar_to @> ANY($2::jsonb[])
+        """,
+        document_ids,
+        [json.dumps([{"document_id": d}]) for d in document_ids],
+    )
 
 
 async def delete_orphan_vectors(conn: asyncpg.Connection) -> int:
@@ -118,6 +144,7 @@ async def delete_tenant(
             await store.drop_upload(row["object_key"], row["multipart_id"])
         async with pool.acquire() as conn, conn.transaction():
             await delete_rows(conn, [r["id"] for r in rows])
+        await forget_similar(pool, [r["id"] for r in rows])
         deleted += [r["id"] for r in rows]
         progress(len(deleted))
     entries = await delete_stream_entries(streams, deleted)

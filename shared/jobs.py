@@ -142,3 +142,49 @@ async def resume(conn: Conn, job_id: str) -> None:
         " updated_at = now() WHERE job_id = $1 AND state = 'failed'",
         uuid.UUID(job_id),
     )
+
+
+async def move(conn: asyncpg.Connection, source: str, target: str) -> None:
+    """``source``'s job rows become ``target``'s, whose own rows go (its content is
+    replaced by ``source``'s): the row of ``source``'s own job becomes the row of
+    ``target``'s own job; rebuild jobs keep their ids."""
+    await conn.execute("DELETE FROM document_indexes WHERE document_id = $1", target)
+    await conn.execute(
+        """
+        UPDATE document_indexes di SET document_id = t.id,
+            job_id = CASE WHEN di.job_id = s.job_id THEN t.job_id ELSE di.job_id END,
+            updated_at = now()
+        FROM documents s, documents t
+        WHERE s.id = $1 AND t.id = $2 AND di.document_id = s.id
+        """,
+        source,
+        target,
+    )
+
+
+async def carry_forward(conn: asyncpg.Connection, document_ids: list[str]) -> None:
+    """The documents' content changed (a replacement took over, an import restored
+    them, an original's content was handed down): each version being built gets a
+    fresh job for each of them, ``pending``, and what it had built of them goes. The
+    rule that keeps a build complete whatever runs beside it: whatever adds or swaps
+    a document's content calls this in the same transaction."""
+    for version in await conn.fetch("SELECT version FROM index_versions WHERE state = 'building'"):
+        number = version["version"]
+        for table in ("chunks", "embed_units"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE document_id = ANY($1::uuid[]) AND index_version = $2",
+                document_ids,
+                number,
+            )
+        await conn.execute(
+            """
+            INSERT INTO document_indexes (document_id, index_version, job_id)
+            SELECT d, $2, gen_random_uuid() FROM unnest($1::uuid[]) AS d
+            ON CONFLICT (index_version, document_id) DO UPDATE SET
+                job_id = gen_random_uuid(), state = 'pending', chunk_count = NULL,
+                embedded_count = 0, embedded_by = NULL, queued_at = NULL, attempts = 0,
+                error = NULL, lane = EXCLUDED.lane, traceparent = '', updated_at = now()
+            """,
+            document_ids,
+            number,
+        )

@@ -36,18 +36,20 @@ INDEXED_SQL = f"""(d.status = 'completed' AND d.duplicate_of IS NULL
 pipeline that have pages (a row of ``documents d``)."""
 
 
-async def add_documents(conn: Conn, version: int, document_ids: list[str] | None = None) -> int:
-    """Rows for the documents version ``version`` lacks (``document_ids`` only, when
-    given), each with a job of its own; how many were added."""
+async def add_documents(conn: Conn, version: int, completed_only: bool = False) -> int:
+    """Rows for the documents version ``version`` lacks (only completed ones, with
+    ``completed_only``), each with a job of its own; how many were added."""
     result = await conn.execute(
         f"""
         INSERT INTO document_indexes (document_id, index_version, job_id)
         SELECT d.id, $1, gen_random_uuid() FROM documents d
-        WHERE {INDEXED_SQL} AND ($2::uuid[] IS NULL OR d.id = ANY($2))
+        WHERE {INDEXED_SQL} AND (NOT $2 OR d.status = 'completed') AND d.replaces IS NULL
+          AND NOT EXISTS (SELECT 1 FROM document_indexes di
+                          WHERE di.document_id = d.id AND di.index_version = $1)
         ON CONFLICT DO NOTHING
         """,
         version,
-        document_ids,
+        completed_only,
     )
     return int(result.split()[-1])
 
@@ -147,7 +149,11 @@ async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[Dup
 
 async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     """Make ``version`` active if it is being built and every document holds it: the
-    active one retires in the same transaction (search sees one or the other).
+    active one retires in the same transaction (search sees one or the other). A
+    build always ends: once no job of it is left to run, it activates, or, when a
+    document could not be rebuilt, it ends with that reason in its ``note`` (the
+    active version stays); a completed document it lacks (one whose content came
+    by a path that did not add its job) gets a job now, and the build goes on.
 
     The activation lock comes first: a chunker that chose the active version before
     this commits has added its document to the build by then, and the checks below
@@ -158,24 +164,24 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     )
     if state != "building":
         return False
-    # Two statements, the cheap one first: while rows are open (all but the end of a
-    # build) the scan of completed documents is not made.
+    # The cheap check first: while rows are open (all but the end of a build) the
+    # scan of completed documents is not made.
     if await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM document_indexes WHERE index_version = $1"
-        " AND state <> 'done')",
+        " AND state NOT IN ('done', 'failed'))",
         version,
     ):
         return False
-    if await conn.fetchval(
-        """
-        SELECT EXISTS (SELECT 1 FROM documents d WHERE d.status = 'completed'
-                       AND d.duplicate_of IS NULL AND d.chunk_count IS NOT NULL
-                       AND d.replaces IS NULL  -- a completed version's content moved on
-                       AND NOT EXISTS (SELECT 1 FROM document_indexes di
-                                       WHERE di.document_id = d.id AND di.index_version = $1))
-        """,
+    if await add_documents(conn, version, completed_only=True):
+        log.warning("index_build_documents_added", index_version=version)
+        return False
+    failed = await conn.fetchrow(
+        "SELECT count(*) AS n, min(error) AS error FROM document_indexes"
+        " WHERE index_version = $1 AND state = 'failed'",
         version,
-    ):
+    )
+    if failed["n"]:
+        await _end_failed(conn, version, failed["n"], failed["error"])
         return False
     await conn.execute(
         "UPDATE index_versions SET state = 'retired', retired_at = now() WHERE state = 'active'"
@@ -187,6 +193,21 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     )
     log.info("index_version_activated", index_version=version)
     return True
+
+
+async def _end_failed(conn: asyncpg.Connection, version: int, count: int, error: str) -> None:
+    """End a build some documents could not be rebuilt into: cancelled (a version being
+    rolled back to is kept again), with why in its note; the active version stays."""
+    note = f"{count} document(s) could not be indexed with these settings; the first: {error}"
+    await conn.execute(
+        "UPDATE index_versions SET note = $2,"
+        " state = CASE WHEN activated_at IS NULL THEN 'cancelled' ELSE 'retired' END,"
+        " retired_at = CASE WHEN activated_at IS NULL THEN now() ELSE retired_at END"
+        " WHERE version = $1",
+        version,
+        note,
+    )
+    log.warning("index_build_failed", index_version=version, documents=count)
 
 
 async def advance(conn: asyncpg.Connection, at_once: int) -> list[DuplicatesChecked]:

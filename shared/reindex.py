@@ -198,9 +198,14 @@ async def cancel(pool: asyncpg.Pool) -> IndexVersion:
 async def status(pool: asyncpg.Pool) -> dict[str, Any]:
     """The active version and the build's progress (``building`` is None without one)."""
     active, build = await indexes.live(pool)
+    ended = await pool.fetchrow(
+        "SELECT version, note FROM index_versions WHERE note IS NOT NULL"
+        " AND state IN ('cancelled', 'retired') ORDER BY retired_at DESC NULLS LAST LIMIT 1"
+    )
     return {
         "active": rebuild.describe(active),
         "building": None if build is None else await _progress(pool, build),
+        "last_failed": None if ended is None else {"index_version": ended[0], "note": ended[1]},
     }
 
 

@@ -329,3 +329,19 @@ async def start_imported(conn: Conn, document_id: str, resume_at: str) -> asyncp
         str(resume_at),
     )
     return row
+
+
+async def inherit(conn: Conn, heir: str, original: str) -> None:
+    """A completed copy takes over its original's content (the original's is being
+    replaced, ``shared.replacement``): an original now, with the original's counts."""
+    await conn.execute(
+        """
+        UPDATE documents h SET duplicate_of = NULL, chunk_count = o.chunk_count,
+            embedded_count = o.embedded_count, minhash = o.minhash, similar_to = o.similar_to,
+            current_step = 'Completed: holds the content its original had before that was'
+                           ' replaced'
+        FROM documents o WHERE h.id = $1 AND o.id = $2
+        """,
+        heir,
+        original,
+    )

@@ -138,6 +138,10 @@ async def find_similar(deps: Deps, document_id: str) -> list[dict[str, object]]:
                              ON b.band = o.band AND b.hash = o.hash)
               AND d.id <> $3 AND d.status <> '{Status.FAILED}' AND d.minhash IS NOT NULL
               AND d.tenant = (SELECT tenant FROM documents WHERE id = $3)
+              -- Not a replacement's own document (its content is what is replaced), nor
+              -- a replacement (its content becomes its document's; its row stays empty).
+              AND d.replaces IS NULL
+              AND d.id IS DISTINCT FROM (SELECT replaces FROM documents WHERE id = $3)
             """,
             [b for b, _ in own],
             [h for _, h in own],

@@ -130,8 +130,11 @@ async def delete_document(request: web.Request) -> web.Response:
         await request.app[STORE].drop_upload(row["object_key"], row["multipart_id"])
     ids = [str(row["id"]) for row in doomed]
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        released = await redrive.waiters(conn, document_id)  # copies waiting for it
+        released = []  # copies waiting for it, or for one of its replacements
+        for doomed_id in ids:
+            released += await redrive.waiters(conn, doomed_id)
         await erasure.delete_rows(conn, ids)
+    await erasure.forget_similar(request.app[POOL], ids)
     await erasure.delete_stream_entries(request.app[STREAMS], ids)
     if released:  # a lost publish is re-driven by the janitor's stall sweep
         with contextlib.suppress(Exception):

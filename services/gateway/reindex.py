@@ -65,9 +65,17 @@ class BuildProgress(IndexVersionBody):
     error: str | None
 
 
+class FailedBuild(msgspec.Struct):
+    index_version: int
+    note: str
+    """Why it ended without becoming active (a document it could not index)."""
+
+
 class ReindexStatus(msgspec.Struct):
     active: IndexVersionBody
     building: BuildProgress | None
+    last_failed: FailedBuild | None
+    """The latest build that ended without becoming active, and why."""
 
 
 class ReindexStarted(ReindexStatus):

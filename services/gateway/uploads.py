@@ -122,7 +122,20 @@ async def _admit_upload(request: web.Request, row: dict[str, object]) -> None:
         await request.app[THROTTLE].check_tenant_bytes(
             conn, str(row["tenant"]), int(str(row["file_size"]))
         )
-        await status.register_upload(conn, **row)
+        try:
+            await status.register_upload(conn, **row)
+        except asyncpg.UniqueViolationError as exc:  # two replacements presigned at once
+            raise replacement_open() from exc
+
+
+def replacement_open() -> ApiError:
+    """The answer to a second replacement of a document while one is open."""
+    return ApiError(
+        409,
+        "replacement_in_progress",
+        "A new file for this document is already being uploaded or processed; wait for "
+        "it to end (or cancel it), then replace the document again.",
+    )
 
 
 @routes.post("/api/v1/documents/{document_id}/process")

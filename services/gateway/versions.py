@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway import queries
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, path_document_id
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import PresignRequest, VersionRequest, decode_body
 from services.gateway.response_bodies import PresignResponse
-from services.gateway.uploads import presigned_upload
+from services.gateway.state import POOL
+from services.gateway.uploads import presigned_upload, replacement_open
 from shared.stages import Status
 
 routes = web.RouteTableDef()
@@ -42,6 +44,8 @@ async def new_version(request: web.Request) -> web.Response:
             f"Only a completed document that holds its own chunks can be replaced; "
             f"this one is {doc['status']}.",
         )
+    if await queries.open_replacement(request.app[POOL], document_id):
+        raise replacement_open()
     upload = PresignRequest(body.filename, body.file_size, body.content_type)
     upload.multipart = body.multipart
     fields = {key: doc[key] for key in ("title", "description", "tags", "metadata")}

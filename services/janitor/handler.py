@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from shared import jobs, metrics, rebuild, redrive, status, tracing, versions, webhooks
+from shared import jobs, metrics, rebuild, redrive, replacement, status, tracing, webhooks
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
@@ -40,6 +40,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
     after the commit, so no row lock waits on S3; a replay deletes it again.
     """
     async with deps.pool.acquire() as conn, conn.transaction():
+        await replacement.lock_target(conn, event.document_id)
         row = await conn.fetchrow(
             "SELECT object_key, status, cancel_requested, job_id::text, replaces::text"
             " FROM documents"
@@ -78,18 +79,21 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
 async def _replacing(
     conn: asyncpg.Connection, row: asyncpg.Record, final: Progress, ended: jobs.Ended | None
 ) -> Progress:
-    """A version of another document (``shared.versions``): completed, its content
-    becomes that document's; a duplicate of it, the file was unchanged."""
-    if row["replaces"] is None:
+    """A replacement of another document (``shared.replacement``): completed, its
+    content becomes that document's (or, a duplicate of a third, the document becomes
+    a duplicate of that one); a duplicate of the document itself, nothing changed."""
+    if row["replaces"] is None or final.status != Status.COMPLETED:
         return final
     if final.duplicate_of == row["replaces"]:
         step = "Unchanged: the file is the document's current one; nothing was replaced"
         return msgspec.structs.replace(final, step=step)
-    if final.status != Status.COMPLETED or final.duplicate_of is not None:
-        return final
     counts = (ended.chunk_count, ended.embedded_count) if ended else (0, 0)
-    target = await versions.take_over(conn, final.document_id, counts)
-    step = f"Completed: now the content of document {target}" if target else final.step
+    target = await replacement.take_over(conn, final.document_id, counts, final.duplicate_of)
+    if target is None:
+        return final
+    step = f"Completed: now the content of document {target}"
+    if final.duplicate_of is not None:
+        step = f"Completed: document {target} is now a duplicate of {final.duplicate_of}"
     return msgspec.structs.replace(final, step=step)
 
 
