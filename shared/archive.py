@@ -1,160 +1,226 @@
-"""Export a tenant's documents to a portable archive, and import one elsewhere.
+"""The archive ``docmesh export`` writes and ``docmesh import`` reads: its files, its
+rows, its limits and its signature.
 
-The archive is a gzipped tar of JSON Lines files (documents with their metadata,
-pages with their geometry, headings, chunks with their vectors) and, last, a
-manifest: the format version, the index settings the vectors were built with, and
-each file's row count and SHA-256. Rows are read through server-side cursors and
-written a line at a time, so a large tenant never sits in memory.
+An archive is a gzipped tar of JSON Lines files, each sorted by document id, and,
+last, ``manifest.json`` (format, version, tenant, the index settings the vectors
+were built with, and each file's row count and SHA-256), then ``manifest.sig``: an
+HMAC-SHA256 of the manifest's bytes under the deployment's ``DOCMESH_ARCHIVE_KEY``
+when one is set. The checksums catch damage; only the signature says who made it.
 
-Import checks every checksum before it writes anything. When the archive's index
-settings are the target's active ones, chunks and vectors are restored as they
-are; otherwise the documents are restored with their pages and go through the
-chunker and the embedder again (the pipeline's own path, from the stored pages).
+Every row is checked as the API checks what it takes (``shared.fields``): an
+archive is untrusted input until its signature says otherwise, and even then a
+field out of its limits is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
-import tarfile
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+import hmac
+import math
+from typing import Annotated, Any, Literal
 
-import asyncpg
 import msgspec
+from msgspec import Meta
 
-from shared import indexes
-from shared.stages import Status
-
-FORMAT = "docmesh-archive"
-VERSION = 1
-BATCH = 500
-Progress = Callable[[str, int], None]
-
-DOCUMENT_COLUMNS = (
-    "id, filename, content_type, file_size, title, description, tags, metadata, format,"
-    " file_sha256, text_hash, page_count, ocr_pages, created_at, finished_at"
+from shared.fields import (
+    Description,
+    FieldError,
+    Filename,
+    Tags,
+    Title,
+    check_filename,
+    check_metadata,
 )
-TABLES = {
-    "documents": f"SELECT {DOCUMENT_COLUMNS} FROM documents"
-    f" WHERE tenant = $1 AND status = '{Status.COMPLETED}' AND replaces IS NULL ORDER BY id",
-    "pages": "SELECT p.document_id, page_no, text, width, height, spans FROM pages p"
-    " JOIN documents d ON d.id = p.document_id"
-    f" WHERE d.tenant = $1 AND d.status = '{Status.COMPLETED}' ORDER BY 1, 2",
-    "headings": "SELECT h.document_id, ordinal, page_no, page_offset, level, h.title"
-    " FROM headings h JOIN documents d ON d.id = h.document_id"
-    f" WHERE d.tenant = $1 AND d.status = '{Status.COMPLETED}' ORDER BY 1, 2",
-    "chunks": "SELECT c.id, c.document_id, ordinal, text, context, section, page_start,"
-    " page_end, token_count, text_sha256, boxes, embedding::real[] AS embedding"
-    " FROM chunks c JOIN documents d ON d.id = c.document_id"
-    f" WHERE d.tenant = $1 AND d.status = '{Status.COMPLETED}' AND c.index_version = $2"
-    " ORDER BY 2, 4",
-}
-JSON_COLUMNS = {"metadata", "spans", "boxes"}
+
+FORMAT: Literal["docmesh-archive"] = "docmesh-archive"
+VERSION = 2
+FILES = ("documents", "pages", "headings", "chunks", "bands", "hashes")
+"""The data files, in the order they are written and must be read."""
+MAX_LINE = 32 * 1024**2
+"""Bytes of one row (a page of text with its geometry is the largest)."""
+MAX_MANIFEST = 1024**2
+MAX_SIGNATURE = 4096
+MAX_SPANS = 200_000
+"""Boxes of one page's geometry."""
+MAX_DIMENSIONS = 2000
+
+Uuid = Annotated[
+    str, Meta(pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+"""A document or chunk id as PostgreSQL writes it (lower case): ids sort as text."""
+Hex64 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
+Count = Annotated[int, Meta(ge=0, le=10_000_000)]
+Coordinate = Annotated[float, Meta(ge=-1e6, le=1e6)]
+MinHash = Annotated[int, Meta(ge=0, lt=2**32)]
+Span = Annotated[list[Coordinate], Meta(min_length=6, max_length=6)]
+"""Characters start..end of a page's text lie in box x0, y0, x1, y1."""
+Format = Literal["pdf", "doc", "docx"]
+ContentType = Literal[
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+]
 
 
 class ArchiveError(Exception):
-    """The archive cannot be imported: damaged, of another format, or incomplete."""
+    """The archive cannot be imported: damaged, forged, of another format, or holding
+    a row no API would accept. The message says which, and where."""
 
 
-def _plain(row: asyncpg.Record) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, dt.datetime):
-            value = value.isoformat()
-        elif key in JSON_COLUMNS and isinstance(value, str):
-            value = msgspec.json.decode(value)
-        out[key] = value
-    return out
+class Similar(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: Uuid
+    similarity: Annotated[float, Meta(ge=0, le=1)]
 
 
-async def export_tenant(
-    pool: asyncpg.Pool, tenant: str, out: Path, progress: Progress = lambda *_: None
-) -> dict[str, Any]:
-    """Write ``tenant``'s completed documents to ``out``; the manifest."""
-    version = await indexes.active(pool)
-    files: dict[str, dict[str, Any]] = {}
-    with tarfile.open(out, "w:gz") as tar, tempfile.TemporaryDirectory() as tmp:
-        for name, sql in TABLES.items():
-            path = Path(tmp) / f"{name}.jsonl"
-            args = (tenant, version.version) if name == "chunks" else (tenant,)
-            files[f"{name}.jsonl"] = await _dump(pool, sql, args, path, name, progress)
-            tar.add(path, arcname=f"{name}.jsonl")
-            path.unlink()
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "tenant": tenant,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(),
-            "index": msgspec.to_builtins(version),
-            "files": files,
-        }
-        body = msgspec.json.encode(manifest)
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    return manifest
+class DocumentRow(msgspec.Struct, forbid_unknown_fields=True):
+    id: Uuid
+    filename: Filename
+    content_type: ContentType
+    file_size: Annotated[int, Meta(ge=1, le=1024**4)]
+    title: Title | None
+    description: Description | None
+    tags: Tags
+    metadata: dict[str, Any]
+    format: Format | None
+    file_sha256: Hex64 | None
+    text_hash: Hex64 | None
+    page_count: Count | None
+    ocr_pages: Count | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    duplicate_of: Uuid | None = None
+    minhash: Annotated[list[MinHash], Meta(max_length=1024)] | None = None
+    similar_to: Annotated[list[Similar], Meta(max_length=10)] = msgspec.field(default_factory=list)
+
+    @property
+    def document_id(self) -> str:
+        return self.id
 
 
-async def _dump(
-    pool: asyncpg.Pool, sql: str, args: tuple[Any, ...], path: Path, name: str, progress: Progress
-) -> dict[str, Any]:
-    digest, rows = hashlib.sha256(), 0
-    with path.open("wb") as sink:
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            async for row in conn.cursor(sql, *args, prefetch=BATCH):
-                line = msgspec.json.encode(_plain(row)) + b"\n"
-                sink.write(line)
-                digest.update(line)
-                rows += 1
-                if rows % BATCH == 0:
-                    progress(name, rows)
-    progress(name, rows)
-    return {"rows": rows, "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+class PageRow(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: Uuid
+    page_no: Annotated[int, Meta(ge=1, le=1_000_000)]
+    text: str
+    width: Annotated[float, Meta(gt=0, le=1e5)] | None
+    height: Annotated[float, Meta(gt=0, le=1e5)] | None
+    spans: Annotated[list[Span], Meta(max_length=MAX_SPANS)] | None
 
 
-def lines(tar: tarfile.TarFile, name: str) -> Iterator[bytes]:
+class HeadingRow(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: Uuid
+    ordinal: Count
+    page_no: Annotated[int, Meta(ge=1, le=1_000_000)]
+    page_offset: Count
+    level: Annotated[int, Meta(ge=1, le=9)]
+    title: Annotated[str, Meta(max_length=1000)]
+
+
+class Box(msgspec.Struct, forbid_unknown_fields=True):
+    page: Annotated[int, Meta(ge=1, le=1_000_000)]
+    x0: Coordinate
+    y0: Coordinate
+    x1: Coordinate
+    y1: Coordinate
+    page_width: Coordinate
+    page_height: Coordinate
+
+
+class ChunkRow(msgspec.Struct, forbid_unknown_fields=True):
+    id: Uuid
+    document_id: Uuid
+    ordinal: Count
+    text: Annotated[str, Meta(max_length=1_000_000)]
+    context: Annotated[str, Meta(max_length=100_000)]
+    section: Annotated[str, Meta(max_length=100_000)]
+    page_start: Annotated[int, Meta(ge=0, le=1_000_000)]
+    page_end: Annotated[int, Meta(ge=0, le=1_000_000)]
+    token_count: Count
+    text_sha256: Hex64
+    boxes: Annotated[list[Box], Meta(max_length=MAX_SPANS)] | None
+    embedding: Annotated[list[float], Meta(min_length=1, max_length=MAX_DIMENSIONS)] | None
+
+
+class BandRow(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: Uuid
+    band: Annotated[int, Meta(ge=0, le=1000)]
+    hash: Annotated[int, Meta(ge=-(2**62) * 2, le=2**63 - 1)]
+    """A bigint (msgspec takes no bound past 64 bits, so the lowest is written so)."""
+
+
+class HashRow(msgspec.Struct, forbid_unknown_fields=True):
+    document_id: Uuid
+    hash: Annotated[str, Meta(pattern="^(file|text):[0-9a-f]{64}$")]
+
+
+Row = DocumentRow | PageRow | HeadingRow | ChunkRow | BandRow | HashRow
+ROW_TYPES: dict[str, type[Row]] = {
+    "documents": DocumentRow,
+    "pages": PageRow,
+    "headings": HeadingRow,
+    "chunks": ChunkRow,
+    "bands": BandRow,
+    "hashes": HashRow,
+}
+
+
+class FileEntry(msgspec.Struct, forbid_unknown_fields=True):
+    rows: Count
+    sha256: Hex64
+    bytes: Annotated[int, Meta(ge=0, le=2**62)]
+
+
+class Manifest(msgspec.Struct, forbid_unknown_fields=True):
+    format: Literal["docmesh-archive"]
+    version: Annotated[int, Meta(ge=0, le=1000)]
+    tenant: Annotated[str, Meta(min_length=1, max_length=200)]
+    created_at: dt.datetime
+    index: dict[str, Any]
+    files: dict[str, FileEntry]
+
+
+class Signature(msgspec.Struct, forbid_unknown_fields=True):
+    key_id: Annotated[str, Meta(pattern="^[0-9a-f]{16}$")]
+    hmac: Hex64
+
+
+def check_row(row: Row) -> None:
+    """What msgspec's types cannot say of a row, as ``FieldError``: the same rules as
+    the API's (a vector's dimensions are checked against the manifest's index)."""
+    if isinstance(row, DocumentRow):
+        check_filename(row.filename)
+        check_metadata(row.metadata)
+    elif isinstance(row, PageRow) and "\x00" in row.text:
+        raise FieldError("invalid_text", "Text must not contain NUL characters.", "text")
+    elif (
+        isinstance(row, ChunkRow)
+        and row.embedding is not None
+        and not all(math.isfinite(v) for v in row.embedding)
+    ):
+        raise FieldError(
+            "invalid_field", "The vector holds a value that is no number.", "embedding"
+        )
+
+
+def key_id(key: str) -> str:
+    """Which key signed an archive, without saying the key."""
+    return hashlib.sha256(b"docmesh-archive-key:" + key.encode()).hexdigest()[:16]
+
+
+def sign(manifest: bytes, key: str) -> bytes:
+    """``manifest.sig`` for ``manifest`` under ``key``."""
+    digest = hmac.new(key.encode(), manifest, hashlib.sha256).hexdigest()
+    return msgspec.json.encode(Signature(key_id(key), digest))
+
+
+def signed_by(manifest: bytes, signature: bytes | None, key: str) -> bool:
+    """Whether ``signature`` is ``key``'s over ``manifest`` (False for none, or for an
+    archive another deployment signed)."""
+    if signature is None or not key:
+        return False
     try:
-        member = tar.extractfile(name)
-    except KeyError:
-        member = None
-    if member is None:
-        raise ArchiveError(f"the archive has no {name}")
-    with member:
-        yield from member
-
-
-def read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
-    """The manifest, after checking every file against its checksum and row count."""
-    try:
-        raw = tar.extractfile("manifest.json")
-    except KeyError:
-        raise ArchiveError("the archive has no manifest.json") from None
-    manifest: dict[str, Any] = msgspec.json.decode(raw.read() if raw else b"{}")
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise ArchiveError(f"not a {FORMAT} of version {VERSION}")
-    for name, expected in manifest["files"].items():
-        digest, rows = hashlib.sha256(), 0
-        for line in lines(tar, name):
-            digest.update(line)
-            rows += 1
-        if (digest.hexdigest(), rows) != (expected["sha256"], expected["rows"]):
-            raise ArchiveError(f"{name} does not match its checksum: the archive is damaged")
-    return manifest
-
-
-def batches(lines: Iterator[bytes]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for line in lines:
-        batch.append(msgspec.json.decode(line))
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        found = msgspec.json.decode(signature, type=Signature)
+    except msgspec.MsgspecError:
+        return False
+    expected = hmac.new(key.encode(), manifest, hashlib.sha256).hexdigest()
+    return found.key_id == key_id(key) and hmac.compare_digest(found.hmac, expected)

@@ -129,8 +129,11 @@ async def delete_tenant(
     tenant: str,
     progress: Callable[[int], None] = lambda _: None,
 ) -> dict[str, int]:
-    """Every document of ``tenant`` as ``DELETE /documents/{id}`` deletes one (in
-    batches, ``progress`` told the running count), then its keys and webhooks."""
+    """The tenant's keys and webhooks first, so that nothing is uploaded or sent while
+    it runs, then every document of ``tenant`` as ``DELETE /documents/{id}`` deletes
+    one (in batches, ``progress`` told the running count)."""
+    keys = await pool.execute("DELETE FROM api_keys WHERE tenant = $1", tenant)
+    hooks = await pool.execute("DELETE FROM webhooks WHERE tenant = $1", tenant)
     deleted: list[str] = []
     while True:
         rows = await pool.fetch(
@@ -148,8 +151,6 @@ async def delete_tenant(
         deleted += [r["id"] for r in rows]
         progress(len(deleted))
     entries = await delete_stream_entries(streams, deleted)
-    keys = await pool.execute("DELETE FROM api_keys WHERE tenant = $1", tenant)
-    hooks = await pool.execute("DELETE FROM webhooks WHERE tenant = $1", tenant)
     return {
         "documents": len(deleted),
         "stream_entries": entries,

@@ -188,3 +188,18 @@ async def carry_forward(conn: asyncpg.Connection, document_ids: list[str]) -> No
             document_ids,
             number,
         )
+
+
+async def restored(conn: asyncpg.Connection, document_ids: list[str], version: int) -> None:
+    """Imported documents whose chunks and vectors came with them: each one's own job
+    (given it by ``shared.status.complete_imported``) is done in ``version``."""
+    await conn.execute(
+        """
+        INSERT INTO document_indexes (document_id, index_version, job_id, state,
+            chunk_count, embedded_count, lane)
+        SELECT id, $2, job_id, 'done', chunk_count, chunk_count, tenant
+        FROM documents WHERE id = ANY($1::uuid[])
+        """,
+        document_ids,
+        version,
+    )

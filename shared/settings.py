@@ -104,6 +104,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     admin_key: str = ""
     """An admin API key of tenant ``default``, registered at start (hashed) unless it
     was revoked: how a deployment gets its first key from a secret (``just init``)."""
+    archive_key: str = ""
+    """Signs the archives ``docmesh export`` writes (HMAC-SHA256 over the manifest, which
+    holds each file's SHA-256), and is what ``docmesh import`` trusts: an archive
+    without this key's signature is refused unless ``--trust-unsigned``."""
     allow_open: bool = False
     """Serve without API keys on an address beyond loopback (every caller is admin of
     tenant ``default``). Without it, such a gateway refuses to start."""

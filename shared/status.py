@@ -279,22 +279,16 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
     return rows
 
 
-IMPORTED_COLUMNS = (
-    "id, upload_id, filename, content_type, file_size, title, description, tags, metadata,"
-    " format, file_sha256, text_hash, page_count, ocr_pages, created_at, finished_at,"
-    " upload_expires_at, tenant"
-)
-
-
-async def register_import(conn: Conn, *values: Any) -> str | None:
-    """A document from an archive (``shared.archive_import``), not started; its id, or
-    None when the deployment has a document of that id."""
-    marks = ", ".join(f"${n}" for n in range(1, len(values) + 1))
+async def register_import(conn: Conn, row: dict[str, Any]) -> str | None:
+    """A document from an archive (``shared.archive_import``), not started: ``row``'s
+    columns; its id, or None when the deployment has a document of that id."""
+    columns = ", ".join(row)
+    marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
     added: str | None = await conn.fetchval(
-        f"INSERT INTO documents ({IMPORTED_COLUMNS}, object_key, object_deleted, status,"
+        f"INSERT INTO documents ({columns}, object_key, object_deleted, status,"
         f" current_step) VALUES ({marks}, 'imported', true, '{Status.AWAITING_UPLOAD}',"
         " 'Importing') ON CONFLICT (id) DO NOTHING RETURNING id::text",
-        *values,
+        *row.values(),
     )
     return added
 

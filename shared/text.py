@@ -88,9 +88,14 @@ def content_hash(pages: list[str]) -> str:
     """
     digest = hashlib.sha256()
     for page in pages:
-        folded = unicodedata.normalize("NFKC", page).casefold()
-        digest.update("".join(ch for ch in folded if ch.isalnum()).encode("utf-8"))
+        digest.update(folded(page))
     return digest.hexdigest()
+
+
+def folded(page: str) -> bytes:
+    """What ``content_hash`` hashes of one page (hash the pages' in order to get it)."""
+    text = unicodedata.normalize("NFKC", page).casefold()
+    return "".join(ch for ch in text if ch.isalnum()).encode("utf-8")
 
 
 def embedded_text(context: str, text: str) -> str:

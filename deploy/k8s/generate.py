@@ -34,6 +34,7 @@ SECRET_KEYS = [
     "DOCMESH_S3_SECRET_ACCESS_KEY",
     "DOCMESH_EMBEDDINGS_API_KEY",
     "DOCMESH_ADMIN_KEY",
+    "DOCMESH_ARCHIVE_KEY",
     "REDIS_PASSWORD",
 ]
 """Keys of the ``docmesh-secrets`` Secret, which is not shipped: no default secret

@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 import sys
-import tarfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from shared import archive, erasure, indexes, reindex
+from shared import archive, archive_export, archive_read, erasure, indexes, reindex
 from shared.archive_import import import_archive
 from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
@@ -129,8 +128,12 @@ def _progress(name: str, rows: int) -> None:
 async def _export(settings: Settings, args: argparse.Namespace) -> object:
     """``docmesh export``: progress on stderr, the manifest as JSON on stdout."""
     out = args.out or Path(f"{args.tenant}.docmesh.tar.gz")
+    if not settings.archive_key:
+        print("docmesh: no DOCMESH_ARCHIVE_KEY: the archive is not signed", file=sys.stderr)
     async with open_pool(settings, max_size=2) as pool:
-        manifest = await archive.export_tenant(pool, args.tenant, out, _progress)
+        manifest = await archive_export.export_tenant(
+            pool, args.tenant, out, settings.archive_key, _progress
+        )
     return {"archive": str(out), **manifest}
 
 
@@ -138,16 +141,13 @@ async def _import(settings: Settings, args: argparse.Namespace) -> object:
     async with open_pool(settings, max_size=2) as pool, open_redis(settings) as redis:
         streams = Streams(redis, settings.stream_prefix)
         try:
-            return await import_archive(pool, streams, args.archive, args.tenant, _progress)
-        except (
-            archive.ArchiveError,
-            tarfile.TarError,
-            OSError,
-            EOFError,
-            ValueError,
-            msgspec.MsgspecError,
-        ) as exc:
-            raise SystemExit(f"cannot import {args.archive}: {exc}") from exc
+            # --keep-tenant: the one the archive names
+            tenant = args.tenant or archive_read.named_tenant(args.archive)
+            return await import_archive(
+                pool, streams, args.archive, tenant, settings, args.trust_unsigned, _progress
+            )
+        except archive.ArchiveError as exc:
+            raise SystemExit(f"docmesh: cannot import {args.archive}: {exc}") from exc
 
 
 async def _reindex(settings: Settings, args: argparse.Namespace) -> object:

@@ -79,7 +79,17 @@ def _archive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--out", type=Path, help="the archive (default: TENANT.docmesh.tar.gz)")
     restore = _mesh(commands.add_parser("import", help="restore an archive of docmesh export"))
     restore.add_argument("archive", type=Path)
-    restore.add_argument("--tenant", help="restore into this tenant (default: the archive's)")
+    into = restore.add_mutually_exclusive_group(required=True)
+    into.add_argument("--tenant", help="restore into this tenant")
+    into.add_argument(
+        "--keep-tenant", action="store_true", help="restore into the tenant the archive names"
+    )
+    restore.add_argument(
+        "--trust-unsigned",
+        action="store_true",
+        help="take an archive this deployment did not sign: its documents' text only,"
+        " indexed again as uploads are (chunks, vectors and hashes are not taken)",
+    )
 
 
 def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -27,6 +27,8 @@ def generated() -> dict[str, str]:
         "DOCMESH_S3_ACCESS_KEY_ID": "docmesh-" + secrets.token_hex(4),
         "DOCMESH_S3_SECRET_ACCESS_KEY": token(),
         "DOCMESH_ADMIN_KEY": KEY_PREFIX + secrets.token_urlsafe(32),
+        # Signs the archives docmesh export writes; docmesh import trusts those.
+        "DOCMESH_ARCHIVE_KEY": secrets.token_urlsafe(32),
     }
 
 

@@ -73,6 +73,8 @@ def plan_servers(
         embeddings_dimensions=EMBEDDINGS_DIMENSIONS,
         embeddings_input_mode="input_type",
         embeddings_send_dimensions=False,
+        # The mesh's own, kept across restarts: its exports import back without flags.
+        archive_key=base.archive_key or _password(state, "archive-key"),
     )
     specs = [
         *(

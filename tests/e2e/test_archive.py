@@ -1,7 +1,9 @@
 """Export and import through ``docmesh export`` / ``docmesh import`` on ``docmesh up``:
-a backup restored into the same deployment keeps ids, metadata, chunks and vectors;
-into a deployment with other index settings the documents are embedded again; a
-damaged archive is refused before anything is written."""
+a backup restored into the same deployment keeps ids, metadata, chunks, vectors and
+duplicates (a re-upload after the restore is still recognised); an archive the
+deployment did not sign is refused, or, trusted on request, its documents are
+indexed again like uploads; a damaged archive is refused before anything is
+written."""
 
 from __future__ import annotations
 
@@ -9,26 +11,17 @@ import io
 import json
 import tarfile
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from shared.db import open_pool
 from tests.client import Client
 from tests.generate import make_pdf
 from tests.integration.cli import docmesh
-from tests.mesh import Mesh, running_mesh
+from tests.mesh import Mesh
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def other(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
-    """Another deployment, whose index uses smaller chunks."""
-    with running_mesh(server_dir("other"), {"DOCMESH_CHUNK_TOKENS": "120"}) as mesh:
-        yield mesh
 
 
 async def _vectors(mesh: Mesh, document_id: str) -> list[tuple[str, list[float]]]:
@@ -48,53 +41,81 @@ async def _export(mesh: Mesh, tenant: str, out: Path) -> dict[str, object]:
     return dict(json.loads(done.stdout))
 
 
-async def test_backup_and_restore_and_a_move(
-    client: Client, mesh: Mesh, other: Mesh, tmp_path: Path
-) -> None:
+async def test_backup_and_restore(client: Client, mesh: Mesh, tmp_path: Path) -> None:
     tenant = f"t{uuid.uuid4().hex[:8]}"
     word = f"zq{uuid.uuid4().hex[:8]}"
-    job = await client.upload(
-        make_pdf(tmp_path / "kept.pdf", 3, f"{word} archived"), metadata={"k": tenant}
-    )
+    pdf = make_pdf(tmp_path / "kept.pdf", 3, f"{word} archived")
+    job = await client.upload(pdf, metadata={"k": tenant})
     document_id = job["document_id"]
     assert (await client.wait(document_id))[-1]["status"] == "completed"
-    async with open_pool(mesh.settings, max_size=1) as pool:  # a tenant of its own
-        await pool.execute("UPDATE documents SET tenant = $1 WHERE id = $2", tenant, document_id)
+    copy = (await client.upload(pdf))["document_id"]
+    assert (await client.wait(copy))[-1]["duplicate_of"] == document_id
+    async with open_pool(mesh.settings, max_size=1) as pool:  # a tenant of their own
+        await pool.execute(
+            "UPDATE documents SET tenant = $1 WHERE id = ANY($2::uuid[])",
+            tenant,
+            [document_id, copy],
+        )
+        await pool.execute("UPDATE content_hashes SET tenant = $1 WHERE document_id = $2",
+                           tenant, document_id)  # fmt: skip
     vectors = await _vectors(mesh, document_id)
     archive = tmp_path / "backup.tar.gz"
     manifest = await _export(mesh, tenant, archive)
-    assert manifest["files"]["documents.jsonl"]["rows"] == 1  # type: ignore[index]
+    assert manifest["signed"] and manifest["files"]["documents"]["rows"] == 2  # type: ignore[index]
     with tarfile.open(archive) as tar:
-        assert tar.getnames()[-1] == "manifest.json"
+        assert tar.getnames()[-2:] == ["manifest.json", "manifest.sig"]
 
     # Restored where it came from (after deletion): same id, text, vectors, metadata.
     async with open_pool(mesh.settings, max_size=1) as pool:
-        await pool.execute("DELETE FROM documents WHERE id = $1", document_id)
+        await pool.execute("DELETE FROM documents WHERE id = ANY($1::uuid[])", [copy, document_id])
     done = await docmesh(mesh.settings, "import", str(archive), "--tenant", "default")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) | {"tenant": ""} == {
-        "tenant": "", "documents": 1, "skipped": 0, "reembedded": 0}  # fmt: skip
+        "tenant": "", "signed": True, "documents": 2, "skipped": 0, "reembedded": 0,
+        "duplicates": 1}  # fmt: skip
     assert await _vectors(mesh, document_id) == vectors
     _, view = await client.call("GET", f"/documents/{document_id}")
     assert (view["status"], view["metadata"]) == ("completed", {"k": tenant})
+    _, view = await client.call("GET", f"/documents/{copy}")
+    assert view["duplicate_of"] == document_id
     _, found = await client.call("POST", "/search", json={"query": word, "top_k": 3})
     assert document_id in {r["document_id"] for r in found["results"]}
-    # Again: nothing new, the document is there.
-    again = await docmesh(mesh.settings, "import", str(archive), "--tenant", "default")
-    assert json.loads(again.stdout)["skipped"] == 1
+    again = await client.upload(pdf)  # the same file after the restore: a duplicate
+    assert (await client.wait(again["document_id"]))[-1]["duplicate_of"] == document_id
+    # Again: nothing new, the documents are there.
+    twice = await docmesh(mesh.settings, "import", str(archive), "--keep-tenant")
+    assert json.loads(twice.stdout)["documents"] == 0, twice.stderr
 
-    # Moved to a deployment with other index settings: chunked and embedded there.
-    moved = await docmesh(other.settings, "import", str(archive))
-    assert moved.returncode == 0, moved.stderr
-    assert json.loads(moved.stdout)["reembedded"] == 1
-    async with aiohttp.ClientSession() as session:
-        there = Client(session, other.url)
-        async with open_pool(other.settings, max_size=1) as pool:
-            await pool.execute("UPDATE documents SET tenant = 'default' WHERE id = $1", document_id)
-        final = (await there.wait(document_id))[-1]
-        assert final["status"] == "completed" and final["chunk_count"] > len(vectors)
-        _, found = await there.call("POST", "/search", json={"query": word})
-        assert document_id in {r["document_id"] for r in found["results"]}
+
+async def test_an_unsigned_archive_is_taken_only_on_request(
+    client: Client, mesh: Mesh, tmp_path: Path
+) -> None:
+    tenant = f"u{uuid.uuid4().hex[:8]}"
+    word = f"zu{uuid.uuid4().hex[:8]}"
+    doc = (await client.upload(make_pdf(tmp_path / "u.pdf", 2, f"{word} moved")))["document_id"]
+    assert (await client.wait(doc))[-1]["status"] == "completed"
+    async with open_pool(mesh.settings, max_size=1) as pool:
+        await pool.execute("UPDATE documents SET tenant = $1 WHERE id = $2", tenant, doc)
+    archive = tmp_path / "signed.tar.gz"
+    await _export(mesh, tenant, archive)
+    unsigned = tmp_path / "unsigned.tar.gz"
+    with tarfile.open(archive) as src, tarfile.open(unsigned, "w:gz") as dst:
+        for member in src.getmembers():
+            if member.name != "manifest.sig":
+                dst.addfile(member, src.extractfile(member))
+    async with open_pool(mesh.settings, max_size=1) as pool:
+        await pool.execute("DELETE FROM documents WHERE id = $1", doc)
+    refused = await docmesh(mesh.settings, "import", str(unsigned), "--tenant", "default")
+    assert refused.returncode != 0 and "not signed" in refused.stderr
+    taken = await docmesh(
+        mesh.settings, "import", str(unsigned), "--tenant", "default", "--trust-unsigned"
+    )
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout)["reembedded"] == 1
+    final = (await client.wait(doc))[-1]  # indexed again, as an upload would be
+    assert final["status"] == "completed" and final["chunk_count"]
+    _, found = await client.call("POST", "/search", json={"query": word, "top_k": 3})
+    assert doc in {r["document_id"] for r in found["results"]}
 
 
 async def test_a_damaged_archive_is_refused(mesh: Mesh, tmp_path: Path) -> None:
@@ -108,9 +129,9 @@ async def test_a_damaged_archive_is_refused(mesh: Mesh, tmp_path: Path) -> None:
                 data += b'{"id": "forged"}\n'
                 member.size = len(data)
             dst.addfile(member, io.BytesIO(data))
-    done = await docmesh(mesh.settings, "import", str(damaged))
-    assert done.returncode != 0 and "checksum" in done.stderr
+    done = await docmesh(mesh.settings, "import", str(damaged), "--tenant", "default")
+    assert done.returncode != 0 and "documents.jsonl row" in done.stderr
     garbage = tmp_path / "garbage.tar.gz"
     garbage.write_bytes(b"not an archive")
-    done = await docmesh(mesh.settings, "import", str(garbage))
+    done = await docmesh(mesh.settings, "import", str(garbage), "--tenant", "default")
     assert done.returncode != 0 and "cannot import" in done.stderr

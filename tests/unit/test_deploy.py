@@ -62,6 +62,7 @@ def test_docmesh_uses_its_own_s3_user_and_redis_a_password() -> None:
     assert redis["command"][-2] == "--requirepass" and "REDISCLI_AUTH" in redis["environment"]
     assert env["DOCMESH_REDIS_URL"] == f"redis://:{SECRETS['REDIS_PASSWORD']}@redis:6379/0"
     assert env["DOCMESH_ADMIN_KEY"].startswith("dm_")
+    assert env["DOCMESH_ARCHIVE_KEY"] == SECRETS["DOCMESH_ARCHIVE_KEY"]
     assert "ports" not in redis and "ports" not in COMPOSE["services"]["postgres"]
 
 
