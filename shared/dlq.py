@@ -73,10 +73,12 @@ async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None)
                 "Retrying after a dead letter",
                 job=event.job_id,
             )
+        target = decoded(fields[b"stream"])
         async with streams.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(decoded(fields[b"stream"]), {FIELD: fields[FIELD.encode()]})
+            pipe.xadd(target, {FIELD: fields[FIELD.encode()]})
             pipe.xdel(streams.key(StreamName.DEAD), entry_id)
-            await pipe.execute()
+            added, _ = await pipe.execute()
+        await streams.remember([(event.document_id, target, added)])
         replayed += 1
     return replayed
 

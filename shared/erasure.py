@@ -22,12 +22,8 @@ import json
 from collections.abc import Callable, Collection
 
 import asyncpg
-import msgspec
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
-from shared.events import FIELD, decode
-from shared.events import Stream as StreamName
-from shared.stages import work_streams
 from shared.status import Conn
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -98,28 +94,20 @@ async def delete_orphan_vectors(conn: asyncpg.Connection) -> int:
 
 
 async def delete_stream_entries(streams: Streams, document_ids: Collection[str]) -> int:
-    """XDEL every entry about the documents, on every stream and the dead letters;
-    how many went. A worker holding one of them finds no document and skips it."""
-    wanted = set(document_ids)
+    """XDEL every entry about the documents, on every stream and the dead letters; how
+    many went. Found through each document's record of its entries
+    (``Streams.entries_of``), so the cost is the documents' entries, whatever the
+    streams hold. A worker holding one of them finds no document and skips it."""
+    ids = list(document_ids)
     deleted = 0
-    for stream in (*work_streams(), StreamName.DEAD):
-        start = "-"
-        while True:
-            rows = await streams.entries(stream, start, "+", PAGE)
-            doomed = [entry_id for entry_id, fields in rows if _about(fields, wanted)]
-            if doomed:
-                deleted += int(await streams.redis.xdel(streams.key(stream), *doomed))
-            if len(rows) < PAGE:
-                break
-            start = "(" + rows[-1][0]
+    for key, entries in (await streams.entries_of(ids)).items():
+        for start in range(0, len(entries), PAGE):
+            deleted += int(await streams.redis.xdel(key, *entries[start : start + PAGE]))
+    for document_id in ids:
+        await streams.redis.delete(
+            streams.entries_key(document_id), streams.entries_key(document_id, dead=True)
+        )
     return deleted
-
-
-def _about(fields: dict[bytes, bytes], wanted: set[str]) -> bool:
-    try:
-        return decode(fields.get(FIELD.encode(), b"")).document_id in wanted
-    except msgspec.DecodeError:
-        return False
 
 
 async def delete_tenant(

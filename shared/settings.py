@@ -146,6 +146,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ``10/second;600/minute``; empty for no limit."""
     rate_limit_process: str = "600/minute"
     """Process requests per API key (per client address without keys); empty for no limit."""
+    rate_limit_delete: str = "600/minute"
+    """Document deletions per API key (per client address without keys); empty for no
+    limit."""
     max_backlog: int = 1000
     """Entries waiting or in flight across the stages past which ``/process``
     answers 429 with Retry-After; 0 for no limit."""

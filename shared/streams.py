@@ -1,4 +1,5 @@
-"""Redis Streams plumbing, written once: groups, reads, claims, publish-and-ack.
+"""Redis Streams plumbing, written once: keys, publishing, the groups' state, and where
+each document's entries are (consumers read through ``shared.group_reader``).
 
 Only Redis 7.0 commands are used, so Debian 12's ``redis-server`` works as
 well as Valkey.
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from shared.events import FIELD, Event, Stream, encode
+from shared.events import FIELD, Event, encode
 from shared.redis_client import RedisClient
 from shared.stages import route
 
@@ -56,34 +56,15 @@ class ConsumerInfo:
     idle_ms: int
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One stream entry as read by a consumer."""
-
-    id: str
-    payload: bytes | None
-    """The raw event; None when the entry has no event field (a poison entry)."""
-    redelivered: bool = False
-    """Delivered before: read back from the consumer's own pending entries after a
-    restart, or claimed from a consumer that stopped handling it."""
-
-
 def decoded(value: bytes | str) -> str:
     """A Redis reply value as text."""
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entry(raw_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
-    entry_id = decoded(raw_id)
-    payload = (fields or {}).get(FIELD.encode())
-    return Entry(entry_id, payload)
+ENTRY_INDEX_S = 7 * 86_400
 
 
-def _again(entry: Entry) -> Entry:
-    return Entry(entry.id, entry.payload, redelivered=True)
-
-
-def _reconnecting() -> AsyncRetrying:
+def reconnecting() -> AsyncRetrying:
     """redis-py retries single commands on a dropped connection, not pipelines; after a
     Redis restart the first pipeline on a pooled connection would fail. Repeating one
     is safe here: a second publish is a duplicate the handlers absorb, a second XACK
@@ -181,104 +162,46 @@ class Streams:
     async def publish(self, *events: Event, after: str | None = None) -> None:
         """Append each event to its stream (one round trip): where the stage table
         routes it when stage ``after`` (a service) publishes it (``shared.stages.route``)."""
-        async for attempt in _reconnecting():
+        async for attempt in reconnecting():
             with attempt:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for event in events:
-                        pipe.xadd(self.key(route(type(event), after)), {FIELD: encode(event)})
-                    await pipe.execute()
-
-
-class GroupReader:
-    """One consumer of one stream's consumer group."""
-
-    def __init__(self, streams: Streams, stream: str, group: str, consumer: str) -> None:
-        self.streams = streams
-        self.redis = streams.redis
-        self.key = streams.key(stream)
-        self.group = group
-        self.consumer = consumer
-
-    async def ensure_group(self) -> None:
-        """Create the group from the stream's start (id 0), idempotently.
-
-        From ``$`` the group would skip entries published before it existed.
-        """
-        try:
-            await self.redis.xgroup_create(self.key, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    async def own_pending(self, count: int) -> list[Entry]:
-        """Entries delivered to this consumer and not acked (after a restart)."""
-        return [_again(e) for e in await self._read("0", count, block=None)]
-
-    async def new(self, count: int, block_ms: int) -> list[Entry]:
-        """Entries never delivered to any consumer of the group."""
-        return await self._read(">", count, block=block_ms)
-
-    async def _read(self, cursor: str, count: int, block: int | None) -> list[Entry]:
-        # redis-py types the reply for RESP2 and RESP3 at once; this is RESP2.
-        reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.key: cursor}, count=count, block=block
+                    keys = [self.key(route(type(event), after)) for event in events]
+                    for key, event in zip(keys, events, strict=True):
+                        pipe.xadd(key, {FIELD: encode(event)})
+                    ids = await pipe.execute()
+        await self.remember(
+            [(e.document_id, k, i) for e, k, i in zip(events, keys, ids, strict=True)]
         )
-        if not reply:
-            return []
-        _, items = reply[0]
-        return [_entry(raw_id, fields) for raw_id, fields in items]
 
-    async def claim_idle(self, min_idle_ms: int, count: int) -> list[Entry]:
-        """Take over entries idle longer than ``min_idle_ms`` (XAUTOCLAIM).
+    def entries_key(self, document_id: str, dead: bool = False) -> str:
+        """Where a document's entries are (``stream id`` members): those of the work
+        streams, kept a week (they are trimmed once consumed), and its dead letters,
+        kept while they are."""
+        return redis_key(self.prefix, "dead-of" if dead else "entries-of", document_id)
 
-        Entries deleted from the stream while pending come back without
-        fields; they are returned as poison entries so they can be dropped.
-        """
-        reply = await self.redis.xautoclaim(
-            self.key, self.group, self.consumer, min_idle_ms, start_id="0-0", count=count
-        )
-        return [_again(_entry(raw_id, fields)) for raw_id, fields in reply[1]]
-
-    async def deliveries(self, entry_id: str) -> int:
-        """How many times ``entry_id`` was delivered in this group."""
-        rows = await self.redis.xpending_range(self.key, self.group, entry_id, entry_id, 1)
-        return int(rows[0]["times_delivered"]) if rows else 0
-
-    async def renew(self, entry_id: str) -> None:
-        """Reset the entry's idle time so peers do not claim a live handler's work."""
-        await self.redis.xclaim(self.key, self.group, self.consumer, 0, [entry_id], justid=True)
-
-    async def ack_and_publish(self, entry_id: str, events: Sequence[Event]) -> None:
-        """Publish ``events`` and ack ``entry_id`` in one MULTI/EXEC.
-
-        Either both happen or neither does, so a crash can never ack without
-        publishing; a crash before EXEC only causes a redelivery, which
-        handlers tolerate (they are idempotent).
-        """
-        async for attempt in _reconnecting():
-            with attempt:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    for event in events:
-                        pipe.xadd(
-                            self.streams.key(route(type(event), self.group)), {FIELD: encode(event)}
-                        )
-                    pipe.xack(self.key, self.group, entry_id)
-                    await pipe.execute()
-
-    async def dead_letter(self, entry: Entry, reason: str, events: Sequence[Event]) -> None:
-        """Move ``entry`` to the dead-letter stream with ``reason``, and ack it."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.streams.key(Stream.DEAD),
-                {
-                    "stream": self.key,
-                    "group": self.group,
-                    "entry_id": entry.id,
-                    FIELD: entry.payload or b"",
-                    "reason": reason,
-                },
-            )
-            for event in events:
-                pipe.xadd(self.streams.key(route(type(event), self.group)), {FIELD: encode(event)})
-            pipe.xack(self.key, self.group, entry.id)
+    async def remember(
+        self, added: Sequence[tuple[str, str, bytes | str]], dead: bool = False
+    ) -> None:
+        """Record where each (document, stream key, entry id) went, so that deleting
+        a document costs its own entries, never a scan of the streams. A record lost
+        to a crash leaves an entry that workers skip (its document is gone) and the
+        stream's trimming removes."""
+        if not added:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for document_id, key, entry_id in added:
+                index = self.entries_key(document_id, dead)
+                pipe.sadd(index, f"{key} {decoded(entry_id)}")
+                if not dead:
+                    pipe.expire(index, ENTRY_INDEX_S)
             await pipe.execute()
+
+    async def entries_of(self, document_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Every recorded entry of the documents, by stream key."""
+        found: dict[str, list[str]] = {}
+        for document_id in document_ids:
+            for dead in (False, True):
+                for member in await self.redis.smembers(self.entries_key(document_id, dead)):
+                    key, entry_id = decoded(member).split(" ", 1)
+                    found.setdefault(key, []).append(entry_id)
+        return found

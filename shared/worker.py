@@ -34,12 +34,13 @@ from tenacity import (
 from shared import metrics, tracing
 from shared.errors import DocumentFailed
 from shared.events import Event, ProcessingFinished, Progress, decode
+from shared.group_reader import Entry, GroupReader
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
 from shared.stages import Stage, stage_of_event
 from shared.status import progress_event
-from shared.streams import Entry, GroupReader, Streams
+from shared.streams import Streams
 
 log = structlog.get_logger()
 

@@ -12,13 +12,13 @@ import uuid
 from aiohttp import web
 
 from services.gateway import metadata, queries
-from services.gateway.auth import tenant
+from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, int_param, json_response, path_document_id
 from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import DocumentPatch, decode_body
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
-from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS
+from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS, THROTTLE
 from shared import erasure, redrive, status, tracing, webhooks
 from shared.events import WebhookDue
 from shared.stages import TERMINAL, Status, pipeline
@@ -116,6 +116,7 @@ async def patch_document(request: web.Request) -> web.Response:
     "version, cached vectors only it had, webhook deliveries, stream entries, dead "
     "letters and its upload.",
     status=204,
+    errors=(429,),
 )
 async def delete_document(request: web.Request) -> web.Response:
     """Remove the document and all that is stored of it (``shared.erasure``).
@@ -124,6 +125,7 @@ async def delete_document(request: web.Request) -> web.Response:
     """
     document_id = path_document_id(request)
     doc = await fetch_document(request, document_id)
+    await request.app[THROTTLE].check_rate("delete", request[CALLER])
     async with request.app[POOL].acquire() as conn:
         doomed = [doc, *await erasure.versions_of(conn, [document_id])]
     for row in doomed:

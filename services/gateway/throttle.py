@@ -47,6 +47,7 @@ class Throttle:
             for action, text in (
                 ("presign", settings.rate_limit_presign),
                 ("process", settings.rate_limit_process),
+                ("delete", settings.rate_limit_delete),
                 ("search", settings.rate_limit_search),
             )
         }

@@ -183,7 +183,8 @@ def _cleanup(args: argparse.Namespace, settings: Settings) -> None:
     from services.janitor.__main__ import sweep_once
 
     configure_logging(settings, "janitor")
-    _print_json(asyncio.run(sweep_once(settings, only_s3=args.s3 and not args.all)))
+    # One line: the report follows the sweep's log lines on stdout.
+    print(json.dumps(asyncio.run(sweep_once(settings, only_s3=args.s3 and not args.all))))
 
 
 def _settings_table(args: argparse.Namespace, settings: Settings) -> None:

@@ -13,9 +13,10 @@ import msgspec
 import pytest
 
 from shared.events import DocumentUploaded, Event, Stream
+from shared.group_reader import Entry, GroupReader
 from shared.redis_client import RedisClient
 from shared.settings import Settings
-from shared.streams import Entry, GroupReader, Streams
+from shared.streams import Streams
 from shared.worker import Context
 from tests.integration.cli import docmesh, docmesh_ok
 from tests.integration.gateway import client_of, running_gateway

@@ -19,10 +19,11 @@ from shared.events import (
     decode,
     new_id,
 )
+from shared.group_reader import GroupReader
 from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.stages import stage
-from shared.streams import GroupReader, Streams
+from shared.streams import Streams
 from shared.worker import Context, Handler, WorkerSpec, consume
 
 pytestmark = pytest.mark.integration

@@ -22,10 +22,11 @@ from shared.events import (
     decode,
     new_id,
 )
+from shared.group_reader import Entry, GroupReader
 from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import ObjectStore
-from shared.streams import Entry, GroupReader, Streams
+from shared.streams import Streams
 
 pytestmark = pytest.mark.integration
 
