@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from shared.events import DocumentUploaded, Stream, encode
 from shared.group_reader import Entry, GroupReader
@@ -26,8 +27,15 @@ def uploaded(document_id: str) -> DocumentUploaded:
 
 
 async def xrange_calls(redis: RedisClient) -> int:
-    stats: dict[str, Any] = await redis.info("commandstats")
-    return int(stats.get("cmdstat_xrange", {}).get("calls", 0))
+    """XRANGE calls so far, on every node of a cluster."""
+    if isinstance(redis, RedisCluster):
+        per_node: dict[str, Any] = await redis.info(
+            "commandstats", target_nodes=RedisCluster.ALL_NODES
+        )
+        nodes = list(per_node.values())
+    else:
+        nodes = [await redis.info("commandstats")]
+    return sum(int(n.get("cmdstat_xrange", {}).get("calls", 0)) for n in nodes)
 
 
 async def test_delete_reads_no_stream_and_is_rate_limited(
