@@ -189,10 +189,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Memory (address space) of the extraction process; a document needing more
     fails as ``too_large``. Its CPU time is capped at ``extract_timeout_s``."""
     extract_user: str = ""
-    """Run the extraction children as this user (a name or a uid; empty: the worker's
-    own). Needs a worker that may switch users (root, or CAP_SETUID, CAP_SETGID and
-    CAP_CHOWN): then a file that takes over its reader runs with none of the
-    worker's rights."""
+    """Run the extraction children as this user (a name or a uid), or each as an id of
+    its own from a range (``60000-60063``: no accounts needed); empty: the worker's own.
+    Needs a worker that may switch users (root, or CAP_SETUID, CAP_SETGID and
+    CAP_CHOWN): then a file that takes over its reader runs with none of the worker's
+    rights, and with a range, none of another child's."""
     max_unpacked_bytes: int = 1024**3
     """A DOCX that unpacks to more than this is refused (a ZIP bomb, or absurd)."""
     max_xml_bytes: int = 64 * 1024**2

@@ -31,12 +31,17 @@ from services.extractor.protocol import (
 from shared.errors import DocumentFailed
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this process when the worker that started it dies."""
+def _isolate() -> None:
+    """Linux: the kernel kills this process when the worker that started it dies, and
+    it is not dumpable: another process of its user (another child, taken over by
+    its file) cannot ptrace it or read its memory, environment or descriptors."""
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(PR_SET_DUMPABLE, 0)
 
 
 SPAWN_MARGIN = 8
@@ -97,7 +102,7 @@ def _answer(job: Job, send: BinaryIO) -> Message:
 
 
 def main() -> None:
-    _die_with_parent()
+    _isolate()
     # The protocol gets its own descriptor; anything a library prints goes to stderr.
     send = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

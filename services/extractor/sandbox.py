@@ -11,20 +11,16 @@ so its imports (about 0.6 s) are not paid by the next document.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import pwd
 import signal
-import stat
-import sys
-import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from services.extractor import children
+from services.extractor.children import Child, Users
 from services.extractor.document import Extracted
 from services.extractor.limits import Limits
 from services.extractor.protocol import (
@@ -46,48 +42,6 @@ log = structlog.get_logger()
 OnPage = Callable[[int, int, bool], Awaitable[None]]
 """Awaited with (pages done, page total, whether that page was read by OCR)."""
 
-CHILD = [sys.executable, "-m", "services.extractor.child"]
-
-_ENV_KEPT = frozenset(
-    {"PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LANGUAGE", "TZ", "TMPDIR"}
-)
-
-
-def child_env() -> dict[str, str]:
-    """The child's environment: what Python and the readers need, and nothing else.
-
-    The worker's environment holds the database URL with its password, the S3
-    secret, the Redis password and the embeddings key; a file that took over the
-    reader must find none of them."""
-    env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT or k.startswith("LC_")}
-    # One thread for Tesseract's OpenMP: a child must not take every core of the host.
-    env["OMP_THREAD_LIMIT"] = "1"
-    return env
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """The user the children run as (``DOCMESH_EXTRACT_USER``)."""
-
-    uid: int
-    gid: int
-
-    @classmethod
-    def of(cls, user: str) -> RunAs | None:
-        """The user named (or numbered) ``user``; None for none (the worker's own)."""
-        if not user:
-            return None
-        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-        return cls(entry.pw_uid, entry.pw_gid)
-
-    def hand_over(self, *paths: Path) -> None:
-        """Let the child read the file and write its result (and reach them: the
-        folder of each can be crossed, not listed)."""
-        for path in paths:
-            os.chown(path, self.uid, self.gid)
-            folder = path.parent
-            os.chmod(folder, os.stat(folder).st_mode | stat.S_IXOTH)
-
 
 class ExtractionCrashed(RuntimeError):
     """The child failed unexpectedly (a bug, not the document): retried like any error."""
@@ -101,11 +55,28 @@ class Sandbox:
         self._timeout = settings.extract_timeout_s
         self._page_timeout = settings.extract_page_timeout_s
         self._memory = settings.extract_memory_mb * 2**20
-        self._run_as = RunAs.of(settings.extract_user)
-        self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
+        self._users = Users(settings.extract_user)
+        self._mark = uuid.uuid4().hex
+        self._spare: asyncio.Task[Child] | None = None
+        self._started: set[asyncio.Task[Child]] = set()
+        """Every child not yet stopped (concurrent extractions each have one)."""
+
+    def _start(self) -> asyncio.Task[Child]:
+        task = asyncio.create_task(children.start(self._users.next(), self._mark))
+        self._started.add(task)
+        return task
+
+    async def _stop(self, child: Child) -> None:
+        """Stop ``child``; the sweep of strays spares every other child started here."""
+        await asyncio.wait(self._started)  # their pids, even of one just starting
+        mine = {t for t in self._started if t.exception() is None and t.result() is child}
+        self._started -= mine
+        keep = {t.result().process.pid for t in self._started if t.exception() is None}
+        await children.stop(child, self._users, self._mark, keep)
 
     async def __aenter__(self) -> Sandbox:
-        self._spare = asyncio.create_task(_start(self._run_as))
+        children.become_subreaper()
+        self._spare = self._start()
         return self
 
     @property
@@ -113,15 +84,14 @@ class Sandbox:
         """The process id of the child started ahead (None until it runs)."""
         if self._spare is None or not self._spare.done():
             return None
-        return self._spare.result().pid
+        return self._spare.result().process.pid
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Stop the process started ahead: nothing is left behind."""
         if self._spare is not None:
             child = await self._spare
-            _kill(child)
-            await child.wait()
             self._spare = None
+            await self._stop(child)
 
     async def extract(self, path: Path, fmt: Format, on_page: OnPage) -> Extracted:
         """The document's pages, read by a child; ``DocumentFailed`` on a limit.
@@ -131,16 +101,11 @@ class Sandbox:
         an unexpected error in the child.
         """
         # Taken before any await: concurrent calls never share a child.
-        spare, self._spare = self._spare, asyncio.create_task(_start(self._run_as))
-        child = await (spare or _start(self._run_as))
-        # A file of its own per job: two jobs of one file never share (or delete) it.
-        handle, name = tempfile.mkstemp(prefix="docmesh-", suffix=".extracted")
-        os.close(handle)
-        result_path = Path(name)
-        if self._run_as is not None:
-            self._run_as.hand_over(path, result_path)
+        spare, self._spare = self._spare, self._start()
+        child = await (spare or self._start())
+        document, result_path = child.take(path)
         job = Job(
-            path=str(path),
+            path=str(document),
             format=fmt,
             limits=self._limits,
             result_path=str(result_path),
@@ -148,12 +113,10 @@ class Sandbox:
             cpu_seconds=max(int(self._timeout), 1),
         )
         try:
-            await self._converse(child, job, on_page)
+            await self._converse(child.process, job, on_page)
             return RESULT_DECODER.decode(result_path.read_bytes())
         finally:
-            _kill(child)
-            await child.wait()
-            result_path.unlink(missing_ok=True)
+            await self._stop(child)
 
     async def _converse(self, child: asyncio.subprocess.Process, job: Job, on_page: OnPage) -> None:
         assert child.stdin is not None and child.stdout is not None
@@ -192,26 +155,6 @@ class Sandbox:
             f"Reading the document took longer than {limit} (stopped {where}). It may be "
             "built to stall readers; if it is genuine, split it or save it again and upload that.",
         )
-
-
-async def _start(run_as: RunAs | None) -> asyncio.subprocess.Process:
-    # Its own session, so killing its group takes anything it started too.
-    return await asyncio.create_subprocess_exec(
-        *CHILD,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=child_env(),
-        start_new_session=True,
-        user=None if run_as is None else run_as.uid,
-        group=None if run_as is None else run_as.gid,
-        extra_groups=None if run_as is None else [],
-    )
-
-
-def _kill(child: asyncio.subprocess.Process) -> None:
-    if child.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
 
 
 async def _died(child: asyncio.subprocess.Process, page: int, total: int, memory: int) -> Exception:

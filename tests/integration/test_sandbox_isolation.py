@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from services.extractor.sandbox import RunAs, Sandbox
+from services.extractor import children
+from services.extractor.children import RunAs
+from services.extractor.sandbox import Sandbox
 from shared.formats import Format
 from shared.settings import Settings
 from tests.generate import make_pdf
@@ -133,3 +136,76 @@ async def test_the_child_can_run_as_another_user(servers: Settings) -> None:
             uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
             assert uid_line.split()[1:] == ["65534"] * 4
             assert "Isolated reading works" in await read_one(sandbox, Path(tmp))
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_each_child_works_in_a_private_folder(servers: Settings) -> None:
+    async with Sandbox(servers) as sandbox:
+        pid = await spare_child(sandbox)
+        folder = Path(os.readlink(f"/proc/{pid}/cwd"))
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert folder != Path(tempfile.gettempdir())
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"TMPDIR={folder}".encode() in environ
+    assert not folder.exists()  # removed with the child
+
+
+async def test_a_child_and_all_it_started_are_stopped(servers: Settings) -> None:
+    """Its group, its session, its descendants, and a grandchild that escaped into a
+    session of its own (handed to the worker, the subreaper, and known by its mark)."""
+    async with Sandbox(servers) as sandbox:
+        mark = sandbox._mark
+        folder = Path(tempfile.mkdtemp())
+        base = random.randrange(10_000, 90_000)  # this run's sleeps, told apart by length
+        script = f"sleep {base} & (setsid sleep {base + 1} &); sleep {base + 2}"
+        env = {**children.child_env(folder, mark), "PATH": os.environ["PATH"]}
+        process = await asyncio.create_subprocess_exec(
+            "sh", "-c", script, env=env, start_new_session=True
+        )
+        await asyncio.sleep(0.5)
+        started = [
+            pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if Path(f"/proc/{pid}/cmdline").exists()
+            and Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\x00")
+            and int(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")[1]) - base in (0, 1, 2)
+        ]  # fmt: skip
+        assert len(started) == 3
+        unrelated = await asyncio.create_subprocess_exec(
+            "sleep", str(base + 3)
+        )  # not the sandbox's
+        child = children.Child(process, folder, None)
+        spare = await spare_child(sandbox)
+        await children.stop(child, children.Users(""), mark, {spare})
+        assert not any(alive(pid) for pid in started)
+        assert alive(unrelated.pid)
+        assert alive(spare)  # the sandbox's next child is kept
+        unrelated.kill()
+        await unrelated.wait()
+
+
+async def test_children_with_ids_of_their_own_cannot_reach_each_other(servers: Settings) -> None:
+    if os.getuid() != 0:
+        pytest.skip("switching users needs root (or CAP_SETUID) on the machine")
+    own_ids = msgspec.structs.replace(servers, extract_user="61000-61001")
+    try:
+        async with Sandbox(own_ids) as sandbox:
+            first = await spare_child(sandbox)
+            if not alive(first):
+                pytest.skip("this checkout's Python cannot be run by another user")
+            uid = Path(f"/proc/{first}").stat().st_uid
+            # Not dumpable: its /proc files are root's, not its user's.
+            assert Path(f"/proc/{first}/environ").stat().st_uid == 0
+            with tempfile.TemporaryDirectory() as tmp:
+                Path(tmp).chmod(0o711)
+                assert "Isolated reading works" in await read_one(sandbox, Path(tmp))
+            second = await spare_child(sandbox)
+            assert {uid, Path(f"/proc/{second}").stat().st_uid} == {61000, 61001}
+    except PermissionError:
+        pytest.skip("this checkout's Python cannot be run by another user")
