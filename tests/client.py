@@ -42,11 +42,7 @@ class Client:
         return dict(data)
 
     async def put(self, presigned: dict[str, Any], data: bytes) -> int:
-        """PUT the bytes to the presigned URL, retrying a 5xx as S3 clients do.
-
-        (The local S3 server removes the emptied ``temp/`` folder when the last
-        upload in it is deleted, which can fail a PUT racing with it.)
-        """
+        """PUT the bytes to the presigned URL, retrying a 5xx as S3 clients do."""
         for attempt in range(4):
             async with self.http.request(
                 presigned["method"],

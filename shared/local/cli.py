@@ -300,16 +300,23 @@ def main(argv: list[str] | None = None) -> None:
         _bench(argv[1:])
         return
     args = parser(services(), workers()).parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:  # a DOCMESH_* variable that is no setting, or a bad value
+        raise SystemExit(f"docmesh: {exc}") from None
+    COMMANDS[args.command](args, settings)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings of the mesh the command talks to (``shared.local.target``)."""
     if args.command in MESH_COMMANDS:
         target = find_target(args.state_dir)
         print(target.describe(), file=sys.stderr, flush=True)
         asyncio.run(target.reach(MESH_COMMANDS[args.command]))
-        settings = target.settings
-    elif args.command == "scale":
-        settings = find_target(args.state_dir, env={}).settings  # the local mesh only
-    else:
-        settings = load_settings()
-    COMMANDS[args.command](args, settings)
+        return target.settings
+    if args.command == "scale":
+        return find_target(args.state_dir, env={}).settings  # the local mesh only
+    return load_settings()
 
 
 if __name__ == "__main__":
