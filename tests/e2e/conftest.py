@@ -43,6 +43,15 @@ async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
         yield page
 
 
+QUICK_SWEEPS = {
+    # A document waiting this long is re-driven by the janitor's sweep.
+    "DOCMESH_STALL_AFTER_S": "6",
+    "DOCMESH_SWEEP_INTERVAL_S": "1",
+    "DOCMESH_MAX_REDRIVES": "10",
+}
+"""The janitor's safety nets on a short clock (re-drives, stalled builds)."""
+
+
 # Module-scoped: each module that needs a traced mesh starts one, and it is stopped
 # before the next module runs.
 @pytest.fixture(scope="module")
@@ -60,10 +69,7 @@ def traced(receiver: Receiver, server_dir: Callable[[str], Path]) -> Iterator[Me
         "DOCMESH_BLOCK_MS": "500",
         "DOCMESH_LOG_FORMAT": "json",
         "DOCMESH_MAX_CHUNKS": "60",
-        # A document waiting this long is re-driven by the janitor's sweep.
-        "DOCMESH_STALL_AFTER_S": "6",
-        "DOCMESH_SWEEP_INTERVAL_S": "1",
-        "DOCMESH_MAX_REDRIVES": "10",
+        **QUICK_SWEEPS,
     }
     with running_mesh(server_dir("traced"), settings) as mesh:
         yield mesh

@@ -36,6 +36,7 @@ from shared.db import open_pool
 from shared.redis_client import open_redis
 from shared.streams import Streams
 from tests.client import Client
+from tests.e2e.conftest import QUICK_SWEEPS
 from tests.integration.cli import docmesh
 from tests.mesh import Mesh, running_mesh
 
@@ -50,13 +51,10 @@ def busy(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
     """A mesh of its own (a reindex changes the whole deployment), with the janitor's
     safety nets on a short clock."""
     settings = {
-        "DOCMESH_SWEEP_INTERVAL_S": "2",
-        "DOCMESH_STALL_AFTER_S": "10",
+        **QUICK_SWEEPS,
         "DOCMESH_CHUNK_TOKENS": "120",
-        "DOCMESH_CHUNK_OVERLAP_TOKENS": "10",
         "DOCMESH_REINDEX_DOCUMENTS": "4",
-        "DOCMESH_RATE_LIMIT_PRESIGN": "",
-        "DOCMESH_RATE_LIMIT_PROCESS": "",
+        **dict.fromkeys(("DOCMESH_RATE_LIMIT_PRESIGN", "DOCMESH_RATE_LIMIT_PROCESS"), ""),
         "DOCMESH_RATE_LIMIT_DELETE": "",
     }
     with running_mesh(server_dir("busy"), settings) as mesh:
