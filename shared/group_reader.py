@@ -111,7 +111,7 @@ class GroupReader:
                     for key, event in zip(keys, events, strict=True):
                         pipe.xadd(key, {FIELD: encode(event)})
                     pipe.xack(self.key, self.group, entry_id)
-                    ids = await pipe.execute()
+                    ids = (await pipe.execute())[: len(events)]  # the XACK's reply last
         await self.streams.remember(
             [(e.document_id, k, i) for e, k, i in zip(events, keys, ids, strict=True)]
         )

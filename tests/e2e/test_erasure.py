@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 
 from shared.db import open_pool
-from shared.events import FIELD, DocumentUploaded, Stream, encode
+from shared.events import DocumentUploaded, Stream, encode
+from shared.group_reader import Entry, GroupReader
 from shared.redis_client import RedisClient, open_redis
 from shared.streams import Streams
 from tests.client import Client
@@ -100,11 +101,8 @@ async def _dead_letter(traced: Mesh, document_id: str) -> None:
     )
     async with open_redis(settings) as redis:
         streams = Streams(redis, settings.stream_prefix)
-        await redis.xadd(
-            streams.key(Stream.DEAD),
-            {"stream": streams.key(Stream.EXTRACT), "group": "extractor", "entry_id": "1-1",
-             FIELD: encode(event), "reason": "test"},
-        )  # fmt: skip
+        reader = GroupReader(streams, Stream.EXTRACT, "extractor", "erasure-test")
+        await reader.dead_letter(Entry("1-1", encode(event)), "test", [])
 
 
 async def _uploaded(client: Client, tmp_path: Path, marker: str, **extra: Any) -> str:

@@ -101,3 +101,33 @@ async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_p
     for run in (version, failed, same):
         status, _ = await client.call("GET", f"/documents/{run['document_id']}")
         assert status == 404
+
+
+async def test_one_replacement_at_a_time(client: Client, tmp_path: Path) -> None:
+    job = await client.upload(make_pdf(tmp_path / "a.pdf", 1, f"zqone{uuid.uuid4().hex[:8]}"))
+    assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
+    first = await _version(client, job["document_id"], make_pdf(tmp_path / "b.pdf", 1, "b"))
+    data = make_pdf(tmp_path / "c.pdf", 1, "c").read_bytes()
+    status, answer = await client.call(
+        "POST",
+        f"/documents/{job['document_id']}/versions",
+        json={"filename": "c.pdf", "file_size": len(data), "content_type": "application/pdf"},
+    )
+    assert status == 409 and answer["error"]["code"] == "replacement_in_progress"
+    assert (await client.wait(first["document_id"]))[-1]["status"] == "completed"
+
+
+async def test_copies_keep_the_content_a_replacement_removes(
+    client: Client, tmp_path: Path
+) -> None:
+    old = f"zqkept{uuid.uuid4().hex[:8]}"
+    pdf = make_pdf(tmp_path / "orig.pdf", 2, f"{old} shared text")
+    original = (await client.upload(pdf))["document_id"]
+    assert (await client.wait(original))[-1]["status"] == "completed"
+    copy = (await client.upload(pdf))["document_id"]
+    assert (await client.wait(copy))[-1]["duplicate_of"] == original
+    replacing = await _version(client, original, make_pdf(tmp_path / "n.pdf", 2, "zqnewtext"))
+    assert (await client.wait(replacing["document_id"]))[-1]["status"] == "completed"
+    _, view = await client.call("GET", f"/documents/{copy}")
+    assert view["duplicate_of"] is None and view["chunk_count"]
+    assert await _holds(client, old) == {copy}  # the old content is searchable, as the copy's
