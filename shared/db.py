@@ -17,6 +17,8 @@ from shared.settings import Settings
 log = structlog.get_logger()
 
 Pool: TypeAlias = asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+"""Where one statement can run: a connection (in a transaction), or the pool."""
 
 # An arbitrary constant: the advisory lock that serialises migrations when
 # several services start at once.

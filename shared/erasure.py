@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection
 import asyncpg
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
-from shared.status import Conn
+from shared.db import Conn
 from shared.storage import ObjectStore
 from shared.streams import Streams
 

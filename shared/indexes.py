@@ -17,9 +17,9 @@ from typing import Literal
 import asyncpg
 import msgspec
 
+from shared.db import Conn
 from shared.embeddings import InputMode, Model
 from shared.settings import Settings
-from shared.status import Conn
 
 State = Literal["building", "active", "retired", "cancelled", "dropped"]
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from shared.status import TERMINAL_SQL, Conn
+from shared.db import Conn
+from shared.status import TERMINAL_SQL
 
 log = structlog.get_logger()
 

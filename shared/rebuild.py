@@ -24,9 +24,10 @@ import asyncpg
 import structlog
 
 from shared import indexes
+from shared.db import Conn
 from shared.events import DuplicatesChecked
 from shared.indexes import IndexVersion, building, lock_activation
-from shared.status import Conn, in_pipeline
+from shared.status import in_pipeline
 
 log = structlog.get_logger()
 

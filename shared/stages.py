@@ -58,15 +58,27 @@ so ``status NOT IN IDLE`` means "in the pipeline" whatever stages the table has.
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One step of the pipeline: a service reading one stream through its group."""
+class Consumer:
+    """A service reading one stream through its group (a stage, or one of the
+    gateway's consumers: the projector, the notifier)."""
 
     service: str
     """The service, its consumer group and its process name."""
     stream: str
     """The stream it consumes."""
     event: type[Event]
-    """The event that starts it (the only type on its stream)."""
+    """The event on its stream."""
+
+    @property
+    def events(self) -> tuple[type[Event], ...]:
+        """Every event type on the stream."""
+        return (self.event,)
+
+
+@dataclass(frozen=True)
+class Stage(Consumer):
+    """One step of the pipeline: a consumer that moves a document through a status."""
+
     status: str
     """The document's status while the stage works."""
     progress: tuple[int, int]
@@ -131,11 +143,15 @@ BUILT_IN: tuple[Stage, ...] = (
 )
 """The pipeline in order. The last stage finishes documents (its status is terminal)."""
 
-PROJECTOR = Stage("gateway", Stream.PROGRESS, Progress, Status.UPLOADED, (0, 0), 1)
-"""Not a stage of the pipeline: the gateway's fold of every stage's progress events."""
+PROJECTOR = Consumer("gateway", Stream.PROGRESS, Progress)
+"""The gateway's fold of every stage's progress events into the status view."""
 
-NOTIFIER = Stage("notifier", Stream.WEBHOOKS, WebhookDue, Status.COMPLETED, (100, 100), 1)
-"""Not a stage of the pipeline: webhook deliveries, sent by the gateway's processes."""
+NOTIFIER = Consumer("notifier", Stream.WEBHOOKS, WebhookDue)
+"""Webhook deliveries, sent by the gateway's processes."""
+
+GATEWAY_CONSUMERS = (PROJECTOR, NOTIFIER)
+"""The streams the gateway consumes: not stages of the pipeline (no document status is
+theirs), but events are routed to them like to any stage."""
 
 _LABELS = {
     Status.AWAITING_UPLOAD: "Waiting for the upload",
@@ -206,7 +222,7 @@ def services() -> tuple[str, ...]:
 
 def work_streams() -> tuple[str, ...]:
     """Every stream some group consumes (all but the dead letters)."""
-    return tuple(s.stream for s in (*_current.stages, PROJECTOR, NOTIFIER))
+    return tuple(s.stream for s in (*_current.stages, *GATEWAY_CONSUMERS))
 
 
 def stage_streams() -> tuple[str, ...]:
@@ -215,8 +231,8 @@ def stage_streams() -> tuple[str, ...]:
 
 
 def stage(service: str) -> Stage:
-    """The row of ``service`` (the projector's for ``gateway``)."""
-    for row in (*_current.stages, PROJECTOR, NOTIFIER):
+    """The stage ``service`` runs."""
+    for row in _current.stages:
         if row.service == service:
             return row
     raise KeyError(service)
@@ -234,9 +250,10 @@ def route(event_type: type[Event], after: str | None = None) -> str:
         for row in rows[start + 1 :]:
             if row.event is event_type:
                 return row.stream
-    for row in (*rows, PROJECTOR, NOTIFIER):
-        if event_type in row.events:
-            return row.stream
+    consumers: tuple[Consumer, ...] = (*rows, *GATEWAY_CONSUMERS)
+    for consumer in consumers:
+        if event_type in consumer.events:
+            return consumer.stream
     raise KeyError(event_type)
 
 

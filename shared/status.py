@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
+from shared.db import Conn
 from shared.events import Event, Progress
 from shared.stages import ENDS, TERMINAL, Status, pipeline, rank
-
-Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 def sql_list(statuses: Sequence[str] | frozenset[str]) -> str:

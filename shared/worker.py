@@ -38,7 +38,7 @@ from shared.group_reader import Entry, GroupReader
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
-from shared.stages import Stage, stage_of_event
+from shared.stages import Consumer, Stage, stage_of_event
 from shared.status import progress_event
 from shared.streams import Streams
 
@@ -57,13 +57,18 @@ class Context:
 
     streams: Streams
     event: Event
-    row: Stage | None = None
+    row: Consumer | None = None
     """The handling stage's row (by default, the first stage the event starts)."""
 
     @property
     def stage(self) -> Stage:
-        """The stage handling the event (from the stage table)."""
-        return self.row or stage_of_event(type(self.event))
+        """The stage handling the event (from the stage table); a consumer that is no
+        stage (the projector, the notifier) reports no progress."""
+        if self.row is None:
+            return stage_of_event(type(self.event))
+        if not isinstance(self.row, Stage):
+            raise TypeError(f"{self.row.service} is no stage of the pipeline")
+        return self.row
 
     def report(self, step: str, fraction: float = 1.0, **counts: int | str | None) -> Progress:
         """A progress event ``fraction`` of the way through this stage, to return
@@ -89,9 +94,10 @@ Lifespan = Callable[[Settings], contextlib.AbstractAsyncContextManager[Handler[E
 
 @dataclass(frozen=True)
 class WorkerSpec(Generic[E]):
-    """What makes a service: its row of the stage table and its handler's lifespan."""
+    """What makes a service: what it consumes (a stage, or a gateway consumer) and its
+    handler's lifespan."""
 
-    stage: Stage
+    stage: Consumer
     lifespan: Lifespan[E]
     on_failure: Callable[[Event, str, str], list[Event]] = fail_document
     concurrency: Callable[[Settings], int] = lambda settings: 1

@@ -19,10 +19,10 @@ import asyncpg
 import msgspec
 import pytest
 
+from deploy.local.servers import Servers, plan_servers
+from deploy.local.supervisor import Supervisor
 from services.extractor.sandbox import Sandbox
 from shared.db import migrate, open_pool
-from shared.local.servers import Servers, plan_servers
-from shared.local.supervisor import Supervisor
 from shared.redis_client import RedisClient, open_redis
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store

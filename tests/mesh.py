@@ -4,7 +4,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from shared.local.spawn import Mesh, processes, service_processes, start_mesh, stop_mesh
+from tests.spawn import Mesh, processes, service_processes, start_mesh, stop_mesh
 
 __all__ = [
     "Mesh",

@@ -12,9 +12,9 @@ import asyncpg
 
 from services.gateway.eta import RECENT
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
-from shared.db import Pool
+from shared.db import Conn, Pool
 from shared.fields import merged
-from shared.status import IN_PIPELINE, TERMINAL_SQL, Conn
+from shared.status import IN_PIPELINE, TERMINAL_SQL
 
 
 async def document_row(pool: Pool, document_id: str, tenant: str) -> asyncpg.Record | None:

@@ -13,10 +13,10 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.gateway import queries
 from services.gateway.errors import ApiError
+from shared.db import Conn
 from shared.redis_client import limits_storage_url
 from shared.settings import Settings
 from shared.stages import stage_streams
-from shared.status import Conn
 from shared.streams import Streams, redis_key
 
 log = structlog.get_logger()

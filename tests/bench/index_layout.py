@@ -25,7 +25,7 @@ import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
-from shared.local.embedded import free_port, postgres
+from deploy.local.embedded import free_port, postgres
 
 DIMS = 384
 

@@ -24,11 +24,11 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from deploy.local.embedded import free_port
 from services.embedder.__main__ import SPEC
 from shared import indexes, jobs
 from shared.db import open_pool
 from shared.events import ChunksStored
-from shared.local.embedded import free_port
 from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams

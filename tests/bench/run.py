@@ -26,12 +26,11 @@ from typing import Any
 import aiohttp
 import psutil
 
+from deploy.local.embedded import free_port
+from deploy.local.mesh import request_scale
 from services.embedder.batching import batches
 from shared.db import open_pool
 from shared.embeddings import open_embeddings
-from shared.local.embedded import free_port
-from shared.local.mesh import request_scale
-from shared.local.spawn import Mesh, service_processes, start_mesh, stop_mesh
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings
@@ -49,6 +48,7 @@ from tests.bench.reindex import reindex_share
 from tests.bench.remote import remote_latency
 from tests.bench.tracing import on_against_off
 from tests.client import Client
+from tests.spawn import Mesh, service_processes, start_mesh, stop_mesh
 
 # The load runs measure the pipeline, not the gateway's limits on one client.
 MESH_SETTINGS = {

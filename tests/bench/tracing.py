@@ -18,10 +18,10 @@ import aiohttp
 
 from shared import tracing
 from shared.events import TextExtracted
-from shared.local.spawn import Mesh, start_mesh, stop_mesh
 from tests.bench.documents import make_pdf
 from tests.client import Client
 from tests.otlp import otlp_receiver
+from tests.spawn import Mesh, start_mesh, stop_mesh
 
 
 def off_overhead_us(events: int = 20_000) -> float:

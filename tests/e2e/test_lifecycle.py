@@ -62,7 +62,7 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 60) -> None
 
 
 async def test_scaling_a_worker_of_the_local_mesh(mesh: Mesh) -> None:
-    cli = [sys.executable, "-m", "shared.local.cli", "scale", "embedder"]
+    cli = [sys.executable, "-m", "deploy.local.cli", "scale", "embedder"]
     await asyncio.to_thread(subprocess.run, [*cli, "3", "--state-dir", str(mesh.state)], check=True)
     await wait_until(lambda: len(service_processes(mesh, "embedder")) == 3)
     async with aioredis.Redis.from_url(mesh.settings.redis_url, decode_responses=True) as redis:

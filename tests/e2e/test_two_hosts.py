@@ -21,11 +21,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from deploy.local.embedded import free_port
+from deploy.local.mesh import service_spec
+from deploy.local.servers import plan_servers
+from deploy.local.supervisor import Supervisor
 from shared.db import migrate
-from shared.local.embedded import free_port
-from shared.local.mesh import service_spec
-from shared.local.servers import plan_servers
-from shared.local.supervisor import Supervisor
 from shared.settings import Settings
 from shared.stages import workers
 from shared.storage import open_store

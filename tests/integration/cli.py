@@ -15,7 +15,7 @@ async def docmesh(settings: Settings, *args: str) -> subprocess.CompletedProcess
     """``docmesh ARGS`` in a subprocess with ``settings`` as its environment."""
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "shared.local.cli", *args],
+        [sys.executable, "-m", "deploy.local.cli", *args],
         env={**os.environ, **to_env(settings)},
         capture_output=True,
         text=True,
@@ -36,7 +36,7 @@ async def docmesh_here(folder: Path, *args: str) -> subprocess.CompletedProcess[
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCMESH_")}
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "shared.local.cli", *args],
+        [sys.executable, "-m", "deploy.local.cli", *args],
         cwd=folder,
         env=env,
         capture_output=True,

@@ -231,7 +231,7 @@ async def test_a_build_under_way_gets_what_an_import_restores(
 
 
 def test_the_tenant_is_explicit() -> None:
-    from shared.local.parser import parser
+    from deploy.local.parser import parser
 
     with contextlib.redirect_stderr(io.StringIO()), pytest.raises(SystemExit):
         parser(["gateway"], ["extractor"]).parse_args(["import", "a.tar.gz"])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.local.embedded import free_port
-from shared.local.target import NoMesh, find_target
+from deploy.local.embedded import free_port
+from deploy.local.target import NoMesh, find_target
 from tests.integration.cli import docmesh_here
 
 

@@ -15,11 +15,11 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from deploy.local.embedded import free_port
 from services.gateway.app import OpenGatewayRefused, create_app, errors
 from services.gateway.auth import CACHE_TTL_S
 from shared.db import migrate
 from shared.keys import list_keys, revoke_key
-from shared.local.embedded import free_port
 from shared.settings import Settings, to_env
 from tests.http_server import serving
 from tests.integration.gateway import client_of, own_database, running_gateway

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.local.embedded import KEEP
+from deploy.local.embedded import KEEP
 from shared.storage import ObjectStore
 
 pytestmark = pytest.mark.integration

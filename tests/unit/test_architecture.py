@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-CODE = sorted([*(ROOT / "shared").rglob("*.py"), *(ROOT / "services").rglob("*.py")])
-LIBRARY = sorted((ROOT / "shared").glob("*.py"))
+TOOLING = sorted((ROOT / "deploy").rglob("*.py"))
+CODE = sorted([*(ROOT / "shared").rglob("*.py"), *(ROOT / "services").rglob("*.py"), *TOOLING])
+LIBRARY = sorted((ROOT / "shared").rglob("*.py"))
+SERVICES = sorted((ROOT / "services").rglob("*.py"))
 STATUS_WRITE = re.compile(
     r"UPDATE\s+documents\s+SET[^;\"]*?\bstatus\s*=|INSERT\s+INTO\s+documents\s*\([^)]*\bstatus\b",
     re.IGNORECASE | re.DOTALL,
@@ -27,13 +29,15 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_library_imports_no_service_no_tooling_and_no_tests(path: Path) -> None:
-    bad = [
-        name
-        for name in _imports(path)
-        if name.split(".")[0] in {"services", "tests"} or name.startswith("shared.local")
-    ]
+    bad = [n for n in _imports(path) if n.split(".")[0] in {"services", "deploy", "tests"}]
+    assert not bad, f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize("path", SERVICES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_import_no_tooling_and_no_tests(path: Path) -> None:
+    bad = [n for n in _imports(path) if n.split(".")[0] in {"deploy", "tests"}]
     assert not bad, f"{path.name} imports {bad}"
 
 

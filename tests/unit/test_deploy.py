@@ -13,7 +13,7 @@ import compose_spec
 import pytest
 import yaml
 
-from shared.local.secrets import generated, write_env
+from deploy.local.secrets import generated, write_env
 from shared.settings import ENV_PREFIX, Settings, load_settings
 from shared.stages import services
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import msgspec
 
-from shared.local.settings_doc import field_docs, markdown_table, readme_section
+from deploy.local.settings_doc import field_docs, markdown_table, readme_section
 from shared.settings import Settings
 
 README = Path(__file__).parents[2] / "deploy" / "OPERATIONS.md"

@@ -2,6 +2,7 @@ import itertools
 
 from shared.events import ChunksStored, DocumentUploaded, DuplicatesChecked, EmbedUnit, Progress
 from shared.stages import (
+    PROJECTOR,
     TERMINAL,
     Status,
     pipeline,
@@ -37,7 +38,7 @@ def test_ranges_are_contiguous() -> None:
 def test_everything_else_is_derived_from_the_table() -> None:
     assert services() == ("gateway", "extractor", "deduplicator", "chunker", "embedder", "janitor")
     assert route(ChunksStored, "chunker") == stage("embedder").stream
-    assert route(Progress, "chunker") == stage("gateway").stream
+    assert route(Progress, "chunker") == PROJECTOR.stream
     assert pipeline().working == (
         Status.UPLOADED,
         Status.EXTRACTING,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from shared.local.embedded import free_port
-from shared.local.target import mesh_env
+from deploy.local.embedded import free_port
+from deploy.local.target import mesh_env
 from shared.settings import Settings, load_settings
 
 
@@ -54,7 +54,7 @@ def start_mesh(
         [
             sys.executable,
             "-m",
-            "shared.local.cli",
+            "deploy.local.cli",
             "up",
             "--state-dir",
             str(state),

@@ -17,7 +17,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from shared.local.embedded import ProcessSpec, free_port, redis
+from deploy.local.embedded import ProcessSpec, free_port, redis
 
 NODES = 3
 SLOTS = 16384

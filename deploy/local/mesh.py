@@ -12,12 +12,12 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from deploy.local import embedded
+from deploy.local.embedded import ProcessSpec
+from deploy.local.servers import plan_servers
+from deploy.local.supervisor import Supervisor
+from deploy.local.target import MESH_ENV
 from shared.db import migrate
-from shared.local import embedded
-from shared.local.embedded import ProcessSpec
-from shared.local.servers import plan_servers
-from shared.local.supervisor import Supervisor
-from shared.local.target import MESH_ENV
 from shared.settings import Settings, to_env
 from shared.stages import services, workers
 

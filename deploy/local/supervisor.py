@@ -19,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from shared.local.embedded import ProcessSpec
+from deploy.local.embedded import ProcessSpec
 
 log = structlog.get_logger()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from shared.local.embedded import (
+from deploy.local.embedded import (
     EMBEDDINGS_DIMENSIONS,
     EMBEDDINGS_MODEL,
     ProcessSpec,
@@ -19,9 +19,9 @@ from shared.local.embedded import (
     redis,
     s3,
 )
-from shared.local.redis_cluster import Node as ClusterNode
-from shared.local.redis_cluster import form_cluster, node_specs, plan_nodes
-from shared.local.supervisor import Supervisor
+from deploy.local.redis_cluster import Node as ClusterNode
+from deploy.local.redis_cluster import form_cluster, node_specs, plan_nodes
+from deploy.local.supervisor import Supervisor
 from shared.settings import Settings
 
 

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import msgspec
 
+from deploy.local.mesh import request_scale, up
+from deploy.local.parser import parser
+from deploy.local.secrets import write_env
+from deploy.local.target import find_target
 from shared import archive, archive_export, archive_read, erasure, indexes, reindex
 from shared.archive_import import import_archive
 from shared.db import Pool, migrate, open_pool
@@ -23,10 +27,6 @@ from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.embeddings import open_embeddings
 from shared.events import Stream
 from shared.keys import create_key, list_keys, revoke_key
-from shared.local.mesh import request_scale, up
-from shared.local.parser import parser
-from shared.local.secrets import write_env
-from shared.local.target import find_target
 from shared.log import configure_logging
 from shared.redis_client import open_redis
 from shared.settings import Settings, load_settings
@@ -188,7 +188,7 @@ def _cleanup(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _settings_table(args: argparse.Namespace, settings: Settings) -> None:
-    from shared.local.settings_doc import markdown_table
+    from deploy.local.settings_doc import markdown_table
 
     print(markdown_table())
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """The settings of the mesh the command talks to (``shared.local.target``)."""
+    """The settings of the mesh the command talks to (``deploy.local.target``)."""
     if args.command in MESH_COMMANDS:
         target = find_target(args.state_dir)
         print(target.describe(), file=sys.stderr, flush=True)
