@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import structlog
 
 from shared.db import Conn
-from shared.status import TERMINAL_SQL
+from shared.status import TERMINAL_SQL, in_pipeline
 
 log = structlog.get_logger()
+
+INDEXED_SQL = f"""(d.status = 'completed' AND d.duplicate_of IS NULL
+    OR {in_pipeline("d.status")}) AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)"""
+"""Documents a version must hold: completed ones (not duplicates) and those in the
+pipeline that have pages (a row of ``documents d``)."""
 
 REBUILD_LANE = "*rebuild*"
 """The lane of rebuild jobs' units: a window of the embedder of their own, so that
@@ -203,4 +209,148 @@ async def restored(conn: asyncpg.Connection, document_ids: list[str], version: i
         """,
         document_ids,
         version,
+    )
+
+
+async def drop(conn: asyncpg.Connection, document_id: str) -> None:
+    """Every job row of a document that did not complete (its chunks go with them)."""
+    await conn.execute("DELETE FROM document_indexes WHERE document_id = $1", document_id)
+
+
+async def drop_version(conn: Conn, version: int) -> None:
+    """Every job row of an index version being dropped."""
+    await conn.execute("DELETE FROM document_indexes WHERE index_version = $1", version)
+
+
+async def units_planned(conn: asyncpg.Connection, document_id: str, version: int) -> None:
+    """The job's embedding units were planned anew: no unit has finished it yet."""
+    await conn.execute(
+        "UPDATE document_indexes SET embedded_by = NULL"
+        " WHERE document_id = $1 AND index_version = $2",
+        document_id,
+        version,
+    )
+
+
+async def count_embedded(
+    conn: asyncpg.Connection, document_id: str, version: int
+) -> asyncpg.Record | None:
+    """Record how many of the job's chunks have vectors: (embedded, chunk count)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE document_indexes SET embedded_count = (SELECT count(*) FROM chunks"
+        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL),"
+        " updated_at = now() WHERE document_id = $1 AND index_version = $2"
+        " RETURNING embedded_count, chunk_count",
+        document_id,
+        version,
+    )
+    return row
+
+
+async def finished_by(
+    conn: asyncpg.Connection, document_id: str, version: int, unit_no: int
+) -> None:
+    """Unit ``unit_no`` is the one that finished the job's embedding (exactly one is)."""
+    await conn.execute(
+        "UPDATE document_indexes SET embedded_by = $3, updated_at = now()"
+        " WHERE document_id = $1 AND index_version = $2",
+        document_id,
+        version,
+        unit_no,
+    )
+
+
+async def add_missing(conn: Conn, version: int, completed_only: bool = False) -> int:
+    """A job, ``pending``, for each document ``version`` lacks (completed ones, or also
+    those in the pipeline that have pages, unless ``completed_only``); how many."""
+    result = await conn.execute(
+        f"""
+        INSERT INTO document_indexes (document_id, index_version, job_id)
+        SELECT d.id, $1, gen_random_uuid() FROM documents d
+        WHERE {INDEXED_SQL} AND (NOT $2 OR d.status = 'completed') AND d.replaces IS NULL
+          AND NOT EXISTS (SELECT 1 FROM document_indexes di
+                          WHERE di.document_id = d.id AND di.index_version = $1)
+        ON CONFLICT DO NOTHING
+        """,
+        version,
+        completed_only,
+    )
+    return int(result.split()[-1])
+
+
+async def queue_pending(conn: asyncpg.Connection, version: int, at_once: int) -> list[Any]:
+    """Queue pending jobs of a build while fewer than ``at_once`` are at work; the rows
+    queued (document, job, attempts)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('rebuild-feed', 0))")
+    return list(
+        await conn.fetch(
+            """
+            WITH busy AS (SELECT count(*) AS n FROM document_indexes
+                          WHERE index_version = $1 AND state IN ('queued', 'chunked')),
+            next AS (SELECT document_id FROM document_indexes
+                     WHERE index_version = $1 AND state = 'pending'
+                     ORDER BY updated_at, document_id
+                     LIMIT greatest($2 - (SELECT n FROM busy), 0))
+            UPDATE document_indexes di SET state = 'queued', queued_at = now(),
+                   attempts = attempts + 1, updated_at = now()
+            FROM next WHERE di.index_version = $1 AND di.document_id = next.document_id
+            RETURNING di.document_id, di.job_id, di.attempts
+            """,
+            version,
+            at_once,
+        )
+    )
+
+
+_STALLED = """v.version = di.index_version AND v.state IN ('building', 'active')
+    AND di.state IN ('queued', 'chunked') AND NOT EXISTS (SELECT 1 FROM documents d
+        WHERE d.id = di.document_id AND d.job_id = di.job_id)
+    AND di.updated_at < now() - make_interval(secs => $1)"""
+"""Rebuild jobs at work that made no progress for ``$1`` seconds (a document's own job
+is resumed by its status)."""
+
+
+async def requeue_stalled(
+    conn: asyncpg.Connection, stall_after_s: float, max_attempts: int
+) -> list[Any]:
+    """Rebuild jobs whose event was lost: queued again, or ``failed`` after
+    ``max_attempts``; the rows queued again (with their index version)."""
+    await conn.execute(
+        "UPDATE document_indexes di SET state = 'failed', updated_at = now(),"
+        " error = coalesce(error, 'The rebuild did not progress after repeated attempts.')"
+        f" FROM index_versions v WHERE {_STALLED} AND di.attempts >= $2",
+        stall_after_s,
+        max_attempts,
+    )
+    return list(
+        await conn.fetch(
+            "UPDATE document_indexes di SET state = 'queued', queued_at = now(),"
+            f" attempts = di.attempts + 1, updated_at = now() FROM index_versions v"
+            f" WHERE {_STALLED}"
+            " RETURNING di.document_id, di.job_id, di.attempts, di.index_version",
+            stall_after_s,
+        )
+    )
+
+
+async def queue_repairs(conn: asyncpg.Connection, version: int, limit: int) -> list[Any]:
+    """A job, queued, for each completed document the active ``version`` lacks (a crash
+    or a race could leave one unsearchable); the rows queued."""
+    return list(
+        await conn.fetch(
+            """
+            INSERT INTO document_indexes (document_id, index_version, job_id, state,
+                                          queued_at, attempts)
+            SELECT d.id, $1, gen_random_uuid(), 'queued', now(), 1 FROM documents d
+            WHERE d.status = 'completed' AND d.duplicate_of IS NULL AND d.replaces IS NULL
+              AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)
+              AND NOT EXISTS (SELECT 1 FROM document_indexes di
+                              WHERE di.document_id = d.id AND di.index_version = $1)
+            LIMIT $2
+            ON CONFLICT DO NOTHING
+            RETURNING document_id, job_id, attempts
+            """,
+            version,
+            limit,
+        )
     )

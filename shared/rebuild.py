@@ -23,36 +23,11 @@ import uuid
 import asyncpg
 import structlog
 
-from shared import indexes
-from shared.db import Conn
+from shared import indexes, jobs
 from shared.events import DuplicatesChecked
 from shared.indexes import IndexVersion, building, lock_activation
-from shared.status import in_pipeline
 
 log = structlog.get_logger()
-
-INDEXED_SQL = f"""(d.status = 'completed' AND d.duplicate_of IS NULL
-    OR {in_pipeline("d.status")}) AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)"""
-"""Documents a version must hold: completed ones (not duplicates) and those in the
-pipeline that have pages (a row of ``documents d``)."""
-
-
-async def add_documents(conn: Conn, version: int, completed_only: bool = False) -> int:
-    """Rows for the documents version ``version`` lacks (only completed ones, with
-    ``completed_only``), each with a job of its own; how many were added."""
-    result = await conn.execute(
-        f"""
-        INSERT INTO document_indexes (document_id, index_version, job_id)
-        SELECT d.id, $1, gen_random_uuid() FROM documents d
-        WHERE {INDEXED_SQL} AND (NOT $2 OR d.status = 'completed') AND d.replaces IS NULL
-          AND NOT EXISTS (SELECT 1 FROM document_indexes di
-                          WHERE di.document_id = d.id AND di.index_version = $1)
-        ON CONFLICT DO NOTHING
-        """,
-        version,
-        completed_only,
-    )
-    return int(result.split()[-1])
 
 
 def _event(row: asyncpg.Record, version: int) -> DuplicatesChecked:
@@ -71,23 +46,7 @@ async def feed(conn: asyncpg.Connection, at_once: int) -> list[DuplicatesChecked
     version = await building(conn)
     if version is None:
         return []
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('rebuild-feed', 0))")
-    rows = await conn.fetch(
-        """
-        WITH busy AS (SELECT count(*) AS n FROM document_indexes
-                      WHERE index_version = $1 AND state IN ('queued', 'chunked')),
-        next AS (SELECT document_id FROM document_indexes
-                 WHERE index_version = $1 AND state = 'pending'
-                 ORDER BY updated_at, document_id
-                 LIMIT greatest($2 - (SELECT n FROM busy), 0))
-        UPDATE document_indexes di SET state = 'queued', queued_at = now(),
-               attempts = attempts + 1, updated_at = now()
-        FROM next WHERE di.index_version = $1 AND di.document_id = next.document_id
-        RETURNING di.document_id, di.job_id, di.attempts
-        """,
-        version.version,
-        at_once,
-    )
+    rows = await jobs.queue_pending(conn, version.version, at_once)
     return [_event(r, version.version) for r in rows]
 
 
@@ -97,29 +56,8 @@ async def redrive(
     """Rows of the build, or repairs of the active version, queued for ``stall_after_s``
     without finishing (their event was lost): queued again, or ``failed`` after
     ``max_attempts``."""
-    await conn.execute(
-        "UPDATE document_indexes di SET state = 'failed', updated_at = now(),"
-        " error = coalesce(error, 'The rebuild did not progress after repeated attempts.')"
-        f" FROM index_versions v WHERE {_OPEN_ROW} AND di.attempts >= $2"
-        " AND di.updated_at < now() - make_interval(secs => $1)",
-        stall_after_s,
-        max_attempts,
-    )
-    rows = await conn.fetch(
-        "UPDATE document_indexes di SET state = 'queued', queued_at = now(),"
-        " attempts = di.attempts + 1, updated_at = now()"
-        f" FROM index_versions v WHERE {_OPEN_ROW}"
-        " AND di.updated_at < now() - make_interval(secs => $1)"
-        " RETURNING di.document_id, di.job_id, di.attempts, di.index_version",
-        stall_after_s,
-    )
+    rows = await jobs.requeue_stalled(conn, stall_after_s, max_attempts)
     return [_event(r, r["index_version"]) for r in rows]
-
-
-_OPEN_ROW = """v.version = di.index_version AND v.state IN ('building', 'active')
-    AND di.state IN ('queued', 'chunked') AND NOT EXISTS (SELECT 1 FROM documents d
-        WHERE d.id = di.document_id AND d.job_id = di.job_id)"""
-"""Rows of rebuild jobs still at work (a document's own job is re-driven by its status)."""
 
 
 async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[DuplicatesChecked]:
@@ -127,22 +65,7 @@ async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[Dup
     between a chunker and an activation could leave one unsearchable): each is rebuilt
     into the active version from its stored pages, as a build would."""
     active = await indexes.active(conn)
-    rows = await conn.fetch(
-        """
-        INSERT INTO document_indexes (document_id, index_version, job_id, state, queued_at,
-                                      attempts)
-        SELECT d.id, $1, gen_random_uuid(), 'queued', now(), 1 FROM documents d
-        WHERE d.status = 'completed' AND d.duplicate_of IS NULL
-          AND EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)
-          AND NOT EXISTS (SELECT 1 FROM document_indexes di
-                          WHERE di.document_id = d.id AND di.index_version = $1)
-        LIMIT $2
-        ON CONFLICT DO NOTHING
-        RETURNING document_id, job_id, attempts
-        """,
-        active.version,
-        limit,
-    )
+    rows = await jobs.queue_repairs(conn, active.version, limit)
     if rows:
         log.warning("index_repair_queued", index_version=active.version, documents=len(rows))
     return [_event(r, active.version) for r in rows]
@@ -173,7 +96,7 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
         version,
     ):
         return False
-    if await add_documents(conn, version, completed_only=True):
+    if await jobs.add_missing(conn, version, completed_only=True):
         log.warning("index_build_documents_added", index_version=version)
         return False
     failed = await conn.fetchrow(

@@ -13,7 +13,7 @@ import msgspec
 import openai
 import structlog
 
-from shared import indexes, rebuild
+from shared import indexes, jobs, rebuild
 from shared.embeddings import Embeddings
 from shared.indexes import IndexVersion
 from shared.streams import Streams
@@ -104,7 +104,7 @@ async def start(pool: asyncpg.Pool, wanted: IndexVersion) -> IndexVersion:
                 f"Index version {running.version} is being built; cancel it first."
             )
         version = await _reuse_or_create(conn, wanted)
-        added = await rebuild.add_documents(conn, version.version)
+        added = await jobs.add_missing(conn, version.version)
     # Shielded: a client that hangs up must not cut the index build short.
     await asyncio.shield(_index_and_activate(pool, version))
     log.info("reindex_started", index_version=version.version, documents=added)
@@ -269,7 +269,7 @@ async def drop_expired(pool: asyncpg.Pool, retention_s: float, batch: int = 5000
             if count < batch:
                 break
         await pool.execute("DELETE FROM embed_units WHERE index_version = $1", version)
-        await pool.execute("DELETE FROM document_indexes WHERE index_version = $1", version)
+        await jobs.drop_version(pool, version)
         await pool.execute(indexes.drop_vector_index_sql(version))
         log.info("index_version_dropped", index_version=version, seconds=time.monotonic() - started)
     return deleted

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared import jobs
+
 
 async def start(
     conn: asyncpg.Pool, document_id: str, version: int, unit_no: int
@@ -61,14 +63,7 @@ async def finish(
         version,
         unit_no,
     )
-    row = await conn.fetchrow(
-        "UPDATE document_indexes SET embedded_count = (SELECT count(*) FROM chunks"
-        " WHERE document_id = $1 AND index_version = $2 AND embedding IS NOT NULL),"
-        " updated_at = now() WHERE document_id = $1 AND index_version = $2"
-        " RETURNING embedded_count, chunk_count",
-        document_id,
-        version,
-    )
+    row = await jobs.count_embedded(conn, document_id, version)
     # Done only while the plan holds this unit: a unit whose rows were dropped
     # meanwhile (the document failed, or was chunked anew) finishes nothing.
     all_done = row is not None and await conn.fetchval(
@@ -81,13 +76,7 @@ async def finish(
     )
     embedded, total = (row[0] or 0, row[1] or 0) if row is not None else (0, 0)
     if all_done and by is None:
-        await conn.execute(
-            "UPDATE document_indexes SET embedded_by = $3, updated_at = now()"
-            " WHERE document_id = $1 AND index_version = $2",
-            document_id,
-            version,
-            unit_no,
-        )
+        await jobs.finished_by(conn, document_id, version, unit_no)
         by = unit_no
     return Finished(embedded, total, bool(all_done) and by == unit_no)
 

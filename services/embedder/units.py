@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.embedder.batching import batches
-from shared import tracing
+from shared import jobs, tracing
 from shared.events import EmbedUnit, Event
 from shared.jobs import open_sql
 
@@ -107,12 +107,7 @@ async def replan(
         document_id,
         version,
     )
-    await conn.execute(
-        "UPDATE document_indexes SET embedded_by = NULL WHERE document_id = $1"
-        " AND index_version = $2",
-        document_id,
-        version,
-    )
+    await jobs.units_planned(conn, document_id, version)
     await conn.copy_records_to_table(
         "embed_units",
         records=[

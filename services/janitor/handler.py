@@ -105,7 +105,7 @@ async def _drop_partial(conn: asyncpg.Connection, document_id: str, outcome: str
         return
     await conn.execute("DELETE FROM chunks WHERE document_id = $1", document_id)
     await conn.execute("DELETE FROM embed_units WHERE document_id = $1", document_id)
-    await conn.execute("DELETE FROM document_indexes WHERE document_id = $1", document_id)
+    await jobs.drop(conn, document_id)
     if outcome != "failed":
         await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
     if outcome in {"failed", "cancelled"}:

@@ -41,6 +41,15 @@ def test_services_import_no_tooling_and_no_tests(path: Path) -> None:
     assert not bad, f"{path.name} imports {bad}"
 
 
+JOB_WRITE = re.compile(r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+document_indexes\b", re.IGNORECASE)
+
+
+def test_only_the_jobs_module_writes_job_rows() -> None:
+    """Creating, carrying forward, ending, moving and dropping jobs: one module."""
+    writers = [str(p.relative_to(ROOT)) for p in CODE if JOB_WRITE.search(p.read_text())]
+    assert writers == ["shared/jobs.py"]
+
+
 def test_only_the_status_module_writes_a_documents_status() -> None:
     writers = [
         str(p.relative_to(ROOT))
