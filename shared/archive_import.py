@@ -39,7 +39,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from shared import indexes, jobs, redrive, status
+from shared import indexes, jobs, resume, status
 from shared.archive import ArchiveError, DocumentRow, PageRow, Row
 from shared.archive_read import Spooled, read_archive
 from shared.indexes import IndexVersion
@@ -112,8 +112,8 @@ class _Import:
                 for name, reader in readers.items():
                     await _write(conn, name, reader.until(batch[-1].id), ids, self.tenant, digests)
                 started = await self._finish(conn, [d for d in batch if d.id in ids], digests)
-            for row in started:  # a lost publish is re-driven by the janitor's stall sweep
-                await redrive.publish(self.streams, row, "import")
+            for row in started:  # a lost publish is resumed by the janitor's stall sweep
+                await resume.publish(self.streams, row, "import")
             self.progress("documents", self.counts["documents"])
 
     async def _documents(self, conn: asyncpg.Connection, batch: list[DocumentRow]) -> set[str]:
@@ -168,13 +168,13 @@ class _Import:
         self.counts["duplicates"] += len(linked)
         self.counts["reembedded"] += len(chunk) + len(check)
         started = []
-        for document_id, resume in [
+        for document_id, stage in [
             *((i, Status.CHUNKING) for i in chunk),
             *((i, Status.CHECKING_DUPLICATES) for i in check),
         ]:
             if not trusted:
                 await _own_hashes(conn, document_id, digests[document_id].hexdigest())
-            if row := await status.start_imported(conn, document_id, resume):
+            if row := await status.start_imported(conn, document_id, stage):
                 started.append(row)
         return started
 

@@ -1,4 +1,4 @@
-"""Dead letters for operators: list them, replay them, purge them.
+"""Dead letters for operators: list them, resume them, purge them.
 
 A dead-lettered entry already failed its document (``dead_lettered``). A
 retry puts the document back at the entry's stage and the entry back on its
@@ -54,19 +54,19 @@ async def _selected(
 
 
 async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None) -> int:
-    """Replay dead letters (all, or ``ids``); poison entries are left for purging."""
-    replayed = 0
+    """Resume dead letters (all, or ``ids``); poison entries are left for purging."""
+    resumed = 0
     for entry_id, fields in await _selected(streams, ids):
         try:
             event = decode(fields[FIELD.encode()])
         except (KeyError, msgspec.DecodeError):
             continue
-        # The job runs again: a rebuild's row reopens; the document's own job restarts
+        # The job runs again: a rebuild's row reopens; the document's own job resumes
         # the document at the entry's stage (each statement leaves the other kind alone).
         await jobs.resume(pool, event.job_id)
         group = decoded(fields.get(b"group", b""))
         if group in workers():  # not a status fold's or a delivery's entry
-            await status.restart(
+            await status.resume_failed(
                 pool,
                 event.document_id,
                 resume_status(group),
@@ -79,8 +79,8 @@ async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None)
             pipe.xdel(streams.key(StreamName.DEAD), entry_id)
             added, _ = await pipe.execute()
         await streams.remember([(event.document_id, target, added)])
-        replayed += 1
-    return replayed
+        resumed += 1
+    return resumed
 
 
 async def purge_dead(streams: Streams, ids: list[str] | None = None) -> int:

@@ -48,7 +48,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     def child_id(self, name: str) -> str:
         """A deterministic id for an event caused by this one.
 
-        A replayed handler derives the same ids, so downstream dedup by id works.
+        A redelivered handler derives the same ids, so downstream dedup by id works.
         """
         return str(uuid.uuid5(uuid.UUID(self.event_id), name))
 
@@ -56,7 +56,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         """The ``event_type`` event caused by this one, for the same document and job.
 
         Its id is derived from this event's id and ``name`` (the type's tag by
-        default), so a replayed handler builds the same event. It carries the trace
+        default), so a redelivered handler builds the same event. It carries the trace
         of the span handling this one (or this one's, outside a span).
         """
         tag = name or str(event_type.__struct_config__.tag)
@@ -97,7 +97,7 @@ class DuplicatesChecked(Event, frozen=True, tag="duplicates_checked"):
 
 class ChunksStored(Event, frozen=True, tag="chunks_stored"):
     """Chunks are stored in PostgreSQL, waiting for their vectors: the embedder splits
-    them into units and queues the document's first ones (also a re-drive's event)."""
+    them into units and queues the document's first ones (also a resume's event)."""
 
     chunk_count: int
     index_version: int

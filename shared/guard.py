@@ -28,7 +28,7 @@ FROM documents d WHERE d.id = $1
 def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) -> Handler[E]:
     """``handler``, run only for jobs that still need it.
 
-    The document's own job runs while the document is in the pipeline: a replayed
+    The document's own job runs while the document is in the pipeline: a redelivered
     or late event of a document that already finished changes nothing, and the next
     event of a document whose cancellation was asked for ends it instead of doing
     the stage's work. Any other job (a rebuild's) runs while its row is open

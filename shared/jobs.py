@@ -6,7 +6,7 @@ same way, keyed by that id. They differ in one respect only: the document's own
 job (``documents.job_id``) also drives the document's visible status, since the
 status fold applies only its progress (``shared.status``), and the janitor
 finishes the document when it ends. A rebuild's job (added by a reindex or a
-repair, ``shared.rebuild``) leaves the document as it is.
+missing job of the active version, ``shared.rebuild``) leaves the document as it is.
 
 A live job gets its row when it is chunked, in the version active then; a
 rebuild's row exists from the start, ``pending`` until the build feeds it. The
@@ -43,7 +43,7 @@ live uploads keep their tenants' windows (a live job's lane is its tenant)."""
 def open_sql(di: str, d: str) -> str:
     """SQL that is true while job row ``di`` of document row ``d`` still has work: the
     document's own job while the document is in the pipeline and not cancelling;
-    another while its version is being built (or active: a repair) and it has not
+    another while its version is being built (or active: a missing job) and it has not
     failed."""
     return f"""CASE WHEN {d}.job_id = {di}.job_id
         THEN {d}.status NOT IN {TERMINAL_SQL} AND NOT {d}.cancel_requested
@@ -142,8 +142,8 @@ async def end(conn: Conn, job_id: str, outcome: str, error: str | None = None) -
 
 
 async def resume(conn: Conn, job_id: str) -> None:
-    """A failed job replayed from the dead letters runs again (the document's own job
-    has no row by then: the status restarts it, ``shared.status.restart``)."""
+    """A failed job resumed from the dead letters runs again (the document's own job
+    has no row by then: the status resumes it, ``shared.status.resume_failed``)."""
     await conn.execute(
         "UPDATE document_indexes SET state = 'queued', error = NULL, queued_at = now(),"
         " updated_at = now() WHERE job_id = $1 AND state = 'failed'",

@@ -41,7 +41,7 @@ DOCUMENTS_FINISHED = Counter(
 )
 JANITOR_DELETIONS = Counter(
     "docmesh_janitor_actions_total",
-    "What the janitor's sweeps did: orphans_deleted, uploads_expired, redriven, ...",
+    "What the janitor's sweeps did: orphans_deleted, uploads_expired, resumed, ...",
     ["action"],
 )
 STREAM_LAG = Gauge(

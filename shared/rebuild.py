@@ -11,8 +11,8 @@ switches the active version in the same transaction (:func:`advance`).
 Documents chunked while a build runs get a row of it too (``jobs.chunked``),
 so uploads land in both versions.
 
-Every step is a transaction keyed by the row, so replays change nothing; the
-janitor's sweep re-feeds rows whose event was lost and activates a version whose
+Every step is a transaction keyed by the row, so redeliveries change nothing; the
+janitor's sweep queues again rows whose event was lost and activates a version whose
 last document finished without it.
 """
 
@@ -50,17 +50,17 @@ async def feed(conn: asyncpg.Connection, at_once: int) -> list[DuplicatesChecked
     return [_event(r, version.version) for r in rows]
 
 
-async def redrive(
+async def resume_stalled(
     conn: asyncpg.Connection, stall_after_s: float, max_attempts: int
 ) -> list[DuplicatesChecked]:
-    """Rows of the build, or repairs of the active version, queued for ``stall_after_s``
+    """Rows of the build, or missing jobs of the active version, queued for ``stall_after_s``
     without finishing (their event was lost): queued again, or ``failed`` after
     ``max_attempts``."""
     rows = await jobs.requeue_stalled(conn, stall_after_s, max_attempts)
     return [_event(r, r["index_version"]) for r in rows]
 
 
-async def repair_missing(conn: asyncpg.Connection, limit: int = 100) -> list[DuplicatesChecked]:
+async def index_missing(conn: asyncpg.Connection, limit: int = 100) -> list[DuplicatesChecked]:
     """Completed documents the active version lacks (none should: a crash or a race
     between a chunker and an activation could leave one unsearchable): each is rebuilt
     into the active version from its stored pages, as a build would."""

@@ -245,9 +245,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     expire_grace_s: float = 3_600.0
     """A presigned upload unused this long after its URL expired is marked ``expired``."""
     stall_after_s: float = 900.0
-    """A document without progress for this long is re-driven from its last stage."""
-    max_redrives: int = 3
-    """Re-drives before a document that cannot progress fails as ``stalled``."""
+    """A document without progress for this long is resumed from its last stage."""
+    max_resumes: int = 3
+    """Resumes before a document that cannot progress fails as ``stalled``."""
     idle_consumer_s: float = 3_600.0
     """Consumers idle this long with nothing pending are removed from their group."""
     temp_expiry_days: int = 7
@@ -287,10 +287,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if not key.startswith(ENV_PREFIX):
             continue
         name = key[len(ENV_PREFIX) :].lower()
+        name = RENAMED.get(name, name)
         if name not in known:
             raise ValueError(f"unknown setting {key}")
         raw[name] = _parse(value, known[name])
     return msgspec.convert(raw, Settings, strict=False)
+
+
+RENAMED = {"max_redrives": "max_resumes"}
+"""Settings' former names, still read (deployments set them)."""
 
 
 def _parse(value: str, annotation: object) -> object:

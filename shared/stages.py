@@ -241,7 +241,7 @@ def stage(service: str) -> Stage:
 def route(event_type: type[Event], after: str | None = None) -> str:
     """The stream an event of ``event_type`` goes to when the stage ``after`` (a service)
     publishes it: its own stream for its own continuing events, else the next stage
-    that starts with the type, else the first one (a re-drive, a build's feed)."""
+    that starts with the type, else the first one (a resume, a build's feed)."""
     rows = _current.stages
     start = next((n for n, s in enumerate(rows) if s.service == after), None)
     if start is not None:
@@ -270,7 +270,7 @@ def stage_of_status(status: str) -> Stage:
 
 def resume_status(service: str) -> str:
     """The status of a document whose event ``service`` failed is handled again (a
-    replayed dead letter): the stage's own, ``uploaded`` before the first, the last
+    resumed dead letter): the stage's own, ``uploaded`` before the first, the last
     working status before the finishing stage."""
     rows = _current.stages
     index = rows.index(stage(service))

@@ -5,8 +5,8 @@ progress as events that :func:`apply_progress` folds into the row with a
 monotonic rule (:func:`advances`, written once in Python and generated into
 the SQL): a document never moves back to an earlier status, its progress
 never decreases, and nothing changes once it reached a terminal state, so
-replayed or reordered events leave the row as it was. The other transitions
-(recording a job, cancelling, restarting, expiring) are explicit steps an
+redelivered or reordered events leave the row as it was. The other transitions
+(recording a job, cancelling, resuming, expiring) are explicit steps an
 operator or the gateway takes, each one statement with its own guard.
 """
 
@@ -197,7 +197,7 @@ async def request_cancel(conn: Conn, document_id: str) -> bool:
     return bool(result == "UPDATE 1")
 
 
-async def restart(
+async def resume_failed(
     conn: Conn,
     document_id: str,
     resume_at: str,
@@ -206,8 +206,8 @@ async def restart(
     traceparent: str | None = None,
     job: str | None = None,
 ) -> asyncpg.Record | None:
-    """Put a failed document back at ``resume_at`` (a retry, a replayed dead letter),
-    with a fresh budget of re-drives; the row, or None when it was not failed (or
+    """Put a failed document back at ``resume_at`` (a retry, a resumed dead letter),
+    with a fresh budget of resumes; the row, or None when it was not failed (or
     ``job`` is given and is not the document's: a rebuild's dead letter).
 
     A retry runs as ``new_job``: events still in flight from the failed run carry
@@ -216,7 +216,7 @@ async def restart(
     """
     row: asyncpg.Record | None = await conn.fetchrow(
         f"UPDATE documents SET status = $2, error_code = NULL, error_message = NULL,"
-        " finished_at = NULL, cancel_requested = false, redrives = 0, current_step = $3,"
+        " finished_at = NULL, cancel_requested = false, resumes = 0, current_step = $3,"
         " updated_at = now(), stage_started = '{}', stage_seconds = '{}',"
         " job_id = coalesce($4::uuid, job_id), embedded_count = 0,"
         " traceparent = coalesce($5, traceparent)"
@@ -250,7 +250,7 @@ async def expire_uploads(conn: Conn, grace_s: float) -> list[str]:
 
 async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record]:
     """Documents in the pipeline with no progress for ``stall_after_s``, each with one
-    more re-drive counted (and its clock reset): the rows to re-drive or fail.
+    more resume counted (and its clock reset): the rows to resume or fail.
 
     A document waiting for the embedder is not stalled while its tenant's units
     get done and none of its own has been queued for that long, nor is a copy
@@ -258,7 +258,7 @@ async def count_stalled(conn: Conn, stall_after_s: float) -> list[asyncpg.Record
     """
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""
-        UPDATE documents SET redrives = redrives + 1, updated_at = now()
+        UPDATE documents SET resumes = resumes + 1, updated_at = now()
         WHERE {IN_PIPELINE} AND job_id IS NOT NULL
           AND updated_at < now() - make_interval(secs => $1)
           AND NOT (status = '{Status.EMBEDDING}'

@@ -69,7 +69,7 @@ def split(
     """Chunks of ``pages``, each with its context: title, section path, pages.
 
     Ids are derived from the document, the ordinal and the index version (the
-    first version's ids predate versions and leave it out), so a replay upserts."""
+    first version's ids predate versions and leave it out), so a redelivery upserts."""
     text, starts = join_pages(pages)
     sections = _section_paths(headings, starts, title)
     tables = table_spans(text)

@@ -120,7 +120,7 @@ async def _store(
     """Upsert the version's chunks by (document, version, ordinal) and drop ordinals
     past the end.
 
-    A replay produces the same chunks, so the rows (and any vectors already
+    A redelivery produces the same chunks, so the rows (and any vectors already
     computed for unchanged text) stay as they were.
     """
     attributes = {"docmesh.chunks": len(chunks), "docmesh.index_version": version}

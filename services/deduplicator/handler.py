@@ -42,7 +42,7 @@ async def handle(deps: Deps, event: TextExtracted, ctx: Context) -> Sequence[Eve
                 "UPDATE documents SET waiting_for = $2 WHERE id = $1", event.document_id, original
             )
     if original is not None and not finished:
-        # Its end re-drives this document (redrive.waiters): a duplicate then, or the
+        # Its end resumes this document (resume.waiters): a duplicate then, or the
         # original itself if that one fails or is deleted.
         return [ctx.report("Waiting for the same content, uploaded earlier, to finish", 0.25)]
     if original is not None:

@@ -83,7 +83,7 @@ async def finish(
 
 async def progress(conn: asyncpg.Connection, document_id: str, version: int) -> Finished:
     """Where the job's embedding of the version stands (done when its finishing unit
-    is recorded and no unit is open: a re-drive after the finishing event was lost)."""
+    is recorded and no unit is open: a resume after the finishing event was lost)."""
     row = await conn.fetchrow(
         "SELECT embedded_count, coalesce(chunk_count, 0), embedded_by IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM embed_units WHERE document_id = $1"

@@ -56,7 +56,7 @@ async def handle(deps: Deps, event: ChunksStored | EmbedUnit, ctx: Context) -> S
 
 async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Event]:
     """Split the job's chunks into units and queue the first ones the windows allow
-    (a re-drive puts units whose events may be lost back in line)."""
+    (a resume puts units whose events may be lost back in line)."""
     settings, doc, version = deps.settings, event.document_id, event.index_version
     job = await jobs.get(deps.pool, doc, version)
     tokens = [
@@ -76,7 +76,7 @@ async def schedule(deps: Deps, event: ChunksStored, ctx: Context) -> Sequence[Ev
         await units.replan(conn, doc, version, job.lane, plan)
         queued = await _top_up(deps, conn, job.lane, event)
         done = await completion.progress(conn, doc, version)
-    if done.document_done:  # a re-drive of a document whose last unit was done
+    if done.document_done:  # a resume of a document whose last unit was done
         return [*_done_events(event, ctx, done), *queued]
     mine = any(unit.document_id == doc for unit in queued)
     step = f"Embedding {len(tokens)} chunks" if mine else "Waiting for the embedder"

@@ -85,7 +85,7 @@ async def replan(
     conn: asyncpg.Connection, document_id: str, version: int, lane: str, units: list[Unit]
 ) -> bool:
     """Store the units of the job's chunks of ``version``. The same plan again (a
-    replay, a re-drive) keeps the units' progress and puts queued ones back to wait
+    redelivery, a resume) keeps the units' progress and puts queued ones back to wait
     (their events may be lost); another plan (chunked anew) replaces them, and no
     unit has finished the job then: True."""
     stored = await conn.fetch(

@@ -104,7 +104,7 @@ def _page_reporter(deps: Deps, ctx: Context) -> OnPage:
 async def _store(
     pool: Pool, document_id: str, result: Extracted, sha256: str, text_hash: str
 ) -> None:
-    """Replace the document's pages and headings (a replay writes the same rows)."""
+    """Replace the document's pages and headings (a redelivery writes the same rows)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM pages WHERE document_id = $1", document_id)
         await conn.execute("DELETE FROM headings WHERE document_id = $1", document_id)

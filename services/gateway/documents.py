@@ -19,7 +19,7 @@ from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import DocumentPatch, decode_body
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS, THROTTLE
-from shared import erasure, redrive, status, tracing, webhooks
+from shared import erasure, resume, status, tracing, webhooks
 from shared.events import WebhookDue
 from shared.stages import TERMINAL, Status, pipeline
 
@@ -132,15 +132,15 @@ async def delete_document(request: web.Request) -> web.Response:
         await request.app[STORE].drop_upload(row["object_key"], row["multipart_id"])
     ids = [str(row["id"]) for row in doomed]
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        released = []  # copies waiting for it, or for one of its replacements
+        resumed = []  # copies waiting for it, or for one of its replacements
         for doomed_id in ids:
-            released += await redrive.waiters(conn, doomed_id)
+            resumed += await resume.waiters(conn, doomed_id)
         await erasure.delete_rows(conn, ids)
     await erasure.forget_similar(request.app[POOL], ids)
     await erasure.delete_stream_entries(request.app[STREAMS], ids)
-    if released:  # a lost publish is re-driven by the janitor's stall sweep
+    if resumed:  # a lost publish is resumed by the janitor's stall sweep
         with contextlib.suppress(Exception):
-            await request.app[STREAMS].publish(*released)
+            await request.app[STREAMS].publish(*resumed)
     return web.Response(status=204)
 
 
@@ -212,10 +212,10 @@ async def retry_document(request: web.Request) -> web.Response:
     # The new run is a trace of its own (this request's), linked to the failed run's.
     links = tracing.link_to(doc["traceparent"])
     with tracing.span("retry", links=links, attributes={"docmesh.cause": "retry"}):
-        row = await status.restart(
+        row = await status.resume_failed(
             pool, document_id, Status.CHECKING_DUPLICATES, "Retrying", job, tracing.traceparent()
         )
         if row is None:
             raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
-        await redrive.publish(request.app[STREAMS], row, f"retry:{uuid.uuid4()}")
+        await resume.publish(request.app[STREAMS], row, f"retry:{uuid.uuid4()}")
     return _json_text(await status_json(request, document_id), 202)

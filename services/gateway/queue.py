@@ -127,7 +127,7 @@ async def dead_letters(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/queue/dead-letters/retry")
 @operation(
-    "Replay dead letters at their stage.",
+    "Resume dead letters at their stage.",
     returns=Retried,
     body=DeadLetterIds,
     errors=(422,),

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from shared import jobs, metrics, rebuild, redrive, replacement, status, tracing, webhooks
+from shared import jobs, metrics, rebuild, replacement, resume, status, tracing, webhooks
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
 from shared.settings import Settings
@@ -35,9 +35,9 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
     so a crash never loses one: the notifier's sweep finds it). A build goes on.
 
     The row stays locked from the check to the final status, so two finishing
-    events for one document (a replay, a late dead letter) finish it once. A
+    events for one document (a redelivery, a late dead letter) finish it once. A
     cancellation asked for meanwhile wins over a success. The object is deleted
-    after the commit, so no row lock waits on S3; a replay deletes it again.
+    after the commit, so no row lock waits on S3; a redelivery deletes it again.
     """
     async with deps.pool.acquire() as conn, conn.transaction():
         await replacement.lock_target(conn, event.document_id)
@@ -54,7 +54,7 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         if row["job_id"] != event.job_id:  # a rebuild's job (or an earlier run's)
             return [*await rebuild.advance(conn, deps.settings.reindex_documents)]
         if row["status"] in TERMINAL:
-            # Finished before: a replay, maybe after the delete below failed.
+            # Finished before: a redelivery, maybe after the delete below failed.
             await deps.store.delete(row["object_key"])
             return []
         cancelled = row["cancel_requested"] and event.outcome != "failed"
@@ -65,15 +65,15 @@ async def handle(deps: Deps, event: ProcessingFinished, ctx: Context) -> Sequenc
         deliveries = await webhooks.schedule(
             conn, event.document_id, webhooks.event_for(final.status)
         )
-        released = await redrive.waiters(conn, event.document_id)
-        released += await rebuild.advance(conn, deps.settings.reindex_documents)
+        resumed = await resume.waiters(conn, event.document_id)
+        resumed += await rebuild.advance(conn, deps.settings.reindex_documents)
     with tracing.span("s3 delete"):
         await deps.store.delete(row["object_key"])
     metrics.DOCUMENTS_FINISHED.labels(outcome).inc()
     if outcome == "failed":
         metrics.DOCUMENTS_FAILED.labels(event.error_code or "unknown").inc()
     due = [event.follow(WebhookDue, f"webhook:{d}", delivery_id=d) for d in deliveries]
-    return [final, *due, *released]
+    return [final, *due, *resumed]
 
 
 async def _replacing(

@@ -2,7 +2,7 @@
 
 Each sweep is safe to run twice and from several janitors at once (they take
 a Redis lock so that usually one does): it deletes orphan uploads, expires
-presigned uploads that never came, aborts abandoned multipart uploads, re-drives
+presigned uploads that never came, aborts abandoned multipart uploads, resumes
 jobs that stopped progressing (lost events after a Redis restart, a publish that
 never happened), trims the streams below what every group still needs,
 removes idle consumers, keeps an index build going, drops index versions
@@ -20,7 +20,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from shared import erasure, indexes, metrics, rebuild, redrive, reindex, status, tracing
+from shared import erasure, indexes, metrics, rebuild, reindex, resume, status, tracing
 from shared.db import Pool
 from shared.events import ProcessingFinished
 from shared.settings import Settings
@@ -38,7 +38,7 @@ class Report:
     orphans_deleted: int = 0
     uploads_expired: int = 0
     multiparts_aborted: int = 0
-    redriven: int = 0
+    resumed: int = 0
     stalled: int = 0
     entries_trimmed: int = 0
     consumers_removed: int = 0
@@ -58,12 +58,12 @@ class Sweeper:
     async def all(self) -> Report:
         """Every sweep. One that fails (the store or Redis away) is logged and noted,
         and the others still run: a store that cannot list uploads must not stop
-        the re-drive of stalled documents."""
+        the resume of stalled documents."""
         report = Report()
         report.orphans_deleted = await self._step(report, self.orphans, 0)
         report.uploads_expired = await self._step(report, self.expire_uploads, 0)
         report.multiparts_aborted = await self._step(report, self.abandoned_multiparts, 0)
-        report.redriven, report.stalled = await self._step(report, self.reconcile, (0, 0))
+        report.resumed, report.stalled = await self._step(report, self.reconcile, (0, 0))
         report.entries_trimmed = await self._step(report, self.trim_streams, 0)
         report.consumers_removed = await self._step(report, self.remove_idle_consumers, 0)
         report.rebuilds_queued = await self._step(report, self.reindex, 0)
@@ -89,7 +89,7 @@ class Sweeper:
 
         An object of a finished document goes at once: it can only be a presigned
         URL used again after ``/process`` (the janitor deleted the first upload), so
-        a replayed PUT is never processed and does not stay. An object no document
+        a PUT sent again is never processed and does not stay. An object no document
         knows goes once it is older than ``orphan_age_s``.
         """
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.orphan_age_s)
@@ -147,30 +147,30 @@ class Sweeper:
         return aborted
 
     async def reconcile(self) -> tuple[int, int]:
-        """Re-drive documents that made no progress for ``stall_after_s``; past
-        ``max_redrives`` they fail as ``stalled`` instead of staying "processing"."""
+        """Resume documents that made no progress for ``stall_after_s``; past
+        ``max_resumes`` they fail as ``stalled`` instead of staying "processing"."""
         rows = await status.count_stalled(self.pool, self.settings.stall_after_s)
-        redriven = stalled = 0
+        resumed = stalled = 0
         for row in rows:
             attributes = {
-                "docmesh.cause": "redrive",
-                "docmesh.redrives": row["redrives"],
+                "docmesh.cause": "resume",
+                "docmesh.resumes": row["resumes"],
                 "docmesh.document_id": str(row["id"]),
             }
-            with tracing.span("janitor redrive", row["traceparent"], attributes=attributes):
-                if row["redrives"] > self.settings.max_redrives:
+            with tracing.span("janitor resume", row["traceparent"], attributes=attributes):
+                if row["resumes"] > self.settings.max_resumes:
                     await self.streams.publish(stalled_event(row, self.settings))
                     stalled += 1
                 else:
-                    await redrive.publish(self.streams, row)
-                    redriven += 1
+                    await resume.publish(self.streams, row)
+                    resumed += 1
             log.warning(
-                "document_redriven",
+                "document_resumed",
                 document_id=str(row["id"]),
                 status=row["status"],
-                redrives=row["redrives"],
+                resumes=row["resumes"],
             )
-        return redriven, stalled
+        return resumed, stalled
 
     async def reindex(self) -> int:
         """Keep a build going: documents whose rebuild event was lost are queued again,
@@ -181,8 +181,8 @@ class Sweeper:
         async with self.pool.acquire() as conn, conn.transaction():
             # Locks in the order a finishing unit takes them (its row, the version,
             # then the feed's), so that the two never wait on each other in a cycle.
-            events = await rebuild.redrive(conn, s.stall_after_s, s.max_redrives + 1)
-            events += await rebuild.repair_missing(conn)
+            events = await rebuild.resume_stalled(conn, s.stall_after_s, s.max_resumes + 1)
+            events += await rebuild.index_missing(conn)
             build = await indexes.building(conn)
             if build is not None:
                 await rebuild.try_activate(conn, build.version)
@@ -244,7 +244,7 @@ def stalled_event(row: asyncpg.Record, settings: Settings) -> ProcessingFinished
         error_code="stalled",
         error_message=(
             f"Processing stopped at '{row['status']}' and did not resume after "
-            f"{settings.max_redrives} attempts, {minutes} minutes apart. "
+            f"{settings.max_resumes} attempts, {minutes} minutes apart. "
             "Retry the document; if it stalls again, report it."
         ),
     )

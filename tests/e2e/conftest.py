@@ -44,12 +44,12 @@ async def page(browser: Browser, mesh: Mesh) -> AsyncIterator[Page]:
 
 
 QUICK_SWEEPS = {
-    # A document waiting this long is re-driven by the janitor's sweep.
+    # A document waiting this long is resumed by the janitor's sweep.
     "DOCMESH_STALL_AFTER_S": "6",
     "DOCMESH_SWEEP_INTERVAL_S": "1",
-    "DOCMESH_MAX_REDRIVES": "10",
+    "DOCMESH_MAX_RESUMES": "10",
 }
-"""The janitor's safety nets on a short clock (re-drives, stalled builds)."""
+"""The janitor's safety nets on a short clock (resumes, stalled builds)."""
 
 
 # Module-scoped: each module that needs a traced mesh starts one, and it is stopped

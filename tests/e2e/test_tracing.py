@@ -156,7 +156,7 @@ async def test_a_retry_is_a_trace_of_its_own_linked_to_the_failed_run(
     assert any(s.name == "deduplicator TextExtracted" for s in receiver.trace(retry.trace_id))
 
 
-async def test_a_janitor_redrive_is_a_span_in_the_document_trace(
+async def test_a_janitor_resume_is_a_span_in_the_document_trace(
     receiver: Receiver, traced: Mesh, client: Client, tmp_path: Path
 ) -> None:
     extractors = await worker(traced, "extractor")
@@ -166,7 +166,7 @@ async def test_a_janitor_redrive_is_a_span_in_the_document_trace(
         job = await client.upload(make_pdf(tmp_path / "stalled.pdf", 2, f"Stalled {uuid.uuid4()}"))
         doc = job["document_id"]
         async with asyncio.timeout(60):
-            while not (redrives := _named(receiver, "janitor redrive", doc)):
+            while not (found := _named(receiver, "janitor resume", doc)):
                 await asyncio.sleep(0.2)
     finally:
         for process in extractors:
@@ -174,11 +174,11 @@ async def test_a_janitor_redrive_is_a_span_in_the_document_trace(
     assert (await client.wait(doc))[-1]["status"] == "completed"
     spans = await document_trace(receiver, doc)
     root = next(s for s in spans if s.name == "POST /api/v1/documents/{document_id}/process")
-    redrive = redrives[0]
-    assert redrive.trace_id == root.trace_id and redrive.parent_id == root.span_id
-    assert redrive.attributes["docmesh.cause"] == "redrive"
-    # The re-driven event is handled under the re-drive's span.
-    assert any(s.parent_id == redrive.span_id for s in receiver.trace(root.trace_id))
+    resumed = found[0]
+    assert resumed.trace_id == root.trace_id and resumed.parent_id == root.span_id
+    assert resumed.attributes["docmesh.cause"] == "resume"
+    # The resumed event is handled under the resume's span.
+    assert any(s.parent_id == resumed.span_id for s in receiver.trace(root.trace_id))
 
 
 def _named(receiver: Receiver, name: str, document_id: str) -> list[Span]:

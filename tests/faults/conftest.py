@@ -1,4 +1,4 @@
-"""A mesh tuned for fault injection: short leases, frequent sweeps, quick re-drives."""
+"""A mesh tuned for fault injection: short leases, frequent sweeps, quick resumes."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ FAST = {
     "DOCMESH_BLOCK_MS": "500",
     "DOCMESH_SWEEP_INTERVAL_S": "2",
     "DOCMESH_STALL_AFTER_S": "10",
-    "DOCMESH_MAX_REDRIVES": "6",
+    "DOCMESH_MAX_RESUMES": "6",
     "DOCMESH_MAX_DELIVERIES": "4",
     "DOCMESH_SHUTDOWN_GRACE_S": "5",
 }

@@ -103,7 +103,7 @@ async def test_a_copy_of_a_document_in_flight_waits_for_its_end(
         "UPDATE documents SET updated_at = now() - interval '2 hours' WHERE id = $1", copy
     )
     assert copy not in [str(r["id"]) for r in await status.count_stalled(pool, 60)]
-    # The original ends: its end re-drives the copy.
+    # The original ends: its end resumes the copy.
     end = ProcessingFinished(
         event_id=new_id(), document_id=original, job_id=first_job, outcome=outcome
     )

@@ -156,9 +156,9 @@ async def test_the_sweep_rebuilds_a_completed_document_the_active_version_lacks(
     settings, pool = own
     doc, _ = await document(pool, "completed")  # completed, yet version 1 holds nothing
     async with pool.acquire() as conn, conn.transaction():
-        (event,) = await rebuild.repair_missing(conn)
+        (event,) = await rebuild.index_missing(conn)
     async with pool.acquire() as conn, conn.transaction():
-        assert await rebuild.repair_missing(conn) == []  # queued once
+        assert await rebuild.index_missing(conn) == []  # queued once
     assert event.index_version == 1 and event.document_id == doc
     streams = Streams(redis, settings.stream_prefix)
     chunk = guarded(

@@ -185,7 +185,7 @@ async def test_a_bucket_that_never_had_parts_lists_none(settings: Settings) -> N
 
 async def test_one_failing_sweep_leaves_the_others_running(settings: Settings) -> None:
     """A store that cannot list (here: a bucket that does not exist) fails its own
-    sweeps; the re-drive of stalled documents and the stream sweeps still run."""
+    sweeps; the resume of stalled documents and the stream sweeps still run."""
     gone = msgspec.structs.replace(settings, s3_bucket=f"gone-{uuid.uuid4().hex[:10]}")
     async with open_store(gone) as store, open_pool(gone) as pool, open_redis(gone) as redis:
         report = await Sweeper(gone, pool, store, Streams(redis, gone.stream_prefix)).all()

@@ -54,7 +54,7 @@ async def test_events_of_the_failed_run_are_skipped_after_a_retry(
 ) -> None:
     doc, old_job = await failed_document(pool)
     new_job = str(uuid.uuid4())
-    row = await status.restart(pool, doc, Status.CHECKING_DUPLICATES, "Retrying", new_job)
+    row = await status.resume_failed(pool, doc, Status.CHECKING_DUPLICATES, "Retrying", new_job)
     assert row is not None and str(row["job_id"]) == new_job
     handled: list[Event] = []
 

@@ -112,9 +112,9 @@ async def test_transitions_guard_themselves(pool: asyncpg.Pool) -> None:
     )
     assert await status.record_job(pool, doc, job, None) == job
     assert await status.record_job(pool, doc, str(uuid.uuid4()), None) is None  # lost race
-    assert await status.restart(pool, doc, Status.CHUNKING, "Retrying") is None  # not failed
+    assert await status.resume_failed(pool, doc, Status.CHUNKING, "Retrying") is None  # not failed
     await apply_progress(pool, progress(doc, "failed", 0, error_code="x", error_message="m"))
-    row = await status.restart(pool, doc, Status.CHUNKING, "Retrying")
+    row = await status.resume_failed(pool, doc, Status.CHUNKING, "Retrying")
     assert row is not None and (row["status"], row["error_code"]) == ("chunking", None)
     assert await status.request_cancel(pool, doc)
     assert not await status.cancel_unstarted(pool, doc)  # it has a job: the janitor ends it

@@ -107,7 +107,7 @@ async def test_stalled_documents_are_redriven_then_failed(
     await pool.execute(
         "UPDATE documents SET updated_at = now() - interval '1 hour' WHERE id = $1", doc
     )
-    sweep = sweeper(settings, pool, store, redis, stall_after_s=600, max_redrives=1)
+    sweep = sweeper(settings, pool, store, redis, stall_after_s=600, max_resumes=1)
     streams = sweep.streams
 
     async def mine(stream: Stream) -> list[object]:
@@ -118,9 +118,9 @@ async def test_stalled_documents_are_redriven_then_failed(
         ]
 
     await sweep.reconcile()
-    (redrive,) = await mine(Stream.CHUNK)
-    assert isinstance(redrive, DuplicatesChecked)
-    await sweep.reconcile()  # it made progress just now (the re-drive): nothing to do
+    (resumed,) = await mine(Stream.CHUNK)
+    assert isinstance(resumed, DuplicatesChecked)
+    await sweep.reconcile()  # it made progress just now (the resume): nothing to do
     assert len(await mine(Stream.CHUNK)) == 1
     await pool.execute(
         "UPDATE documents SET updated_at = now() - interval '1 hour' WHERE id = $1", doc

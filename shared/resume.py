@@ -1,4 +1,5 @@
-"""Restarting a document from the last stage it committed (janitor and gateway)."""
+"""Resuming a job: running it again from the last stage it committed (a stalled
+document, a retry, a dead letter, a copy whose original ended, an import)."""
 
 from __future__ import annotations
 
@@ -66,14 +67,14 @@ BUILDERS: dict[type[Event], Callable[[asyncpg.Record, Ids], Event | None]] = {
 row lacks what it needs, or no builder, and the stage before it runs again."""
 
 
-def redrive_event(row: asyncpg.Record, reason: str = "redrive") -> Event:
-    """The event that restarts the document from its last committed stage (see
+def event(row: asyncpg.Record, reason: str = "resume") -> Event:
+    """The event that resumes the document from its last committed stage (see
     :func:`publish` for sending it to that stage)."""
     return _rebuilt(row, reason)[0]
 
 
-async def publish(streams: Streams, row: asyncpg.Record, reason: str = "redrive") -> None:
-    """Publish :func:`redrive_event` to the stage it restarts (not only the first stage
+async def publish(streams: Streams, row: asyncpg.Record, reason: str = "resume") -> None:
+    """Publish :func:`event` to the stage it resumes (not only the first stage
     that starts with its type: a stage may pass its event on to the next)."""
     event, target = _rebuilt(row, reason)
     before = previous(target)
@@ -81,15 +82,15 @@ async def publish(streams: Streams, row: asyncpg.Record, reason: str = "redrive"
 
 
 def _rebuilt(row: asyncpg.Record, reason: str) -> tuple[Event, Stage]:
-    """The event that restarts the document from its last committed stage, and that stage.
+    """The event that resumes the document from its last committed stage, and that stage.
 
     Its id is derived from the job, the attempt and the stage, so a sweep
     that runs twice publishes the same event. It joins the document's trace (under
-    the current span, as a re-drive's or a retry's, when there is one).
+    the current span, as a resume's or a retry's, when there is one).
     """
     job = str(row["job_id"])
     ids: Ids = {
-        "event_id": str(uuid.uuid5(uuid.UUID(job), f"{reason}:{row['redrives']}:{row['status']}")),
+        "event_id": str(uuid.uuid5(uuid.UUID(job), f"{reason}:{row['resumes']}:{row['status']}")),
         "document_id": str(row["id"]),
         "job_id": job,
         "traceparent": tracing.traceparent() or row["traceparent"],
@@ -111,4 +112,4 @@ async def waiters(conn: asyncpg.Connection, original_id: str) -> list[Event]:
         "SELECT * FROM documents WHERE waiting_for = $1 AND status = 'checking_duplicates'",
         original_id,
     )
-    return [redrive_event(row, f"released:{original_id}") for row in rows]
+    return [event(row, f"waited:{original_id}") for row in rows]
