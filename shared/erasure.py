@@ -31,8 +31,10 @@ from shared.streams import Streams
 PAGE = 500
 
 
-async def versions_of(conn: asyncpg.Connection, document_ids: list[str]) -> list[asyncpg.Record]:
-    """The versions of the documents (``shared.versions``), which go with them: id,
+async def replacements_of(
+    conn: asyncpg.Connection, document_ids: list[str]
+) -> list[asyncpg.Record]:
+    """The replacements of the documents (``shared.replacement``), which go with them: id,
     object_key and multipart_id of each, for their uploads and stream entries."""
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT id::text, object_key, multipart_id FROM documents WHERE replaces = ANY($1::uuid[])",

@@ -35,16 +35,16 @@ class Deps:
     pool: Pool
     embeddings: Embeddings
     batcher: Batcher
-    versions: dict[int, IndexVersion] = field(default_factory=dict)
+    index_versions: dict[int, IndexVersion] = field(default_factory=dict)
     """Index versions by number; a version's settings never change, so they are kept."""
 
-    async def version(self, number: int) -> IndexVersion:
-        if number not in self.versions:
+    async def index_version(self, number: int) -> IndexVersion:
+        if number not in self.index_versions:
             found = await indexes.get(self.pool, number)
             if found is None:
                 raise DocumentFailed("index_version_missing", f"Index version {number} is gone.")
-            self.versions[number] = found
-        return self.versions[number]
+            self.index_versions[number] = found
+        return self.index_versions[number]
 
 
 async def handle(deps: Deps, event: ChunksStored | EmbedUnit, ctx: Context) -> Sequence[Event]:
@@ -99,7 +99,7 @@ async def embed_unit(deps: Deps, event: EmbedUnit, ctx: Context) -> Sequence[Eve
         unit["last_ordinal"],
     )
     usage = Usage()
-    version = await deps.version(number)
+    version = await deps.index_version(number)
     vectors, new = await _vectors(deps, version, rows, usage)
     async with deps.pool.acquire() as conn, conn.transaction():
         await _store(version.model, conn, rows, vectors, new)

@@ -21,9 +21,9 @@ from services.gateway import (
     projector,
     queue,
     reindex,
+    replacements,
     search,
     uploads,
-    versions,
     webhooks,
 )
 from services.gateway.auth import DEFAULT_TENANT, KEYS, KeyCache, authenticate, is_loopback
@@ -225,7 +225,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_resources, _projector, _notifier])
     app.add_routes(uploads.routes)
-    app.add_routes(versions.routes)
+    app.add_routes(replacements.routes)
     app.add_routes(multipart.routes)
     app.add_routes(documents.routes)
     app.add_routes(events.routes)

@@ -127,7 +127,7 @@ async def delete_document(request: web.Request) -> web.Response:
     doc = await fetch_document(request, document_id)
     await request.app[THROTTLE].check_rate("delete", request[CALLER])
     async with request.app[POOL].acquire() as conn:
-        doomed = [doc, *await erasure.versions_of(conn, [document_id])]
+        doomed = [doc, *await erasure.replacements_of(conn, [document_id])]
     for row in doomed:
         await request.app[STORE].drop_upload(row["object_key"], row["multipart_id"])
     ids = [str(row["id"]) for row in doomed]

@@ -75,7 +75,7 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
 
 
-class VersionRequest(msgspec.Struct, forbid_unknown_fields=True):
+class ReplacementRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A new file for an existing document: the title, tags and metadata stay."""
 
     filename: Filename

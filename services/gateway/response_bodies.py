@@ -63,7 +63,7 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     duplicate_of: str | None
     """The original, when this document was a copy of one."""
     replaces: str | None
-    """For a new version of a document (``POST /documents/{id}/versions``): that
+    """For a replacement of a document (``POST /documents/{id}/replacements``): that
     document, whose content this one becomes when it completes."""
     similar_to: list[Similar]
     page_count: int | None

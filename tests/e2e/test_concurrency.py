@@ -106,7 +106,7 @@ class Schedule:
         target = self.rng.choice(live)
         data = tiny_pdf(self.folder, paragraph(self.rng, uuid.uuid4().hex)).read_bytes()
         status, presigned = await self.client.call(
-            "POST", f"/documents/{target}/versions",
+            "POST", f"/documents/{target}/replacements",
             json={"filename": "v.pdf", "file_size": len(data), "content_type": "application/pdf"},
         )  # fmt: skip
         if status != 201:  # not completed yet, a duplicate, or a replacement is open

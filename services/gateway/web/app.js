@@ -147,7 +147,7 @@ function uploadFiles(files) {
   }
 }
 
-/** Choose a new file for a completed document and follow its version like an upload. */
+/** Choose a new file for a completed document and follow its replacement like an upload. */
 function replaceFile(doc, name) {
   const input = el("input", { type: "file", accept: ".pdf,.doc,.docx", hidden: true });
   input.addEventListener("change", () => {

@@ -126,20 +126,20 @@ export class DocumentUploader {
 
   /**
    * Replace a completed document's file, keeping its id, title, tags and metadata: the
-   * new file runs as a version (progress as for an upload, under the version's id);
+   * new file runs as a replacement (progress as for an upload, under the replacement's id);
    * the document's current chunks answer searches until it completes. Resolves with
-   * the version's final status ("Unchanged" in its current_step when the file was the same).
+   * the replacement's final status ("Unchanged" in its current_step when the file was the same).
    */
   async replaceDocument(documentId, file) {
-    const upload = await this.api("POST", `/api/v1/documents/${documentId}/versions`, {
+    const upload = await this.api("POST", `/api/v1/documents/${documentId}/replacements`, {
       filename: file.name, file_size: file.size, content_type: contentTypeOf(file),
     });
-    const versionId = upload.document_id;
+    const replacementId = upload.document_id;
     if (upload.multipart) await this.putParts(upload, file);
     else await this.put(upload, file);
-    const job = await this.process(versionId, upload.upload_id);
-    this.emit({ documentId: versionId, phase: "processing", status: { status: job.status, progress: 0 } });
-    return this.trackProgress(versionId);
+    const job = await this.process(replacementId, upload.upload_id);
+    this.emit({ documentId: replacementId, phase: "processing", status: { status: job.status, progress: 0 } });
+    return this.trackProgress(replacementId);
   }
 
   /** ``fields``: title, description, tags and metadata (your own JSON key/values). */

@@ -1,6 +1,7 @@
-"""Replace in place: ``POST /documents/{id}/versions`` presigns a new file for an
+"""Replacement: ``POST /documents/{id}/replacements`` presigns a new file for an
 existing document. It keeps its id, title, tags and metadata; its current chunks
-answer searches until the new version completes (``shared.versions``)."""
+answer searches until the replacement completes (``shared.replacement``).
+``/versions``, its former path, still answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from services.gateway import queries
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, path_document_id
 from services.gateway.openapi import operation
-from services.gateway.request_bodies import PresignRequest, VersionRequest, decode_body
+from services.gateway.request_bodies import PresignRequest, ReplacementRequest, decode_body
 from services.gateway.response_bodies import PresignResponse
 from services.gateway.state import POOL
 from services.gateway.uploads import presigned_upload, replacement_open
@@ -19,6 +20,7 @@ from shared.stages import Status
 routes = web.RouteTableDef()
 
 
+@routes.post("/api/v1/documents/{document_id}/replacements")
 @routes.post("/api/v1/documents/{document_id}/versions")
 @operation(
     "Presign a new file for a completed document: upload it and /process it as the "
@@ -26,16 +28,16 @@ routes = web.RouteTableDef()
     "content, which answers searches until then.",
     returns=PresignResponse,
     status=201,
-    body=VersionRequest,
+    body=ReplacementRequest,
     errors=(409, 413, 415, 422),
 )
-async def new_version(request: web.Request) -> web.Response:
+async def new_replacement(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
-    body = decode_body(await request.read(), VersionRequest)
+    body = decode_body(await request.read(), ReplacementRequest)
     doc = await fetch_document(request, document_id)
     if doc["replaces"] is not None:
         raise ApiError(
-            409, "is_a_version", "This is a version of another document; replace that one."
+            409, "is_a_replacement", "This is a replacement of another document; replace that one."
         )
     if doc["status"] != Status.COMPLETED or doc["duplicate_of"] is not None:
         raise ApiError(

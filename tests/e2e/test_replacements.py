@@ -1,6 +1,6 @@
-"""Replace in place through the API on ``docmesh up``: a new file for a document keeps
-its id, tags and metadata; searches see the old content or the new, never neither
-nor both; a failed version changes nothing; the same file again is "unchanged"."""
+"""Replacement through the API on ``docmesh up``: a new file for a document keeps its
+id, tags and metadata; searches see the old content or the new, never neither nor
+both; a failed replacement changes nothing; the same file again is "unchanged"."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from tests.generate import make_pdf
 pytestmark = pytest.mark.e2e
 
 
-async def _version(client: Client, document_id: str, path: Path) -> dict[str, Any]:
+async def _replacement(client: Client, document_id: str, path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     status, upload = await client.call(
         "POST",
-        f"/documents/{document_id}/versions",
+        f"/documents/{document_id}/replacements",
         json={"filename": path.name, "file_size": len(data), "content_type": "application/pdf"},
     )
     assert status == 201, upload
@@ -36,7 +36,7 @@ async def _holds(client: Client, word: str) -> set[str]:
     return {r["document_id"] for r in found["results"] if word in r["text"]}
 
 
-async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_path: Path) -> None:
+async def test_a_replacement_replaces_the_content_in_place(client: Client, tmp_path: Path) -> None:
     old, new = f"zqold{uuid.uuid4().hex[:8]}", f"zqnew{uuid.uuid4().hex[:8]}"
     job = await client.upload(
         make_pdf(tmp_path / "v1.pdf", 3, f"{old} first edition"),
@@ -46,14 +46,14 @@ async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_p
     document_id = job["document_id"]
     assert (await client.wait(document_id))[-1]["status"] == "completed"
     v2 = make_pdf(tmp_path / "v2.pdf", 4, f"{new} second edition")
-    version = await _version(client, document_id, v2)
-    assert version["document_id"] != document_id
-    # Until the version completes the old content answers, then the new. Searched old
+    replacing = await _replacement(client, document_id, v2)
+    assert replacing["document_id"] != document_id
+    # Until the replacement completes the old content answers, then the new. Searched old
     # first, the document is never missing from both; once the old content is gone it
     # never comes back, and the new one never goes.
     history: list[tuple[bool, bool]] = []
     while True:
-        _, seen = await client.call("GET", f"/documents/{version['document_id']}")
+        _, seen = await client.call("GET", f"/documents/{replacing['document_id']}")
         answering = (
             document_id in await _holds(client, old),
             document_id in await _holds(client, new),
@@ -73,17 +73,17 @@ async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_p
     _, chunks = await client.call("GET", f"/documents/{document_id}/chunks")
     assert all(new in c["text"] or "second" in c["text"] for c in chunks["items"][:1])
     _, library = await client.call("GET", "/documents?limit=500")
-    assert version["document_id"] not in {d["document_id"] for d in library["items"]}
+    assert replacing["document_id"] not in {d["document_id"] for d in library["items"]}
 
-    # A version that fails leaves the document as it was.
+    # A replacement that fails leaves the document as it was.
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.4\n" + b"\x00garbage" * 200)
-    failed = await _version(client, document_id, broken)
+    failed = await _replacement(client, document_id, broken)
     assert (await client.wait(failed["document_id"]))[-1]["status"] == "failed"
     assert await _holds(client, new) == {document_id}
 
     # The same file again changes nothing, and says so.
-    same = await _version(client, document_id, v2)
+    same = await _replacement(client, document_id, v2)
     final = (await client.wait(same["document_id"]))[-1]
     assert final["status"] == "completed" and final["current_step"].startswith("Unchanged")
     _, again = await client.call("GET", f"/documents/{document_id}/chunks")
@@ -91,14 +91,14 @@ async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_p
 
     status, body = await client.call(
         "POST",
-        f"/documents/{same['document_id']}/versions",
+        f"/documents/{same['document_id']}/versions",  # the former path
         json={"filename": "x.pdf", "file_size": 10, "content_type": "application/pdf"},
     )
-    assert status == 409 and body["error"]["code"] == "is_a_version"
-    # Deleting the document deletes its versions.
+    assert status == 409 and body["error"]["code"] == "is_a_replacement"
+    # Deleting the document deletes its replacements.
     status, _ = await client.call("DELETE", f"/documents/{document_id}")
     assert status == 204
-    for run in (version, failed, same):
+    for run in (replacing, failed, same):
         status, _ = await client.call("GET", f"/documents/{run['document_id']}")
         assert status == 404
 
@@ -106,11 +106,11 @@ async def test_a_new_version_replaces_the_content_in_place(client: Client, tmp_p
 async def test_one_replacement_at_a_time(client: Client, tmp_path: Path) -> None:
     job = await client.upload(make_pdf(tmp_path / "a.pdf", 1, f"zqone{uuid.uuid4().hex[:8]}"))
     assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
-    first = await _version(client, job["document_id"], make_pdf(tmp_path / "b.pdf", 1, "b"))
+    first = await _replacement(client, job["document_id"], make_pdf(tmp_path / "b.pdf", 1, "b"))
     data = make_pdf(tmp_path / "c.pdf", 1, "c").read_bytes()
     status, answer = await client.call(
         "POST",
-        f"/documents/{job['document_id']}/versions",
+        f"/documents/{job['document_id']}/replacements",
         json={"filename": "c.pdf", "file_size": len(data), "content_type": "application/pdf"},
     )
     assert status == 409 and answer["error"]["code"] == "replacement_in_progress"
@@ -126,7 +126,7 @@ async def test_copies_keep_the_content_a_replacement_removes(
     assert (await client.wait(original))[-1]["status"] == "completed"
     copy = (await client.upload(pdf))["document_id"]
     assert (await client.wait(copy))[-1]["duplicate_of"] == original
-    replacing = await _version(client, original, make_pdf(tmp_path / "n.pdf", 2, "zqnewtext"))
+    replacing = await _replacement(client, original, make_pdf(tmp_path / "n.pdf", 2, "zqnewtext"))
     assert (await client.wait(replacing["document_id"]))[-1]["status"] == "completed"
     _, view = await client.call("GET", f"/documents/{copy}")
     assert view["duplicate_of"] is None and view["chunk_count"]
