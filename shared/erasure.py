@@ -147,3 +147,14 @@ async def delete_tenant(
         "api_keys": int(keys.split()[-1]),
         "webhooks": int(hooks.split()[-1]),
     }
+
+
+async def forget_if_gone(conn: Conn, streams: Streams, document_id: str) -> bool:
+    """A consumer that found no work for an event: if the event's document was deleted,
+    delete what is left of it on the streams (an event a worker published while the
+    deletion ran, this one included), so a deletion always ends with nothing of it.
+    Whether it was gone."""
+    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM documents WHERE id = $1)", document_id):
+        return False
+    await delete_stream_entries(streams, [document_id])
+    return True

@@ -15,3 +15,13 @@ class DocumentFailed(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class Conflict(Exception):
+    """A request the document's state does not allow (the API answers 409): ``code``
+    for programs, the message for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

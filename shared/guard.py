@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared import erasure
 from shared.db import Pool
 from shared.events import Event, ProcessingFinished
 from shared.jobs import open_sql
@@ -42,7 +43,8 @@ def guarded(pool: Pool, handler: Handler[E], skipped: Handler[E] | None = None) 
 
     async def gate(event: E, ctx: Context) -> Sequence[Event]:
         row = await pool.fetchrow(_STATE, event.document_id, event.job_id)
-        if row is None:
+        if row is None:  # deleted: what is left of it on the streams goes too
+            await erasure.delete_stream_entries(ctx.streams, [event.document_id])
             return await skip(event, ctx)
         if row["own"] and row["running"] and row["cancel_requested"]:
             return [cancelled(event), *await skip(event, ctx)]

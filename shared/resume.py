@@ -73,12 +73,19 @@ def event(row: asyncpg.Record, reason: str = "resume") -> Event:
     return _rebuilt(row, reason)[0]
 
 
+def routed(row: asyncpg.Record, reason: str = "resume") -> tuple[Event, str | None]:
+    """:func:`event`, and the service it is published after (for its route to the stage
+    it resumes, not only the first stage that starts with its type)."""
+    event, target = _rebuilt(row, reason)
+    before = previous(target)
+    return event, before.service if before else None
+
+
 async def publish(streams: Streams, row: asyncpg.Record, reason: str = "resume") -> None:
     """Publish :func:`event` to the stage it resumes (not only the first stage
     that starts with its type: a stage may pass its event on to the next)."""
-    event, target = _rebuilt(row, reason)
-    before = previous(target)
-    await streams.publish(event, after=before.service if before else None)
+    event, after = routed(row, reason)
+    await streams.publish(event, after=after)
 
 
 def _rebuilt(row: asyncpg.Record, reason: str) -> tuple[Event, Stage]:

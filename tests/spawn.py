@@ -34,11 +34,9 @@ class Mesh:
     url: str
     state: Path
     process: subprocess.Popen[bytes]
-
-    @property
-    def settings(self) -> Settings:
-        """The settings the running mesh wrote to its state dir."""
-        return load_settings(mesh_env(self.state))
+    settings: Settings
+    """The settings the mesh wrote to its state dir when it came up (kept: the file
+    goes when the mesh stops)."""
 
 
 def start_mesh(
@@ -71,7 +69,7 @@ def start_mesh(
         process.kill()
         process.wait()
         raise MeshFailed(output.decode(errors="replace") or "docmesh up said nothing")
-    return Mesh(f"http://127.0.0.1:{port}", state, process)
+    return Mesh(f"http://127.0.0.1:{port}", state, process, load_settings(mesh_env(state)))
 
 
 START_DEADLINE_S = 240

@@ -109,8 +109,8 @@ async def run_mesh(
                 _metrics_target(state, spec)
         await supervisor.wait_ready(service_spec("gateway", settings), 120)
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        _write_env_file(state, settings)  # before the line that says it is up
         print(f"docmesh is up: {url}  (logs in {state / 'logs'}; Ctrl-C stops)", flush=True)
-        _write_env_file(state, settings)
         (state / "replicas.json").unlink(missing_ok=True)
         if ready:
             ready.set()

@@ -23,7 +23,7 @@ import structlog
 from aiohttp.abc import AbstractResolver
 
 from services.gateway.status_reader import StatusReader
-from shared import public_net, webhooks
+from shared import erasure, public_net, webhooks
 from shared.db import Pool
 from shared.events import Event, WebhookDue
 from shared.settings import Settings
@@ -59,7 +59,8 @@ class Notifier:
         with ``webhook_tenant_concurrency`` deliveries in flight here gets this one back
         as due a second later, so its slow receivers never hold every slot."""
         delivery = await webhooks.claim(self.pool, event.delivery_id)
-        if delivery is None:
+        if delivery is None:  # not due any more, or its document was deleted
+            await erasure.forget_if_gone(self.pool, ctx.streams, event.document_id)
             return []
         tenant = delivery["tenant"]
         if self.sending.get(tenant, 0) >= self.settings.webhook_tenant_concurrency:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
+from shared import erasure
 from shared.db import Pool
 from shared.events import Event, Progress
 from shared.settings import Settings
@@ -27,6 +28,8 @@ async def project(pool: Pool, event: Progress, ctx: Context) -> Sequence[Event]:
     """Apply one progress event; stale ones change nothing."""
     applied = await apply_progress(pool, event)
     log.debug("progress_projected", status=event.status, progress=event.progress, applied=applied)
+    if not applied:  # stale, or of a document deleted while a worker reported on it
+        await erasure.forget_if_gone(pool, ctx.streams, event.document_id)
     return []
 
 
