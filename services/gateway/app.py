@@ -49,6 +49,7 @@ from services.gateway.throttle import Throttle
 from shared import indexes
 from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
+from shared.errors import Conflict
 from shared.fields import FieldError
 from shared.keys import register_key
 from shared.redis_client import open_redis
@@ -97,6 +98,9 @@ async def errors(
         return await handler(request)
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+    except Conflict as exc:  # what the document's state does not allow
+        err = ApiError(409, exc.code, exc.message)
+        return web.json_response(err.body(), status=409)
     except FieldError as exc:  # a field out of the limits every way in shares
         err = ApiError(422, exc.code, str(exc), exc.field)
         return web.json_response(err.body(), status=422)

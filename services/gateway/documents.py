@@ -5,9 +5,7 @@ Uploading (presign, process) is in ``uploads``, the live status in ``events``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 
 from aiohttp import web
 
@@ -19,9 +17,10 @@ from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import DocumentPatch, decode_body
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
 from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS, THROTTLE
-from shared import erasure, resume, status, tracing, webhooks
-from shared.events import WebhookDue
-from shared.stages import TERMINAL, Status, pipeline
+from shared import tracing
+from shared.service_layer import documents
+from shared.service_layer.unit_of_work import UnitOfWork
+from shared.stages import pipeline
 
 routes = web.RouteTableDef()
 
@@ -119,28 +118,12 @@ async def patch_document(request: web.Request) -> web.Response:
     errors=(429,),
 )
 async def delete_document(request: web.Request) -> web.Response:
-    """Remove the document and all that is stored of it (``shared.erasure``).
-
-    Workers still holding one of its events find no row and skip it.
-    """
+    """Remove the document and all that is stored of it (``shared.erasure``)."""
     document_id = path_document_id(request)
-    doc = await fetch_document(request, document_id)
+    await fetch_document(request, document_id)
     await request.app[THROTTLE].check_rate("delete", request[CALLER])
-    async with request.app[POOL].acquire() as conn:
-        doomed = [doc, *await erasure.replacements_of(conn, [document_id])]
-    for row in doomed:
-        await request.app[STORE].drop_upload(row["object_key"], row["multipart_id"])
-    ids = [str(row["id"]) for row in doomed]
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        resumed = []  # copies waiting for it, or for one of its replacements
-        for doomed_id in ids:
-            resumed += await resume.waiters(conn, doomed_id)
-        await erasure.delete_rows(conn, ids)
-    await erasure.forget_similar(request.app[POOL], ids)
-    await erasure.delete_stream_entries(request.app[STREAMS], ids)
-    if resumed:  # a lost publish is resumed by the janitor's stall sweep
-        with contextlib.suppress(Exception):
-            await request.app[STREAMS].publish(*resumed)
+    async with UnitOfWork(request.app[POOL], request.app[STREAMS]) as uow:
+        await documents.delete(uow, request.app[STORE], documents.Delete(document_id))
     return web.Response(status=204)
 
 
@@ -152,38 +135,13 @@ async def delete_document(request: web.Request) -> web.Response:
     errors=(409,),
 )
 async def cancel(request: web.Request) -> web.Response:
-    """Stop a document at its next stage boundary; the janitor then removes its
-    partial chunks and its upload and ends it as ``cancelled``."""
-    pool, document_id = request.app[POOL], path_document_id(request)
-    doc = await fetch_document(request, document_id)
-    if doc["status"] in TERMINAL:
-        raise ApiError(409, "already_finished", f"The document is already {doc['status']}.")
-    if doc["job_id"] is None:  # nothing runs yet: it ends here
-        await request.app[STORE].drop_upload(doc["object_key"], doc["multipart_id"])
-        if await cancel_unstarted(request, document_id):
-            return _json_text(await status_json(request, document_id), 202)
-    await status.request_cancel(pool, document_id)  # a job, or one was recorded meanwhile
+    """Stop a document at its next stage boundary (the janitor then removes its partial
+    chunks and its upload and ends it as ``cancelled``), or now if it has no job."""
+    document_id = path_document_id(request)
+    await fetch_document(request, document_id)
+    async with UnitOfWork(request.app[POOL], request.app[STREAMS]) as uow:
+        await documents.cancel(uow, request.app[STORE], documents.Cancel(document_id))
     return _json_text(await status_json(request, document_id), 202)
-
-
-async def cancel_unstarted(request: web.Request, document_id: str) -> bool:
-    """End a document that has no job yet as ``cancelled``, with the tenant's
-    ``document.cancelled`` deliveries scheduled in the same transaction (as the
-    janitor does for a running one); False when a job was recorded first."""
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if not await status.cancel_unstarted(conn, document_id):
-            return False
-        deliveries = await webhooks.schedule(
-            conn, document_id, webhooks.event_for(Status.CANCELLED)
-        )
-    due = [
-        WebhookDue(event_id=str(uuid.uuid4()), document_id=document_id, job_id="", delivery_id=d)
-        for d in deliveries
-    ]
-    if due:  # a lost publish is announced by the notifier's sweep
-        with contextlib.suppress(Exception):
-            await request.app[STREAMS].publish(*due)
-    return True
 
 
 @routes.post("/api/v1/documents/{document_id}/retry")
@@ -194,28 +152,13 @@ async def cancel_unstarted(request: web.Request, document_id: str) -> bool:
     errors=(409,),
 )
 async def retry_document(request: web.Request) -> web.Response:
-    """Run a failed document again from its extracted text (the upload is gone by then)."""
-    pool, document_id = request.app[POOL], path_document_id(request)
+    """Run a failed document again from its extracted text (the upload is gone by then),
+    as a trace of its own (this request's), linked to the failed run's."""
+    document_id = path_document_id(request)
     doc = await fetch_document(request, document_id)
-    if doc["status"] != Status.FAILED:
-        raise ApiError(
-            409, "not_failed", f"Only a failed document can be retried; it is {doc['status']}."
-        )
-    if not doc["text_hash"] or not await queries.has_pages(pool, document_id):
-        raise ApiError(
-            409,
-            "upload_gone",
-            "The document failed before its text was extracted "
-            "and its upload is deleted: presign and upload it again.",
-        )
-    job = str(uuid.uuid4())
-    # The new run is a trace of its own (this request's), linked to the failed run's.
     links = tracing.link_to(doc["traceparent"])
     with tracing.span("retry", links=links, attributes={"docmesh.cause": "retry"}):
-        row = await status.resume_failed(
-            pool, document_id, Status.CHECKING_DUPLICATES, "Retrying", job, tracing.traceparent()
-        )
-        if row is None:
-            raise ApiError(409, "not_failed", "The document changed meanwhile; ask again.")
-        await resume.publish(request.app[STREAMS], row, f"retry:{uuid.uuid4()}")
+        async with UnitOfWork(request.app[POOL], request.app[STREAMS]) as uow:
+            retry = documents.Retry(document_id, tracing.traceparent())
+            await documents.retry(uow, retry)
     return _json_text(await status_json(request, document_id), 202)

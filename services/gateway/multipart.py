@@ -15,7 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from services.gateway import queries
-from services.gateway.documents import cancel_unstarted, status_json
+from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
 from services.gateway.http import check_upload_id, fetch_document, json_response, path_document_id
 from services.gateway.openapi import operation
@@ -27,8 +27,9 @@ from services.gateway.response_bodies import (
     StoredPart,
     UploadParts,
 )
-from services.gateway.state import POOL, SETTINGS, STORE
-from shared import status
+from services.gateway.state import POOL, SETTINGS, STORE, STREAMS
+from shared.service_layer import documents
+from shared.service_layer.unit_of_work import UnitOfWork
 from shared.stages import Status
 from shared.storage import ObjectStore
 
@@ -207,8 +208,8 @@ async def abort(request: web.Request) -> web.Response:
     doc = await fetch_document(request, document_id)
     multipart_id = _open_multipart(doc)
     await request.app[STORE].drop_upload(doc["object_key"], multipart_id)
-    if not await cancel_unstarted(request, document_id):
-        await status.request_cancel(request.app[POOL], document_id)
+    async with UnitOfWork(request.app[POOL], request.app[STREAMS]) as uow:
+        await documents.cancel(uow, request.app[STORE], documents.Cancel(document_id))
     return web.Response(
         text=await status_json(request, document_id), content_type="application/json"
     )
