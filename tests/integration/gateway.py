@@ -5,6 +5,7 @@ Its own database, because API keys switch the whole API to authenticated mode.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -20,14 +21,46 @@ from shared.settings import Settings
 from tests.client import Client
 from tests.http_server import serving
 
+_TEMPLATES: dict[tuple[object, ...], str] = {}
+_TEMPLATE_LOCK = asyncio.Lock()
+
+
+def _schema_of(settings: Settings) -> tuple[object, ...]:
+    """The settings a migrated schema depends on (``shared.db._substitute``'s)."""
+    return (
+        settings.embeddings_dimensions, settings.search_language, settings.chunk_tokens,
+        settings.chunk_overlap_tokens, settings.embeddings_model, settings.embeddings_input_mode,
+        settings.embeddings_send_dimensions,
+    )  # fmt: skip
+
+
+async def _template(settings: Settings) -> str:
+    """A database migrated once per session for these settings, that tests copy
+    (``CREATE DATABASE ... TEMPLATE``: a file copy, not every migration again)."""
+    async with _TEMPLATE_LOCK:
+        key = _schema_of(settings)
+        if key not in _TEMPLATES:
+            name = f"tpl_{uuid.uuid4().hex[:10]}"
+            admin = await asyncpg.connect(settings.database_url)
+            try:
+                await admin.execute(f"CREATE DATABASE {name}")
+            finally:
+                await admin.close()
+            url = settings.database_url.rsplit("/", 1)[0] + "/" + name
+            await migrate(msgspec.structs.replace(settings, database_url=url))
+            _TEMPLATES[key] = name
+        return _TEMPLATES[key]
+
 
 @contextlib.asynccontextmanager
-async def own_database(settings: Settings) -> AsyncIterator[str]:
-    """A new, empty database on the same server; dropped afterwards."""
+async def own_database(settings: Settings, migrated: bool = False) -> AsyncIterator[str]:
+    """A new database on the same server (empty, or ``migrated`` as a copy of the
+    session's template); dropped afterwards."""
     name = f"gw_{uuid.uuid4().hex[:10]}"
+    template = f" TEMPLATE {await _template(settings)}" if migrated else ""
     admin = await asyncpg.connect(settings.database_url)
     try:
-        await admin.execute(f"CREATE DATABASE {name}")
+        await admin.execute(f"CREATE DATABASE {name}{template}")
         try:
             yield settings.database_url.rsplit("/", 1)[0] + "/" + name
         finally:
@@ -38,10 +71,9 @@ async def own_database(settings: Settings) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def migrated_database(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
-    """Settings and a pool for a new database of its own, migrated; dropped afterwards."""
-    async with own_database(settings) as url:
+    """Settings and a pool for a new, migrated database of its own; dropped afterwards."""
+    async with own_database(settings, migrated=True) as url:
         own = msgspec.structs.replace(settings, database_url=url)
-        await migrate(own)
         async with open_pool(own) as pool:
             yield own, pool
 
@@ -51,9 +83,9 @@ async def running_gateway(
     settings: Settings, **overrides: Any
 ) -> AsyncIterator[tuple[str, Settings]]:
     """The gateway app served on a free port; yields its base URL and settings."""
-    async with own_database(settings) as url:
-        own = msgspec.structs.replace(settings, database_url=url, **overrides)
-        await migrate(own)
+    wanted = msgspec.structs.replace(settings, **overrides)
+    async with own_database(wanted, migrated=True) as url:
+        own = msgspec.structs.replace(wanted, database_url=url)
         async with serving(create_app(own)) as base:
             yield base, own
 
