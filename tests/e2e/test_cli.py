@@ -1,5 +1,5 @@
-"""The README's ``docmesh`` commands, typed as written in the folder of a running
-``docmesh up``: each finds that mesh by itself and says which it is."""
+"""The ``docmesh`` commands of the README and the guide, typed as written in the folder
+of a running ``docmesh up``: each finds that mesh by itself and says which it is."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from tests.integration.cli import docmesh_here
 from tests.mesh import Mesh
 
-README = Path(__file__).parents[2] / "README.md"
+ROOT = Path(__file__).parents[2]
+DOCS = [ROOT / "README.md", ROOT / "services" / "gateway" / "GUIDE.md"]
 CHANGES_THE_MESH = {"up", "bench", "secrets", "scale", "run"}
 """Commands the test leaves out: they start or reshape a mesh, or write a secret."""
 CHANGES_THE_MESH_ACTION = {("reindex", "start"), ("reindex", "cancel"), ("reindex", "rollback")}
@@ -21,7 +22,8 @@ CHANGES_THE_MESH_ACTION |= {("tenant", "delete"), ("keys", "create"), ("keys", "
 def readme_commands() -> list[list[str]]:
     """Every ``docmesh ...`` line of the README's shell blocks that does not change the
     mesh (starting one, a reindex, deleting a tenant, creating keys)."""
-    blocks = re.findall(r"```(?:sh|bash)\n(.*?)```", README.read_text(), re.DOTALL)
+    text = "\n".join(doc.read_text() for doc in DOCS)
+    blocks = re.findall(r"```(?:sh|bash)\n(.*?)```", text, re.DOTALL)
     found = []
     for line in (line for block in blocks for line in block.splitlines()):
         if not re.match(r"(\.venv/bin/)?docmesh ", line):

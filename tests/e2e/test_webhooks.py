@@ -1,6 +1,6 @@
 """Webhooks through the running mesh: a receiver on a local port is told, signed,
 that a document completed; answering 500 twice, it gets the same delivery a third
-time, and the attempts are listed. The signature is checked with the README's code."""
+time, and the attempts are listed. The signature is checked with the guide's code."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from tests.client import Client
 from tests.generate import make_pdf
 from tests.http_server import serving
 
-README = Path(__file__).parents[2] / "README.md"
+GUIDE = Path(__file__).parents[2] / "services" / "gateway" / "GUIDE.md"
 
 
 def readme_verifier() -> Any:
-    """The README's Python ``verify``, run as a receiver would copy it."""
-    code = re.search(r"```python\n(# Verify a docmesh webhook.*?)```", README.read_text(), re.S)
-    assert code, "the README shows how to verify a signature in Python"
+    """The guide's Python ``verify``, run as a receiver would copy it."""
+    code = re.search(r"```python\n(# Verify a docmesh webhook.*?)```", GUIDE.read_text(), re.S)
+    assert code, "the guide shows how to verify a signature in Python"
     scope: dict[str, Any] = {}
     exec(code.group(1), scope)
     return scope["verify"]
