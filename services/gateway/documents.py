@@ -12,25 +12,23 @@ from aiohttp import web
 from services.gateway import metadata, queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
-from services.gateway.http import fetch_document, int_param, json_response, path_document_id
+from services.gateway.http import (
+    fetch_document,
+    int_param,
+    json_response,
+    path_document_id,
+    status_json,
+)
 from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import DocumentPatch, decode_body
 from services.gateway.response_bodies import ChunkPage, DocumentPage, DocumentStatus
-from services.gateway.state import POOL, STATUS_READER, STORE, STREAMS, THROTTLE
+from services.gateway.state import POOL, STORE, STREAMS, THROTTLE
 from shared import tracing
 from shared.service_layer import documents
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.stages import pipeline
 
 routes = web.RouteTableDef()
-
-
-async def status_json(request: web.Request, document_id: str) -> str:
-    """The status view of a document as JSON text; a 404 when there is none."""
-    body = await request.app[STATUS_READER].read(document_id, tenant(request))
-    if body is None:
-        await fetch_document(request, document_id)  # answers the 404
-    return str(body)
 
 
 def _json_text(body: str, status: int = 200) -> web.Response:

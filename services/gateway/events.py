@@ -19,9 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.auth import CALLER, tenant
-from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
-from services.gateway.http import allowed_origin, fetch_document, json_response, path_document_id
+from services.gateway.http import (
+    allowed_origin,
+    fetch_document,
+    json_response,
+    path_document_id,
+    status_json,
+)
 from services.gateway.openapi import operation
 from services.gateway.response_bodies import StatusEvent, StreamToken
 from services.gateway.state import FEED, SETTINGS, STREAM_TOKENS

@@ -12,7 +12,7 @@ from aiohttp import web
 from services.gateway.auth import tenant
 from services.gateway.errors import ApiError
 from services.gateway.queries import document_row
-from services.gateway.state import POOL, SETTINGS
+from services.gateway.state import POOL, SETTINGS, STATUS_READER
 
 
 def allowed_origin(request: web.Request) -> str | None:
@@ -67,3 +67,11 @@ def check_upload_id(upload_id: str, doc: asyncpg.Record) -> None:
         raise ApiError(
             422, "upload_mismatch", "upload_id does not belong to this document.", "upload_id"
         )
+
+
+async def status_json(request: web.Request, document_id: str) -> str:
+    """The status view of a document as JSON text; a 404 when there is none."""
+    body = await request.app[STATUS_READER].read(document_id, tenant(request))
+    if body is None:
+        await fetch_document(request, document_id)  # answers the 404
+    return str(body)

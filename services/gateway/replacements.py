@@ -11,10 +11,10 @@ from services.gateway import queries
 from services.gateway.errors import ApiError
 from services.gateway.http import fetch_document, path_document_id
 from services.gateway.openapi import operation
+from services.gateway.presign import presigned_upload, replacement_open
 from services.gateway.request_bodies import PresignRequest, ReplacementRequest, decode_body
 from services.gateway.response_bodies import PresignResponse
 from services.gateway.state import POOL
-from services.gateway.uploads import presigned_upload, replacement_open
 from shared.stages import Status
 
 routes = web.RouteTableDef()

@@ -10,21 +10,26 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from services.gateway import multipart, queries
+from services.gateway import queries
 from services.gateway.auth import CALLER, tenant
-from services.gateway.documents import status_json
 from services.gateway.errors import ApiError
-from services.gateway.http import check_upload_id, fetch_document, json_response, path_document_id
+from services.gateway.http import (
+    check_upload_id,
+    fetch_document,
+    json_response,
+    path_document_id,
+    status_json,
+)
 from services.gateway.openapi import operation
+from services.gateway.presign import presigned_upload
 from services.gateway.request_bodies import (
     CONTENT_TYPES,
     PresignRequest,
     ProcessRequest,
-    check_presign,
     decode_body,
 )
 from services.gateway.response_bodies import PresignResponse, ProcessResponse
-from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
+from services.gateway.state import POOL, STORE, STREAMS, THROTTLE
 from shared import status, tracing
 from shared.db import Pool
 from shared.events import DocumentUploaded
@@ -51,91 +56,6 @@ async def presign(request: web.Request) -> web.Response:
     fields["tags"] = body.tags
     fields["metadata"] = json.dumps(check_metadata(body.metadata))
     return await presigned_upload(request, body, fields)
-
-
-async def presigned_upload(
-    request: web.Request, body: PresignRequest, fields: dict[str, object]
-) -> web.Response:
-    """Register an upload of ``body``'s file as a new document row with ``fields``
-    (title, tags, metadata, ...) and answer its presigned PUT (or parts)."""
-    settings, store = request.app[SETTINGS], request.app[STORE]
-    fmt = check_presign(body, settings.max_file_size)
-    await request.app[THROTTLE].check_rate("presign", request[CALLER])
-    await request.app[THROTTLE].check_tenant_bytes(
-        request.app[POOL], tenant(request), body.file_size
-    )
-    document_id, upload_id = str(uuid.uuid4()), str(uuid.uuid4())
-    key = store.temp_key(upload_id, fmt.value)
-    content_type = body.content_type.split(";")[0].strip().lower()
-    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.presign_expires_s)
-    in_parts = body.multipart
-    if in_parts is None:
-        in_parts = body.file_size >= settings.multipart_threshold_bytes
-    url, parts, multipart_id = None, None, None
-    if in_parts:
-        multipart_id = await store.start_multipart(key, content_type)
-        planned = multipart.Planned(
-            key, multipart_id, body.file_size, settings.multipart_part_bytes
-        )
-        parts = await multipart.plan(store, planned, settings.presign_expires_s)
-    else:
-        url = await store.presign_put(key, content_type, settings.presign_expires_s, body.file_size)
-    row = {
-        "id": document_id,
-        "upload_id": upload_id,
-        "filename": body.filename,
-        "content_type": content_type,
-        "file_size": body.file_size,
-        **fields,
-        "object_key": key,
-        "upload_expires_at": expires_at,
-        "tenant": tenant(request),
-        "multipart_id": multipart_id,
-        "part_size": parts.part_size if parts else None,
-    }
-    try:
-        await _admit_upload(request, row)
-    except ApiError:
-        await store.drop_upload(key, multipart_id)  # the quota was taken meanwhile
-        raise
-    return json_response(
-        PresignResponse(
-            document_id=document_id,
-            upload_id=upload_id,
-            upload_url=url,
-            method="PUT",
-            headers={} if parts else {"Content-Type": content_type},
-            expires_in=settings.presign_expires_s,
-            expires_at=expires_at.isoformat().replace("+00:00", "Z"),
-            multipart=parts,
-        ),
-        status=201,
-    )
-
-
-async def _admit_upload(request: web.Request, row: dict[str, object]) -> None:
-    """Record the upload if the tenant's quota still has room for it: checked and
-    recorded under the tenant's lock, so concurrent presigns cannot overrun it (the
-    check before S3 was asked for anything only spares refused requests that work)."""
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        await queries.lock_tenant_admission(conn, str(row["tenant"]))
-        await request.app[THROTTLE].check_tenant_bytes(
-            conn, str(row["tenant"]), int(str(row["file_size"]))
-        )
-        try:
-            await status.register_upload(conn, **row)
-        except asyncpg.UniqueViolationError as exc:  # two replacements presigned at once
-            raise replacement_open() from exc
-
-
-def replacement_open() -> ApiError:
-    """The answer to a second replacement of a document while one is open."""
-    return ApiError(
-        409,
-        "replacement_in_progress",
-        "A new file for this document is already being uploaded or processed; wait for "
-        "it to end (or cancel it), then replace the document again.",
-    )
 
 
 @routes.post("/api/v1/documents/{document_id}/process")

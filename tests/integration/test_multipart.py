@@ -12,7 +12,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from services.gateway.multipart import S3_MAX_PARTS, S3_MIN_PART, plan_parts
+from services.gateway.parts import S3_MAX_PARTS, S3_MIN_PART, plan_parts
 from services.janitor.sweeps import Sweeper
 from shared.db import open_pool
 from shared.redis_client import open_redis

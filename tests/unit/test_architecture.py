@@ -85,3 +85,38 @@ def test_the_top_level_is_the_users_list() -> None:
     }
     untracked = {"bench-results.json", "build", "test-artifacts"}  # made by runs, ignored
     assert visible - untracked - {p for p in visible if p.endswith(".egg-info")} == expected
+
+
+GATEWAY = ROOT / "services" / "gateway"
+
+
+def _gateway_imports(path: Path) -> set[str]:
+    """The gateway modules ``path`` imports at run time (not for typing only)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+        for node in ast.walk(branch)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only or not isinstance(node, ast.ImportFrom) or not node.module:
+            continue
+        if node.module.startswith("services.gateway."):
+            found.add(node.module.rsplit(".", 1)[1])
+        elif node.module == "services.gateway":
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_routes_never_import_routes_and_the_gateway_is_shallow() -> None:
+    modules = {p.stem: _gateway_imports(p) for p in GATEWAY.glob("*.py")}
+    routes = {p.stem for p in GATEWAY.glob("*.py") if "RouteTableDef()" in p.read_text()}
+    assert {(r, m) for r in routes for m in modules[r] & routes} == set()
+
+    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+        deeper = [depth(m, seen | {name}) for m in modules.get(name, ()) if m not in seen]
+        return 1 + max(deeper, default=0)
+
+    assert max(depth(name) for name in modules) <= 8
