@@ -52,16 +52,17 @@ QUICK_SWEEPS = {
 """The janitor's safety nets on a short clock (resumes, stalled builds)."""
 
 
-# Module-scoped: each module that needs a traced mesh starts one, and it is stopped
-# before the next module runs.
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
     with otlp_receiver() as receiver:
         yield receiver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def traced(receiver: Receiver, server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
+    """A mesh that exports its traces, with the janitor's safety nets on a short clock:
+    the tests of tracing, erasure and features meeting share it (each on documents of
+    its own)."""
     settings = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from shared.events import Stream
+from shared.events import FIELD, Stream, decode
 from shared.streams import stream_key
 from tests.client import Client
 from tests.faults.conftest import kill, worker
@@ -108,7 +108,7 @@ async def test_a_worker_killed_mid_handler_shows_the_redelivery(
     receiver: Receiver, traced: Mesh, client: Client, tmp_path: Path
 ) -> None:
     job = await client.upload(make_pdf(tmp_path / "long.pdf", 16, f"Redelivered {uuid.uuid4()}"))
-    await _embedder_holds_an_entry(traced)
+    await _embedder_holds_an_entry(traced, job["document_id"])
     kill(await worker(traced, "embedder"))
     assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
     spans = await document_trace(receiver, job["document_id"])
@@ -117,16 +117,20 @@ async def test_a_worker_killed_mid_handler_shows_the_redelivery(
     assert all(s.parent_id for s in again)  # in the document's trace, under its publisher
 
 
-async def _embedder_holds_an_entry(mesh: Mesh) -> None:
-    """Wait until the embedder has an entry delivered and not acked: a handler runs."""
+async def _embedder_holds_an_entry(mesh: Mesh, document_id: str) -> None:
+    """Wait until the embedder has an entry of the document delivered and not acked: a
+    handler runs on it (other tests' documents share the mesh)."""
     settings = mesh.settings
     key = stream_key(settings.stream_prefix, Stream.EMBED)
     async with aioredis.Redis.from_url(settings.redis_url) as redis, asyncio.timeout(120):
         while True:
             if await redis.exists(key):
-                groups = await redis.xinfo_groups(key)
-                if any(g["pending"] for g in groups):
-                    return
+                for group in await redis.xinfo_groups(key):
+                    pending = await redis.xpending_range(key, group["name"], "-", "+", 100)
+                    for entry in pending:
+                        found = await redis.xrange(key, entry["message_id"], entry["message_id"])
+                        if found and decode(found[0][1][FIELD.encode()]).document_id == document_id:
+                            return
             await asyncio.sleep(0.05)
 
 
