@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 from aiohttp import web
 
+from services.gateway import error_codes
 from services.gateway.response_bodies import ErrorBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -101,14 +102,23 @@ def build(app: web.Application, version: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "docmesh", "version": version},
         "paths": paths,
+        "x-error-codes": error_codes.described(),
         "components": {
-            "schemas": components,
+            "schemas": _with_codes(components),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             },
         },
     }
+
+
+def _with_codes(components: dict[str, Any]) -> dict[str, Any]:
+    """The error body's ``code`` enumerates every code the API answers."""
+    code = components["ErrorDetail"]["properties"]["code"]
+    code["enum"] = sorted(error_codes.ERROR_CODES)
+    code["description"] = "A stable name of the problem (`x-error-codes` says each one's meaning)."
+    return components
 
 
 def _operation(
