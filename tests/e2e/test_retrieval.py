@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pymupdf
 import pytest
 
 from tests.client import Client
@@ -131,9 +133,28 @@ async def test_shared_text_is_embedded_once(client: Client, tmp_path: Path) -> N
     assert sent_two < final_two["chunk_count"] - final_one["chunk_count"] + 2
 
 
+def _report(path: Path, words: list[str], first_line: str) -> Path:
+    """Eight pages of text of its own (other tests' documents share the generator's,
+    and would crowd the ten nearest out of ``similar_to``)."""
+    doc = pymupdf.open()
+    for page in range(8):
+        text = " ".join(words[page * 300 : (page + 1) * 300])
+        doc.new_page().insert_textbox(
+            pymupdf.Rect(50, 50, 545, 800),
+            (first_line + "\n" if not page else "") + text,
+            fontsize=8,
+        )
+    doc.save(path)
+    doc.close()
+    return path
+
+
 async def test_near_duplicates_are_processed_and_reported(client: Client, tmp_path: Path) -> None:
-    original = make_pdf(tmp_path / "a.pdf", 8, f"Report {uuid.uuid4()}")
-    revised = make_pdf(tmp_path / "b.pdf", 8, f"Report {uuid.uuid4()}")  # one line differs
+    rng = random.Random(uuid.uuid4().int)
+    words = [f"{rng.choice('bcdfgklmnprst')}{rng.choice('aeiou')}{rng.randrange(10**4)}"
+             for _ in range(2400)]  # fmt: skip
+    original = _report(tmp_path / "a.pdf", words, f"Report {uuid.uuid4()}")
+    revised = _report(tmp_path / "b.pdf", words, f"Report {uuid.uuid4()}")  # one line differs
     first = await client.upload(original)
     await client.wait(first["document_id"])
     second = await client.upload(revised)

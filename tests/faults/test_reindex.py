@@ -188,10 +188,11 @@ async def _old_rows_go_after_retention(pool: asyncpg.Pool, old: int) -> None:
 
 
 async def test_unchanged_texts_under_an_unchanged_model_are_not_embedded_again(
-    mesh: Mesh, client: Client
+    mesh: Mesh, client: Client, tmp_path: Path
 ) -> None:
     """A rebuild with the active version's settings sends nothing to the model: every
     text is in the embedding cache, keyed by model and dimensions."""
+    await finish(client, await upload_all(client, documents(tmp_path, 2)))  # its own too
     active = (await reindex_state(client))["active"]
     before = await embedder_counters(client)
     body = {k: active[k] for k in ("chunk_tokens", "chunk_overlap_tokens", "embeddings_model")}
