@@ -98,18 +98,9 @@ async def delete_orphan_vectors(conn: asyncpg.Connection) -> int:
 async def delete_stream_entries(streams: Streams, document_ids: Collection[str]) -> int:
     """XDEL every entry about the documents, on every stream and the dead letters; how
     many went. Found through each document's record of its entries
-    (``Streams.entries_of``), so the cost is the documents' entries, whatever the
+    (``Streams.forget``), so the cost is the documents' entries, whatever the
     streams hold. A worker holding one of them finds no document and skips it."""
-    ids = list(document_ids)
-    deleted = 0
-    for key, entries in (await streams.entries_of(ids)).items():
-        for start in range(0, len(entries), PAGE):
-            deleted += int(await streams.redis.xdel(key, *entries[start : start + PAGE]))
-    for document_id in ids:
-        await streams.redis.delete(
-            streams.entries_key(document_id), streams.entries_key(document_id, dead=True)
-        )
-    return deleted
+    return await streams.forget(list(document_ids))
 
 
 async def delete_tenant(

@@ -62,6 +62,9 @@ def decoded(value: bytes | str) -> str:
 
 
 ENTRY_INDEX_S = 7 * 86_400
+GONE_S = 86_400
+"""How long a deleted document's mark stays: longer than any worker holds an event."""
+XDEL_PAGE = 500
 
 
 def reconnecting() -> AsyncRetrying:
@@ -185,16 +188,46 @@ class Streams:
         """Record where each (document, stream key, entry id) went, so that deleting
         a document costs its own entries, never a scan of the streams. A record lost
         to a crash leaves an entry that workers skip (its document is gone) and the
-        stream's trimming removes."""
+        stream's trimming removes.
+
+        The entry was added a moment before its record: a deletion that read the
+        records in between missed it. So the record and a look at the document's
+        ``gone`` mark are one transaction (all keys share a slot), and a publisher
+        that finds the mark deletes what it just added (``forget``)."""
         if not added:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
+        documents = sorted({document_id for document_id, _, _ in added})
+        async with self.redis.pipeline(transaction=True) as pipe:
             for document_id, key, entry_id in added:
                 index = self.entries_key(document_id, dead)
                 pipe.sadd(index, f"{key} {decoded(entry_id)}")
                 if not dead:
                     pipe.expire(index, ENTRY_INDEX_S)
-            await pipe.execute()
+            for document_id in documents:
+                pipe.exists(self.gone_key(document_id))
+            marks = (await pipe.execute())[-len(documents) :]
+        if gone := [d for d, mark in zip(documents, marks, strict=True) if mark]:
+            await self.forget(gone)
+
+    def gone_key(self, document_id: str) -> str:
+        """Set while a deleted document's late events may still be published."""
+        return redis_key(self.prefix, "gone", document_id)
+
+    async def forget(self, document_ids: Sequence[str]) -> int:
+        """XDEL every recorded entry of the documents (work streams and dead letters)
+        and their records, marking them gone first so that an entry recorded after
+        this read deletes itself (``remember``). How many entries went."""
+        for document_id in document_ids:
+            await self.redis.set(self.gone_key(document_id), 1, ex=GONE_S)
+        deleted = 0
+        for key, entries in (await self.entries_of(document_ids)).items():
+            for start in range(0, len(entries), XDEL_PAGE):
+                deleted += int(await self.redis.xdel(key, *entries[start : start + XDEL_PAGE]))
+        for document_id in document_ids:
+            await self.redis.delete(
+                self.entries_key(document_id), self.entries_key(document_id, dead=True)
+            )
+        return deleted
 
     async def entries_of(self, document_ids: Sequence[str]) -> dict[str, list[str]]:
         """Every recorded entry of the documents, by stream key."""

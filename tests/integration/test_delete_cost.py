@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from shared.events import DocumentUploaded, Stream, encode
+from shared.events import FIELD, DocumentUploaded, Stream, encode
 from shared.group_reader import Entry, GroupReader
 from shared.redis_client import RedisClient
 from shared.settings import Settings
@@ -73,3 +73,19 @@ async def test_xrange_calls_are_counted(settings: Settings, redis: RedisClient) 
     before = await xrange_calls(redis)
     await Streams(redis, settings.stream_prefix).entries(Stream.EXTRACT)
     assert await xrange_calls(redis) == before + 1
+
+
+async def test_an_entry_recorded_after_the_deletion_read_the_records_goes_too(
+    settings: Settings, redis: RedisClient
+) -> None:
+    """A worker adds an event, the document is deleted, then the worker records the
+    entry (its XADD and its record are two round trips): the record finds the
+    document gone and takes the entry with it."""
+    streams = Streams(redis, settings.stream_prefix)
+    document_id = str(uuid.uuid4())
+    key = streams.key(Stream.EXTRACT)
+    entry = await redis.xadd(key, {FIELD: encode(uploaded(document_id))})
+    assert await streams.forget([document_id]) == 0  # the deletion ran in between
+    await streams.remember([(document_id, key, entry)])
+    assert await redis.xrange(key) == []
+    assert await streams.entries_of([document_id]) == {}
