@@ -118,7 +118,12 @@ async def run_mesh(
     finally:
         print("docmesh is stopping", flush=True)
         (state / MESH_ENV).unlink(missing_ok=True)  # commands no longer find it
-        await supervisor.stop(grace=settings.shutdown_grace_s + 5)
+        grace = settings.shutdown_grace_s + 5
+        servers_names = {spec.name for spec in servers.specs}
+        await supervisor.stop_together(
+            [c.spec.name for c in supervisor.children if c.spec.name not in servers_names], grace
+        )
+        await supervisor.stop(grace=grace)  # then the servers, the last started first
 
 
 TARGETS = "metrics-targets.json"

@@ -14,6 +14,7 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,14 @@ class Supervisor:
             for c in self.children
             if c.spec.name == name and c.process and c.process.returncode is None
         ]
+
+    async def stop_together(self, names: Collection[str], grace: float = 30.0) -> None:
+        """Stop the children called ``names`` at once (they need the others, not each
+        other: each finishes its message in flight while the servers still run)."""
+        self.stopping = True
+        await asyncio.gather(
+            *(self._stop_child(c, grace) for c in self.children if c.spec.name in names)
+        )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop every child, the last started first, killing those that linger."""
