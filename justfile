@@ -96,6 +96,10 @@ pipeline:
 test *ARGS:
     {{venv}}pytest {{ARGS}}
 
+# The quick lane while coding: unit tests and in-process integration tests, no mesh
+test-fast *ARGS:
+    {{venv}}pytest tests/unit tests/integration -m "not slow" {{ARGS}}
+
 # Lint with ruff
 lint:
     {{venv}}ruff check .

@@ -123,3 +123,32 @@ async def sandbox(servers: Settings) -> AsyncIterator[Sandbox]:
     """The extractor's child-process runner, with the servers' settings."""
     async with Sandbox(servers) as sandbox:
         yield sandbox
+
+
+MESHES = ("traced", "keyed_mesh", "own_mesh", "split_mesh")
+"""Session meshes that only a few tests use: each such test runs in the worker that
+started the mesh (``pytest -n 2 --dist loadgroup``), so it starts once."""
+
+
+def _group(item: pytest.Item) -> str | None:
+    """Which tests must share a worker: those of one mesh. Unit and integration tests
+    go wherever a worker is free (each worker has its own servers)."""
+    path = Path(str(item.fspath))
+    folder = path.relative_to(Path(__file__).parent).parts[0]
+    names = getattr(item, "fixturenames", ())
+    if folder == "faults":
+        return f"faults-{path.stem}"  # a mesh per module
+    if folder != "e2e":
+        return None
+    for name in MESHES:
+        if name in names:
+            return name
+    if "mesh" in names:  # the e2e session mesh, started in both workers: halves
+        return f"mesh-{sum(path.stem.encode()) % 2}"
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if (group := _group(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -21,6 +21,7 @@ from tests.integration.gateway import client_of, running_gateway
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 async def test_keys_from_the_command_line_work_in_either_header_until_revoked(
     settings: Settings,
 ) -> None:

@@ -116,6 +116,7 @@ async def test_crafted_archives_are_refused_before_anything_is_written(
         read_archive(path, tmp_path, own, trust_unsigned=False)
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_whatever_the_archive_holds(tmp_path: Path, settings: Settings) -> None:
     """A 1 MB archive whose one line unpacks to 300 MB, and one whose manifest does."""
     for name in ("pages.jsonl", "manifest.json"):

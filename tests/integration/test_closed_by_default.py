@@ -53,6 +53,7 @@ async def test_an_open_api_beyond_loopback_refuses_to_start(settings: Settings) 
             assert (await anyone.call("GET", "/documents"))[0] == 200
 
 
+@pytest.mark.slow
 async def test_the_admin_key_from_a_secret_closes_the_api_and_stays_revoked(
     settings: Settings,
 ) -> None:

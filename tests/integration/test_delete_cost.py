@@ -38,6 +38,7 @@ async def xrange_calls(redis: RedisClient) -> int:
     return sum(int(n.get("cmdstat_xrange", {}).get("calls", 0)) for n in nodes)
 
 
+@pytest.mark.slow
 async def test_delete_reads_no_stream_and_is_rate_limited(
     settings: Settings, redis: RedisClient
 ) -> None:

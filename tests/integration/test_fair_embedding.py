@@ -128,6 +128,7 @@ async def test_a_document_is_finished_by_exactly_one_unit(
         assert (await completion.progress(conn, doc.document_id, 1)).document_done
 
 
+@pytest.mark.slow
 async def test_a_waiting_document_says_what_is_ahead_and_when_it_will_be_done(
     deps: embedder.Deps, pool: asyncpg.Pool, redis: RedisClient, settings: Settings
 ) -> None:

@@ -70,6 +70,7 @@ def children() -> set[int]:
     return live
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 async def test_a_hostile_document_fails_with_its_code_and_the_next_one_is_read(
     name: str, deps: extractor.Deps, redis: RedisClient, tmp_path: Path, corpus: Path

@@ -21,6 +21,7 @@ from tests.bench.pipeline import register_upload
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 async def test_each_page_read_by_ocr_is_told_in_the_status(
     settings: Settings,
     pool: asyncpg.Pool,

@@ -36,6 +36,7 @@ async def test_real_answers_match_the_described_types(settings: Settings) -> Non
         assert page.items[0].status == "awaiting_upload"
 
 
+@pytest.mark.slow
 async def test_fuzzing_the_api_finds_no_server_error(settings: Settings, tmp_path: Path) -> None:
     async with running_gateway(settings, rate_limit_presign="", rate_limit_process="") as (
         base,

@@ -150,6 +150,7 @@ async def test_cancelling_a_rollback_keeps_the_version_it_was_rolling_back_to(
         assert states == {1: "retired", 2: "active"}
 
 
+@pytest.mark.slow
 async def test_docmesh_reindex_does_the_same_from_the_command_line(settings: Settings) -> None:
     prefix = f"reindex-{uuid.uuid4().hex[:8]}"
     async with running_gateway(settings, stream_prefix=prefix) as (_, own):

@@ -254,6 +254,7 @@ async def test_a_wiped_stream_recreates_the_group(settings: Settings, redis: Red
         await wait_for(lambda: _count(redis, settings, Stream.DEDUP, 2))
 
 
+@pytest.mark.slow
 async def test_a_slow_live_handler_keeps_its_lease(settings: Settings, redis: RedisClient) -> None:
     # Renewed every lease/3: with a 4 s lease only a 2.7 s stall of this busy
     # machine's event loop could let the peer claim, not the 1.3 s of a 2 s lease.

@@ -27,6 +27,7 @@ async def first_event(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return 200, line.decode().strip()
 
 
+@pytest.mark.slow
 async def test_a_stream_opens_with_a_short_lived_token_and_never_with_the_key(
     settings: Settings, tmp_path: Path
 ) -> None:

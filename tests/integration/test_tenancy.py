@@ -40,6 +40,7 @@ async def _completed_chunk(
     )
 
 
+@pytest.mark.slow
 async def test_each_tenant_sees_only_its_documents(settings: Settings, tmp_path: Path) -> None:
     async with running_gateway(settings) as (base, own):
         pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)

