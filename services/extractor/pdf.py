@@ -3,7 +3,6 @@ removed (``margins``), headings from the outline or the typography, OCR."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pymupdf
 import structlog
 
+from services.extractor.budget import cpu_now
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
 from services.extractor.margins import strip_running
@@ -103,10 +103,10 @@ def _page_blocks(
 ) -> list[Block]:
     read = page_blocks if full_layout else plain_blocks
     try:
-        started = time.perf_counter()
+        started = cpu_now()
         textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
         layout = page.get_text("dict", textpage=textpage)
-        blocks = read(page, layout, types, textpage, time.perf_counter() - started)
+        blocks = read(page, layout, types, textpage, cpu_now() - started)
         if ocr and needs_ocr(page, bool(blocks)):
             # Without text, the whole page is read; with text, only its images
             # are, and their text joins the page's own.
