@@ -17,11 +17,37 @@ class DocumentFailed(Exception):
         self.message = message
 
 
-class Conflict(Exception):
-    """A request the document's state does not allow (the API answers 409): ``code``
-    for programs, the message for people."""
+class Refused(Exception):
+    """A request a use case cannot do as asked: ``code`` for programs, the message for
+    people; ``status`` is what the API answers with it (the command line prints it)."""
+
+    status = 400
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Conflict(Refused):
+    """What the document's state does not allow (409)."""
+
+    status = 409
+
+
+class Gone(Refused):
+    """What came too late: the upload's time ran out (410)."""
+
+    status = 410
+
+
+class Invalid(Refused):
+    """What the input itself makes impossible: a file of the wrong size or format (422)."""
+
+    status = 422
+
+
+class Unavailable(Refused):
+    """A server the use case needs did not answer; trying again later can work (503)."""
+
+    status = 503

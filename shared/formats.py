@@ -18,6 +18,14 @@ class Format(enum.StrEnum):
     DOCX = "docx"
 
 
+CONTENT_TYPES: dict[str, Format] = {
+    "application/pdf": Format.PDF,
+    "application/msword": Format.DOC,
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": Format.DOCX,
+}
+"""The content types an upload may declare, and the format each one names."""
+
+
 def sniff_prefix(head: bytes) -> Format | None:
     """The format that ``head`` (the first bytes of a file) announces.
 

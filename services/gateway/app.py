@@ -49,7 +49,7 @@ from services.gateway.throttle import Throttle
 from shared import indexes
 from shared.db import Pool, open_pool
 from shared.embeddings import open_embeddings
-from shared.errors import Conflict
+from shared.errors import Refused
 from shared.fields import FieldError
 from shared.keys import register_key
 from shared.redis_client import open_redis
@@ -98,9 +98,9 @@ async def errors(
         return await handler(request)
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
-    except Conflict as exc:  # what the document's state does not allow
-        err = ApiError(409, exc.code, exc.message)
-        return web.json_response(err.body(), status=409)
+    except Refused as exc:  # what a use case cannot do as asked
+        err = ApiError(exc.status, exc.code, exc.message)
+        return web.json_response(err.body(), status=exc.status)
     except FieldError as exc:  # a field out of the limits every way in shares
         err = ApiError(422, exc.code, str(exc), exc.field)
         return web.json_response(err.body(), status=422)

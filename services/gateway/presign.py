@@ -10,7 +10,6 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from services.gateway import queries
 from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.http import json_response
@@ -19,6 +18,7 @@ from services.gateway.request_bodies import PresignRequest, check_presign
 from services.gateway.response_bodies import PresignResponse
 from services.gateway.state import POOL, SETTINGS, STORE, THROTTLE
 from shared import status
+from shared.service_layer.uploads import lock_tenant_admission
 
 
 async def presigned_upload(
@@ -84,7 +84,7 @@ async def _admit_upload(request: web.Request, row: dict[str, object]) -> None:
     recorded under the tenant's lock, so concurrent presigns cannot overrun it (the
     check before S3 was asked for anything only spares refused requests that work)."""
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await queries.lock_tenant_admission(conn, str(row["tenant"]))
+        await lock_tenant_admission(conn, str(row["tenant"]))
         await request.app[THROTTLE].check_tenant_bytes(
             conn, str(row["tenant"]), int(str(row["file_size"]))
         )

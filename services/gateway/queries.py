@@ -164,12 +164,6 @@ async def bytes_in_flight(pool: Conn, tenant: str) -> int:
     return held
 
 
-async def lock_tenant_admission(conn: asyncpg.Connection, tenant: str) -> None:
-    """Serialise, until the transaction ends, the requests that check a tenant's quota
-    or backlog and then add to it: two at once cannot both pass a limit only one fits."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"admit:{tenant}")
-
-
 async def extend_upload(pool: Pool, document_id: str, seconds: int, lifetime_s: int) -> float:
     """A multipart upload still under way is not expired while its client keeps asking
     for part URLs: its deadline moves to ``seconds`` from now, but never past

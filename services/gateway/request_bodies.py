@@ -22,16 +22,10 @@ from shared.fields import (
     depth,
     has_nul,
 )
-from shared.formats import Format
+from shared.formats import CONTENT_TYPES, Format
 from shared.webhooks import WebhookEvent
 
 T = TypeVar("T")
-
-CONTENT_TYPES: dict[str, Format] = {
-    "application/pdf": Format.PDF,
-    "application/msword": Format.DOC,
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": Format.DOCX,
-}
 
 MAX_BODY_DEPTH = 16
 """Levels of nesting any request body may have (metadata's own limit is lower)."""

@@ -7,10 +7,14 @@ import ast
 from pathlib import Path
 
 from services.gateway.error_codes import ERROR_CODES
+from shared.errors import Conflict, Gone, Invalid, Unavailable
 
 ROOT = Path(__file__).parents[2]
 SOURCES = sorted([*(ROOT / "services" / "gateway").rglob("*.py"), *(ROOT / "shared").rglob("*.py")])
-STATUS_OF = {"Conflict": 409, "FieldError": 422}
+STATUS_OF = {
+    "FieldError": 422,
+    **{kind.__name__: kind.status for kind in (Conflict, Gone, Invalid, Unavailable)},
+}
 ENDED = ("cancelled", "expired", "deleted")
 """What ``document_{status}`` codes name (a document that ended, or went)."""
 
