@@ -119,7 +119,9 @@ async def test_a_document_goes_through_a_stage_added_as_a_table_row(
         " WHERE id = $1",
         doc,
     )
-    assert done["status"] == "completed" and [doc] == SEEN
+    # The janitor's sweeps may resume another test's stalled document on the same
+    # database through the new stage too: this one must be among those it saw.
+    assert done["status"] == "completed" and doc in SEEN
     assert done["embedded_count"] == done["chunk_count"] > 0
     started: dict[str, str] = msgspec.json.decode(done["stage_started"])
     assert sorted(started, key=started.__getitem__) == [

@@ -177,16 +177,25 @@ export class DocumentUploader {
     const documentId = upload.document_id;
     const size = upload.multipart.part_size;
     const sent = new Map((upload.held || []).map((part) => [part.part_number, part.size]));
+    // Once a part has failed the upload has: parts still in flight report nothing more
+    // (their progress would show "uploading" over the failure) and start no others.
+    let failed = false;
     const report = () => {
+      if (failed) return;
       const loaded = [...sent.values()].reduce((a, b) => a + b, 0);
       this.emit({ documentId, phase: "uploading", loaded, total: file.size });
     };
     const queue = [...upload.multipart.parts];
     const worker = async () => {
-      for (let part = queue.shift(); part; part = queue.shift()) {
+      for (let part = queue.shift(); part && !failed; part = queue.shift()) {
         const n = part.part_number;
         const blob = file.slice((n - 1) * size, n * size);
-        await this.putPart(documentId, part, blob, (bytes) => { sent.set(n, bytes); report(); });
+        try {
+          await this.putPart(documentId, part, blob, (bytes) => { sent.set(n, bytes); report(); });
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
       }
     };
     report();
