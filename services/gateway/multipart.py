@@ -21,7 +21,7 @@ from services.gateway.http import (
     status_json,
 )
 from services.gateway.openapi import operation
-from services.gateway.parts import Planned, part_length, part_urls, plan_parts
+from services.gateway.parts import Planned, part_urls
 from services.gateway.request_bodies import CompleteUploadRequest, decode_body
 from services.gateway.response_bodies import (
     DocumentStatus,
@@ -32,7 +32,7 @@ from services.gateway.state import POOL, SETTINGS, STORE, STREAMS
 from shared.service_layer import documents
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.stages import Status
-from shared.storage import ObjectStore
+from shared.storage import ObjectStore, part_length, plan_parts
 
 routes = web.RouteTableDef()
 

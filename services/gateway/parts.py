@@ -3,27 +3,10 @@ most) and a presigned PUT URL for each part, its length signed in."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from services.gateway.response_bodies import MultipartPlan, PartUrl
-from shared.storage import ObjectStore
-
-S3_MIN_PART = 5 * 1024**2
-"""S3 refuses parts below 5 MiB, but for the last."""
-S3_MAX_PARTS = 10_000
-
-
-def plan_parts(file_size: int, part_bytes: int) -> tuple[int, int]:
-    """The part size and count for ``file_size`` bytes: parts of ``part_bytes``, at
-    least S3's minimum, and larger when the file would need more than 10,000."""
-    size = max(part_bytes, S3_MIN_PART, math.ceil(file_size / S3_MAX_PARTS))
-    return size, max(1, math.ceil(file_size / size))
-
-
-def part_length(file_size: int, part_size: int, number: int) -> int:
-    """The bytes part ``number`` (from 1) must hold: the part size, the rest for the last."""
-    return min(part_size, file_size - (number - 1) * part_size)
+from shared.storage import ObjectStore, part_length, plan_parts
 
 
 async def part_urls(

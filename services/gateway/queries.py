@@ -178,14 +178,3 @@ async def extend_upload(pool: Pool, document_id: str, seconds: int, lifetime_s: 
         lifetime_s,
     )
     return left
-
-
-async def open_replacement(pool: Pool, document_id: str) -> bool:
-    """Whether a replacement of the document is still uploading or being processed."""
-    return bool(
-        await pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM documents WHERE replaces = $1"
-            f" AND NOT cancel_requested AND status NOT IN {TERMINAL_SQL})",
-            document_id,
-        )
-    )

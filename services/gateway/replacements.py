@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import queries
-from services.gateway.errors import ApiError
+from services.gateway.auth import CALLER, tenant
 from services.gateway.http import fetch_document, path_document_id
 from services.gateway.openapi import operation
-from services.gateway.presign import presigned_upload, replacement_open
-from services.gateway.request_bodies import PresignRequest, ReplacementRequest, decode_body
+from services.gateway.presign import presigned_response
+from services.gateway.request_bodies import ReplacementRequest, decode_body, upload_of
 from services.gateway.response_bodies import PresignResponse
-from services.gateway.state import POOL
-from shared.stages import Status
+from services.gateway.state import POOL, SETTINGS, STORE, THROTTLE
+from shared.service_layer.presign import Replace, replace
+from shared.service_layer.unit_of_work import UnitOfWork
 
 routes = web.RouteTableDef()
 
@@ -34,21 +34,11 @@ routes = web.RouteTableDef()
 async def new_replacement(request: web.Request) -> web.Response:
     document_id = path_document_id(request)
     body = decode_body(await request.read(), ReplacementRequest)
-    doc = await fetch_document(request, document_id)
-    if doc["replaces"] is not None:
-        raise ApiError(
-            409, "is_a_replacement", "This is a replacement of another document; replace that one."
-        )
-    if doc["status"] != Status.COMPLETED or doc["duplicate_of"] is not None:
-        raise ApiError(
-            409,
-            "not_replaceable",
-            f"Only a completed document that holds its own chunks can be replaced; "
-            f"this one is {doc['status']}.",
-        )
-    if await queries.open_replacement(request.app[POOL], document_id):
-        raise replacement_open()
-    upload = PresignRequest(body.filename, body.file_size, body.content_type)
-    upload.multipart = body.multipart
-    fields = {key: doc[key] for key in ("title", "description", "tags", "metadata")}
-    return await presigned_upload(request, upload, {**fields, "replaces": document_id})
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    await fetch_document(request, document_id)  # the caller's, or a 404
+    upload = upload_of(body, settings.max_file_size)
+    await request.app[THROTTLE].check_rate("presign", request[CALLER])
+    cmd = Replace(document_id, tenant(request), upload)
+    async with UnitOfWork(request.app[POOL]) as uow:
+        made = await replace(uow, store, request.app[THROTTLE], settings, cmd)
+    return await presigned_response(store, settings.presign_expires_s, made, upload.file_size)

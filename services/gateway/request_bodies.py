@@ -23,6 +23,7 @@ from shared.fields import (
     has_nul,
 )
 from shared.formats import CONTENT_TYPES, Format
+from shared.service_layer.presign import Upload
 from shared.webhooks import WebhookEvent
 
 T = TypeVar("T")
@@ -185,7 +186,7 @@ def _too_deep() -> ApiError:
     return ApiError(422, "too_deep", f"The body is nested more than {MAX_BODY_DEPTH} levels deep.")
 
 
-def check_presign(req: PresignRequest, max_size: int) -> Format:
+def check_presign(req: PresignRequest | ReplacementRequest, max_size: int) -> Format:
     """Rules msgspec cannot express; returns the declared format."""
     try:
         name = check_filename(req.filename)
@@ -218,3 +219,9 @@ def check_presign(req: PresignRequest, max_size: int) -> Format:
             "filename",
         )
     return fmt
+
+
+def upload_of(req: PresignRequest | ReplacementRequest, max_size: int) -> Upload:
+    """The upload a presign body describes, within the API's limits."""
+    fmt = check_presign(req, max_size)
+    return Upload(req.filename, req.file_size, req.content_type, fmt, req.multipart)

@@ -15,13 +15,15 @@ from services.gateway.http import (
     status_json,
 )
 from services.gateway.openapi import operation
-from services.gateway.presign import presigned_upload
-from services.gateway.request_bodies import PresignRequest, ProcessRequest, decode_body
+from services.gateway.presign import presigned_response
+from services.gateway.request_bodies import PresignRequest, ProcessRequest, decode_body, upload_of
 from services.gateway.response_bodies import PresignResponse, ProcessResponse
-from services.gateway.state import POOL, STORE, STREAMS, THROTTLE
+from services.gateway.state import POOL, SETTINGS, STORE, STREAMS, THROTTLE
 from shared import tracing
 from shared.fields import check_metadata
 from shared.service_layer import uploads
+from shared.service_layer.presign import Presign
+from shared.service_layer.presign import presign as presign_upload
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.service_layer.uploads import Process
 
@@ -39,10 +41,14 @@ routes = web.RouteTableDef()
 )
 async def presign(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), PresignRequest)
-    fields: dict[str, object] = {"title": body.title, "description": body.description}
-    fields["tags"] = body.tags
-    fields["metadata"] = json.dumps(check_metadata(body.metadata))
-    return await presigned_upload(request, body, fields)
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    upload = upload_of(body, settings.max_file_size)
+    await request.app[THROTTLE].check_rate("presign", request[CALLER])
+    metadata = json.dumps(check_metadata(body.metadata))
+    cmd = Presign(tenant(request), upload, body.title, body.description, body.tags, metadata)
+    async with UnitOfWork(request.app[POOL]) as uow:
+        made = await presign_upload(uow, store, request.app[THROTTLE], settings, cmd)
+    return await presigned_response(store, settings.presign_expires_s, made, upload.file_size)
 
 
 @routes.post("/api/v1/documents/{document_id}/process")

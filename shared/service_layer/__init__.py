@@ -1,9 +1,10 @@
 """The service layer: each thing a client, an operator or a worker asks of a document
 is one function of (unit of work, command), called alike by the gateway's routes,
-the workers and the command line (``documents``: presign's record, process, cancel,
-retry, delete; ``finishing``: a job's end, a document's end and its webhooks).
+the workers and the command line (``presign``: a new document's upload, or a
+replacement's; ``uploads``: processing an upload; ``documents``: cancel, retry,
+delete; ``finishing``: a job's end, a document's end and its webhooks).
 
-A use case checks what the document's state allows (``shared.errors.Conflict`` when
-it does not), writes through the unit of work, and hands it the events its change
+A use case checks what the document's state allows (``shared.errors.Refused`` and
+its kinds when it does not), writes through the unit of work, and hands it the events its change
 causes; the unit of work commits, then publishes them, or gives them to a worker's
 runner to publish with its ack (``unit_of_work``)."""

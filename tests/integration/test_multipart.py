@@ -12,12 +12,11 @@ import aiohttp
 import msgspec
 import pytest
 
-from services.gateway.parts import S3_MAX_PARTS, S3_MIN_PART, plan_parts
 from services.janitor.sweeps import Sweeper
 from shared.db import open_pool
 from shared.redis_client import open_redis
 from shared.settings import Settings
-from shared.storage import ObjectStore, open_store
+from shared.storage import S3_MAX_PARTS, S3_MIN_PART, ObjectStore, open_store, plan_parts
 from shared.streams import Streams
 from tests.client import Client
 from tests.integration.gateway import client_of, running_gateway
