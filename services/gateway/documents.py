@@ -67,7 +67,7 @@ async def list_documents(request: web.Request) -> web.Response:
     where = metadata.compile_filter(
         metadata.parse_query(request.query.get("filter")) or {},
         "documents.metadata",
-        queries.FIRST_FILTER_PARAM,
+        queries.LIBRARY_FILTER_FROM,
     )
     bodies, total = await queries.status_page(
         request.app[POOL], tenant(request), wanted, tag, (limit, offset), where

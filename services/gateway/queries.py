@@ -29,7 +29,8 @@ async def job_of(pool: Pool, document_id: str) -> str:
     return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
 
 
-FIRST_FILTER_PARAM = 6
+LIBRARY_FILTER_FROM = 6
+"""The library query's first parameter number for its metadata filter's values."""
 
 
 async def status_page(
@@ -42,7 +43,7 @@ async def status_page(
 ) -> tuple[list[str], int]:
     """Status views (JSON text), newest first, and how many match in all. ``page`` is
     (limit, offset); ``metadata_filter`` SQL over ``documents.metadata`` with its
-    parameters numbered from ``$FIRST_FILTER_PARAM``."""
+    parameters numbered from ``$LIBRARY_FILTER_FROM``."""
     where, params = metadata_filter
     rows = await pool.fetch(
         RECENT + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM {STATUS_FROM}"

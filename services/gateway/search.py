@@ -20,6 +20,8 @@ from services.gateway.request_bodies import SearchRequest, decode_body
 from services.gateway.response_bodies import Box, SearchResponse, SearchResult
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
 from shared import indexes
+from shared.embeddings import Embeddings
+from shared.settings import Settings
 from shared.stages import Status
 
 routes = web.RouteTableDef()
@@ -28,7 +30,8 @@ RRF_K = 60
 """The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
 
 
-FIRST_FILTER_PARAM = 10
+SEARCH_FILTER_FROM = 10
+"""The search query's first parameter number for its metadata filter's values."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -36,7 +39,7 @@ def search_sql(version: int, dimensions: int, metadata_filter: str = "true") -> 
     """The search over one index version. The version is a literal, not a parameter:
     the planner can then use that version's partial HNSW index even in a generic plan.
     ``metadata_filter`` is SQL over ``d.metadata`` whose values are parameters from
-    ``$FIRST_FILTER_PARAM`` on (``metadata.compile_filter``); both legs apply it."""
+    ``$SEARCH_FILTER_FROM`` on (``metadata.compile_filter``); both legs apply it."""
     vector = indexes.vector_expression(dimensions, "c.embedding")
     where = f"c.index_version = {int(version)} AND ({metadata_filter})"
     return f"""
@@ -92,7 +95,7 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
 async def hybrid(conn: asyncpg.Connection, version: indexes.IndexVersion, q: Query) -> list[Any]:
     """The fused rows of ``q`` over ``version`` (id, document_id, title, text, context,
     pages, metadata as JSON text, score), best first."""
-    where, params = metadata.compile_filter(q.metadata_filter, "d.metadata", FIRST_FILTER_PARAM)
+    where, params = metadata.compile_filter(q.metadata_filter, "d.metadata", SEARCH_FILTER_FROM)
     async with conn.transaction():
         # With a filter, keep scanning the HNSW graph until enough rows pass it: a
         # selective filter still gets its top_k (pgvector's iterative index scan).
@@ -138,52 +141,73 @@ def _uuids(values: list[str] | None) -> list[uuid.UUID] | None:
 async def search(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), SearchRequest)
     await request.app[THROTTLE].check_rate("search", request[CALLER])
-    if not body.query.strip():
-        raise ApiError(422, "invalid_field", "query must not be blank.", "query")
-    document_ids = _uuids(body.document_ids)
-    metadata.compile_filter(body.filter or {}, "d.metadata", FIRST_FILTER_PARAM)  # 422s first
-    settings = request.app[SETTINGS]
+    document_ids = _checked(body)
     # The active version is read once: the query's vector and the chunks searched come
     # from it, so a switch during the request cannot mix versions (the replaced one is
     # kept for its retention).
     version = await indexes.active(request.app[POOL])
+    vector = await _vector(request.app[EMBEDDINGS], body.query, version)
+    query = _query(body, document_ids, vector, request.app[SETTINGS], tenant(request))
+    async with request.app[POOL].acquire() as conn:
+        rows = await hybrid(conn, version, query)
+    found = SearchResponse([_result(row) for row in rows], version.version)
+    return web.Response(body=msgspec.json.encode(found), content_type="application/json")
+
+
+def _checked(body: SearchRequest) -> list[uuid.UUID] | None:
+    """422s before any work: a blank query, ids that are not UUIDs, a bad filter; the
+    documents the search is narrowed to."""
+    if not body.query.strip():
+        raise ApiError(422, "invalid_field", "query must not be blank.", "query")
+    document_ids = _uuids(body.document_ids)
+    metadata.compile_filter(body.filter or {}, "d.metadata", SEARCH_FILTER_FROM)
+    return document_ids
+
+
+async def _vector(embeddings: Embeddings, text: str, version: indexes.IndexVersion) -> Any:
+    """The query's vector, by the model of the version searched; a 503 when the
+    embeddings service does not answer."""
     try:
-        (vector,) = await request.app[EMBEDDINGS].embed([body.query], "query", version.model)
+        (vector,) = await embeddings.embed([text], "query", version.model)
     except openai.APIError as exc:
         raise ApiError(
             503,
             "embeddings_unavailable",
             "The embeddings service did not answer; try again shortly.",
         ) from exc
-    query = Query(
+    return vector
+
+
+def _query(
+    body: SearchRequest,
+    document_ids: list[uuid.UUID] | None,
+    vector: Any,
+    settings: Settings,
+    tenant: str,
+) -> Query:
+    return Query(
         vector=vector,
         text=body.query,
         top_k=body.top_k,
         candidates=max(settings.search_candidates, body.top_k),
         language=settings.search_language,
-        tenant=tenant(request),
+        tenant=tenant,
         document_ids=document_ids,
         tags=body.tags,
         metadata_filter=body.filter or {},
     )
-    async with request.app[POOL].acquire() as conn:
-        rows = await hybrid(conn, version, query)
-    results = [
-        SearchResult(
-            document_id=str(r["document_id"]),
-            chunk_id=str(r["id"]),
-            title=r["title"],
-            text=r["text"],
-            context=r["context"],
-            page_start=r["page_start"],
-            page_end=r["page_end"],
-            score=float(r["score"]),
-            metadata=json.loads(r["metadata"]),
-            boxes=msgspec.convert(queries.boxes(r["boxes"]), list[Box] | None),
-        )
-        for r in rows
-    ]
-    return web.Response(
-        body=msgspec.json.encode(SearchResponse(results, version.version)),
-        content_type="application/json",
+
+
+def _result(row: asyncpg.Record) -> SearchResult:
+    return SearchResult(
+        document_id=str(row["document_id"]),
+        chunk_id=str(row["id"]),
+        title=row["title"],
+        text=row["text"],
+        context=row["context"],
+        page_start=row["page_start"],
+        page_end=row["page_end"],
+        score=float(row["score"]),
+        metadata=json.loads(row["metadata"]),
+        boxes=msgspec.convert(queries.boxes(row["boxes"]), list[Box] | None),
     )
