@@ -37,7 +37,7 @@ async def test_documents_survive_a_restart(tmp_path: Path, corpus: Path) -> None
     first = start_mesh(tmp_path)
     try:
         async with aiohttp.ClientSession() as session:
-            job = await Client(session, first.url).upload(corpus / "fr_olap.pdf")
+            job = await Client(session, first.url).upload(corpus / "DA-1p.pdf")
             before = (await Client(session, first.url).wait(job["document_id"]))[-1]
     finally:
         stop_mesh(first)

@@ -66,9 +66,8 @@ async def canonical(client: Client, job: dict[str, Any]) -> str:
 
 
 async def test_hybrid_search_finds_the_right_document(client: Client, corpus: Path) -> None:
-    ids = {}
-    for name in SEARCH_DOCS:
-        ids[name] = await canonical(client, await client.upload(corpus / name))
+    jobs = {name: await client.upload(corpus / name) for name in SEARCH_DOCS}  # at once
+    ids = {name: await canonical(client, job) for name, job in jobs.items()}
     hits = []
     for question, language, expected in QUESTIONS:
         status, body = await client.call("POST", "/search", json={"query": question, "top_k": 3})
