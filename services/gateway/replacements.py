@@ -24,7 +24,7 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/documents/{document_id}/versions")
 @operation(
     "Presign a new file for a completed document: upload it and /process it as the "
-    "answer's document_id (the version); when it completes it replaces the document's "
+    "answer's document_id (the replacement); when it completes it replaces the document's "
     "content, which answers searches until then.",
     returns=PresignResponse,
     status=201,
