@@ -59,7 +59,7 @@ async def take_over(
     )
     if target is None:
         return None
-    heir = await _hand_down(conn, target)
+    heir = await hand_down(conn, target)
     for table in CONTENT_TABLES:
         await conn.execute(f"DELETE FROM {table} WHERE document_id = $1", target)
         await conn.execute(
@@ -80,9 +80,11 @@ async def take_over(
     return str(target)
 
 
-async def _hand_down(conn: asyncpg.Connection, original: str) -> str | None:
-    """Give the content being replaced to the oldest completed copy of ``original``,
-    which the other copies then point to; the heir's id, or None without copies."""
+async def hand_down(conn: asyncpg.Connection, original: str) -> str | None:
+    """Give the content being replaced (or deleted) to the oldest completed copy of
+    ``original``, which the other copies then point to; the heir's id, or None
+    without copies. The caller holds ``original``'s row lock (taken first, as
+    ``lock_target`` says)."""
     heir = await conn.fetchval(
         "SELECT id::text FROM documents WHERE duplicate_of = $1 AND status = 'completed'"
         " ORDER BY created_at, id LIMIT 1 FOR UPDATE",

@@ -7,7 +7,7 @@ import uuid
 
 import msgspec
 
-from shared import erasure, resume, status
+from shared import erasure, jobs, replacement, resume, status
 from shared.errors import Conflict
 from shared.service_layer import finishing
 from shared.service_layer.unit_of_work import UnitOfWork
@@ -31,16 +31,21 @@ class Retry(msgspec.Struct, frozen=True):
 
 async def delete(uow: UnitOfWork, store: ObjectStore, cmd: Delete) -> None:
     """The document and its replacements, and everything stored of them
-    (``shared.erasure``). Copies waiting for any of them are resumed; workers still
-    holding one of their events find no row and skip it."""
+    (``shared.erasure``). Its completed copies keep the content they share (the
+    oldest becomes its holder); copies waiting for any of them are resumed; workers
+    still holding one of their events find no row and skip it."""
     doomed = [
         await uow.conn.fetchrow(
-            "SELECT id::text, object_key, multipart_id FROM documents WHERE id = $1",
+            "SELECT id::text, object_key, multipart_id FROM documents WHERE id = $1"
+            " FOR UPDATE",  # first, as the janitor's take-over locks it
             cmd.document_id,
         ),
         *await erasure.replacements_of(uow.conn, [cmd.document_id]),
     ]
     ids = [str(row["id"]) for row in doomed if row is not None]
+    for doomed_id in ids:  # completed copies relied on its content: the oldest keeps it
+        if heir := await replacement.hand_down(uow.conn, doomed_id):
+            await jobs.carry_forward(uow.conn, [heir])
     for row in doomed:
         if row is not None:
             await store.drop_upload(row["object_key"], row["multipart_id"])

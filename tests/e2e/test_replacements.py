@@ -131,3 +131,24 @@ async def test_copies_keep_the_content_a_replacement_removes(
     _, view = await client.call("GET", f"/documents/{copy}")
     assert view["duplicate_of"] is None and view["chunk_count"]
     assert await _holds(client, old) == {copy}  # the old content is searchable, as the copy's
+
+
+async def test_copies_keep_the_content_of_an_original_deleted(
+    client: Client, tmp_path: Path
+) -> None:
+    """Deleting a document whose content completed copies rely on hands the content
+    down to the oldest copy, as a replacement does: the copy stays searchable."""
+    word = f"zqheir{uuid.uuid4().hex[:8]}"
+    pdf = make_pdf(tmp_path / "orig.pdf", 2, f"{word} shared text")
+    original = (await client.upload(pdf))["document_id"]
+    assert (await client.wait(original))[-1]["status"] == "completed"
+    copies = [(await client.upload(pdf))["document_id"] for _ in range(2)]
+    for copy in copies:
+        assert (await client.wait(copy))[-1]["duplicate_of"] == original
+    status, _ = await client.call("DELETE", f"/documents/{original}")
+    assert status in (200, 204)
+    _, heir = await client.call("GET", f"/documents/{copies[0]}")
+    assert heir["duplicate_of"] is None and heir["chunk_count"], heir
+    _, other = await client.call("GET", f"/documents/{copies[1]}")
+    assert other["duplicate_of"] == copies[0], other
+    assert await _holds(client, word) == {copies[0]}
