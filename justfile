@@ -96,9 +96,13 @@ pipeline:
 test *ARGS:
     {{venv}}pytest {{ARGS}}
 
+# The whole suite in two processes (about a fifth faster on two cores)
+test-parallel *ARGS:
+    {{venv}}pytest -n 2 --dist loadgroup {{ARGS}}
+
 # The quick lane while coding: unit tests and in-process integration tests, no mesh
 test-fast *ARGS:
-    {{venv}}pytest tests/unit tests/integration -m "not slow" {{ARGS}}
+    {{venv}}pytest tests/unit tests/integration -m "not slow" -n 2 --dist loadgroup {{ARGS}}
 
 # Lint with ruff
 lint:
