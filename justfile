@@ -96,7 +96,7 @@ pipeline:
 test *ARGS:
     {{venv}}pytest {{ARGS}}
 
-# The whole suite in two processes (about a fifth faster on two cores)
+# The whole suite in two processes (a mesh's tests stay together in one)
 test-parallel *ARGS:
     {{venv}}pytest -n 2 --dist loadgroup {{ARGS}}
 
