@@ -23,15 +23,16 @@ def page_text(n: int, words: int = 400) -> str:
     return f"Section {n}\n\n" + " ".join(base) + f" End of page {n}."
 
 
-def make_pdf(path: Path, pages: int, first_line: str = "") -> Path:
-    """A text PDF of ``pages`` pages of about 400 words each.
+def make_pdf(path: Path, pages: int, first_line: str = "", words: int = 400) -> Path:
+    """A text PDF of ``pages`` pages of about ``words`` words each.
 
     ``first_line`` makes the content unique, so that a copy is no duplicate.
     """
     doc = pymupdf.open()
     for n in range(1, pages + 1):
         page = doc.new_page()
-        text = page_text(n) if n > 1 else f"{first_line}\n\n{page_text(n)}"
+        body = page_text(n, words)
+        text = body if n > 1 else f"{first_line}\n\n{body}"
         page.insert_textbox(pymupdf.Rect(50, 50, 545, 800), text, fontsize=9)
     doc.save(path, garbage=3, deflate=True)
     doc.close()
@@ -76,11 +77,12 @@ def write_docx(path: Path, body: str, rels: str = "", prolog: str = "") -> Path:
     return path
 
 
-def make_docx(path: Path, pages: int) -> Path:
-    """A DOCX of ``pages`` pages separated by explicit page breaks."""
+def make_docx(path: Path, pages: int, words: int = 400) -> Path:
+    """A DOCX of ``pages`` pages of about ``words`` words, separated by explicit page
+    breaks."""
     body = []
     for n in range(1, pages + 1):
-        text = escape(page_text(n))
+        text = escape(page_text(n, words))
         body.append(f'<w:p><w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>')
         if n < pages:
             body.append('<w:p><w:r><w:br w:type="page"/></w:r></w:p>')

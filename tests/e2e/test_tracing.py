@@ -138,7 +138,8 @@ async def test_a_retry_is_a_trace_of_its_own_linked_to_the_failed_run(
     receiver: Receiver, client: Client, tmp_path: Path
 ) -> None:
     # Too many chunks for the mesh's DOCMESH_MAX_CHUNKS: fails at chunking, text kept.
-    job = await client.upload(make_pdf(tmp_path / "big.pdf", 60, f"Retried {uuid.uuid4()}"))
+    pdf = make_pdf(tmp_path / "big.pdf", 60, f"Retried {uuid.uuid4()}", words=400)
+    job = await client.upload(pdf)
     doc = job["document_id"]
     assert (await client.wait(doc))[-1]["error"]["code"] == "too_large"
     first = {s.trace_id for s in await document_trace(receiver, doc)}

@@ -138,7 +138,7 @@ async def test_concurrent_documents_each_get_their_own_process(
 async def test_a_document_past_the_chunk_cap_fails_before_anything_is_stored(
     deps: extractor.Deps, redis: RedisClient, tmp_path: Path
 ) -> None:
-    path = make_pdf(tmp_path / "long.pdf", 6, f"Chunk cap {uuid.uuid4()}")
+    path = make_pdf(tmp_path / "long.pdf", 6, f"Chunk cap {uuid.uuid4()}", words=400)
     extracted = await extract(deps, redis, path)
     checked = extracted.follow(DuplicatesChecked)
     capped = msgspec.structs.replace(deps.settings, max_chunks=3)
