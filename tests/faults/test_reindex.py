@@ -21,7 +21,7 @@ from tests.mesh import Mesh, running_mesh
 
 pytestmark = pytest.mark.faults
 
-RETENTION_S = 25
+RETENTION_S = 10
 NEW_TOKENS, NEW_OVERLAP = 150, 20
 
 
