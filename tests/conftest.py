@@ -143,8 +143,10 @@ def _group(item: pytest.Item) -> str | None:
     for name in MESHES:
         if name in names:
             return name
-    if "mesh" in names:  # the e2e session mesh, started in both workers: halves
-        return f"mesh-{sum(path.stem.encode()) % 2}"
+    if "mesh" in names:
+        # The e2e session mesh, in one worker: a mesh per worker would embed what the
+        # tests share (the corpus's documents) twice, and embedding is most of the cost.
+        return "mesh"
     return None
 
 

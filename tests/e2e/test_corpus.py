@@ -1,16 +1,21 @@
-"""Every corpus document through the running mesh ends in its expected state."""
+"""Every corpus document through a mesh of its own ends in its expected state; then
+the queues are drained, and search finds each question's document in the corpus."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import yaml
 from redis.asyncio.cluster import RedisCluster
 
+from shared.events import Stream
 from shared.redis_client import open_redis
+from shared.streams import stream_key
 from tests.client import Client
 from tests.e2e.test_mesh import assert_monotonic
 from tests.mesh import Mesh, running_mesh
@@ -34,10 +39,135 @@ def own_mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
         yield mesh
 
 
-async def test_every_corpus_document_reaches_its_expected_end(own_mesh: Mesh) -> None:
+@pytest.fixture
+async def client(own_mesh: Mesh) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as session:
-        await check_corpus(Client(session, own_mesh.url))
+        yield Client(session, own_mesh.url)
+
+
+async def test_every_corpus_document_reaches_its_expected_end(
+    client: Client, own_mesh: Mesh
+) -> None:
+    await check_corpus(client)
     await check_cluster_streams(own_mesh)
+
+
+GROUPS = {"extractor", "deduplicator", "chunker", "embedder", "janitor", "gateway", "notifier"}
+
+
+async def test_queues_are_drained_with_one_group_per_service(
+    client: Client, own_mesh: Mesh
+) -> None:
+    """After the corpus (this mesh is the corpus's alone, so what it holds is known):
+    every group read and acked everything, nothing was dead-lettered, and the health
+    check sees a consumer on every stage."""
+    status, info = await client.call("GET", "/queue/info")
+    assert status == 200, info
+    groups = {g["name"]: g for s in info["streams"] for g in s["groups"]}
+    assert set(groups) == GROUPS
+    assert all(g["pending"] == 0 and g["lag"] == 0 for g in groups.values()), groups
+    assert info["dead_letters"] == 0
+    status, health = await client.call("GET", "/queue/health")
+    assert status == 200 and health["status"] == "ok", health
+    assert set(health["stages"]) == GROUPS
+    assert all(stage["consumers"] >= 1 for stage in health["stages"].values())
+    key = stream_key(own_mesh.settings.stream_prefix, Stream.EMBED)
+    async with open_redis(own_mesh.settings) as redis:
+        (group,) = await redis.xinfo_groups(key)
+    assert (group["name"], group["pending"], group["lag"]) == (b"embedder", 0, 0)
+
+
+# Search over the corpus, on its mesh: after the corpus test its documents are
+# embedded once, and these uploads are its duplicates.
+SEARCH_DOCS = [
+    "multi-column.pdf",
+    "layout-parser-paper-fast.pdf",
+    "fr_olap.pdf",
+    "DA-1p.pdf",
+    "handbook-1p.docx",
+    "korean-text-with-tables.pdf",
+    "textract-docx_raw_text.docx",
+]
+QUESTIONS = [
+    # (question, language, expected document)
+    (
+        "How do dense passage retrieval dual encoders answer open-domain questions?",
+        "en",
+        "multi-column.pdf",
+    ),
+    (
+        "a unified toolkit for deep learning based document image analysis",
+        "en",
+        "layout-parser-paper-fast.pdf",
+    ),
+    ("What are the duties of a chapter 13 standing trustee?", "en", "handbook-1p.docx"),
+    ("Which creatures and monsters appear in the main game?", "en", "DA-1p.pdf"),
+    (
+        "Comment construire automatiquement des résumés de logs de requêtes OLAP ?",
+        "fr",
+        "fr_olap.pdf",
+    ),
+    ("algoritmo guloso para resumir registros de consultas OLAP", "pt", "fr_olap.pdf"),
+    (
+        "recuperação densa de passagens para responder perguntas de domínio aberto",
+        "pt",
+        "multi-column.pdf",
+    ),
+    (
+        "ferramenta para análise de layout de imagens de documentos com aprendizado profundo",
+        "pt",
+        "layout-parser-paper-fast.pdf",
+    ),
+]
+
+
+async def canonical(client: Client, job: dict[str, Any]) -> str:
+    """The id search results carry for this upload (its original, for a duplicate)."""
+    final = (await client.wait(job["document_id"]))[-1]
+    assert final["status"] == "completed", final
+    return str(final["duplicate_of"] or job["document_id"])
+
+
+async def test_hybrid_search_finds_the_right_document(client: Client) -> None:
+    jobs = {name: await client.upload(CORPUS / name) for name in SEARCH_DOCS}  # at once
+    ids = {name: await canonical(client, job) for name, job in jobs.items()}
+    hits = []
+    for question, language, expected in QUESTIONS:
+        status, body = await client.call("POST", "/search", json={"query": question, "top_k": 3})
+        assert status == 200, body
+        top = [r["document_id"] for r in body["results"]]
+        hits.append((language, ids[expected] in top))
+        assert all(r["context"] and r["text"] and r["score"] > 0 for r in body["results"])
+    for language in ("en", "fr", "pt"):
+        found = [hit for lang, hit in hits if lang == language]
+        print(f"recall@3 {language}: {sum(found)}/{len(found)}")
+    assert all(hit for _, hit in hits), hits
+
+
+async def test_search_filters_and_bad_requests(client: Client) -> None:
+    doc = await canonical(client, await client.upload(CORPUS / "fr_olap.pdf"))
+    status, body = await client.call(
+        "POST", "/search", json={"query": "requêtes", "document_ids": [doc], "top_k": 5}
+    )
+    assert status == 200 and body["results"]
+    assert {r["document_id"] for r in body["results"]} == {doc}
+    status, body = await client.call(
+        "POST", "/search", json={"query": "requêtes", "document_ids": [str(uuid.uuid4())]}
+    )
+    assert (status, body) == (200, {"results": [], "index_version": 1})
+    status, body = await client.call(
+        "POST", "/search", json={"query": "anything", "tags": [f"none-{uuid.uuid4()}"]}
+    )
+    assert (status, body) == (200, {"results": [], "index_version": 1})
+    for bad in (
+        {"query": ""},
+        {"query": "x", "top_k": 101},
+        {"query": "x", "top_k": 0},
+        {"query": "x", "document_ids": ["nope"]},
+        {"top_k": 3},
+    ):
+        status, body = await client.call("POST", "/search", json=bad)
+        assert 400 <= status < 500 and body["error"]["message"], (bad, body)
 
 
 async def check_cluster_streams(mesh: Mesh) -> None:

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from shared.events import Stream
 from shared.stages import rank
 from shared.storage import open_store
 from tests.bench.documents import unique_copy
@@ -20,7 +18,6 @@ from tests.mesh import Mesh
 pytestmark = pytest.mark.e2e
 
 PDFS = ["fake-memo.pdf", "layout-parser-paper-fast.pdf", "DA-1p.pdf"]
-GROUPS = {"extractor", "deduplicator", "chunker", "embedder", "janitor", "gateway", "notifier"}
 
 
 def assert_monotonic(seen: list[dict[str, Any]]) -> None:
@@ -51,34 +48,6 @@ async def test_pdfs_go_from_presign_to_completed(mesh: Mesh, client: Client, cor
             assert final["object_deleted"] is True
             key = store.temp_key(job["upload_id"], "pdf")
             assert await store.size(key) is None
-
-
-async def drained(client: Client, timeout: float = 180) -> dict[str, Any]:
-    """The queue info once every group has read and acked everything (the session's
-    mesh may still be finishing what an earlier test uploaded)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            status, info = await client.call("GET", "/queue/info")
-            assert status == 200
-            groups = [g for s in info["streams"] for g in s["groups"]]
-            if all(g["pending"] == 0 and g["lag"] == 0 for g in groups):
-                return info
-            await asyncio.sleep(0.5)
-
-
-async def test_queues_are_drained_with_one_group_per_service(mesh: Mesh, client: Client) -> None:
-    info = await drained(client)
-    groups = {g["name"]: g for s in info["streams"] for g in s["groups"]}
-    assert set(groups) == GROUPS
-    assert info["dead_letters"] == 0
-    status, health = await client.call("GET", "/queue/health")
-    assert status == 200 and health["status"] == "ok", health
-    assert set(health["stages"]) == GROUPS
-    assert all(stage["consumers"] >= 1 for stage in health["stages"].values())
-    key = "{docmesh}:" + Stream.EMBED.value
-    async with aioredis.Redis.from_url(mesh.settings.redis_url, decode_responses=True) as redis:
-        (group,) = await redis.xinfo_groups(key)
-    assert (group["name"], group["pending"], group["lag"]) == ("embedder", 0, 0)
 
 
 async def test_a_second_copy_is_a_duplicate(client: Client, corpus: Path, tmp_path: Path) -> None:
