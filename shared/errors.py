@@ -23,10 +23,12 @@ class Refused(Exception):
 
     status = 400
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field
+        """The input field at fault, when one is."""
 
 
 class Conflict(Refused):

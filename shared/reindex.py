@@ -15,13 +15,14 @@ import structlog
 
 from shared import indexes, jobs, rebuild
 from shared.embeddings import Embeddings
+from shared.errors import Conflict, Invalid, Unavailable
 from shared.indexes import IndexVersion
 from shared.streams import Streams
 
 log = structlog.get_logger()
 
 
-class ReindexConflict(Exception):
+class ReindexConflict(Conflict):
     """The request cannot be taken in the current state (a build already runs, or
     nothing is being built); the message says what to do."""
 
@@ -32,12 +33,11 @@ DIMENSIONS = (1, 2000)
 """Bounds of a version's settings (pgvector indexes vectors of up to 2,000 dimensions)."""
 
 
-class InvalidSettings(Exception):
+class InvalidSettings(Invalid):
     """A reindex asked for settings no version can have; ``field`` names the one."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__("invalid_field", message, field)
 
 
 def wanted(active: IndexVersion, given: dict[str, Any]) -> IndexVersion:
@@ -58,24 +58,26 @@ def wanted(active: IndexVersion, given: dict[str, Any]) -> IndexVersion:
     return version
 
 
-class ModelRefused(Exception):
+class ModelRefused(Invalid):
     """The embeddings API refused the new version's model, or answered with other
     dimensions than asked; ``field`` names the setting to fix."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__("embeddings_refused", message, field)
 
 
 async def check_model(embeddings: Embeddings, wanted: IndexVersion) -> None:
     """The model answers, with the dimensions asked for: checked before anything is
-    built, so that a typo is refused now rather than failing the build later. An API
-    that does not answer at all raises ``openai.APIError``."""
+    built, so that a typo is refused now rather than failing the build later."""
     try:
         await embeddings.embed(["docmesh"], "passage", wanted.model)
     except openai.APIStatusError as exc:
         message = f"The embeddings API refused model {wanted.embeddings_model!r}: {exc.message}"
         raise ModelRefused("embeddings_model", message) from exc
+    except openai.APIError as exc:
+        raise Unavailable(
+            "embeddings_unavailable", "The embeddings service did not answer."
+        ) from exc
     except ValueError as exc:
         raise ModelRefused("embeddings_dimensions", str(exc)) from exc
 
@@ -101,7 +103,8 @@ async def start(pool: asyncpg.Pool, wanted: IndexVersion) -> IndexVersion:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('reindex', 0))")
         if (running := await indexes.building(conn)) is not None:
             raise ReindexConflict(
-                f"Index version {running.version} is being built; cancel it first."
+                "reindex_running",
+                f"Index version {running.version} is being built; cancel it first.",
             )
         version = await _reuse_or_create(conn, wanted)
         added = await jobs.add_missing(conn, version.version)
@@ -166,7 +169,7 @@ async def rollback(pool: asyncpg.Pool) -> IndexVersion:
         )
         previous = None if row is None else await indexes.get(conn, row["version"])
     if previous is None:
-        raise ReindexConflict("No earlier index version is kept to roll back to.")
+        raise ReindexConflict("no_rollback", "No earlier index version is kept to roll back to.")
     return await start(pool, previous)
 
 
@@ -176,7 +179,7 @@ async def cancel(pool: asyncpg.Pool) -> IndexVersion:
     async with pool.acquire() as conn, conn.transaction():
         version = await indexes.building(conn)
         if version is None:
-            raise ReindexConflict("No index version is being built.")
+            raise ReindexConflict("no_reindex", "No index version is being built.")
         # Still building when the row is ours: a build that became active meanwhile
         # (its last unit committed first) is not cancelled into having no active version.
         result = await conn.execute(
@@ -188,8 +191,9 @@ async def cancel(pool: asyncpg.Pool) -> IndexVersion:
         )
         if result != "UPDATE 1":
             raise ReindexConflict(
+                "no_reindex",
                 f"Index version {version.version} finished and became active before it "
-                "could be cancelled; roll back to return to the previous one."
+                "could be cancelled; roll back to return to the previous one.",
             )
     log.info("reindex_cancelled", index_version=version.version)
     return version

@@ -20,15 +20,17 @@ from deploy.local.mesh import request_scale, up
 from deploy.local.parser import parser
 from deploy.local.secrets import write_env
 from deploy.local.target import find_target
-from shared import archive, archive_export, archive_read, erasure, indexes, reindex
+from shared import archive, archive_export, archive_read, erasure, reindex
 from shared.archive_import import import_archive
 from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.embeddings import open_embeddings
+from shared.errors import Refused
 from shared.events import Stream
 from shared.keys import create_key, list_keys, revoke_key
 from shared.log import configure_logging
 from shared.redis_client import open_redis
+from shared.service_layer import builds
 from shared.settings import Settings, load_settings
 from shared.stages import services, stages, work_streams, workers
 from shared.storage import open_store
@@ -155,28 +157,27 @@ async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
     log lines on stderr, the state as JSON on stdout)."""
     configure_logging(settings, "docmesh")
     async with open_pool(settings, max_size=2) as pool, open_redis(settings) as redis:
+        streams = Streams(redis, settings.stream_prefix)
         try:
-            if args.action in {"start", "rollback"}:
-                await _start_reindex(settings, pool, args)
-                streams = Streams(redis, settings.stream_prefix)
-                await reindex.feed_now(pool, streams, settings.reindex_documents)
+            if args.action == "start":
+                await _start_build(settings, pool, streams, args)
+            elif args.action == "rollback":
+                await builds.roll_back(pool, streams, builds.RollBack(settings.reindex_documents))
             elif args.action == "cancel":
                 await reindex.cancel(pool)
-        except (reindex.ReindexConflict, reindex.InvalidSettings, reindex.ModelRefused) as exc:
-            raise SystemExit(str(exc)) from exc
+        except Refused as exc:
+            raise SystemExit(exc.message) from exc
         return await reindex.status(pool)
 
 
-async def _start_reindex(settings: Settings, pool: Pool, args: argparse.Namespace) -> None:
-    if args.action == "rollback":
-        await reindex.rollback(pool)
-        return
+async def _start_build(
+    settings: Settings, pool: Pool, streams: Streams, args: argparse.Namespace
+) -> None:
     names = ["chunk_tokens", "chunk_overlap_tokens", "embeddings_model"]
     names += ["embeddings_dimensions", "embeddings_input_mode"]
-    wanted = reindex.wanted(await indexes.active(pool), {n: getattr(args, n) for n in names})
+    command = builds.StartBuild({n: getattr(args, n) for n in names}, settings.reindex_documents)
     async with open_embeddings(settings) as embeddings:
-        await reindex.check_model(embeddings, wanted)
-    await reindex.start(pool, wanted)
+        await builds.start(pool, streams, embeddings, command)
 
 
 def _cleanup(args: argparse.Namespace, settings: Settings) -> None:

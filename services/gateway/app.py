@@ -99,7 +99,7 @@ async def errors(
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
     except Refused as exc:  # what a use case cannot do as asked
-        err = ApiError(exc.status, exc.code, exc.message)
+        err = ApiError(exc.status, exc.code, exc.message, exc.field)
         return web.json_response(err.body(), status=exc.status)
     except FieldError as exc:  # a field out of the limits every way in shares
         err = ApiError(422, exc.code, str(exc), exc.field)

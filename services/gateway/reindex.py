@@ -3,22 +3,19 @@ cancel it, roll back to the previous one while it is kept."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
-import openai
 from aiohttp import web
 from msgspec import Meta
 
-from services.gateway.errors import ApiError
 from services.gateway.http import json_response
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import decode_body
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, STREAMS
-from shared import indexes, reindex
-from shared.embeddings import Embeddings
-from shared.indexes import IndexVersion
+from shared import reindex
 from shared.reindex import CHUNK_TOKENS, DIMENSIONS, OVERLAP_TOKENS
+from shared.service_layer import builds
 
 routes = web.RouteTableDef()
 
@@ -83,28 +80,6 @@ class ReindexStarted(ReindexStatus):
     """The version being built (already active when there was nothing to rebuild)."""
 
 
-def _wanted(body: ReindexRequest, active: IndexVersion) -> IndexVersion:
-    try:
-        return reindex.wanted(active, msgspec.structs.asdict(body))
-    except reindex.InvalidSettings as exc:
-        raise ApiError(422, "invalid_field", str(exc), exc.field) from exc
-
-
-async def _check_model(embeddings: Embeddings, wanted: IndexVersion) -> None:
-    try:
-        await reindex.check_model(embeddings, wanted)
-    except reindex.ModelRefused as exc:
-        raise ApiError(422, "embeddings_refused", str(exc), exc.field) from exc
-    except openai.APIError as exc:
-        raise ApiError(
-            503, "embeddings_unavailable", "The embeddings service did not answer."
-        ) from exc
-
-
-async def _status(request: web.Request) -> dict[str, Any]:
-    return await reindex.status(request.app[POOL])
-
-
 @routes.post("/api/v1/reindex")
 @operation(
     "Build a new index version (chunking, embedding model) in the background; search "
@@ -117,21 +92,11 @@ async def _status(request: web.Request) -> dict[str, Any]:
 )
 async def start(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), ReindexRequest)
-    pool = request.app[POOL]
-    wanted = _wanted(body, await indexes.active(pool))
-    await _check_model(request.app[EMBEDDINGS], wanted)
-    try:
-        version = await reindex.start(pool, wanted)
-    except reindex.ReindexConflict as exc:
-        raise ApiError(409, "reindex_running", str(exc)) from exc
-    await _feed(request)
-    answer = {"index_version": version.version, **await _status(request)}
+    app = request.app
+    command = builds.StartBuild(msgspec.structs.asdict(body), app[SETTINGS].reindex_documents)
+    version = await builds.start(app[POOL], app[STREAMS], app[EMBEDDINGS], command)
+    answer = {"index_version": version.version, **await reindex.status(app[POOL])}
     return json_response(answer, status=202)
-
-
-async def _feed(request: web.Request) -> None:
-    settings = request.app[SETTINGS]
-    await reindex.feed_now(request.app[POOL], request.app[STREAMS], settings.reindex_documents)
 
 
 @routes.get("/api/v1/reindex")
@@ -139,7 +104,7 @@ async def _feed(request: web.Request) -> None:
     "The active index version and the one being built.", returns=ReindexStatus, access="admin"
 )
 async def status(request: web.Request) -> web.Response:
-    return json_response(await _status(request))
+    return json_response(await reindex.status(request.app[POOL]))
 
 
 @routes.post("/api/v1/reindex/cancel")
@@ -150,11 +115,8 @@ async def status(request: web.Request) -> web.Response:
     access="admin",
 )
 async def cancel(request: web.Request) -> web.Response:
-    try:
-        await reindex.cancel(request.app[POOL])
-    except reindex.ReindexConflict as exc:
-        raise ApiError(409, "no_reindex", str(exc)) from exc
-    return json_response(await _status(request))
+    await reindex.cancel(request.app[POOL])
+    return json_response(await reindex.status(request.app[POOL]))
 
 
 @routes.post("/api/v1/reindex/rollback")
@@ -167,10 +129,8 @@ async def cancel(request: web.Request) -> web.Response:
     access="admin",
 )
 async def rollback(request: web.Request) -> web.Response:
-    try:
-        version = await reindex.rollback(request.app[POOL])
-    except reindex.ReindexConflict as exc:
-        raise ApiError(409, "no_rollback", str(exc)) from exc
-    await _feed(request)
-    body = {"index_version": version.version, **await _status(request)}
+    app = request.app
+    command = builds.RollBack(app[SETTINGS].reindex_documents)
+    version = await builds.roll_back(app[POOL], app[STREAMS], command)
+    body = {"index_version": version.version, **await reindex.status(app[POOL])}
     return json_response(body, status=202)
