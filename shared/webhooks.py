@@ -13,7 +13,10 @@ import datetime as dt
 import hashlib
 import hmac
 import random
+import secrets
 import socket
+import uuid
+from collections.abc import Sequence
 from typing import Literal, TypeAlias, get_args
 from urllib.parse import urlsplit
 
@@ -21,6 +24,7 @@ import asyncpg
 from aiohttp.abc import AbstractResolver
 
 from shared import public_net
+from shared.errors import Conflict
 
 WebhookEvent = Literal["document.completed", "document.failed", "document.cancelled"]
 """The ends of a document a webhook can ask for: ``document.<its terminal status>``."""
@@ -114,6 +118,30 @@ async def check_url(
         raise UnsafeUrl(_NOT_PUBLIC.format(host=host)) from None
     except OSError as exc:
         raise UnsafeUrl(f"{host} does not resolve: {exc.strerror or exc}.") from exc
+
+
+async def subscribe(
+    conn: Conn, tenant: str, url: str, events: Sequence[str], cap: int
+) -> tuple[asyncpg.Record, str]:
+    """A new hook of ``tenant`` and its signing secret (shown once). Refuses with
+    ``Conflict`` when the tenant has ``cap`` hooks, counted under the tenant's lock so
+    that concurrent requests cannot pass the cap together: call it in a transaction."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"hooks:{tenant}")
+    if await conn.fetchval("SELECT count(*) FROM webhooks WHERE tenant = $1", tenant) >= cap:
+        raise Conflict(
+            "webhook_limit", f"A tenant may have {cap} webhooks; delete one before adding another."
+        )
+    secret = "whsec_" + secrets.token_hex(24)
+    row: asyncpg.Record = await conn.fetchrow(
+        "INSERT INTO webhooks (id, tenant, url, events, secret) VALUES ($1, $2, $3, $4, $5)"
+        " RETURNING *",
+        uuid.uuid4(),
+        tenant,
+        url,
+        sorted(set(events)),
+        secret,
+    )
+    return row, secret
 
 
 async def schedule(conn: Conn, document_id: str, event_type: str) -> list[str]:

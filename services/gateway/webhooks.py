@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import uuid
 
 import asyncpg
@@ -62,41 +61,19 @@ async def _own_hook(request: web.Request) -> asyncpg.Record:
     errors=(409, 422),
 )
 async def create(request: web.Request) -> web.Response:
-    body = decode_body(await request.read(), WebhookRequest)
+    body, settings = decode_body(await request.read(), WebhookRequest), request.app[SETTINGS]
     try:
-        await webhooks.check_url(body.url, request.app[SETTINGS].webhook_allow_private)
+        await webhooks.check_url(body.url, settings.webhook_allow_private)
     except webhooks.UnsafeUrl as exc:
         raise ApiError(422, "unsafe_url", str(exc), "url") from exc
-    secret = "whsec_" + secrets.token_hex(24)
-    row = await _insert_hook(request, body, secret)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        row, secret = await webhooks.subscribe(
+            conn, tenant(request), body.url, body.events, settings.webhook_max_per_tenant
+        )
     hook = WebhookCreated(
         str(row["id"]), row["url"], list(row["events"]), str(_time(row["created_at"])), secret
     )
     return json_response(hook, status=201)
-
-
-async def _insert_hook(request: web.Request, body: WebhookRequest, secret: str) -> asyncpg.Record:
-    """The new hook's row; a 409 when the tenant has as many as it may (counted under
-    the tenant's lock, so concurrent requests cannot pass the cap together)."""
-    who, cap = tenant(request), request.app[SETTINGS].webhook_max_per_tenant
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"hooks:{who}")
-        if await conn.fetchval("SELECT count(*) FROM webhooks WHERE tenant = $1", who) >= cap:
-            raise ApiError(
-                409,
-                "webhook_limit",
-                f"A tenant may have {cap} webhooks; delete one before adding another.",
-            )
-        row: asyncpg.Record = await conn.fetchrow(
-            "INSERT INTO webhooks (id, tenant, url, events, secret) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING *",
-            uuid.uuid4(),
-            who,
-            body.url,
-            sorted(set(body.events)),
-            secret,
-        )
-    return row
 
 
 @routes.get("/api/v1/webhooks")
