@@ -16,6 +16,7 @@ own rate, or seconds per byte of recent documents (50 kB/s before any).
 
 from __future__ import annotations
 
+from shared.db import Pool
 from shared.stages import Status, pipeline, stage
 from shared.status import IN_PIPELINE, sql_list
 
@@ -113,6 +114,15 @@ ETA_SECONDS = f"""CASE
                   )::integer, 1)
 END"""
 """Seconds left, for a document in the pipeline (NULL once it finished)."""
+
+_ETA_OF = f"{RECENT} SELECT {ETA_SECONDS} FROM documents WHERE id = $1"
+
+
+async def eta_seconds(pool: Pool, document_id: str) -> int:
+    """The status view's time left of one document; 0 once it finished."""
+    seconds = await pool.fetchval(_ETA_OF, document_id)
+    return int(seconds) if seconds is not None else 0
+
 
 AHEAD = f"""LEFT JOIN LATERAL (
     SELECT coalesce(sum(u.chunks), 0)::integer AS chunks FROM embed_units u

@@ -6,13 +6,13 @@ import json
 
 from aiohttp import web
 
+from services.gateway import eta
 from services.gateway.auth import CALLER, tenant
 from services.gateway.http import (
     check_upload_id,
     fetch_document,
     json_response,
     path_document_id,
-    status_json,
 )
 from services.gateway.openapi import operation
 from services.gateway.presign import presigned_response
@@ -72,28 +72,19 @@ async def process(request: web.Request) -> web.Response:
     async with UnitOfWork(request.app[POOL], request.app[STREAMS]) as uow:
         job_id = await uploads.process(uow, request.app[STORE], request.app[THROTTLE], cmd)
     tracing.annotate({"docmesh.document_id": document_id, "docmesh.job_id": job_id})
-    seconds = await _eta(request, document_id)
-    return json_response(
-        ProcessResponse(
-            document_id=document_id,
-            job_id=job_id,
-            status="uploaded",
-            estimated_time=_humanise(seconds),
-            estimated_seconds=seconds,
-        ),
-        status=202,
-    )
+    seconds = await eta.eta_seconds(request.app[POOL], document_id)
+    return json_response(_accepted(document_id, job_id, seconds), status=202)
 
 
-async def _eta(request: web.Request, document_id: str) -> int:
-    """The status view's time left (measured rates and the work ahead); 0 once the
-    document has finished (a repeated request)."""
-    eta = json.loads(await status_json(request, document_id))["eta_seconds"]
-    return int(eta) if eta is not None else 0
-
-
-def _humanise(seconds: int) -> str:
-    if seconds < 60:
-        return "under a minute"
+def _accepted(document_id: str, job_id: str, seconds: int) -> ProcessResponse:
     minutes = seconds // 60
-    return f"about {minutes} minute{'s' if minutes > 1 else ''}"
+    humanised = (
+        "under a minute" if seconds < 60 else f"about {minutes} minute{'s' if minutes > 1 else ''}"
+    )
+    return ProcessResponse(
+        document_id=document_id,
+        job_id=job_id,
+        status="uploaded",
+        estimated_time=humanised,
+        estimated_seconds=seconds,
+    )
