@@ -29,8 +29,10 @@ from services.gateway.response_bodies import (
     UploadParts,
 )
 from services.gateway.state import POOL, SETTINGS, STORE, STREAMS
+from shared.db import Pool
 from shared.service_layer import documents
 from shared.service_layer.unit_of_work import UnitOfWork
+from shared.settings import Settings
 from shared.stages import Status
 from shared.storage import ObjectStore, part_length, plan_parts
 
@@ -66,9 +68,17 @@ async def list_parts(request: web.Request) -> web.Response:
     stored = await store.parts(doc["object_key"], multipart_id)
     held = {p.number for p in stored}
     missing = [n for n in range(1, count + 1) if n not in held]
-    # The deadline moves on while the client works, up to the upload's whole lifetime.
+    expires = await _extend(request.app[POOL], settings, str(doc["id"]))
+    urls = await part_urls(store, _planned(doc, multipart_id), missing, expires)
+    parts = [StoredPart(p.number, p.etag, p.size) for p in stored]
+    return json_response(UploadParts(parts, urls, size, count))
+
+
+async def _extend(pool: Pool, settings: Settings, document_id: str) -> int:
+    """Seconds the new part URLs last: the deadline moves on while the client works,
+    up to the upload's whole lifetime (a 410 past it)."""
     left = await queries.extend_upload(
-        request.app[POOL], str(doc["id"]), settings.presign_expires_s, settings.upload_lifetime_s
+        pool, document_id, settings.presign_expires_s, settings.upload_lifetime_s
     )
     if left <= 0:
         raise ApiError(
@@ -76,14 +86,7 @@ async def list_parts(request: web.Request) -> web.Response:
             "upload_expired",
             "The upload has been open for its whole lifetime; presign and upload again.",
         )
-    urls = await part_urls(
-        store,
-        _planned(doc, multipart_id),
-        missing,
-        min(settings.presign_expires_s, max(int(left), 1)),
-    )
-    parts = [StoredPart(p.number, p.etag, p.size) for p in stored]
-    return json_response(UploadParts(parts, urls, size, count))
+    return min(settings.presign_expires_s, max(int(left), 1))
 
 
 @routes.post("/api/v1/documents/{document_id}/upload/complete")
@@ -100,6 +103,19 @@ async def complete(request: web.Request) -> web.Response:
     check_upload_id(body.upload_id, doc)
     multipart_id = _open_multipart(doc)
     _, count = plan_parts(doc["file_size"], doc["part_size"])
+    etags = _every_part(body, count)
+    store = request.app[STORE]
+    if await store.size(doc["object_key"]) != doc["file_size"]:  # else completed before
+        await _check_parts(store, _planned(doc, multipart_id), etags)
+        await store.complete_multipart(doc["object_key"], multipart_id, etags)
+    return web.Response(
+        text=await status_json(request, document_id), content_type="application/json"
+    )
+
+
+def _every_part(body: CompleteUploadRequest, count: int) -> list[tuple[int, str]]:
+    """The (number, ETag) of each part, in order; a 422 unless each of ``count`` is
+    named once."""
     numbers = sorted(p.part_number for p in body.parts)
     if numbers != list(range(1, count + 1)):
         missing = sorted(set(range(1, count + 1)) - set(numbers))
@@ -110,14 +126,7 @@ async def complete(request: web.Request) -> web.Response:
             "GET upload/parts lists what the store holds.",
             "parts",
         )
-    etags = sorted((p.part_number, p.etag) for p in body.parts)
-    store = request.app[STORE]
-    if await store.size(doc["object_key"]) != doc["file_size"]:  # else completed before
-        await _check_parts(store, _planned(doc, multipart_id), etags)
-        await store.complete_multipart(doc["object_key"], multipart_id, etags)
-    return web.Response(
-        text=await status_json(request, document_id), content_type="application/json"
-    )
+    return sorted((p.part_number, p.etag) for p in body.parts)
 
 
 async def _check_parts(store: ObjectStore, doc: Planned, etags: list[tuple[int, str]]) -> None:

@@ -15,9 +15,12 @@ from services.gateway.openapi import operation
 from services.gateway.request_bodies import DeadLetterIds, decode_body
 from services.gateway.response_bodies import DeadLetters, Health, Purged, QueueInfo, Retried
 from services.gateway.state import POOL, REDIS, SETTINGS, STORE, STREAMS
+from shared.db import Pool
 from shared.dlq import list_dead, purge_dead, retry_dead
 from shared.events import Stream
+from shared.redis_client import RedisClient
 from shared.stages import work_streams
+from shared.storage import ObjectStore
 from shared.streams import Streams
 
 routes = web.RouteTableDef()
@@ -80,6 +83,35 @@ async def stage_health(streams: Streams, idle_ms: int) -> dict[str, dict[str, An
     return stages
 
 
+async def health(
+    redis: RedisClient, pool: Pool, store: ObjectStore, streams: Streams, idle_ms: int
+) -> dict[str, Any]:
+    """Each dependency answered or not, each stage's health, and the reasons of any
+    that is not well (``status``: ``ok`` or ``unhealthy``)."""
+    checks = dict(
+        await asyncio.gather(
+            _check("redis", redis.ping()),
+            _check("postgresql", pool.fetchval("SELECT 1")),
+            _check("s3", store.ping()),
+        )
+    )
+    reasons = [f"{name}: {error}" for name, error in checks.items() if error]
+    stages: dict[str, dict[str, Any]] = {}
+    if checks["redis"] is None:
+        stages = await stage_health(streams, idle_ms)
+        reasons += [
+            f"stage {name}: {stage['status']} ({stage['pending']} pending, {stage['lag']} waiting)"
+            for name, stage in stages.items()
+            if stage["status"] != "ok"
+        ]
+    return {
+        "status": "ok" if not reasons else "unhealthy",
+        "dependencies": {name: error or "ok" for name, error in checks.items()},
+        "stages": stages,
+        "reasons": reasons,
+    }
+
+
 @routes.get("/api/v1/queue/health")
 @operation(
     "Each dependency and stage; 503 with reasons when one is not well.",
@@ -89,32 +121,11 @@ async def stage_health(streams: Streams, idle_ms: int) -> dict[str, dict[str, An
 )
 async def queue_health(request: web.Request) -> web.Response:
     app = request.app
-    checks = dict(
-        await asyncio.gather(
-            _check("redis", app[REDIS].ping()),
-            _check("postgresql", app[POOL].fetchval("SELECT 1")),
-            _check("s3", app[STORE].ping()),
-        )
-    )
-    reasons = [f"{name}: {error}" for name, error in checks.items() if error]
-    stages: dict[str, dict[str, Any]] = {}
-    if checks["redis"] is None:
-        idle_ms = int(app[SETTINGS].stuck_after_s * 1000)
-        stages = await stage_health(app[STREAMS], idle_ms)
-        reasons += [
-            f"stage {name}: {stage['status']} ({stage['pending']} pending, {stage['lag']} waiting)"
-            for name, stage in stages.items()
-            if stage["status"] != "ok"
-        ]
-    body = {
-        "status": "ok" if not reasons else "unhealthy",
-        "dependencies": {name: error or "ok" for name, error in checks.items()},
-        "stages": stages,
-        "reasons": reasons,
-    }
+    idle_ms = int(app[SETTINGS].stuck_after_s * 1000)
+    body = await health(app[REDIS], app[POOL], app[STORE], app[STREAMS], idle_ms)
     return web.Response(
         body=msgspec.json.encode(body),
-        status=200 if not reasons else 503,
+        status=200 if body["status"] == "ok" else 503,
         content_type="application/json",
     )
 
