@@ -43,6 +43,7 @@ from shared import indexes, jobs, resume, status
 from shared.archive import ArchiveError, DocumentRow, PageRow, Row
 from shared.archive_read import Spooled, read_archive
 from shared.indexes import IndexVersion
+from shared.service_layer.unit_of_work import UnitOfWork
 from shared.settings import Settings
 from shared.stages import Status
 from shared.streams import Streams
@@ -103,7 +104,9 @@ class _Import:
             d for d in self.spooled.rows("documents") if isinstance(d, DocumentRow) and wanted(d)
         )
         while batch := list(itertools.islice(documents, BATCH)):
-            async with self.pool.acquire() as conn, conn.transaction():
+            # A batch is a unit of work; a lost publish is resumed by the stall sweep.
+            async with UnitOfWork(self.pool, self.streams) as uow:
+                conn = uow.conn
                 active = await indexes.active_for_writing(conn)
                 if active.version != self.active.version:
                     raise ArchiveError("the active index version changed; run the import again")
@@ -111,9 +114,9 @@ class _Import:
                 digests: dict[str, Any] = {i: hashlib.sha256() for i in ids}
                 for name, reader in readers.items():
                     await _write(conn, name, reader.until(batch[-1].id), ids, self.tenant, digests)
-                started = await self._finish(conn, [d for d in batch if d.id in ids], digests)
-            for row in started:  # a lost publish is resumed by the janitor's stall sweep
-                await resume.publish(self.streams, row, "import")
+                for row in await self._finish(conn, [d for d in batch if d.id in ids], digests):
+                    event, after = resume.routed(row, "import")
+                    uow.publish(event, after=after)
             self.progress("documents", self.counts["documents"])
 
     async def _documents(self, conn: asyncpg.Connection, batch: list[DocumentRow]) -> set[str]:
