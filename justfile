@@ -92,17 +92,18 @@ migrate:
 pipeline:
     {{venv}}docmesh pipeline
 
-# Run the whole test suite (starts its own servers)
+# Run the whole test suite in two processes (starts its own servers; a mesh's tests
+# stay together in one process)
 test *ARGS:
     {{venv}}pytest {{ARGS}}
 
-# The whole suite in two processes (a mesh's tests stay together in one)
-test-parallel *ARGS:
-    {{venv}}pytest -n 2 --dist loadgroup {{ARGS}}
+# The whole suite in one process (its output in order, for a test that fails only beside others)
+test-serial *ARGS:
+    {{venv}}pytest -n 0 {{ARGS}}
 
 # The quick lane while coding: unit tests and in-process integration tests, no mesh
 test-fast *ARGS:
-    {{venv}}pytest tests/unit tests/integration -m "not slow" -n 2 --dist loadgroup {{ARGS}}
+    {{venv}}pytest tests/unit tests/integration -m "not slow" {{ARGS}}
 
 # Lint with ruff
 lint:
