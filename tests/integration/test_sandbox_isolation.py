@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import msgspec
 import pytest
@@ -96,6 +97,25 @@ print(json.dumps({name: resource.getrlimit(getattr(resource, name))
     assert limits["RLIMIT_NPROC"][0] != resource_infinity()
 
 
+def needs_root(what: str) -> None:
+    """Fails (never skips: a skipped isolation test proves nothing) unless root."""
+    if os.getuid() != 0:
+        pytest.fail(
+            f"{what} needs root (or its capability): run the suite as root, as CI does "
+            "(sudo .venv/bin/pytest), or leave these tests out with --deselect "
+            "tests/integration/test_sandbox_isolation.py",
+            pytrace=False,
+        )
+
+
+def python_out_of_reach() -> NoReturn:
+    pytest.fail(
+        "this checkout's Python cannot be run by another user: make each folder above "
+        "the venv's Python crossable (chmod o+x), as .ci/run does",
+        pytrace=False,
+    )
+
+
 def resource_infinity() -> int:
     import resource
 
@@ -103,8 +123,7 @@ def resource_infinity() -> int:
 
 
 def test_files_are_handed_to_the_childs_user(tmp_path: Path) -> None:
-    if os.getuid() != 0:
-        pytest.skip("changing a file's owner needs root (or CAP_CHOWN)")
+    needs_root("changing a file's owner")
     run_as = RunAs.of("nobody")
     assert run_as == RunAs(65534, 65534) and RunAs.of("65534") == run_as and RunAs.of("") is None
     folder = tmp_path / "job"
@@ -117,8 +136,7 @@ def test_files_are_handed_to_the_childs_user(tmp_path: Path) -> None:
 
 
 async def test_the_child_can_run_as_another_user(servers: Settings) -> None:
-    if os.getuid() != 0:
-        pytest.skip("switching users needs root (or CAP_SETUID) on the machine")
+    needs_root("switching users")
     try:
         probe = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -134,8 +152,8 @@ async def test_the_child_can_run_as_another_user(servers: Settings) -> None:
         runs = await probe.wait() == 0
     except PermissionError:
         runs = False
-    if not runs:  # here: a Python under /root, which other users cannot enter
-        pytest.skip("this checkout's Python cannot be run by user nobody")
+    if not runs:  # a Python under /root, which other users cannot enter
+        python_out_of_reach()
     as_nobody = msgspec.structs.replace(servers, extract_user="nobody")
     # Under the system's temporary folder, as the extractor's downloads are: pytest's
     # own folders sit in one only root may enter.
@@ -201,14 +219,13 @@ async def test_a_child_and_all_it_started_are_stopped(servers: Settings) -> None
 
 
 async def test_children_with_ids_of_their_own_cannot_reach_each_other(servers: Settings) -> None:
-    if os.getuid() != 0:
-        pytest.skip("switching users needs root (or CAP_SETUID) on the machine")
+    needs_root("switching users")
     own_ids = msgspec.structs.replace(servers, extract_user="61000-61001")
     try:
         async with Sandbox(own_ids) as sandbox:
             first = await spare_child(sandbox)
             if not alive(first):
-                pytest.skip("this checkout's Python cannot be run by another user")
+                python_out_of_reach()
             uid = Path(f"/proc/{first}").stat().st_uid
             # Not dumpable once it runs (before it reads any job): its /proc files are
             # root's, not its user's.
@@ -219,4 +236,4 @@ async def test_children_with_ids_of_their_own_cannot_reach_each_other(servers: S
             second = await spare_child(sandbox)
             assert {uid, Path(f"/proc/{second}").stat().st_uid} == {61000, 61001}
     except PermissionError:
-        pytest.skip("this checkout's Python cannot be run by another user")
+        python_out_of_reach()
