@@ -47,10 +47,7 @@ async def _selected(
 ) -> list[tuple[str, dict[bytes, bytes]]]:
     if ids is None:
         return await streams.entries(StreamName.DEAD)
-    found = []
-    for entry_id in ids:
-        found += await streams.entries(StreamName.DEAD, entry_id, entry_id)
-    return found
+    return await streams.entries_by_id(StreamName.DEAD, ids)
 
 
 async def retry_dead(streams: Streams, pool: Pool, ids: list[str] | None = None) -> int:

@@ -114,6 +114,19 @@ class Streams:
         rows: Any = await self.redis.xrange(self.key(stream), min=first, max=last, count=count)
         return [(decoded(entry_id), fields) for entry_id, fields in rows]
 
+    async def entries_by_id(
+        self, stream: str, ids: Sequence[str]
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """The entries of ``stream`` with these ids (missing ones left out), in one round
+        trip: an admin's list of a thousand ids is one request, not a thousand."""
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in dict.fromkeys(ids):
+                pipe.xrange(self.key(stream), min=entry_id, max=entry_id)
+            found: list[Any] = await pipe.execute()
+        return [(decoded(i), fields) for rows in found for i, fields in rows]
+
     async def length(self, stream: str) -> int:
         return int(await self.redis.xlen(self.key(stream)))
 
