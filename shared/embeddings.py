@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 Kind = Literal["passage", "query"]
 InputMode = Literal["none", "input_type", "prefix"]
@@ -78,6 +79,10 @@ class Embeddings:
 @contextlib.asynccontextmanager
 async def open_embeddings(settings: Settings) -> AsyncIterator[Embeddings]:
     """An ``Embeddings`` client closed on exit."""
+    # Imported here: openai takes half a second of CPU to import, as long as the rest
+    # of a worker, and only the processes that embed need it (measured with -X importtime).
+    from openai import AsyncOpenAI
+
     client = AsyncOpenAI(
         base_url=settings.embeddings_base_url,
         api_key=settings.embeddings_api_key,

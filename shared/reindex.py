@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import openai
 import structlog
 
 from shared import indexes, jobs, rebuild
@@ -69,6 +68,8 @@ class ModelRefused(Invalid):
 async def check_model(embeddings: Embeddings, wanted: IndexVersion) -> None:
     """The model answers, with the dimensions asked for: checked before anything is
     built, so that a typo is refused now rather than failing the build later."""
+    import openai  # not at the top: see open_embeddings
+
     try:
         await embeddings.embed(["docmesh"], "passage", wanted.model)
     except openai.APIStatusError as exc:
