@@ -125,6 +125,11 @@ async def split_mesh(server_dir: Callable[[str], Path]) -> AsyncIterator[SplitMe
             url = f"http://{settings.gateway_host}:{settings.gateway_port}"
             yield SplitMesh(url, settings, supervisor, link)
         finally:
+            # The services at once (each waits out its blocking read), then the servers.
+            server_names = {spec.name for spec in servers.specs}
+            await supervisor.stop_together(
+                [n for n in supervisor.names() if n not in server_names], grace=20
+            )
             await supervisor.stop(grace=20)
 
 
