@@ -157,7 +157,7 @@ class _Runner(Generic[E]):
             self.last_claim = time.monotonic()
             if claimed := await self._claim():
                 return claimed
-        return await self.reader.new(free, self.settings.block_ms)
+        return await _unless_stopped(self.stop, self.reader.new(free, self.settings.block_ms))
 
     async def _wait_for_a_slot(self, inflight: set[asyncio.Task[None]]) -> None:
         stopping = asyncio.create_task(self.stop.wait())
@@ -280,6 +280,25 @@ class _Runner(Generic[E]):
             self._beat()  # a long handler is alive too
             with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
                 await self.reader.renew(entry_id)
+
+
+async def _unless_stopped(stop: asyncio.Event, read: Awaitable[list[Entry]]) -> list[Entry]:
+    """The read's entries, or none when a stop comes first: a stop does not wait out a
+    blocking read (``block_ms``). An entry Redis hands over as the read is cancelled
+    stays pending for this consumer, like one fetched but not started: it is read back
+    at the consumer's next start (``own_pending``), or claimed by a peer after the lease."""
+    reading = asyncio.ensure_future(read)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if reading.done():
+        return reading.result()
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    return []
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -131,6 +131,37 @@ async def test_own_pending_entries_are_read_first_after_a_crash(
     assert await pending(redis, settings, Stream.EXTRACT, "extractor") == 0
 
 
+async def test_a_stop_does_not_wait_out_a_blocking_read(
+    settings: Settings, redis: RedisClient
+) -> None:
+    """Stopped while its read waits a minute for entries, the worker ends at once; an
+    entry published then is handled at the next start, once."""
+    seen: list[str] = []
+
+    async def handle(ev: DocumentUploaded, ctx: Context) -> Sequence[Event]:
+        seen.append(ev.event_id)
+        return []
+
+    waiting = msgspec.structs.replace(settings, block_ms=60_000)
+    key = Streams(redis, settings.stream_prefix).key(Stream.EXTRACT)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(spec_for(handle), waiting, stop))
+    await wait_for(lambda: _has_consumer(redis, key, "extractor"))
+    await asyncio.sleep(0.5)  # from its first read (of its own entries) into the wait
+    stop.set()
+    await asyncio.wait_for(task, 10)  # well inside the minute the read would wait
+    event = uploaded()
+    await Streams(redis, settings.stream_prefix).publish(event)
+    async with running(spec_for(handle), settings):
+        await wait_for(lambda: _true(seen))
+    assert seen == [event.event_id]
+    assert await pending(redis, settings, Stream.EXTRACT, "extractor") == 0
+
+
+async def _has_consumer(redis: RedisClient, key: str, group: str) -> bool:
+    return bool(await redis.xinfo_consumers(key, group))
+
+
 async def _true(value: object) -> bool:
     return bool(value)
 
