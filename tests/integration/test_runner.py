@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import msgspec
 import pytest
+from redis.exceptions import ResponseError
 
 from shared.errors import DocumentFailed
 from shared.events import (
@@ -159,7 +160,10 @@ async def test_a_stop_does_not_wait_out_a_blocking_read(
 
 
 async def _has_consumer(redis: RedisClient, key: str, group: str) -> bool:
-    return bool(await redis.xinfo_consumers(key, group))
+    try:
+        return bool(await redis.xinfo_consumers(key, group))
+    except ResponseError:  # no stream or group yet: the worker has not started
+        return False
 
 
 async def _true(value: object) -> bool:
