@@ -39,7 +39,7 @@ def mesh(server_dir: Callable[[str], Path]) -> Iterator[Mesh]:
         yield mesh
 
 
-def documents(folder: Path, count: int, pages: int = 4) -> list[Path]:
+def documents(folder: Path, count: int, pages: int = 3) -> list[Path]:
     folder.mkdir(exist_ok=True)
     return [
         make_pdf(folder / f"reindex{n}.pdf", pages, f"Reindex sample {uuid.uuid4()}")
