@@ -35,11 +35,25 @@ class ProcessSpec:
     stop_signal: str = "SIGTERM"
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports this process chose: none is bound until its server starts, so the kernel may
+offer one again, and two servers of one mesh would race for it."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on now, and none this process handed out before."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def reserve_port(port: int) -> None:
+    """Never hand out ``port`` (one chosen elsewhere, like the gateway's)."""
+    _HANDED_OUT.add(port)
 
 
 def _bin(name: str) -> str:

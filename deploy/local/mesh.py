@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import msgspec
 import structlog
 
@@ -92,6 +93,7 @@ async def run_mesh(
 ) -> None:
     """Start everything, report the gateway URL, and stop it all when ``stop`` is set."""
     stop = stop or asyncio.Event()
+    embedded.reserve_port(base.gateway_port)  # no server of the mesh may take it
     servers = plan_servers(state, base, redis_cluster=redis_cluster)
     # Webhook receivers of local development listen on this machine.
     settings = msgspec.structs.replace(
@@ -107,8 +109,8 @@ async def run_mesh(
                 spec = service_spec(service, settings, replica)
                 await supervisor.start(spec, spec.env)
                 _metrics_target(state, spec)
-        await supervisor.wait_ready(service_spec("gateway", settings), 120)
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        await _until_answering(url, 120)
         _write_env_file(state, settings)  # before the line that says it is up
         print(f"docmesh is up: {url}  (logs in {state / 'logs'}; Ctrl-C stops)", flush=True)
         (state / "replicas.json").unlink(missing_ok=True)
@@ -124,6 +126,20 @@ async def run_mesh(
             [c.spec.name for c in supervisor.children if c.spec.name not in servers_names], grace
         )
         await supervisor.stop(grace=grace)  # then the servers, the last started first
+
+
+async def _until_answering(url: str, timeout: float) -> None:
+    """Wait until the gateway itself answers its liveness route: a port that accepts
+    connections may be another process's, or a gateway still starting."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        while asyncio.get_running_loop().time() < deadline:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+                async with http.get(f"{url}/api/v1/healthz") as resp:
+                    if resp.status == 200 and (await resp.json()).get("status") == "ok":
+                        return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"the gateway did not answer on {url} in {timeout:.0f}s")
 
 
 TARGETS = "metrics-targets.json"

@@ -13,6 +13,7 @@ import compose_spec
 import pytest
 import yaml
 
+from deploy.local import embedded
 from deploy.local.secrets import generated, write_env
 from shared.settings import ENV_PREFIX, Settings, load_settings
 from shared.stages import services
@@ -228,3 +229,13 @@ def test_tracing_is_an_optional_profile_reachable_only_from_the_host() -> None:
     # Nothing else depends on it: without the profile the mesh runs untraced.
     for svc in COMPOSE["services"].values():
         assert "jaeger" not in svc.get("depends_on", {})
+
+
+def test_a_port_handed_out_or_reserved_is_never_handed_out_again() -> None:
+    """Ports are bound only when their servers start, so the kernel may offer one twice:
+    a mesh's servers must not race each other, or the gateway, for it."""
+    reserved = embedded.free_port()
+    embedded.reserve_port(reserved + 1)
+    handed = [embedded.free_port() for _ in range(200)]
+    assert len(set(handed)) == len(handed)
+    assert reserved not in handed and reserved + 1 not in handed
