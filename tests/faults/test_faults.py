@@ -4,6 +4,7 @@ completed exactly once, with a clean run's chunks, nothing pending and nothing l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -140,10 +141,12 @@ async def test_postgresql_frozen_for_ten_seconds(
     servers = [p for p in servers if p.username() == "embedded_postgres" or "postgres" in p.name()]
     assert servers, "no PostgreSQL process to freeze: the fault would not happen"
     for server in servers:
-        server.suspend()
+        with contextlib.suppress(psutil.NoSuchProcess):  # a backend that just ended
+            server.suspend()
     await asyncio.sleep(10)
     for server in servers:
-        server.resume()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            server.resume()
     await assert_clean(mesh, client, await finish(client, batch), expected)
 
 
