@@ -69,13 +69,14 @@ async def test_deleting_the_last_upload_keeps_the_uploads_folder(
     """rclone's S3 removes a folder a DELETE leaves empty, which loses a multipart
     upload being created in it at that moment: the uploads' folder must stay."""
     folder = state_dir / "s3" / store.bucket / store.temp_prefix
-    if not folder.parent.is_dir():
-        pytest.skip("the S3 server is not the local rclone")
+    # The local rclone's files; a container's S3 keeps its own, and there only the
+    # multipart upload after a delete (the second round) is checked.
+    on_disk = folder.parent.is_dir()
     for _ in range(2):
         key = f"{store.temp_prefix}{uuid.uuid4()}.pdf"
         multipart_id = await store.start_multipart(key, "application/pdf")
         await store.abort_multipart(key, multipart_id)
         await store._s3.put_object(Bucket=store.bucket, Key=key, Body=b"%PDF-1.7")
         await store.delete(key)
-        assert folder.is_dir()
+        assert folder.is_dir() or not on_disk
     assert not [k async for k, _ in store.temp_objects() if KEEP in k]  # no object
