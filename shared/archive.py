@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import hmac
 import math
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -32,6 +33,7 @@ from shared.fields import (
     check_filename,
     check_metadata,
 )
+from shared.formats import CONTENT_TYPES, Format
 
 FORMAT: Literal["docmesh-archive"] = "docmesh-archive"
 VERSION = 2
@@ -55,11 +57,28 @@ Coordinate = Annotated[float, Meta(ge=-1e6, le=1e6)]
 MinHash = Annotated[int, Meta(ge=0, lt=2**32)]
 Span = Annotated[list[Coordinate], Meta(min_length=6, max_length=6)]
 """Characters start..end of a page's text lie in box x0, y0, x1, y1."""
-Format = Literal["pdf", "doc", "docx"]
-ContentType = Literal[
-    "application/pdf",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+ContentType = Annotated[
+    str, Meta(pattern="^(" + "|".join(re.escape(t) for t in CONTENT_TYPES) + ")$")
+]
+Mark = Annotated[list[Annotated[int, Meta(ge=0, le=2**31)]], Meta(min_length=3, max_length=3)]
+"""Characters start..end of a page's text come from row or line number."""
+UnitValue = Annotated[str, Meta(max_length=1000)] | Annotated[int, Meta(ge=0, le=10_000_000)]
+
+
+class PlaceRow(msgspec.Struct, forbid_unknown_fields=True):
+    """What a page is in a format without pages (``pages.place``)."""
+
+    unit: Annotated[dict[Annotated[str, Meta(max_length=20)], UnitValue], Meta(max_length=10)]
+    marks: Annotated[list[Mark], Meta(max_length=MAX_SPANS)]
+    numbering: Literal["", "rows", "lines"] = ""
+
+
+Location = Annotated[
+    dict[
+        Annotated[str, Meta(max_length=20)],
+        UnitValue | Annotated[list[int], Meta(max_length=2)],
+    ],
+    Meta(max_length=16),
 ]
 
 
@@ -105,6 +124,7 @@ class PageRow(msgspec.Struct, forbid_unknown_fields=True):
     width: Annotated[float, Meta(gt=0, le=1e5)] | None
     height: Annotated[float, Meta(gt=0, le=1e5)] | None
     spans: Annotated[list[Span], Meta(max_length=MAX_SPANS)] | None
+    place: PlaceRow | None = None
 
 
 class HeadingRow(msgspec.Struct, forbid_unknown_fields=True):
@@ -139,6 +159,7 @@ class ChunkRow(msgspec.Struct, forbid_unknown_fields=True):
     text_sha256: Hex64
     boxes: Annotated[list[Box], Meta(max_length=MAX_SPANS)] | None
     embedding: Annotated[list[float], Meta(min_length=1, max_length=MAX_DIMENSIONS)] | None
+    location: Location | None = None
 
 
 class BandRow(msgspec.Struct, forbid_unknown_fields=True):

@@ -35,13 +35,13 @@ QUERIES = {
     " metadata, format, file_sha256, text_hash, page_count, ocr_pages, created_at,"
     f" finished_at, duplicate_of, minhash, similar_to FROM documents d WHERE {_EXPORTED}"
     " ORDER BY d.id",
-    "pages": "SELECT p.document_id, page_no, text, width, height, spans FROM pages p"
+    "pages": "SELECT p.document_id, page_no, text, width, height, spans, place FROM pages p"
     f" JOIN documents d ON d.id = p.document_id WHERE {_EXPORTED} ORDER BY 1, 2",
     "headings": "SELECT h.document_id, ordinal, page_no, page_offset, level, h.title"
     f" FROM headings h JOIN documents d ON d.id = h.document_id WHERE {_EXPORTED}"
     " ORDER BY 1, 2",
     "chunks": "SELECT c.id, c.document_id, ordinal, text, context, section, page_start,"
-    " page_end, token_count, text_sha256, boxes, embedding::real[] AS embedding"
+    " page_end, token_count, text_sha256, boxes, embedding::real[] AS embedding, location"
     f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {_EXPORTED}"
     " AND c.index_version = $2 ORDER BY 2, 3",
     "bands": "SELECT b.document_id, band, hash FROM minhash_bands b"
@@ -49,7 +49,7 @@ QUERIES = {
     "hashes": "SELECT h.document_id, hash FROM content_hashes h"
     f" JOIN documents d ON d.id = h.document_id WHERE {_EXPORTED} ORDER BY 1, 2",
 }
-JSON_COLUMNS = {"metadata", "spans", "boxes", "similar_to"}
+JSON_COLUMNS = {"metadata", "spans", "boxes", "similar_to", "place", "location"}
 
 
 def _plain(row: asyncpg.Record) -> dict[str, Any]:

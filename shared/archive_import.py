@@ -239,7 +239,11 @@ async def _copy(conn: asyncpg.Connection, table: str, rows: list[dict[str, Any]]
     columns = list(rows[0])
     records = [
         tuple(
-            uuid.UUID(v) if c == "document_id" else json.dumps(v) if c == "spans" and v else v
+            uuid.UUID(v)
+            if c == "document_id"
+            else json.dumps(msgspec.to_builtins(v))
+            if c in {"spans", "place"} and v is not None
+            else v
             for c, v in r.items()
         )
         for r in rows
@@ -252,14 +256,15 @@ async def _chunks(conn: asyncpg.Connection, rows: list[dict[str, Any]], tenant: 
     await conn.executemany(
         """
         INSERT INTO chunks (id, document_id, index_version, ordinal, text, context, section,
-            page_start, page_end, token_count, text_sha256, boxes, embedding)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::real[])
+            page_start, page_end, token_count, text_sha256, boxes, embedding, location)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::real[],
+                $14::jsonb)
         """,
         [
             (c["id"], c["document_id"], version.version, c["ordinal"], c["text"], c["context"],
              c["section"], c["page_start"], c["page_end"], c["token_count"], c["text_sha256"],
              None if c["boxes"] is None else json.dumps(msgspec.to_builtins(c["boxes"])),
-             c["embedding"])
+             c["embedding"], None if c["location"] is None else json.dumps(c["location"]))
             for c in rows
         ],
     )  # fmt: skip

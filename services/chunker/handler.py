@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
 from services.chunker.boxes import PageGeometry
 from services.chunker.chunking import Chunk, TokenCounter, split
@@ -16,9 +17,12 @@ from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import ChunksStored, DuplicatesChecked, Event
 from shared.indexes import IndexVersion
+from shared.locations import PagePlace
 from shared.settings import Settings
 from shared.text import Heading
 from shared.worker import Context
+
+PLACE = msgspec.json.Decoder(PagePlace)
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ async def _split(deps: Deps, document_id: str, version: IndexVersion) -> list[Ch
     if doc is None:
         raise DocumentFailed("not_found", "The document was deleted while it was processed.")
     rows = await deps.pool.fetch(
-        "SELECT text, width, height, spans::text FROM pages WHERE document_id = $1"
+        "SELECT text, width, height, spans::text, place::text FROM pages WHERE document_id = $1"
         " ORDER BY page_no",
         document_id,
     )
@@ -80,6 +84,11 @@ async def _split(deps: Deps, document_id: str, version: IndexVersion) -> list[Ch
     geometry = (
         [PageGeometry(r["width"], r["height"], json.loads(r["spans"])) for r in rows]
         if rows and all(r["spans"] is not None for r in rows)
+        else None
+    )
+    places = (
+        [PLACE.decode(r["place"]) for r in rows]
+        if rows and all(r["place"] is not None for r in rows)
         else None
     )
     headings = [
@@ -101,6 +110,7 @@ async def _split(deps: Deps, document_id: str, version: IndexVersion) -> list[Ch
         headings,
         version.version,
         geometry,
+        places,
     )
     if not chunks:
         raise DocumentFailed("empty", "The document contains no text to index.")
@@ -128,11 +138,12 @@ async def _store(
         await conn.executemany(
             """
             INSERT INTO chunks (id, document_id, index_version, ordinal, text, context,
-                                page_start, page_end, token_count, text_sha256, section, boxes)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+                                page_start, page_end, token_count, text_sha256, section, boxes,
+                                location)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb)
             ON CONFLICT (document_id, index_version, ordinal) DO UPDATE SET
                 text = EXCLUDED.text, context = EXCLUDED.context, section = EXCLUDED.section,
-                boxes = EXCLUDED.boxes,
+                boxes = EXCLUDED.boxes, location = EXCLUDED.location,
                 page_start = EXCLUDED.page_start, page_end = EXCLUDED.page_end,
                 token_count = EXCLUDED.token_count, text_sha256 = EXCLUDED.text_sha256,
                 embedding = CASE WHEN chunks.text_sha256 = EXCLUDED.text_sha256
@@ -152,6 +163,7 @@ async def _store(
                     c.text_sha256,
                     c.section,
                     None if c.boxes is None else json.dumps(c.boxes),
+                    None if c.location is None else json.dumps(c.location, ensure_ascii=False),
                 )
                 for c in chunks
             ],

@@ -30,6 +30,9 @@ class Block:
     boxes: tuple[Box, ...] = ()
     """Where its text is on the page (PDF; none for Word files, which have no pages
     of fixed geometry)."""
+    numbers: tuple[int, ...] = ()
+    """The row or line of the source each line of ``text`` comes from (sheets, CSV,
+    plain text): what a chunk's location cites."""
 
 
 @dataclass
@@ -39,6 +42,23 @@ class PageGeometry:
     spans: list[list[float]]
     """[start, end, x0, y0, x1, y1]: characters start..end of the page's text are in
     that box (one entry per box of a block)."""
+
+
+Unit = dict[str, str | int]
+"""What a page of a format without pages is, in its own terms: ``{"slide": 3}``,
+``{"sheet": "Sales"}``, ``{"chapter": 2, "title": "..."}``."""
+
+
+@dataclass
+class Place:
+    """Where a page's text comes from, for formats cited by other than pages."""
+
+    unit: Unit
+    marks: list[list[int]]
+    """[start, end, number]: characters start..end of the page's text come from row
+    or line ``number`` of the source."""
+    numbering: str = ""
+    """What the marks count: "rows" or "lines"."""
 
 
 @dataclass
@@ -51,13 +71,26 @@ class Extracted:
     geometry: list[PageGeometry] | None = None
     """Per page, its size and where its text is; None for formats without page
     geometry (Word files)."""
+    format: str = ""
+    """The format the file was read as (what its bytes are)."""
+    numbering: str = ""
+    """What the marks of the pages added count: "rows" or "lines" ("" for none)."""
+    places: list[Place] | None = None
+    """Per page, its unit and marks; None for PDF and Word files, cited by page."""
 
-    def add_page(self, blocks: Iterable[Block], size: tuple[float, float] | None = None) -> None:
+    def add_page(
+        self,
+        blocks: Iterable[Block],
+        size: tuple[float, float] | None = None,
+        unit: Unit | None = None,
+    ) -> None:
         """Append a page made of ``blocks``, cleaning each and recording headings; with
-        the page's ``size``, where each block's text is on it."""
+        the page's ``size``, where each block's text is on it; with its ``unit``, what
+        it is in a format without pages, and the rows or lines its text comes from."""
         number = len(self.pages) + 1
         parts: list[str] = []
         placed: list[list[float]] = []
+        marks: list[list[int]] = []
         offset = 0
         for block in blocks:
             text = clean(block.text)
@@ -68,6 +101,8 @@ class Extracted:
             if block.level:
                 self.headings.append(Heading(number, offset, block.level, " ".join(text.split())))
             placed += [[offset, offset + len(text), *(round(v, 1) for v in b)] for b in block.boxes]
+            if block.numbers:
+                marks += _marks(text, offset, block.numbers)
             parts.append(text)
             offset += len(text)
         page = BLOCK_SEPARATOR.join(parts)
@@ -75,6 +110,8 @@ class Extracted:
         self.chars += len(page)
         if size is not None:
             self.geometry = [*(self.geometry or []), PageGeometry(size[0], size[1], placed)]
+        if unit is not None:
+            self.places = [*(self.places or []), Place(unit, marks, self.numbering)]
 
     def add_heading(self, page: int, level: int, title: str) -> None:
         """A heading known from an outline: placed where its title appears on the page."""
@@ -82,13 +119,43 @@ class Extracted:
         found = re.search(r"\s+".join(words), self.pages[page - 1], re.IGNORECASE)
         self.headings.append(Heading(page, found.start() if found else 0, level, title))
 
+    def add_part(self, part: Extracted, unit: Unit) -> None:
+        """Append the pages of a document held in this one (an e-mail's attachment),
+        each cited by ``unit`` and where it is in the part (page geometry is dropped:
+        the container is not cited by boxes)."""
+        first = len(self.pages)
+        for number, page in enumerate(part.pages, start=1):
+            place = part.places[number - 1] if part.places else Place({"page": number}, [])
+            self.pages.append(page)
+            self.places = [*(self.places or []), Place({**unit, **place.unit}, place.marks,
+                                                       place.numbering)]  # fmt: skip
+        self.headings += [
+            Heading(first + h.page, h.offset, h.level, h.title) for h in part.headings
+        ]
+        self.chars += part.chars
+        self.ocr_pages += part.ocr_pages
+
     @property
     def has_text(self) -> bool:
         return any(page.strip() for page in self.pages)
 
 
+def _marks(text: str, offset: int, numbers: tuple[int, ...]) -> list[list[int]]:
+    """Each line of a cleaned block with the source row or line it came from; the
+    whole block with its first and last when cleaning changed its lines."""
+    lines = text.split("\n")
+    if len(lines) != len(numbers):
+        return [[offset, offset + len(text), numbers[0]], [offset, offset + len(text), numbers[-1]]]
+    marks = []
+    for line, n in zip(lines, numbers, strict=True):
+        marks.append([offset, offset + len(line), n])
+        offset += len(line) + 1
+    return marks
+
+
 def unsupported(head: bytes) -> DocumentFailed:
     """The failure for a file of no supported format, saying what it seems to be."""
     return DocumentFailed(
-        "unsupported_format", f"Expected a PDF, DOC or DOCX file but found {describe(head)}."
+        "unsupported_format",
+        f"Expected a document of a format docmesh reads but found {describe(head)}.",
     )

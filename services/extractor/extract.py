@@ -1,7 +1,10 @@
 """Text extraction for every supported format, with the caps that keep a worker safe.
 
 Plain synchronous code, run inside the extraction process (see ``sandbox``);
-``on_page`` reports progress while a long document is read.
+``on_page`` reports progress while a long document is read. Each format's reader
+is imported when a document of it comes: a child reads one document, and most
+are PDFs (the Word readers alone were a third of a child's start, 0.12 s of
+0.4 s of CPU, measured with python -X importtime).
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from pathlib import Path
 
 from services.extractor.document import Extracted, unsupported
 from services.extractor.limits import Limits
-from services.extractor.ocr import ocr_setup
-from services.extractor.pdf import OnPage, extract_pdf
+from services.extractor.pdf import OnPage
 from shared.errors import DocumentFailed
 from shared.formats import Format, sniff_file
 
@@ -21,28 +23,24 @@ def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extract
 
     Raises ``DocumentFailed`` for files that can never be read: encrypted,
     corrupt, too large, or without any text. ``fmt`` is what the file's first
-    bytes announce; a ZIP or OLE container is checked to hold a Word document.
+    bytes announce (with the declared type where they cannot tell); containers
+    are opened here to see what they hold.
     """
-    if fmt is not Format.PDF and sniff_file(path) is None:
+    return _extract(path, fmt, limits, on_page, 0)
+
+
+def _extract(
+    path: Path, fmt: Format | None, limits: Limits, on_page: OnPage, depth: int
+) -> Extracted:
+    found = fmt if fmt is Format.PDF else sniff_file(path, fmt)
+    if found is None:
         with path.open("rb") as f:
             raise unsupported(f.read(64))
-    if fmt is Format.PDF:
-        ocr = ocr_setup(limits.ocr, limits.ocr_languages, limits.ocr_tessdata)
-        out = extract_pdf(path, limits, ocr, on_page)
-    else:
-        # Imported when a Word document comes: a child reads one document, most are
-        # PDFs, and the Word readers (doc2docx, mammoth) are a third of a child's
-        # start (0.12 s of 0.4 s of CPU, measured with python -X importtime).
-        from services.extractor import word
-
-        out = (
-            word.extract_docx(path, limits)
-            if fmt is Format.DOCX
-            else word.extract_doc(path, limits)
-        )
+    out = _read(path, found, limits, on_page, depth)
+    out.format = found.value
     limits.check_text(out)
     if not out.has_text:
-        if fmt is Format.PDF and out.pages:
+        if found is Format.PDF and out.pages:
             raise DocumentFailed(
                 "image_only",
                 "The PDF has no text layer (a scan?) and OCR is turned off here. "
@@ -50,3 +48,59 @@ def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extract
             )
         raise DocumentFailed("empty", "The document contains no text.")
     return out
+
+
+def _read(path: Path, fmt: Format, limits: Limits, on_page: OnPage, depth: int) -> Extracted:
+    if fmt is Format.PDF:
+        from services.extractor.ocr import ocr_setup
+        from services.extractor.pdf import extract_pdf
+
+        ocr = ocr_setup(limits.ocr, limits.ocr_languages, limits.ocr_tessdata)
+        return extract_pdf(path, limits, ocr, on_page)
+    if fmt in (Format.DOCX, Format.DOC):
+        from services.extractor import word
+
+        return (
+            word.extract_docx(path, limits)
+            if fmt is Format.DOCX
+            else word.extract_doc(path, limits)
+        )
+    if fmt in (Format.XLSX, Format.XLS, Format.ODS, Format.CSV, Format.TSV):
+        from services.extractor import tabular
+
+        if fmt in (Format.CSV, Format.TSV):
+            return tabular.extract_delimited(path, fmt, limits)
+        return tabular.extract_workbook(path, fmt, limits)
+    if fmt in (Format.EML, Format.MSG):
+        from services.extractor import mail
+
+        def read_part(part: Path, depth: int) -> Extracted:
+            return _extract(part, None, limits, lambda *_: None, depth)
+
+        reader = mail.extract_eml if fmt is Format.EML else mail.extract_msg
+        return reader(path, limits, read_part, depth)
+    return _read_document(path, fmt, limits)
+
+
+def _read_document(path: Path, fmt: Format, limits: Limits) -> Extracted:
+    """Formats read in one call, with no progress to report."""
+    if fmt is Format.PPTX:
+        from services.extractor.slides import extract_pptx
+
+        return extract_pptx(path, limits)
+    if fmt in (Format.ODT, Format.ODP):
+        from services.extractor import odf
+
+        return odf.extract_odt(path, limits) if fmt is Format.ODT else odf.extract_odp(path, limits)
+    if fmt is Format.EPUB:
+        from services.extractor.epub import extract_epub
+
+        return extract_epub(path, limits)
+    if fmt is Format.RTF:
+        from services.extractor.rtf import extract_rtf
+
+        return extract_rtf(path, limits)
+    from services.extractor import web
+
+    readers = {Format.HTML: web.extract_html, Format.MD: web.extract_markdown}
+    return readers.get(fmt, web.extract_txt)(path, limits)

@@ -8,18 +8,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.extractor.document import Extracted, PageGeometry, unsupported
+import msgspec
+
+from services.extractor.document import Extracted, PageGeometry, Place, unsupported
 from services.extractor.sandbox import OnPage, Sandbox
 from shared import tracing
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
-from shared.formats import sniff_prefix
+from shared.formats import CONTENT_TYPES, sniff_prefix
 from shared.settings import Settings
 from shared.storage import ObjectMissing, ObjectStore
 from shared.text import content_hash
 from shared.worker import Context
 
+PLACE = msgspec.json.Encoder()
 STARTED = 0.05
 """How far through the stage a document is once its file is downloaded."""
 
@@ -44,7 +47,7 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
         # extraction process, which is the one that may meet a hostile file.
         with path.open("rb") as f:
             head = f.read(1024)
-        fmt = sniff_prefix(head)
+        fmt = sniff_prefix(head, CONTENT_TYPES.get(event.content_type.split(";")[0].lower()))
         if fmt is None:
             raise unsupported(head)
         await ctx.progress(f"Extracting text ({fmt.value.upper()})", STARTED)
@@ -111,13 +114,18 @@ async def _store(
         geometry: list[PageGeometry | None] = (
             list(result.geometry) if result.geometry else [None] * len(result.pages)
         )
+        places: list[Place | None] = (
+            list(result.places) if result.places else [None] * len(result.pages)
+        )
         await conn.copy_records_to_table(
             "pages",
             records=[
-                (document_id, n, text, *_placed(g))
-                for n, (text, g) in enumerate(zip(result.pages, geometry, strict=True), start=1)
+                (document_id, n, text, *_placed(g), None if p is None else PLACE.encode(p).decode())
+                for n, (text, g, p) in enumerate(
+                    zip(result.pages, geometry, places, strict=True), start=1
+                )
             ],
-            columns=["document_id", "page_no", "text", "width", "height", "spans"],
+            columns=["document_id", "page_no", "text", "width", "height", "spans", "place"],
         )
         await conn.copy_records_to_table(
             "headings",
@@ -128,13 +136,14 @@ async def _store(
             columns=["document_id", "ordinal", "page_no", "page_offset", "level", "title"],
         )
         await conn.execute(
-            "UPDATE documents SET page_count = $2, ocr_pages = $3, file_sha256 = $4, text_hash = $5"
-            " WHERE id = $1",
+            "UPDATE documents SET page_count = $2, ocr_pages = $3, file_sha256 = $4,"
+            " text_hash = $5, format = coalesce(nullif($6, ''), format) WHERE id = $1",
             document_id,
             len(result.pages),
             result.ocr_pages,
             sha256,
             text_hash,
+            result.format,
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,54 +10,15 @@ import doc2docx.errors
 import legacy_doc
 import mammoth
 import mammoth.images
-import structlog
 from legacy_doc.types import ExtractionOptions
 
+from services.extractor.containers import check_zip, damaged
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
 from shared.errors import DocumentFailed
 
-log = structlog.get_logger()
-
 # Explicit page breaks become <hr>, so pages follow the author's own breaks.
 STYLE_MAP = "br[type='page'] => hr"
-MAX_RATIO = 200
-"""Compression ratio above which a large archive member is treated as a bomb."""
-
-
-def damaged(what: str, exc: Exception) -> DocumentFailed:
-    """A reader's error as a failure a person can act on (the detail goes to the log)."""
-    log.warning("word_unreadable", what=what, error=f"{type(exc).__name__}: {exc}")
-    return DocumentFailed(
-        "corrupt",
-        f"{what} cannot be read: it is damaged. Save it again from Word and upload that.",
-    )
-
-
-def check_archive(path: Path, limits: Limits) -> None:
-    """Refuse ZIP bombs, and XML parts too large to parse, before anything decompresses them."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise damaged("The DOCX archive", exc) from exc
-    total = sum(m.file_size for m in members)
-    if total > limits.max_unpacked_bytes:
-        raise DocumentFailed(
-            "too_large",
-            f"The DOCX unpacks to {total:,} bytes; the limit is {limits.max_unpacked_bytes:,}.",
-        )
-    for m in members:
-        if m.filename.endswith((".xml", ".rels")) and m.file_size > limits.max_xml_bytes:
-            raise DocumentFailed(
-                "too_large",
-                f"The DOCX part {m.filename} holds {m.file_size:,} bytes of XML; the limit is "
-                f"{limits.max_xml_bytes:,}. Split the document into smaller files.",
-            )
-        if m.file_size > 10_000_000 and m.file_size > MAX_RATIO * max(m.compress_size, 1):
-            raise DocumentFailed(
-                "too_large", f"The DOCX member {m.filename} is compressed suspiciously well."
-            )
 
 
 def _no_attributes(image: object) -> dict[str, str]:
@@ -75,7 +35,7 @@ def extract_docx(path: Path, limits: Limits) -> Extracted:
     Headers and footers are not part of mammoth's output, so they are not
     repeated into every chunk.
     """
-    check_archive(path, limits)
+    check_zip(path, limits, "The DOCX")
     try:
         with path.open("rb") as f:
             # External files (linked images, included text) are never read.

@@ -14,6 +14,7 @@ from services.gateway.eta import RECENT
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Conn, Pool
 from shared.fields import merged
+from shared.locations import paged
 from shared.status import IN_PIPELINE, TERMINAL_SQL
 
 
@@ -83,7 +84,7 @@ async def chunk_page(
         rows = await conn.fetch(
             """
             SELECT id, ordinal, text, context, page_start, page_end, token_count,
-                   vector_dims(embedding) AS dimensions, boxes::text,
+                   vector_dims(embedding) AS dimensions, boxes::text, location::text,
                    count(*) OVER () AS total
             FROM chunks WHERE document_id = $1 AND index_version = $2
             ORDER BY ordinal LIMIT $3 OFFSET $4
@@ -103,7 +104,12 @@ async def chunk_page(
             )
         )
     items = [
-        {"chunk_id": str(r["id"]), **{k: r[k] for k in CHUNK_FIELDS}, "boxes": boxes(r["boxes"])}
+        {
+            "chunk_id": str(r["id"]),
+            **{k: r[k] for k in CHUNK_FIELDS},
+            "boxes": boxes(r["boxes"]),
+            "location": location(r["location"], r["page_start"], r["page_end"]),
+        }
         for r in rows
     ]
     return items, int(total), version
@@ -132,6 +138,12 @@ async def update_metadata(
 def boxes(stored: str | None) -> list[dict[str, float]] | None:
     """A chunk's citation boxes as the API gives them (None: a format without pages)."""
     return None if stored is None else list(json.loads(stored))
+
+
+def location(stored: str | None, page_start: int, page_end: int) -> dict[str, Any]:
+    """A chunk's location as the API gives it: as stored, or (for chunks stored before
+    locations were) its pages."""
+    return json.loads(stored) if stored is not None else paged(page_start, page_end, "")
 
 
 async def has_pages(pool: Pool, document_id: str) -> bool:

@@ -22,7 +22,7 @@ from shared.fields import (
     depth,
     has_nul,
 )
-from shared.formats import CONTENT_TYPES, Format
+from shared.formats import CONTENT_TYPES, Format, extensions
 from shared.service_layer.presign import Upload
 from shared.webhooks import WebhookEvent
 
@@ -45,7 +45,9 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
         str,
         Meta(
             max_length=200,
-            description="application/pdf, application/msword or the DOCX type.",
+            description="The file's media type: PDF, Word (DOC, DOCX, ODT, RTF), slides "
+            "(PPTX, ODP), sheets (XLSX, XLS, ODS, CSV, TSV), HTML, Markdown, plain text, "
+            "e-mail (EML, MSG) or EPUB; a 415 answer lists every accepted type.",
             examples=["application/pdf"],
         ),
     ]
@@ -211,11 +213,12 @@ def check_presign(req: PresignRequest | ReplacementRequest, max_size: int) -> Fo
             "content_type",
         )
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if extension != fmt.value:
+    if extension not in extensions(fmt):
+        named = " or ".join(f"*.{e}" for e in extensions(fmt))
         raise ApiError(
             422,
             "extension_mismatch",
-            f"A {req.content_type} file must be named *.{fmt.value}, not {name!r}.",
+            f"A {req.content_type} file must be named {named}, not {name!r}.",
             "filename",
         )
     return fmt

@@ -135,8 +135,38 @@ class Box(msgspec.Struct, forbid_unknown_fields=True):
 
 BOXES_DOC = (
     "The page boxes the chunk's text came from, for highlighting a citation; null for "
-    "DOC and DOCX, which have no fixed pages."
+    "formats without fixed pages (all but PDF)."
 )
+
+
+class Location(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Where a chunk came from, in the terms of its format; ``label`` says it for a
+    reader ("slide 3: Plans", "sheet Sales, rows 2-40", "pages 4-5")."""
+
+    label: str
+    pages: list[int] | None = None
+    """First and last page (PDF, DOC, DOCX)."""
+    slide: int | None = None
+    chapter: int | None = None
+    title: str | None = None
+    """The slide's or chapter's title."""
+    sheet: str | None = None
+    rows: list[int] | None = None
+    """First and last row: of the sheet (XLSX, XLS, ODS) or of the file (CSV, TSV),
+    the header being row 1."""
+    lines: list[int] | None = None
+    """First and last line of a text file."""
+    message: str | None = None
+    """The e-mail's subject (EML, MSG)."""
+    attachment: str | None = None
+    """The e-mail attachment's file name, for text that came from one."""
+    page: int | None = None
+    """The page of a paged attachment (a PDF attached to an e-mail)."""
+    section: str | None = None
+    """The heading path (HTML, Markdown, ODT, DOCX, PDF outlines)."""
+
+
+LOCATION_DOC = "Where the chunk came from, in its format's terms (see Location)."
 
 
 class Chunk(msgspec.Struct, forbid_unknown_fields=True):
@@ -150,6 +180,7 @@ class Chunk(msgspec.Struct, forbid_unknown_fields=True):
     token_count: int
     dimensions: int | None
     boxes: Annotated[list[Box] | None, msgspec.Meta(description=BOXES_DOC)] = None
+    location: Annotated[Location | None, msgspec.Meta(description=LOCATION_DOC)] = None
 
 
 class ChunkPage(msgspec.Struct, forbid_unknown_fields=True):
@@ -288,6 +319,7 @@ class SearchResult(msgspec.Struct):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     """The document's metadata."""
     boxes: Annotated[list[Box] | None, msgspec.Meta(description=BOXES_DOC)] = None
+    location: Annotated[Location | None, msgspec.Meta(description=LOCATION_DOC)] = None
 
 
 class SearchResponse(msgspec.Struct):

@@ -17,7 +17,7 @@ from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
-from services.gateway.response_bodies import Box, SearchResponse, SearchResult
+from services.gateway.response_bodies import Box, Location, SearchResponse, SearchResult
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
 from shared import indexes
 from shared.embeddings import Embeddings
@@ -64,6 +64,7 @@ WITH vector AS (
 )
 SELECT c.id, c.document_id, coalesce(nullif(d.title, ''), d.filename) AS title, c.text,
        c.context, c.page_start, c.page_end, d.metadata::text AS metadata, c.boxes::text,
+       c.location::text,
        coalesce(1.0 / ($8 + vector.rank), 0) + coalesce(1.0 / ($8 + fulltext.rank), 0) AS score
 FROM (SELECT id FROM vector UNION SELECT id FROM fulltext) AS found
 JOIN chunks c ON c.id = found.id
@@ -210,4 +211,7 @@ def _result(row: asyncpg.Record) -> SearchResult:
         score=float(row["score"]),
         metadata=json.loads(row["metadata"]),
         boxes=msgspec.convert(queries.boxes(row["boxes"]), list[Box] | None),
+        location=msgspec.convert(
+            queries.location(row["location"], row["page_start"], row["page_end"]), Location
+        ),
     )

@@ -116,12 +116,13 @@ async def verify_upload(store: ObjectStore, doc: asyncpg.Record) -> Format:
             "It was deleted; presign and upload again.",
         )
     head = await store.head_bytes(key, 1024)
-    found = sniff_prefix(head)
+    found = sniff_prefix(head, CONTENT_TYPES.get(doc["content_type"]))
     if found is None:
         await store.delete(key)
         raise Invalid(
             "unsupported_format",
-            f"The uploaded bytes are {describe(head)}, not a PDF, DOC or DOCX file. "
+            f"The uploaded bytes are {describe(head)}, not a document of a format docmesh "
+            "reads. "
             "It was deleted; presign and upload again.",
         )
     if found is not CONTENT_TYPES.get(doc["content_type"]):

@@ -21,7 +21,15 @@ def error_of(**fields: object) -> ApiError:
     return info.value
 
 
-def test_accepts_the_three_formats() -> None:
+def test_accepts_every_format_under_its_extensions() -> None:
+    assert check_presign(presign(filename="a.HTM", content_type="text/html"), 1000) is Format.HTML
+    assert check_presign(presign(filename="a.tab", content_type="text/tab-separated-values"),
+                         1000) is Format.TSV  # fmt: skip
+    assert check_presign(presign(filename="a.md", content_type="text/markdown; charset=utf-8"),
+                         1000) is Format.MD  # fmt: skip
+
+
+def test_accepts_the_word_formats() -> None:
     assert check_presign(presign(), 1000) is Format.PDF
     assert check_presign(presign(filename="A.DOCX", content_type=DOCX), 1000) is Format.DOCX
     assert (
@@ -35,7 +43,8 @@ def test_accepts_the_three_formats() -> None:
     [
         ({"file_size": 0}, 422, "file_size"),
         ({"file_size": 1001}, 413, "file_size"),
-        ({"content_type": "text/plain", "filename": "a.txt"}, 415, "content_type"),
+        ({"content_type": "image/png", "filename": "a.png"}, 415, "content_type"),
+        ({"content_type": "text/csv", "filename": "a.txt"}, 422, "filename"),
         ({"filename": "a.docx"}, 422, "filename"),
         ({"filename": "../etc/passwd.pdf"}, 422, "filename"),
         ({"filename": "a\x01.pdf"}, 422, "filename"),

@@ -2,7 +2,7 @@
 import { citation } from "./citations.js";
 import { $, el } from "./dom.js";
 import { editMetadata, filterBuilder, metadataText, uploadMetadata } from "./metadata.js";
-import { ApiError, DocumentError, DocumentUploader } from "./uploader.js";
+import { ACCEPT, ApiError, DocumentError, DocumentUploader } from "./uploader.js";
 
 // Labels of the statuses, from the gateway's stage table (GET /api/v1/pipeline): the
 // page holds no copy of the pipeline. Until they arrive a status shows as itself.
@@ -149,7 +149,7 @@ function uploadFiles(files) {
 
 /** Choose a new file for a completed document and follow its replacement like an upload. */
 function replaceFile(doc, name) {
-  const input = el("input", { type: "file", accept: ".pdf,.doc,.docx", hidden: true });
+  const input = el("input", { type: "file", accept: ACCEPT, hidden: true });
   input.addEventListener("change", () => {
     const [file] = input.files;
     input.remove();
@@ -165,6 +165,7 @@ function replaceFile(doc, name) {
 
 function setUpUploads() {
   const input = $("#file-input"), zone = $("#drop-zone");
+  input.accept = ACCEPT;
   input.addEventListener("change", () => { uploadFiles([...input.files]); input.value = ""; });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
@@ -307,7 +308,9 @@ function markdownTable([header, ...rows]) {
 
 // ---- Search --------------------------------------------------------------
 
-const pages = (r) => (r.page_start === r.page_end ? `page ${r.page_start}` : `pages ${r.page_start}-${r.page_end}`);
+/** Where a chunk or result came from, as its format says it ("slide 3", "sheet Sales, rows 2-9"). */
+const pages = (r) => (r.location ? r.location.label
+  : r.page_start === r.page_end ? `page ${r.page_start}` : `pages ${r.page_start}-${r.page_end}`);
 
 /** ``text`` with every query word marked, built from text nodes only. */
 function highlighted(text, query) {

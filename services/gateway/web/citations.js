@@ -27,7 +27,8 @@ function pageFigure(page, boxes) {
 /** The "Where on the page" control of a chunk, or a note that its format has none. */
 export function citation(chunk) {
   if (chunk.boxes === null) {
-    return el("div", { class: "meta" }, "No page boxes: Word files have no fixed pages.");
+    const where = chunk.location ? ` It comes from ${chunk.location.label}.` : "";
+    return el("div", { class: "meta" }, `No page boxes: only PDF files have fixed pages.${where}`);
   }
   const byPage = new Map();
   for (const b of chunk.boxes) byPage.set(b.page, [...(byPage.get(b.page) || []), b]);

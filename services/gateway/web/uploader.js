@@ -30,7 +30,30 @@ export const CONTENT_TYPES = {
   pdf: "application/pdf",
   doc: "application/msword",
   docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  odt: "application/vnd.oasis.opendocument.text",
+  rtf: "application/rtf",
+  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+  odp: "application/vnd.oasis.opendocument.presentation",
+  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  xls: "application/vnd.ms-excel",
+  ods: "application/vnd.oasis.opendocument.spreadsheet",
+  csv: "text/csv",
+  tsv: "text/tab-separated-values",
+  tab: "text/tab-separated-values",
+  html: "text/html",
+  htm: "text/html",
+  xhtml: "application/xhtml+xml",
+  md: "text/markdown",
+  markdown: "text/markdown",
+  txt: "text/plain",
+  text: "text/plain",
+  eml: "message/rfc822",
+  msg: "application/vnd.ms-outlook",
+  epub: "application/epub+zip",
 };
+
+/** The file picker's accept list: every extension docmesh reads. */
+export const ACCEPT = Object.keys(CONTENT_TYPES).map((e) => "." + e).join(",");
 
 const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
 
@@ -58,7 +81,8 @@ export class DocumentError extends Error {
   }
 }
 
-/** The content type docmesh expects for a file, from its extension. */
+/** The content type docmesh expects for a file, from its extension (browsers send
+ * application/vnd.ms-excel for a CSV on Windows, or nothing at all for Markdown). */
 export function contentTypeOf(file) {
   const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
   return CONTENT_TYPES[extension] || file.type || "application/octet-stream";

@@ -1,0 +1,160 @@
+"""Spreadsheets (XLSX, XLS, ODS through calamine) and delimited text (CSV, TSV).
+
+Each sheet is a page; its tables (blocks of rows between empty rows) are
+Markdown tables whose first row is the header, each row one line cited by its
+row number. The chunker repeats a table's header in every chunk of its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from services.extractor.containers import check_zip, damaged, refuse_encrypted_office
+from services.extractor.document import Block, Extracted
+from services.extractor.limits import Limits
+from services.extractor.markup import markdown_table
+from services.extractor.web import read_text
+from shared.errors import DocumentFailed
+from shared.formats import ZIP_MAGIC, Format
+
+MAX_CELLS = 5_000_000
+"""Cells of one sheet's used range: above it a sheet is refused before it is read
+(a sheet spanning 16,384 columns and a million rows is 17 billion cells)."""
+
+
+def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
+    """Every sheet of a workbook, its tables as rows with their header."""
+    from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+
+    what = f"The {fmt.value.upper()} workbook"
+    refuse_encrypted_office(path, what)
+    with path.open("rb") as f:
+        if f.read(4) == ZIP_MAGIC:
+            check_zip(path, limits, what)
+    out = Extracted(numbering="rows")
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        for meta in book.sheets_metadata:
+            sheet = book.get_sheet_by_name(meta.name)
+            if sheet.total_height * sheet.total_width > MAX_CELLS:
+                raise DocumentFailed(
+                    "too_large",
+                    f"Sheet {meta.name!r} spans {sheet.total_height:,} rows and "
+                    f"{sheet.total_width:,} columns; the limit is {MAX_CELLS:,} cells a sheet.",
+                )
+            rows = [[_shown(v) for v in row] for row in sheet.iter_rows()]
+            _fill_merged(rows, sheet.merged_cell_ranges or [], sheet.start or (0, 0))
+            first_row = (sheet.start or (0, 0))[0] + 1
+            blocks = table_blocks(rows, first_row)
+            if blocks:  # an empty sheet (or a chart sheet) has nothing to cite
+                out.add_page(blocks, unit={"sheet": meta.name})
+                limits.check_text(out)
+    except PasswordError as exc:
+        raise DocumentFailed(
+            "encrypted", f"{what} is password-protected. Upload it without the password."
+        ) from exc
+    except (CalamineError, ValueError) as exc:
+        raise damaged(what, exc) from exc
+    return out
+
+
+def extract_delimited(path: Path, fmt: Format, limits: Limits) -> Extracted:
+    """A CSV or TSV file: its delimiter found (tab for TSV), its rows as a table."""
+    text = read_text(path, limits)
+    delimiter = "\t" if fmt is Format.TSV else _delimiter(text[:65536])
+    csv.field_size_limit(limits.max_chars)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            rows.append([" ".join(cell.split()) for cell in row])
+            numbers.append(len(numbers) + 1)
+    except csv.Error as exc:
+        raise DocumentFailed(
+            "corrupt", f"The {fmt.value.upper()} file cannot be read at row {len(rows) + 1}: {exc}."
+        ) from exc
+    out = Extracted(numbering="rows")
+    out.add_page(table_blocks(rows, 1), unit={})
+    return out
+
+
+def _delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def table_blocks(rows: Sequence[Sequence[str]], first_row: int) -> list[Block]:
+    """Runs of non-empty rows as Markdown tables (empty columns dropped), each line
+    numbered by its row. A run's title row (one value, perhaps merged across) is a
+    paragraph; a lone row of several values heads the run after it."""
+    blocks = []
+    pending: tuple[int, Sequence[str]] | None = None
+    for start, run in _runs(rows):
+        if pending is not None:
+            start, run, pending = pending[0], [pending[1], *run], None
+        while len(run) > 1 and len({c for c in run[0] if c}) == 1:
+            blocks.append(Block(next(c for c in run[0] if c), numbers=(first_row + start,)))
+            start, run = start + 1, run[1:]
+        if len(run) == 1 and sum(1 for c in run[0] if c) > 1:
+            pending = (start, run[0])
+            continue
+        blocks.append(_table(run, [first_row + start + i for i in range(len(run))]))
+    if pending is not None:
+        blocks.append(_table([pending[1]], [first_row + pending[0]]))
+    return blocks
+
+
+def _table(run: Sequence[Sequence[str]], numbers: list[int]) -> Block:
+    used = [c for c in range(max(map(len, run))) if any(c < len(r) and r[c] for r in run)]
+    cells = [[r[c] if c < len(r) else "" for c in used] for r in run]
+    if len(cells) == 1 or len(used) == 1:
+        lines = [" | ".join(c for c in row if c) for row in cells]
+        return Block("\n".join(lines), numbers=tuple(numbers))
+    table = markdown_table([[c.replace("|", "\\|") for c in row] for row in cells])
+    return Block(table, table=True, numbers=(numbers[0], *numbers))
+
+
+def _runs(rows: Sequence[Sequence[str]]) -> Iterable[tuple[int, list[Sequence[str]]]]:
+    run: list[Sequence[str]] = []
+    for index, row in enumerate([*rows, []]):
+        if any(row):
+            run.append(row)
+        elif run:
+            yield index - len(run), run
+            run = []
+
+
+def _shown(value: object) -> str:
+    """A cell's value as a sheet shows it by default."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return " ".join(str(value).split())
+
+
+def _fill_merged(
+    rows: list[list[str]],
+    merged: Iterable[tuple[tuple[int, int], tuple[int, int]]],
+    start: tuple[int, int],
+) -> None:
+    """A merged area's value in each of its cells, so that every row reads alone."""
+    for (r0, c0), (r1, c1) in merged:
+        r0, r1, c0, c1 = r0 - start[0], r1 - start[0], c0 - start[1], c1 - start[1]
+        if not (0 <= r0 < len(rows) and 0 <= c0 < len(rows[r0])):
+            continue
+        value = rows[r0][c0]
+        for r in range(r0, min(r1, len(rows) - 1) + 1):
+            for c in range(c0, min(c1, len(rows[r]) - 1) + 1):
+                rows[r][c] = rows[r][c] or value
