@@ -75,6 +75,9 @@ EXTENSIONS: dict[Format, tuple[str, ...]] = {
 
 TEXT_DIALECTS = frozenset({Format.CSV, Format.TSV, Format.MD, Format.TXT, Format.HTML})
 """Text formats that the declared type chooses among when the bytes are plain text."""
+TEXT_FORMATS = TEXT_DIALECTS | {Format.EML, Format.RTF}
+"""Formats whose files are text. Text declared as another format is refused: a
+"report.pdf" that holds an HTML error page is a failed download, not a document."""
 
 OOXML_PARTS = {
     "word/document.xml": Format.DOCX,
@@ -91,6 +94,7 @@ ZIP_MIMETYPES = {
 OLE_STREAMS = {"WordDocument": Format.DOC, "Workbook": Format.XLS, "Book": Format.XLS}
 ZIP_FORMATS = frozenset({*OOXML_PARTS.values(), *ZIP_MIMETYPES.values()})
 OLE_FORMATS = frozenset({Format.DOC, Format.XLS, Format.MSG})
+OOXML_FORMATS = frozenset(OOXML_PARTS.values())
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _HTML_START = re.compile(
@@ -114,18 +118,22 @@ def sniff_prefix(head: bytes, declared: Format | None = None) -> Format | None:
 
     Where the first bytes cannot decide (the parts of an OOXML archive, the
     streams of an OLE file, plain text's dialect), the ``declared`` format is
-    taken when it is of that kind; ``sniff_file`` looks inside containers.
+    taken when it is of that kind; ``sniff_file`` looks inside containers. Text
+    is read only when declared as text (or not declared at all).
     """
     # PDF readers accept the header anywhere in the first kilobyte.
     if b"%PDF-" in head[:1024]:
         return Format.PDF
     if head.startswith(OLE2_MAGIC):
-        return declared if declared in OLE_FORMATS else Format.DOC
+        # An OOXML file saved with a password is an OLE file too.
+        return declared if declared in OLE_FORMATS | OOXML_FORMATS else Format.DOC
     if head.startswith(ZIP_MAGIC):
         mimetype = _zip_mimetype(head)
         if mimetype is not None:
             return mimetype
-        return declared if declared in OOXML_PARTS.values() else Format.DOCX
+        return declared if declared in OOXML_FORMATS else Format.DOCX
+    if declared is not None and declared not in TEXT_FORMATS:
+        return None
     return _sniff_text(head, declared)
 
 
@@ -183,6 +191,8 @@ def describe(head: bytes) -> str:
         return "a ZIP archive that is not a document docmesh reads"
     if head.startswith(OLE2_MAGIC):
         return "an OLE2 file that is not a Word, Excel or Outlook file (PowerPoint 97?)"
+    if _HTML_START.match(head):
+        return "an HTML page"
     printable = all(32 <= b < 127 or b in b"\r\n\t" for b in head[:64])
     return "plain text" if printable else f"bytes starting {head[:8].hex(' ')}"
 
@@ -192,9 +202,9 @@ def sniff_file(path: Path, declared: Format | None = None) -> Format | None:
     with path.open("rb") as f:
         head = f.read(1024)
     found = sniff_prefix(head, declared)
-    if found in OOXML_PARTS.values():
+    if head.startswith(ZIP_MAGIC) and found in OOXML_FORMATS:
         return _zip_format(path)
-    if found in OLE_FORMATS:
+    if head.startswith(OLE2_MAGIC):
         return _ole_format(path, declared)
     return found
 
@@ -222,7 +232,7 @@ def _ole_format(path: Path, declared: Format | None) -> Format | None:
     if "EncryptedPackage" in streams:
         # A password-protected OOXML file: which one only its password can tell; the
         # extractor refuses it as encrypted.
-        return declared if declared in OOXML_PARTS.values() else Format.DOCX
+        return declared if declared in OOXML_FORMATS else Format.DOCX
     if any(s.startswith("__substg1.0_") for s in streams):
         return Format.MSG
     return next((f for s, f in OLE_STREAMS.items() if s in streams), None)

@@ -11,11 +11,15 @@ from typing import Any
 
 import aiohttp
 
+from shared.formats import CONTENT_TYPES as FORMAT_TYPES
+from shared.formats import Format, extensions
+
 CONTENT_TYPES = {
-    ".pdf": "application/pdf",
-    ".doc": "application/msword",
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    f".{extension}": next(t for t, f in FORMAT_TYPES.items() if f is fmt)
+    for fmt in Format
+    for extension in extensions(fmt)
 }
+"""The content type a client declares for a file, by its extension."""
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
 
 

@@ -73,8 +73,9 @@ def extract_odp(path: Path, limits: Limits) -> Extracted:
         unit: dict[str, str | int] = {"slide": number}
         if title:
             unit["title"] = title
-        out.add_page(blocks, unit=unit)
-        limits.check_text(out)
+        if blocks:  # an empty slide has nothing to cite; the others keep their numbers
+            out.add_page(blocks, unit=unit)
+            limits.check_text(out)
     return out
 
 

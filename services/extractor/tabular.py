@@ -17,6 +17,7 @@ from services.extractor.containers import check_zip, damaged, refuse_encrypted_o
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
 from services.extractor.markup import markdown_table
+from services.extractor.odf import refuse_encrypted_odf
 from services.extractor.web import read_text
 from shared.errors import DocumentFailed
 from shared.formats import ZIP_MAGIC, Format
@@ -35,6 +36,7 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
     with path.open("rb") as f:
         if f.read(4) == ZIP_MAGIC:
             check_zip(path, limits, what)
+            refuse_encrypted_odf(path, what)
     out = Extracted(numbering="rows")
     try:
         book = CalamineWorkbook.from_path(str(path))

@@ -12,7 +12,7 @@ import mammoth
 import mammoth.images
 from legacy_doc.types import ExtractionOptions
 
-from services.extractor.containers import check_zip, damaged
+from services.extractor.containers import check_zip, damaged, refuse_encrypted_office
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
 from shared.errors import DocumentFailed
@@ -35,6 +35,7 @@ def extract_docx(path: Path, limits: Limits) -> Extracted:
     Headers and footers are not part of mammoth's output, so they are not
     repeated into every chunk.
     """
+    refuse_encrypted_office(path, "The Word document")
     check_zip(path, limits, "The DOCX")
     try:
         with path.open("rb") as f:

@@ -86,8 +86,8 @@ async def test_a_big_upload_shows_its_bytes_moving_first(page: Page, tmp_path: P
 
 
 async def test_a_refused_file_shows_the_api_message(page: Page, tmp_path: Path) -> None:
-    notes = tmp_path / "notes.txt"
-    notes.write_text("not a document docmesh takes")
+    notes = tmp_path / "photo.png"  # a picture: no text to read
+    notes.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     await page.get_by_label("Choose files").set_input_files(notes)
     row = page.locator(f'#uploads li[data-file="{notes.name}"]')
     await expect(row).to_have_attribute("data-status", "refused")
@@ -168,4 +168,6 @@ async def test_chunk_citation_boxes(page: Page, corpus: Path, tmp_path: Path) ->
     ARTIFACTS.mkdir(exist_ok=True)
     await page.locator("#chunks").screenshot(path=ARTIFACTS / "citation-boxes.png")
     await page.get_by_role("button", name=f"Chunks of {docx.name}").click()
-    await expect(page.locator("#chunk-list li").first).to_contain_text("only PDF files have fixed pages")
+    await expect(page.locator("#chunk-list li").first).to_contain_text(
+        "only PDF files have fixed pages"
+    )

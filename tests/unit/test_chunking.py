@@ -87,3 +87,45 @@ def test_the_token_count_keeps_within_the_chunk_size() -> None:
     # A title longer than the whole budget is cut to fit, not the text.
     (chunk, *_) = split(DOC, "word " * 200, ["one two three"], tokens, 32, 0)
     assert chunk.token_count <= 32 and chunk.text == "one two three"
+
+
+def test_units_are_split_alone_and_cited_in_their_terms() -> None:
+    """Slides (or sheets, chapters) are never merged into one chunk, each chunk names
+    its unit in its context and location, and rows are cited by their numbers."""
+    from shared.locations import PagePlace
+
+    header = "| Team | City | Cups |\n| --- | --- | --- |"
+    rows = [f"| Team {n} | City {n} | {n} |" for n in range(2, 200)]
+    sheet = header + "\n" + "\n".join(rows)
+    marks, offset = [], 0
+    for n, line in enumerate(sheet.split("\n"), start=1):
+        marks.append([offset, offset + len(line), max(n - 1, 1)])
+        offset += len(line) + 1
+    pages = ["Plans", "Results for the year.", sheet]
+    places = [
+        PagePlace({"slide": 1, "title": "Plans"}),
+        PagePlace({"slide": 2}),
+        PagePlace({"sheet": "Cups"}, marks, "rows"),
+    ]
+    doc = str(uuid.uuid4())
+    chunks = split(doc, "Deck", pages, tokens, 120, 0, places=places)
+    assert [c.text for c in chunks[:2]] == ["Plans", "Results for the year."]
+    assert chunks[0].context == "Deck (slide 1: Plans)"
+    assert chunks[0].location == {"slide": 1, "title": "Plans", "label": "slide 1: Plans"}
+    assert chunks[1].location == {"slide": 2, "label": "slide 2"}
+    table = chunks[2:]
+    assert len(table) > 2 and all(c.page_start == c.page_end == 3 for c in table)
+    assert table[0].location is not None and table[0].location["rows"][0] == 1
+    last = table[-1].location
+    assert last is not None and last["sheet"] == "Cups" and last["rows"][1] == 199
+    for chunk in table[1:]:
+        assert chunk.text.startswith(header)  # every chunk of rows repeats the header
+        assert chunk.location is not None
+        first, end = chunk.location["rows"]
+        assert f"| Team {first} |" in chunk.text and f"| Team {end} |" in chunk.text
+        assert chunk.location["label"] == f"sheet Cups, rows {first}-{end}"
+
+
+def test_paged_formats_are_cited_by_pages() -> None:
+    chunks = split(str(uuid.uuid4()), "T", ["one", "two"], tokens, 400, 0)
+    assert chunks[0].location == {"pages": [1, 2], "label": "pages 1-2"}

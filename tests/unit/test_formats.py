@@ -53,6 +53,14 @@ def test_text_in_any_unicode_encoding_is_text() -> None:
     assert sniff_prefix(bytes(range(256)), Format.TXT) is None
 
 
+def test_text_declared_as_a_binary_format_is_refused() -> None:
+    error_page = b"<!DOCTYPE html><html><body>Access denied</body></html>"
+    assert sniff_prefix(error_page, Format.PDF) is None
+    assert describe(error_page) == "an HTML page"
+    assert sniff_prefix(b"just some text", Format.DOCX) is None
+    assert sniff_prefix(b"just some text", Format.TXT) is Format.TXT
+
+
 def test_a_docx_named_doc_is_a_docx(corpus: Path, tmp_path: Path) -> None:
     renamed = tmp_path / "really-docx.doc"
     renamed.write_bytes((corpus / "fake.docx").read_bytes())
