@@ -17,6 +17,7 @@ from pathlib import Path
 import olefile
 
 from tests.bench.documents import write_docx as docx
+from tests.hostile_formats import HOSTILE_FORMATS
 
 
 def raw_pdf(objects: list[bytes]) -> bytes:
@@ -251,6 +252,7 @@ HOSTILE: dict[str, tuple[Builder, set[str]]] = {
     "nested-tables.docx": (nested_tables, {"too_large"}),
     "broken-streams.doc": (broken_ole, {"corrupt"}),
     "looping-sectors.doc": (looping_ole, {"unsupported_format"}),
+    **HOSTILE_FORMATS,
 }
 """Each hostile document, by file name, and the failure codes it may end with."""
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from services.extractor.document import Block
+from shared.errors import DocumentFailed
 
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 BLOCKS = {
@@ -31,10 +32,21 @@ MAX_DEPTH = 256
 """Levels of nested tags walked one by one; deeper content is read as one paragraph
 (a page of deeply nested tags must not exhaust the reader's stack)."""
 _SPACE = re.compile(r"\s+")
+MAX_NESTING = 5000
+"""Levels of open tags a page may have: the HTML5 tree builder takes time quadratic
+in the nesting (100,000 nested tags: a minute), so deeper pages are refused first."""
+_TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*?(/?)>")
+_NOT_NESTING = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "tbody", "thead",
+    "tfoot", "colgroup",
+})  # fmt: skip
+"""Void elements, and elements whose end tag HTML lets authors leave out."""
 
 
 def html_blocks(html: str | bytes, keep_furniture: bool = False) -> list[Block]:
     """The blocks of an HTML document or fragment's main content, in reading order."""
+    check_nesting(html if isinstance(html, str) else html.decode("utf-8", "replace"))
     tree = LexborHTMLParser(html)
     if not keep_furniture:
         for node in tree.css(FURNITURE):
@@ -48,6 +60,22 @@ def html_blocks(html: str | bytes, keep_furniture: bool = False) -> list[Block]:
     walker.walk(root, 0)
     walker.flush()
     return walker.blocks
+
+
+def check_nesting(html: str) -> None:
+    """Refuse a page whose tags nest deeper than ``MAX_NESTING`` (counted from the
+    tags alone, before any parser sees them)."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        if self_closing or name.lower() in _NOT_NESTING:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        raise DocumentFailed(
+            "too_large",
+            f"The page nests its tags {deepest:,} deep; the limit is {MAX_NESTING:,}.",
+        )
 
 
 def title_of(html: str | bytes) -> str:

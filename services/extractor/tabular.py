@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
+import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -24,7 +27,11 @@ from shared.formats import ZIP_MAGIC, Format
 
 MAX_CELLS = 5_000_000
 """Cells of one sheet's used range: above it a sheet is refused before it is read
-(a sheet spanning 16,384 columns and a million rows is 17 billion cells)."""
+(a sheet spanning 16,384 columns and a million rows is 17 billion cells, which
+calamine would allocate at once)."""
+MAX_ROWS = 1_000_000
+"""Rows of a document's sheets (or of a CSV file) together."""
+_CELL_REF = re.compile(rb'<(?:\w+:)?c r="([A-Z]{1,3})([0-9]{1,7})"')
 
 
 def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
@@ -37,7 +44,10 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
         if f.read(4) == ZIP_MAGIC:
             check_zip(path, limits, what)
             refuse_encrypted_odf(path, what)
+            if fmt is Format.XLSX:
+                _check_extent(path)
     out = Extracted(numbering="rows")
+    counted = 0
     try:
         book = CalamineWorkbook.from_path(str(path))
         for meta in book.sheets_metadata:
@@ -49,6 +59,9 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
                     f"{sheet.total_width:,} columns; the limit is {MAX_CELLS:,} cells a sheet.",
                 )
             rows = [[_shown(v) for v in row] for row in sheet.iter_rows()]
+            counted += len(rows)
+            if counted > MAX_ROWS:
+                raise _too_many_rows()
             _fill_merged(rows, sheet.merged_cell_ranges or [], sheet.start or (0, 0))
             first_row = (sheet.start or (0, 0))[0] + 1
             blocks = table_blocks(rows, first_row)
@@ -76,6 +89,8 @@ def extract_delimited(path: Path, fmt: Format, limits: Limits) -> Extracted:
         for row in reader:
             rows.append([" ".join(cell.split()) for cell in row])
             numbers.append(len(numbers) + 1)
+            if len(rows) > MAX_ROWS:
+                raise _too_many_rows()
     except csv.Error as exc:
         raise DocumentFailed(
             "corrupt", f"The {fmt.value.upper()} file cannot be read at row {len(rows) + 1}: {exc}."
@@ -83,6 +98,46 @@ def extract_delimited(path: Path, fmt: Format, limits: Limits) -> Extracted:
     out = Extracted(numbering="rows")
     out.add_page(table_blocks(rows, 1), unit={})
     return out
+
+
+def _too_many_rows() -> DocumentFailed:
+    return DocumentFailed(
+        "too_large", f"The document has more than {MAX_ROWS:,} rows; split it into smaller files."
+    )
+
+
+def _check_extent(path: Path) -> None:
+    """Refuse a sheet whose used range (from its cells' references, read in the
+    compressed part as a stream) is more than ``MAX_CELLS``, before calamine
+    allocates it."""
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if not (member.startswith("xl/worksheets/") and member.endswith(".xml")):
+                continue
+            rows, columns = _extent(archive, member)
+            if rows * columns > MAX_CELLS or rows > MAX_ROWS:
+                raise DocumentFailed(
+                    "too_large",
+                    f"A sheet spans {rows:,} rows and {columns:,} columns; the limit is "
+                    f"{MAX_CELLS:,} cells a sheet and {MAX_ROWS:,} rows.",
+                )
+
+
+def _extent(archive: zipfile.ZipFile, member: str) -> tuple[int, int]:
+    low_row = low_column = 2**31
+    high_row = high_column = 0
+    tail = b""
+    with archive.open(member) as f:
+        while block := f.read(1 << 20):
+            data = tail + block
+            for column, row in _CELL_REF.findall(data):
+                c = functools.reduce(lambda n, ch: n * 26 + ch - 64, column, 0)
+                low_column, high_column = min(low_column, c), max(high_column, c)
+                low_row, high_row = min(low_row, int(row)), max(high_row, int(row))
+            tail = data[-40:]  # a reference cut by the block's end is read with the next
+    if not high_row:
+        return 0, 0
+    return high_row - low_row + 1, high_column - low_column + 1
 
 
 def _delimiter(sample: str) -> str:
@@ -101,9 +156,12 @@ def table_blocks(rows: Sequence[Sequence[str]], first_row: int) -> list[Block]:
     for start, run in _runs(rows):
         if pending is not None:
             start, run, pending = pending[0], [pending[1], *run], None
-        while len(run) > 1 and len({c for c in run[0] if c}) == 1:
-            blocks.append(Block(next(c for c in run[0] if c), numbers=(first_row + start,)))
-            start, run = start + 1, run[1:]
+        titles = 0
+        while len(run) - titles > 1 and _is_title(run[titles], run[titles + 1 :]):
+            title = next(c for c in run[titles] if c)
+            blocks.append(Block(title, numbers=(first_row + start + titles,)))
+            titles += 1
+        start, run = start + titles, run[titles:]
         if len(run) == 1 and sum(1 for c in run[0] if c) > 1:
             pending = (start, run[0])
             continue
@@ -111,6 +169,12 @@ def table_blocks(rows: Sequence[Sequence[str]], first_row: int) -> list[Block]:
     if pending is not None:
         blocks.append(_table([pending[1]], [first_row + pending[0]]))
     return blocks
+
+
+def _is_title(row: Sequence[str], rest: Sequence[Sequence[str]]) -> bool:
+    """A row of one value (perhaps merged across) over rows of several: the table's
+    title, not its header."""
+    return len({c for c in row if c}) == 1 and any(sum(1 for c in r if c) > 1 for r in rest[:5])
 
 
 def _table(run: Sequence[Sequence[str]], numbers: list[int]) -> Block:

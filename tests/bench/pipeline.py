@@ -41,6 +41,7 @@ from shared.stages import work_streams
 from shared.storage import open_store
 from shared.streams import Streams
 from shared.worker import Context
+from tests.client import CONTENT_TYPES
 
 WORKING = [s for s in stages.stages() if s.status not in stages.TERMINAL]
 STAGES = [s.status.value for s in WORKING]
@@ -193,9 +194,7 @@ async def register_upload(pool: Any, store: Any, path: Path) -> DocumentUploaded
     key = store.temp_key(upload_id, ext)
     data = path.read_bytes()
     await store._s3.put_object(Bucket=store.bucket, Key=key, Body=data)
-    content_type = {"pdf": "application/pdf", "doc": "application/msword"}.get(
-        ext, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    )
+    content_type = CONTENT_TYPES["." + ext.lower()]
     await pool.execute(
         "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
         " upload_expires_at, job_id, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'uploaded')",

@@ -22,7 +22,9 @@ def test_sniff_file_reads_the_bytes(corpus: Path, name: str, expected: Format | 
     assert sniff_file(corpus / name) is expected
 
 
-@pytest.mark.parametrize("path", sorted(FORMATS.iterdir()), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in FORMATS.iterdir() if p.name != "SOURCES.md"), ids=lambda p: p.name
+)
 def test_every_real_file_is_what_its_bytes_say(path: Path) -> None:
     """Declared as its extension says, each file of the public test suites is found to
     be that format; binary formats are found without any declared type."""
