@@ -36,7 +36,7 @@ from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.text import embedded_text
-from tests.bench import filtered_search, layout_bench
+from tests.bench import filtered_search, formats, layout_bench
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
@@ -335,6 +335,8 @@ async def run(quick: bool) -> dict[str, Any]:
         layout = layout_bench.measure(folder / "layout", 500 if quick else 2000)
         say("OCR: character error rate per language and language data")
         ocr_results = ocr(folder / "ocr")
+        say("each format's reader against its library alone")
+        format_readers = formats.measure(folder / "formats", quick)
         say("hostile documents through the extraction sandbox")
         attacks = await hostile(folder / "hostile", mesh.settings)
     e2e.pop("ids")
@@ -362,6 +364,7 @@ async def run(quick: bool) -> dict[str, Any]:
         },
         "gateway": gw,
         "extractor": extraction,
+        "formats": format_readers,
         "pdf_layout": layout,
         "hostile": attacks,
         "ocr": ocr_results,
@@ -464,6 +467,18 @@ def _ocr_rows(results: dict[str, Any]) -> Rows:
                     )
                 )
     return rows
+
+
+def _format_rows(results: dict[str, Any]) -> Rows:
+    """Each format's reader against its library alone (in one process, best of runs)."""
+    return [
+        (
+            f"{name.upper()} reader",
+            f"{r['docmesh_per_s']:,} {r['unit']}/s; the library alone {r['library_per_s']:,}"
+            f" ({r['docmesh_over_library']}x, over {r['amount']} {r['unit']})",
+        )
+        for name, r in results.get("formats", {}).items()
+    ]
 
 
 def _hostile_rows(results: dict[str, Any]) -> Rows:
@@ -591,6 +606,7 @@ def table(results: dict[str, Any]) -> str:
         *filtered_search.rows(results.get("filtered_search")),
         *_tracing_rows(results),
         *_hostile_rows(results),
+        *_format_rows(results),
         *_ocr_rows(results),
     ]
     width = max(len(r[0]) for r in rows)
