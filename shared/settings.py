@@ -195,11 +195,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     CAP_CHOWN): then a file that takes over its reader runs with none of the worker's
     rights, and with a range, none of another child's."""
     max_unpacked_bytes: int = 1024**3
-    """A DOCX that unpacks to more than this is refused (a ZIP bomb, or absurd)."""
+    """An archive-based file (DOCX, XLSX, PPTX, ODF, EPUB) that unpacks to more than this
+    is refused (a ZIP bomb, or absurd)."""
     max_xml_bytes: int = 64 * 1024**2
-    """A DOCX part (its body, a header...) unpacking to more is refused as ``too_large``:
-    its parsed tree would not fit in the extractor's memory. Also the largest DOC
-    read by the plain-text fallback."""
+    """A part of an archive-based file (a DOCX body, a sheet, a slide, an EPUB chapter)
+    unpacking to more is refused as ``too_large``: its parsed tree would not fit in
+    the extractor's memory. Also the largest DOC read by the plain-text fallback."""
     ocr: Literal["auto", "on", "off"] = "auto"
     """OCR of scanned pages and of images holding text (``auto`` and ``on`` alike:
     language data always comes with docmesh); ``off`` to fail scans as ``image_only``."""

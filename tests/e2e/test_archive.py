@@ -34,6 +34,12 @@ async def _vectors(mesh: Mesh, document_id: str) -> list[tuple[str, list[float]]
     return [(r["text"], list(r["v"])) for r in rows]
 
 
+async def _chunks(client: Client, document_id: str) -> list[dict[str, object]]:
+    status, page = await client.call("GET", f"/documents/{document_id}/chunks?limit=500")
+    assert status == 200, page
+    return list(page["items"])
+
+
 async def _export(mesh: Mesh, tenant: str, out: Path) -> dict[str, object]:
     done = await docmesh(mesh.settings, "export", "--tenant", tenant, "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -94,8 +100,17 @@ async def test_an_unsigned_archive_is_taken_only_on_request(
     word = f"zu{uuid.uuid4().hex[:8]}"
     doc = (await client.upload(make_pdf(tmp_path / "u.pdf", 2, f"{word} moved")))["document_id"]
     assert (await client.wait(doc))[-1]["status"] == "completed"
+    # A sheet too: indexed again from its pages, its chunks must still cite rows.
+    sheet = tmp_path / "u.csv"
+    sheet.write_text("Region,Units\n" + "".join(f"{word}-{n},{n}\n" for n in range(40)))
+    table = (await client.upload(sheet))["document_id"]
+    assert (await client.wait(table))[-1]["status"] == "completed"
+    before = [c["location"] for c in (await _chunks(client, table))]
+    assert before and all("rows" in location for location in before)
     async with open_pool(mesh.settings, max_size=1) as pool:
-        await pool.execute("UPDATE documents SET tenant = $1 WHERE id = $2", tenant, doc)
+        await pool.execute(
+            "UPDATE documents SET tenant = $1 WHERE id = ANY($2::uuid[])", tenant, [doc, table]
+        )
     archive = tmp_path / "signed.tar.gz"
     await _export(mesh, tenant, archive)
     unsigned = tmp_path / "unsigned.tar.gz"
@@ -104,16 +119,18 @@ async def test_an_unsigned_archive_is_taken_only_on_request(
             if member.name != "manifest.sig":
                 dst.addfile(member, src.extractfile(member))
     async with open_pool(mesh.settings, max_size=1) as pool:
-        await pool.execute("DELETE FROM documents WHERE id = $1", doc)
+        await pool.execute("DELETE FROM documents WHERE id = ANY($1::uuid[])", [doc, table])
     refused = await docmesh(mesh.settings, "import", str(unsigned), "--tenant", "default")
     assert refused.returncode != 0 and "not signed" in refused.stderr
     taken = await docmesh(
         mesh.settings, "import", str(unsigned), "--tenant", "default", "--trust-unsigned"
     )
     assert taken.returncode == 0, taken.stderr
-    assert json.loads(taken.stdout)["reembedded"] == 1
+    assert json.loads(taken.stdout)["reembedded"] == 2
     final = (await client.wait(doc))[-1]  # indexed again, as an upload would be
     assert final["status"] == "completed" and final["chunk_count"]
+    assert (await client.wait(table))[-1]["status"] == "completed"
+    assert [c["location"] for c in await _chunks(client, table)] == before
     _, found = await client.call("POST", "/search", json={"query": word, "top_k": 3})
     assert doc in {r["document_id"] for r in found["results"]}
 
