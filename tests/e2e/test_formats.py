@@ -16,6 +16,18 @@ from tests.unit.test_format_extraction import EXPECTED, FORMATS, REFUSED
 
 pytestmark = pytest.mark.e2e
 
+SKIPPED_HERE = {
+    "unstructured-group-shapes-nested.pptx", "tika-testHTML_utf8.html",
+    "unstructured-umlauts-non-utf8.md", "unstructured-fake-text-utf-32.txt",
+    "tika-testRFC822_multipart_attachments.eml", "tika-testRTFListLibreOffice.rtf",
+    "tika-testCSV.csv", "unstructured-semicolon-delimited.csv",
+    "unstructured-stanley-cups-with-emoji.tsv",
+}  # fmt: skip
+"""Files past three of a format: read by the unit tests, not uploaded again here (the
+mesh reads one document at a time, and the suite's time is counted)."""
+CSV = "unstructured-stanley-cups.csv"
+COPIES = ("unstructured-stanley-cups.tsv", "unstructured-stanley-cups-utf-16.csv")
+
 
 async def _chunks(client: Client, document_id: str) -> list[dict[str, Any]]:
     status, page = await client.call("GET", f"/documents/{document_id}/chunks?limit=500")
@@ -30,13 +42,13 @@ async def _end(client: Client, name: str) -> dict[str, Any]:
 
 async def test_every_format_is_read_chunked_and_located(client: Client) -> None:
     # The same table as CSV first, then as TSV and as UTF-16 CSV: one document.
-    original = await _end(client, "unstructured-stanley-cups.csv")
-    assert original["status"] == "completed", original
-    for copy in ("unstructured-stanley-cups.tsv", "unstructured-stanley-cups-utf-16.csv"):
-        final = await _end(client, copy)
-        assert final["duplicate_of"] == original["document_id"], (copy, final)
-    names = sorted(set(EXPECTED) - {"unstructured-stanley-cups.tsv"} | set(REFUSED))
-    ends = dict(zip(names, await asyncio.gather(*(_end(client, n) for n in names)), strict=True))
+    ends = {CSV: await _end(client, CSV)}
+    assert ends[CSV]["status"] == "completed", ends[CSV]
+    for copy in COPIES:
+        ends[copy] = await _end(client, copy)
+        assert ends[copy]["duplicate_of"] == ends[CSV]["document_id"], (copy, ends[copy])
+    names = sorted(set(EXPECTED) - SKIPPED_HERE - set(ends) | set(REFUSED))
+    ends |= dict(zip(names, await asyncio.gather(*(_end(client, n) for n in names)), strict=True))
     for name, code in REFUSED.items():
         assert ends[name]["status"] == "failed", ends[name]
         assert ends[name]["error"]["code"] == code, ends[name]

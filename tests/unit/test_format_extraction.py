@@ -197,3 +197,19 @@ def test_headings_of_structured_text_become_sections() -> None:
     assert [h.title for h in read("tika-testEPUB.epub").headings][:2] == [
         "Table of Contents", "Chapter 1",
     ]  # fmt: skip
+
+
+def test_rows_past_the_cap_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dense rows, in a sheet or a CSV file, count against the cap as a sparse range does."""
+    from services.extractor import tabular
+    from tests.hostile_formats import xlsx
+
+    monkeypatch.setattr(tabular, "MAX_ROWS", 100)
+    rows = "".join(f'<row r="{n}"><c r="A{n}"><v>{n}</v></c></row>' for n in range(1, 151))
+    sheet = xlsx(tmp_path / "dense.xlsx", rows)
+    text = tmp_path / "dense.csv"
+    text.write_text("".join(f"{n},{n * n}\n" for n in range(150)))
+    for path, fmt in ((sheet, Format.XLSX), (text, Format.CSV)):
+        with pytest.raises(DocumentFailed) as info:
+            extract(path, fmt, Limits(), lambda *a: None)
+        assert info.value.code == "too_large" and "rows" in info.value.message
