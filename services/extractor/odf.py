@@ -13,6 +13,7 @@ from services.extractor.containers import check_zip, damaged
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
 from services.extractor.markup import markdown_table
+from services.extractor.slides import add_slide
 from shared.errors import DocumentFailed
 
 TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
@@ -70,12 +71,7 @@ def extract_odp(path: Path, limits: Limits) -> Extracted:
         title = next((b.text for b in blocks), "")
         if blocks:
             blocks[0] = Block(title, level=1)
-        unit: dict[str, str | int] = {"slide": number}
-        if title:
-            unit["title"] = title
-        if blocks:  # an empty slide has nothing to cite; the others keep their numbers
-            out.add_page(blocks, unit=unit)
-            limits.check_text(out)
+        add_slide(out, number, title, blocks, limits)
     return out
 
 

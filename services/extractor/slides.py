@@ -44,13 +44,18 @@ def extract_pptx(path: Path, limits: Limits) -> Extracted:
             notes = slide.notes_slide.notes_text_frame.text.strip()
             if notes:
                 blocks.append(Block(f"Notes: {notes}"))
-        unit: dict[str, str | int] = {"slide": number}
-        if title:
-            unit["title"] = title
-        if blocks:  # an empty slide has nothing to cite; the others keep their numbers
-            out.add_page(blocks, unit=unit)
-            limits.check_text(out)
+        add_slide(out, number, title, blocks, limits)
     return out
+
+
+def add_slide(out: Extracted, number: int, title: str, blocks: list[Block], limits: Limits) -> None:
+    """Slide ``number`` as a page cited by its number and title (PPTX and ODP)."""
+    unit: dict[str, str | int] = {"slide": number}
+    if title:
+        unit["title"] = title
+    if blocks:  # an empty slide has nothing to cite; the others keep their numbers
+        out.add_page(blocks, unit=unit)
+        limits.check_text(out)
 
 
 def _in_reading_order(shapes: Iterable[Any]) -> list[Any]:
