@@ -139,7 +139,7 @@ BOXES_DOC = (
 )
 
 
-class Location(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Location(msgspec.Struct, omit_defaults=True):
     """Where a chunk came from, in the terms of its format; ``label`` says it for a
     reader ("slide 3: Plans", "sheet Sales, rows 2-40", "pages 4-5")."""
 
