@@ -209,6 +209,21 @@ def sniff_file(path: Path, declared: Format | None = None) -> Format | None:
     return found
 
 
+def damaged_container(path: Path) -> bool:
+    """Whether the file starts as a ZIP or OLE file but cannot be opened as one (cut
+    short, or its directory broken)."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    try:
+        if head.startswith(ZIP_MAGIC):
+            zipfile.ZipFile(path).close()
+        elif head.startswith(OLE2_MAGIC):
+            olefile.OleFileIO(str(path)).close()
+    except (zipfile.BadZipFile, OSError, NotImplementedError):
+        return True
+    return False
+
+
 def _zip_format(path: Path) -> Format | None:
     try:
         with zipfile.ZipFile(path) as archive:

@@ -15,7 +15,7 @@ from services.extractor.document import Extracted, unsupported
 from services.extractor.limits import Limits
 from services.extractor.pdf import OnPage
 from shared.errors import DocumentFailed
-from shared.formats import Format, sniff_file
+from shared.formats import Format, damaged_container, sniff_file
 
 
 def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extracted:
@@ -34,6 +34,13 @@ def _extract(
 ) -> Extracted:
     found = fmt if fmt is Format.PDF else sniff_file(path, fmt)
     if found is None:
+        if damaged_container(path):
+            name = fmt.value.upper() if fmt else "document"
+            raise DocumentFailed(
+                "corrupt",
+                f"The {name} file cannot be read: its archive is damaged or cut short. "
+                "Upload the whole file again, or save it again from the program that made it.",
+            )
         with path.open("rb") as f:
             raise unsupported(f.read(64))
     out = _read(path, found, limits, on_page, depth)

@@ -74,6 +74,12 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
         ) from exc
     except (CalamineError, ValueError) as exc:
         raise damaged(what, exc) from exc
+    except BaseException as exc:
+        # calamine's Rust panics (a truncated XLS) reach Python as pyo3's PanicException,
+        # a BaseException that cannot be imported by name.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise damaged(what, RuntimeError(str(exc))) from None
     return out
 
 

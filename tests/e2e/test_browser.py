@@ -149,8 +149,10 @@ async def test_chunk_citation_boxes(page: Page, corpus: Path, tmp_path: Path) ->
     tag = uuid.uuid4().hex[:8]
     memo = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"cite-{tag}.pdf", f"Cite {tag}")
     docx = unique_copy(corpus / "handbook-1p.docx", tmp_path / f"cite-{tag}.docx", tag)
-    await page.get_by_label("Choose files").set_input_files([memo, docx])
-    for name in (memo.name, docx.name):
+    sheet = tmp_path / f"cite-{tag}.csv"
+    sheet.write_text("Team,City\n" + "".join(f"{tag}-{n},City {n}\n" for n in range(12)))
+    await page.get_by_label("Choose files").set_input_files([memo, docx, sheet])
+    for name in (memo.name, docx.name, sheet.name):
         row = page.locator(f'#uploads li[data-file="{name}"]')
         await expect(row).to_have_attribute("data-status", "completed", timeout=180_000)
     await page.get_by_role("button", name="Refresh").click()
@@ -171,3 +173,6 @@ async def test_chunk_citation_boxes(page: Page, corpus: Path, tmp_path: Path) ->
     await expect(page.locator("#chunk-list li").first).to_contain_text(
         "only PDF files have fixed pages"
     )
+    # A sheet's chunk says which rows it holds, where a PDF's says its pages.
+    await page.get_by_role("button", name=f"Chunks of {sheet.name}").click()
+    await expect(page.locator("#chunk-list li").first).to_contain_text("rows 1-13")

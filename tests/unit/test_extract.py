@@ -16,7 +16,7 @@ from services.extractor.extract import extract
 from services.extractor.limits import Limits
 from services.extractor.ocr import Ocr, choose
 from shared.errors import DocumentFailed
-from shared.formats import sniff_file
+from shared.formats import Format, sniff_file
 from shared.settings import Settings
 
 CORPUS = Path(__file__).parents[1] / "corpus"
@@ -192,6 +192,9 @@ def test_broken_files_fail_as_corrupt(tmp_path: Path) -> None:
     half = tmp_path / "half.docx"
     half.write_bytes((CORPUS / "fake.docx").read_bytes()[:2000])
     assert sniff_file(half) is None  # a truncated ZIP is not recognised as DOCX at all
+    with pytest.raises(DocumentFailed) as info:
+        extract(half, Format.DOCX, Limits(), lambda *a: None)
+    assert info.value.code == "corrupt" and "cut short" in info.value.message
     pdf = tmp_path / "broken.pdf"
     pdf.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 100)
     with pytest.raises(DocumentFailed) as info:

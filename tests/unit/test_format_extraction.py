@@ -213,3 +213,17 @@ def test_rows_past_the_cap_are_refused(tmp_path: Path, monkeypatch: pytest.Monke
         with pytest.raises(DocumentFailed) as info:
             extract(path, fmt, Limits(), lambda *a: None)
         assert info.value.code == "too_large" and "rows" in info.value.message
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_file_cut_short_is_read_or_fails_with_a_code(name: str, tmp_path: Path) -> None:
+    """An upload cut at 60 %: text formats read what is there, containers fail as
+    corrupt (never as an unknown format, never with a crash: calamine panics on a cut
+    XLS)."""
+    data = (FORMATS / name).read_bytes()
+    cut = tmp_path / name
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    try:
+        extract(cut, BY_EXTENSION[name.rsplit(".", 1)[1]], Limits(), lambda *a: None)
+    except DocumentFailed as failed:
+        assert failed.code in {"corrupt", "empty", "encrypted"}, failed
