@@ -227,3 +227,58 @@ def test_a_file_cut_short_is_read_or_fails_with_a_code(name: str, tmp_path: Path
         extract(cut, BY_EXTENSION[name.rsplit(".", 1)[1]], Limits(), lambda *a: None)
     except DocumentFailed as failed:
         assert failed.code in {"corrupt", "empty", "encrypted"}, failed
+
+
+def test_one_content_in_any_format_has_one_text_hash(tmp_path: Path) -> None:
+    """Duplicates are found by the hash of a text's letters and digits: the same report
+    written as DOCX, ODT, HTML, Markdown, RTF and plain text hashes the same."""
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import H, P
+
+    from shared.text import content_hash
+    from tests.bench.documents import write_docx
+
+    title, body, rows = (
+        "Quarterly report",
+        "Revenue grew in every region.",
+        [["Region", "Units"], ["North", "12"]],
+    )
+    cells = "".join(
+        "<w:tr>"
+        + "".join(f"<w:tc><w:p><w:r><w:t>{c}</w:t></w:r></w:p></w:tc>" for c in r)
+        + "</w:tr>"
+        for r in rows
+    )
+    paragraphs = "".join(f"<w:p><w:r><w:t>{t}</w:t></w:r></w:p>" for t in (title, body))
+    files = {Format.DOCX: write_docx(tmp_path / "r.docx", paragraphs + f"<w:tbl>{cells}</w:tbl>")}
+    odt = OpenDocumentText()
+    odt.text.addElement(H(outlinelevel=1, text=title))
+    odt.text.addElement(P(text=body))
+    table = Table(name="T")
+    for r in rows:
+        row = TableRow()
+        for c in r:
+            cell = TableCell()
+            cell.addElement(P(text=c))
+            row.addElement(cell)
+        table.addElement(row)
+    odt.text.addElement(table)
+    odt.save(str(tmp_path / "r.odt"))
+    files[Format.ODT] = tmp_path / "r.odt"
+    texts = {
+        Format.HTML: f"<html><body><h1>{title}</h1><p>{body}</p><table><tr><th>Region</th>"
+        "<th>Units</th></tr><tr><td>North</td><td>12</td></tr></table></body></html>",
+        Format.MD: f"# {title}\n\n{body}\n\n| Region | Units |\n|---|---|\n| North | 12 |\n",
+        Format.TXT: f"{title}\n\n{body}\n\nRegion, Units\nNorth, 12\n",
+        Format.RTF: f"{{\\rtf1\\ansi {title}\\par {body}\\par\n"
+        "\\trowd Region\\cell Units\\cell\\row\n\\trowd North\\cell 12\\cell\\row\n}",
+    }
+    for fmt, text in texts.items():
+        files[fmt] = tmp_path / f"r.{fmt.value}"
+        files[fmt].write_text(text)
+    hashes = {
+        fmt: content_hash(extract(path, fmt, Limits(), lambda *a: None).pages)
+        for fmt, path in files.items()
+    }
+    assert len(set(hashes.values())) == 1, hashes
