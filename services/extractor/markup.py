@@ -20,7 +20,7 @@ HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 BLOCKS = {
     "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd",
     "blockquote", "figure", "figcaption", "address", "tr", "caption", "hr", "body",
-    "details", "summary", "center", "dialog",
+    "details", "summary", "center", "dialog", "td", "th",
 }  # fmt: skip
 FURNITURE = (
     "script, style, noscript, template, nav, header, footer, aside, form, svg, iframe, "
@@ -99,7 +99,7 @@ class _Walker:
             elif tag in HEADINGS:
                 self.flush()
                 self._emit(_text(child), HEADINGS[tag])
-            elif tag == "table":
+            elif tag == "table" and not _lays_out(child):
                 self.flush()
                 self._table(child)
             elif tag == "pre":
@@ -134,10 +134,36 @@ class _Walker:
             if _owner(tr) == table.mem_id
         ]
         rows = [r for r in rows if any(r)]
-        if rows:
+        width = max((len(r) for r in rows), default=0)
+        used = [c for c in range(width) if any(c < len(r) and r[c] for r in rows)]
+        rows = [[r[c] if c < len(r) else "" for c in used] for r in rows]
+        if rows and len(used) > 1:
             self.blocks.append(Block(markdown_table(rows), table=True))
+        elif rows:  # one column: a list of lines, not a table
+            for row in rows:
+                self._emit(row[0].replace("\\|", "|"), 0)
         for caption in table.css("caption"):
             self._emit(_text(caption), 0)
+
+
+LAYOUT_CELL_CHARS = 400
+"""A table cell holding more text than this lays out a page rather than a value."""
+_PAGE_CONTENT = "table, ul, ol, h1, h2, h3, h4, h5, h6, blockquote, pre"
+
+
+def _lays_out(table: LexborNode) -> bool:
+    """Whether a table is used to lay a page out (old sites, HTML e-mail) rather than to
+    hold data: a cell holds lists, headings, other tables, several paragraphs, or long
+    text (one paragraph of a value, as exported tables wrap cells, is data). Its
+    content is then read as the page's own blocks, not as rows."""
+    for cell in table.css("td, th"):
+        if (
+            cell.css_first(_PAGE_CONTENT) is not None
+            or sum(1 for p in cell.css("p, div") if _text(p)) > 1
+            or len(_text(cell)) > LAYOUT_CELL_CHARS
+        ):
+            return True
+    return False
 
 
 def markdown_table(rows: list[list[str]]) -> str:

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 
 SKIPPED_HERE = {
     "unstructured-group-shapes-nested.pptx", "tika-testHTML_utf8.html",
+    "unstructured-ideas-page.html",
     "unstructured-umlauts-non-utf8.md", "unstructured-fake-text-utf-32.txt",
     "tika-testRFC822_multipart_attachments.eml", "tika-testRTFListLibreOffice.rtf",
     "tika-testCSV.csv", "unstructured-semicolon-delimited.csv",

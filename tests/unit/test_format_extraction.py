@@ -75,6 +75,9 @@ EXPECTED: dict[str, tuple[list[str], str, list[dict[str, object]]]] = {
         ["Die schöne Frau", "L'été était très chaud", "15,50 €"], "", [{}],
     ),
     "tika-testHTML.html": (["Test Indexation Html", "Indexation du fichier"], "", [{}]),
+    "unstructured-ideas-page.html": (  # an essay laid out in a table: read as paragraphs
+        ["January 2023", "The way to get new ideas is to notice anomalies"], "", [{}],
+    ),
     "tika-testHTML_utf8.html": (["åäö"], "", [{}]),
     "tika-testMARKDOWN.md": (["Café naïve résumé", "System.out.println"], "| a | b | c |", [{}]),
     "unstructured-simple-table.md": ([], "| Juicy Apples | 1.99 | 739 |", [{}]),
@@ -188,6 +191,12 @@ def test_rows_and_lines_are_marked_with_their_numbers() -> None:
     by_line = {text.pages[0][s:e]: n for s, e, n in text.places[0].marks}
     assert by_line["Doylestown, PA 18901"] == 3
     assert by_line["- I love fuzzy blankets"] == 9
+
+
+def test_a_table_that_lays_out_a_page_is_read_as_paragraphs() -> None:
+    page = read("unstructured-ideas-page.html").pages[0]
+    assert "|" not in page
+    assert "\n\nThe way to get new ideas is to notice anomalies" in page  # its own paragraph
 
 
 def test_headings_of_structured_text_become_sections() -> None:
