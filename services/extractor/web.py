@@ -36,7 +36,11 @@ def extract_html(path: Path, limits: Limits) -> Extracted:
     """The main content of a web page, its headings as the section path."""
     with path.open("rb") as f:
         found = _META_CHARSET.search(f.read(4096))
-    html = read_text(path, limits, found.group(1).decode("ascii") if found else None)
+    declared = found.group(1).decode("ascii").lower() if found else None
+    if declared and declared.startswith(("utf-16", "utf-32")):
+        # A page whose meta tag can be read in ASCII is not UTF-16 (WHATWG: take UTF-8).
+        declared = None
+    html = read_text(path, limits, declared)
     out = Extracted()
     out.add_page(html_blocks(html), unit={})
     return out
