@@ -82,7 +82,9 @@ def _read(path: Path, fmt: Format, limits: Limits, on_page: OnPage, depth: int) 
         from services.extractor import mail
 
         def read_part(part: Path, depth: int) -> Extracted:
-            return _extract(part, None, limits, lambda *_: None, depth)
+            # The attachment's pages are told as they are read: the sandbox's per-page
+            # clock restarts with each (a scanned PDF attached is read by OCR).
+            return _extract(part, None, limits, on_page, depth)
 
         reader = mail.extract_eml if fmt is Format.EML else mail.extract_msg
         return reader(path, limits, read_part, depth)
