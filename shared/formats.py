@@ -92,7 +92,6 @@ ZIP_MIMETYPES = {
 }
 """ODF and EPUB files start with an uncompressed ``mimetype`` member naming them."""
 OLE_STREAMS = {"WordDocument": Format.DOC, "Workbook": Format.XLS, "Book": Format.XLS}
-ZIP_FORMATS = frozenset({*OOXML_PARTS.values(), *ZIP_MIMETYPES.values()})
 OLE_FORMATS = frozenset({Format.DOC, Format.XLS, Format.MSG})
 OOXML_FORMATS = frozenset(OOXML_PARTS.values())
 

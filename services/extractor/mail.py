@@ -48,11 +48,11 @@ class Attachment:
 def extract_eml(path: Path, limits: Limits, read: ReadPart, depth: int = 0) -> Extracted:
     """An EML message and its readable attachments."""
     _check_size(path, limits)
+    raw = path.read_bytes()
     # Counted in the raw bytes first: parsing 10,000 parts alone takes seconds.
-    if len(_ATTACHED.findall(path.read_bytes())) > MAX_ATTACHMENTS:
+    if len(_ATTACHED.findall(raw)) > MAX_ATTACHMENTS:
         raise _too_many()
-    with path.open("rb") as f:
-        message = email.message_from_binary_file(f, policy=email.policy.default)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     if message.get_content_type() in ENCRYPTED_TYPES:
         raise _encrypted()
