@@ -109,6 +109,8 @@ class DocumentRow(msgspec.Struct, forbid_unknown_fields=True):
     created_at: dt.datetime
     finished_at: dt.datetime | None
     duplicate_of: Uuid | None = None
+    attachment_of: Uuid | None = None
+    """The e-mail it is an attachment of (linked on import when the tenant has it)."""
     minhash: Annotated[list[MinHash], Meta(max_length=1024)] | None = None
     similar_to: Annotated[list[Similar], Meta(max_length=10)] = msgspec.field(default_factory=list)
 

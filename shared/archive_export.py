@@ -33,7 +33,8 @@ _EXPORTED = f"d.tenant = $1 AND d.status = '{Status.COMPLETED}' AND d.replaces I
 QUERIES = {
     "documents": "SELECT d.id, filename, content_type, file_size, title, description, tags,"
     " metadata, format, file_sha256, text_hash, page_count, ocr_pages, created_at,"
-    f" finished_at, duplicate_of, minhash, similar_to FROM documents d WHERE {_EXPORTED}"
+    " finished_at, duplicate_of, attachment_of, minhash, similar_to FROM documents d"
+    f" WHERE {_EXPORTED}"
     " ORDER BY d.id",
     "pages": "SELECT p.document_id, page_no, text, width, height, spans, place FROM pages p"
     f" JOIN documents d ON d.id = p.document_id WHERE {_EXPORTED} ORDER BY 1, 2",

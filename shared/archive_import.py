@@ -87,11 +87,14 @@ class _Import:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("documents", "skipped", "reembedded", "duplicates"), 0
     ))  # fmt: skip
+    attached: dict[str, str] = field(default_factory=dict)
+    """Imported attachments and their messages, linked once every batch is in."""
 
     async def run(self) -> dict[str, Any]:
         await self._pass(lambda d: d.duplicate_of is None or not self.spooled.trusted)
         if self.spooled.trusted:
             await self._pass(lambda d: d.duplicate_of is not None)
+        await _attach(self.pool, self.tenant, self.attached)
         await _forget_missing(self.pool, self.tenant)
         return {"tenant": self.tenant, "signed": self.spooled.trusted, **self.counts}
 
@@ -131,6 +134,8 @@ class _Import:
         for d in batch:
             if await status.register_import(conn, self._columns(d, originals)):
                 added.add(d.id)
+                if d.attachment_of:
+                    self.attached[d.id] = d.attachment_of
         self.counts["documents"] += len(added)
         self.counts["skipped"] += len(batch) - len(added)
         return added
@@ -146,6 +151,7 @@ class _Import:
         row |= {"upload_expires_at": dt.datetime.now(dt.UTC)}
         row["similar_to"] = json.dumps(msgspec.to_builtins(d.similar_to) if trusted else [])
         row["duplicate_of"] = d.duplicate_of if trusted and d.duplicate_of in originals else None
+        row["attachment_of"] = None  # its message may come in a later batch: ``_attach``
         if not trusted:  # what the file says of itself cannot be checked without it
             row |= {"minhash": None, "file_sha256": None, "text_hash": None}
         return row
@@ -180,6 +186,22 @@ class _Import:
             if row := await status.start_imported(conn, document_id, stage):
                 started.append(row)
         return started
+
+
+async def _attach(pool: asyncpg.Pool, tenant: str, attached: dict[str, str]) -> None:
+    """Link imported attachments to their messages where the tenant has them (an
+    archive naming another tenant's document links nothing)."""
+    await pool.execute(
+        """
+        UPDATE documents c SET attachment_of = l.message
+        FROM unnest($1::uuid[], $2::uuid[]) AS l(id, message)
+        WHERE c.id = l.id AND c.tenant = $3
+          AND EXISTS (SELECT 1 FROM documents m WHERE m.id = l.message AND m.tenant = $3)
+        """,
+        list(attached),
+        list(attached.values()),
+        tenant,
+    )
 
 
 async def _originals(conn: asyncpg.Connection, batch: list[DocumentRow], tenant: str) -> set[str]:

@@ -112,6 +112,21 @@ def extensions(fmt: Format) -> tuple[str, ...]:
     return EXTENSIONS.get(fmt, (fmt.value,))
 
 
+def content_type(fmt: Format) -> str:
+    """The content type a file of ``fmt`` is registered with."""
+    return next(t for t, f in CONTENT_TYPES.items() if f is fmt)
+
+
+def named(declared_type: str | None, filename: str) -> Format | None:
+    """The format a file is declared as: by its content type, else by its name's
+    extension (an e-mail's attachments often come as ``application/octet-stream``)."""
+    by_type = CONTENT_TYPES.get((declared_type or "").split(";")[0].strip().lower())
+    if by_type is not None:
+        return by_type
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return next((f for f in Format if extension in extensions(f)), None)
+
+
 def sniff_prefix(head: bytes, declared: Format | None = None) -> Format | None:
     """The format that ``head`` (a file's first kilobyte) announces.
 

@@ -1,6 +1,6 @@
 """Where a chunk came from, in the terms of its format: pages for PDF and Word files;
-a slide, a sheet and its rows, lines, a chapter or an e-mail's attachment for the
-others (``pages.place``, written by the extractor)."""
+a slide, a sheet and its rows, lines, a chapter or a message for the others
+(``pages.place``, written by the extractor)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def unit_label(unit: Mapping[str, str | int]) -> str:
     parts = []
     if "message" in unit:
         parts.append(f"message “{unit['message']}”")
-    if "attachment" in unit:
+    if "attachment" in unit:  # pages stored when attachments were read into the message
         parts.append(f"attachment {unit['attachment']}")
     for key in ("slide", "chapter"):
         if key in unit:

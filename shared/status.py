@@ -137,6 +137,44 @@ async def register_upload(conn: Conn, **row: Any) -> None:
     )
 
 
+async def register_attachment(
+    conn: Conn, row: dict[str, Any], job_id: str, refused: tuple[str, str] | None
+) -> bool:
+    """An e-mail's attachment (``shared.service_layer.attachments``), a document of its
+    own: ``uploaded`` as job ``job_id``, or ``failed`` with ``refused`` (its code and
+    message); False when it was recorded before (a redelivered extraction)."""
+    code, message = refused or (None, None)
+    columns = ", ".join(row)
+    marks = ", ".join(f"${n}" for n in range(5, len(row) + 5))
+    added = await conn.fetchval(
+        f"""
+        INSERT INTO documents ({columns}, job_id, status, current_step, error_code,
+            error_message, object_deleted, queued_at, finished_at, stage_started)
+        VALUES ({marks}, $1, CASE WHEN $2::text IS NULL THEN '{Status.UPLOADED}'
+            ELSE '{Status.FAILED}' END, CASE WHEN $2 IS NULL THEN 'Waiting for a worker'
+            ELSE 'Failed' END, $2, $3, $2 IS NOT NULL, now(), CASE WHEN $2 IS NOT NULL
+            THEN now() END, jsonb_build_object($4::text, now()))
+        ON CONFLICT (id) DO NOTHING RETURNING id
+        """,
+        job_id,
+        code,
+        message,
+        Status.UPLOADED if refused is None else Status.FAILED,
+        *row.values(),
+    )
+    return added is not None
+
+
+async def bytes_in_flight(conn: Conn, tenant: str) -> int:
+    """Declared bytes of the tenant's uploads not finished yet (awaited or processing)."""
+    held: int = await conn.fetchval(
+        "SELECT coalesce(sum(file_size), 0)::bigint FROM documents WHERE tenant = $1"
+        f" AND status NOT IN {TERMINAL_SQL}",
+        tenant,
+    )
+    return held
+
+
 async def record_job(
     conn: Conn,
     document_id: str,

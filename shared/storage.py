@@ -195,6 +195,13 @@ class ObjectStore:
                     out.write(chunk)
         return digest.hexdigest()
 
+    async def upload(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file at ``path`` as ``key`` (in parts when it is large: the file
+        is never held in memory whole)."""
+        await self._s3.upload_file(
+            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}
+        )
+
     async def drop_upload(self, key: str, multipart_id: str | None) -> None:
         """Delete an upload: its multipart upload (and parts) if any, and its object."""
         if multipart_id:

@@ -51,13 +51,13 @@ library threads, but no fork bomb."""
 
 def _cap(job: Job) -> None:
     """Limits the kernel enforces from here on: memory, CPU time, the size of any file
-    written (the result is at most ~6 bytes per character of text, JSON-escaped), no
+    written (``Limits.max_file_bytes``), no
     core dump (it would hold the document), and no processes of its own."""
     resource.setrlimit(resource.RLIMIT_AS, (job.memory_bytes, job.memory_bytes))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = int(usage.ru_utime + usage.ru_stime) + job.cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    biggest = job.limits.max_chars * 6 + 64 * 2**20
+    biggest = job.limits.max_file_bytes
     resource.setrlimit(resource.RLIMIT_FSIZE, (biggest, biggest))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if Path("/proc").is_dir():  # Linux: where the count can be read
@@ -85,7 +85,8 @@ def _answer(job: Job, send: BinaryIO) -> Message:
         send.flush()
 
     try:
-        result = extract(Path(job.path), job.format, job.limits, on_page)
+        parts = Path(job.parts_path) if job.parts_path else None
+        result = extract(Path(job.path), job.format, job.limits, on_page, parts, job.depth)
         Path(job.result_path).write_bytes(RESULT_ENCODER.encode(result))
     except DocumentFailed as exc:
         return Refused(exc.code, exc.message)

@@ -61,6 +61,20 @@ class Place:
     """What the marks count: "rows" or "lines"."""
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file an e-mail carries, of a format docmesh reads, saved in the extraction's
+    folder of parts: the extractor makes it a document of its own, ``attachment_of``
+    the message."""
+
+    name: str
+    file: str
+    """The saved file's name in the folder of parts."""
+    size: int
+    format: str
+    content_type: str
+
+
 @dataclass
 class Extracted:
     pages: list[str] = field(default_factory=list)
@@ -77,6 +91,8 @@ class Extracted:
     """What the marks of the pages added count: "rows" or "lines" ("" for none)."""
     places: list[Place] | None = None
     """Per page, its unit and marks; None for PDF and Word files, cited by page."""
+    attachments: list[Attachment] = field(default_factory=list)
+    """An e-mail's attachments of formats docmesh reads, in the order they come."""
 
     def add_page(
         self,
@@ -118,22 +134,6 @@ class Extracted:
         words = [re.escape(w) for w in title.split()]
         found = re.search(r"\s+".join(words), self.pages[page - 1], re.IGNORECASE)
         self.headings.append(Heading(page, found.start() if found else 0, level, title))
-
-    def add_part(self, part: Extracted, unit: Unit) -> None:
-        """Append the pages of a document held in this one (an e-mail's attachment),
-        each cited by ``unit`` and where it is in the part (page geometry is dropped:
-        the container is not cited by boxes)."""
-        first = len(self.pages)
-        for number, page in enumerate(part.pages, start=1):
-            place = part.places[number - 1] if part.places else Place({"page": number}, [])
-            self.pages.append(page)
-            self.places = [*(self.places or []), Place({**unit, **place.unit}, place.marks,
-                                                       place.numbering)]  # fmt: skip
-        self.headings += [
-            Heading(first + h.page, h.offset, h.level, h.title) for h in part.headings
-        ]
-        self.chars += part.chars
-        self.ocr_pages += part.ocr_pages
 
     @property
     def has_text(self) -> bool:

@@ -9,6 +9,7 @@ are PDFs (the Word readers alone were a third of a child's start, 0.12 s of
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from services.extractor.document import Extracted, unsupported
@@ -18,20 +19,23 @@ from shared.errors import DocumentFailed
 from shared.formats import Format, damaged_container, sniff_file
 
 
-def extract(path: Path, fmt: Format, limits: Limits, on_page: OnPage) -> Extracted:
+def extract(
+    path: Path, fmt: Format, limits: Limits, on_page: OnPage, parts: Path | None = None,
+    depth: int = 0,
+) -> Extracted:  # fmt: skip
     """The cleaned pages and headings of the file at ``path``.
 
     Raises ``DocumentFailed`` for files that can never be read: encrypted,
     corrupt, too large, or without any text. ``fmt`` is what the file's first
     bytes announce (with the declared type where they cannot tell); containers
-    are opened here to see what they hold.
+    are opened here to see what they hold. An e-mail's attachments are saved in
+    ``parts`` (without it, only named); ``depth`` is how many messages hold it.
     """
-    return _extract(path, fmt, limits, on_page, 0)
-
-
-def _extract(
-    path: Path, fmt: Format | None, limits: Limits, on_page: OnPage, depth: int
-) -> Extracted:
+    if parts is None:
+        with tempfile.TemporaryDirectory(prefix="docmesh-parts-") as folder:
+            out = extract(path, fmt, limits, on_page, Path(folder), depth)
+        out.attachments = []
+        return out
     found = fmt if fmt is Format.PDF else sniff_file(path, fmt)
     if found is None:
         if damaged_container(path):
@@ -43,7 +47,7 @@ def _extract(
             )
         with path.open("rb") as f:
             raise unsupported(f.read(64))
-    out = _read(path, found, limits, on_page, depth)
+    out = _read(path, found, limits, on_page, (parts, depth))
     out.format = found.value
     limits.check_text(out)
     if not out.has_text:
@@ -57,7 +61,9 @@ def _extract(
     return out
 
 
-def _read(path: Path, fmt: Format, limits: Limits, on_page: OnPage, depth: int) -> Extracted:
+def _read(
+    path: Path, fmt: Format, limits: Limits, on_page: OnPage, parts: tuple[Path, int]
+) -> Extracted:
     if fmt is Format.PDF:
         from services.extractor.ocr import ocr_setup
         from services.extractor.pdf import extract_pdf
@@ -81,13 +87,9 @@ def _read(path: Path, fmt: Format, limits: Limits, on_page: OnPage, depth: int) 
     if fmt in (Format.EML, Format.MSG):
         from services.extractor import mail
 
-        def read_part(part: Path, depth: int) -> Extracted:
-            # The attachment's pages are told as they are read: the sandbox's per-page
-            # clock restarts with each (a scanned PDF attached is read by OCR).
-            return _extract(part, None, limits, on_page, depth)
-
-        reader = mail.extract_eml if fmt is Format.EML else mail.extract_msg
-        return reader(path, limits, read_part, depth)
+        if fmt is Format.EML:
+            return mail.extract_eml(path, limits, *parts)
+        return mail.extract_msg(path, limits, parts[0])
     return _read_document(path, fmt, limits)
 
 

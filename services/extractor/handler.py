@@ -16,13 +16,17 @@ from shared import tracing
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
-from shared.formats import CONTENT_TYPES, sniff_prefix
+from shared.formats import CONTENT_TYPES, Format, sniff_prefix
+from shared.service_layer import attachments, finishing
+from shared.service_layer.unit_of_work import UnitOfWork
 from shared.settings import Settings
+from shared.stages import Status
 from shared.storage import ObjectMissing, ObjectStore
 from shared.text import content_hash
 from shared.worker import Context
 
 PLACE = msgspec.json.Encoder()
+MAIL = {Format.EML, Format.MSG}
 STARTED = 0.05
 """How far through the stage a document is once its file is downloaded."""
 
@@ -51,18 +55,24 @@ async def handle(deps: Deps, event: DocumentUploaded, ctx: Context) -> Sequence[
         if fmt is None:
             raise unsupported(head)
         await ctx.progress(f"Extracting text ({fmt.value.upper()})", STARTED)
+        parts = Path(folder) / "parts"
+        parts.mkdir()
+        depth = await attachments.depth(deps.pool, event.document_id) if fmt in MAIL else 0
         with tracing.span("extraction child", attributes={"docmesh.format": fmt.value}) as span:
-            result = await deps.sandbox.extract(path, fmt, _page_reporter(deps, ctx))
+            reporter = _page_reporter(deps, ctx)
+            result = await deps.sandbox.extract(path, fmt, reporter, parts, depth)
             span.set_attribute("docmesh.pages", len(result.pages))
             span.set_attribute("docmesh.ocr_pages", result.ocr_pages)
-    text_hash = content_hash(result.pages)
-    with tracing.span("postgres store pages", attributes={"docmesh.pages": len(result.pages)}):
-        await _store(deps.pool, event.document_id, result, sha256, text_hash)
+        text_hash = content_hash(result.pages)
+        with tracing.span("postgres store pages", attributes={"docmesh.pages": len(result.pages)}):
+            await _store(deps.pool, event.document_id, result, sha256, text_hash)
+        started = await _attach(deps, event, result, parts) if result.attachments else []
     pages = len(result.pages)
     step = f"Extracted {pages} pages" + (
         f" ({result.ocr_pages} by OCR)" if result.ocr_pages else ""
     )
     return [
+        *started,
         ctx.report(step, page_count=pages),
         event.follow(
             TextExtracted,
@@ -89,6 +99,27 @@ async def _download(deps: Deps, event: DocumentUploaded, path: Path) -> str:
             "Upload the file again.",
         )
     return sha256
+
+
+async def _attach(
+    deps: Deps, event: DocumentUploaded, result: Extracted, parts: Path
+) -> list[Event]:
+    """An e-mail's attachments as documents of their own; the events that start them
+    (and the webhooks of those refused)."""
+    carried = [
+        attachments.Carried(a.file, a.name, parts / a.file, a.size, a.format, a.content_type)
+        for a in result.attachments
+    ]
+    with tracing.span("attachments", attributes={"docmesh.attachments": len(carried)}):
+        saved = await attachments.save(deps.store, event, carried)
+        async with UnitOfWork(deps.pool) as uow:
+            limit = deps.settings.max_tenant_bytes
+            refused, failed = await attachments.admit(uow, limit, event, saved)
+            for document_id in failed:
+                uow.publish(*await finishing.finish_webhooks(uow, document_id, Status.FAILED, None))
+        for key in refused:
+            await deps.store.delete(key)
+    return uow.published
 
 
 def _page_reporter(deps: Deps, ctx: Context) -> OnPage:

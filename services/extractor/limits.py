@@ -43,6 +43,13 @@ class Limits(msgspec.Struct, frozen=True):
             layout=settings.pdf_layout,
         )
 
+    @property
+    def max_file_bytes(self) -> int:
+        """The largest file the extraction process may write (its result, an e-mail's
+        attachment): at most ~6 bytes per character of text, JSON-escaped, and room
+        for a file much larger than its text."""
+        return self.max_chars * 6 + 64 * 2**20
+
     def check_text(self, out: Extracted) -> None:
         """Refuse a document whose text has grown past ``max_chars``."""
         self.check_chars(out.chars, len(out.pages))

@@ -24,6 +24,10 @@ class Job(msgspec.Struct, frozen=True):
     """Address-space limit the child sets on itself before reading the file."""
     cpu_seconds: int
     """CPU time the child may spend on the job."""
+    parts_path: str = ""
+    """Where the child saves an e-mail's attachments (none saved without it)."""
+    depth: int = 0
+    """How many messages hold the document (an attachment's)."""
 
 
 class PageRead(msgspec.Struct, frozen=True, tag="page"):

@@ -11,7 +11,10 @@ so its imports (about 0.6 s) are not paid by the next document.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
+import stat
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,7 +24,7 @@ import structlog
 
 from services.extractor import children
 from services.extractor.children import Child, Users
-from services.extractor.document import Extracted
+from services.extractor.document import Attachment, Extracted
 from services.extractor.limits import Limits
 from services.extractor.protocol import (
     ENCODER,
@@ -93,8 +96,12 @@ class Sandbox:
             self._spare = None
             await self._stop(child)
 
-    async def extract(self, path: Path, fmt: Format, on_page: OnPage) -> Extracted:
-        """The document's pages, read by a child; ``DocumentFailed`` on a limit.
+    async def extract(
+        self, path: Path, fmt: Format, on_page: OnPage, parts: Path | None = None, depth: int = 0
+    ) -> Extracted:
+        """The document's pages, read by a child; ``DocumentFailed`` on a limit. An
+        e-mail's attachments are copied into ``parts`` (``depth``: how many messages
+        hold this one).
 
         Raises ``DocumentFailed("timeout" | "too_large" | ...)`` when the child
         breaches a limit or the file cannot be read, ``ExtractionCrashed`` on
@@ -111,10 +118,15 @@ class Sandbox:
             result_path=str(result_path),
             memory_bytes=self._memory,
             cpu_seconds=max(int(self._timeout), 1),
+            parts_path=str(child.folder / "parts") if parts else "",
+            depth=depth,
         )
         try:
             await self._converse(child.process, job, on_page)
-            return RESULT_DECODER.decode(result_path.read_bytes())
+            result = RESULT_DECODER.decode(result_path.read_bytes())
+            if parts is not None:
+                _collect(child.folder / "parts", result.attachments, parts, self._limits)
+            return result
         finally:
             await self._stop(child)
 
@@ -155,6 +167,28 @@ class Sandbox:
             f"Reading the document took longer than {limit} (stopped {where}). It may be "
             "built to stall readers; if it is genuine, split it or save it again and upload that.",
         )
+
+
+def _collect(saved: Path, attachments: list[Attachment], parts: Path, limits: Limits) -> None:
+    """Copy the attachments the child saved into ``parts``. The child's folder is its
+    own: a hostile file may have made a name there a link to a file only this
+    process may read, so each is opened without following links, as a regular file
+    of the size the child reported."""
+    if not attachments:
+        return
+    folder = os.open(saved, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for attachment in attachments:
+            if not attachment.file.isdigit() or attachment.size > limits.max_file_bytes:
+                raise ExtractionCrashed(f"the child reported a bad part {attachment.file!r}")
+            fd = os.open(attachment.file, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+            with os.fdopen(fd, "rb") as source, (parts / attachment.file).open("wb") as copy:
+                info = os.fstat(source.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size != attachment.size:
+                    raise ExtractionCrashed(f"the child's part {attachment.file} is not its file")
+                shutil.copyfileobj(source, copy, 2**20)
+    finally:
+        os.close(folder)
 
 
 async def _died(child: asyncio.subprocess.Process, page: int, total: int, memory: int) -> Exception:

@@ -6,6 +6,7 @@ Uploading (presign, process) is in ``uploads``, the live status in ``events``.
 from __future__ import annotations
 
 import json
+import uuid
 
 from aiohttp import web
 
@@ -49,6 +50,10 @@ async def get_status(request: web.Request) -> web.Response:
     query={
         "status": ({"type": "string", "enum": list(pipeline().order)}, "Only this status."),
         "tag": ({"type": "string", "minLength": 1, "maxLength": 64}, "Only with this tag."),
+        "attachment_of": (
+            {"type": "string", "format": "uuid"},
+            "Only the attachments of this e-mail (documents of their own, made from it).",
+        ),
         "filter": (
             {"type": "string"},
             "Only documents whose metadata matches: the JSON of search's `filter`, "
@@ -58,19 +63,28 @@ async def get_status(request: web.Request) -> web.Response:
     },
 )
 async def list_documents(request: web.Request) -> web.Response:
-    """Documents, newest first, filtered by ``status`` and ``tag``, paginated."""
+    """Documents, newest first, filtered by ``status``, ``tag``, the e-mail they are
+    attachments of and their metadata, paginated."""
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
     wanted, tag = request.query.get("status"), request.query.get("tag")
     if wanted is not None and wanted not in pipeline().order:
         raise ApiError(400, "invalid_parameter", f"Unknown status {wanted!r}.", "status")
+    attachment_of = request.query.get("attachment_of")
+    if attachment_of is not None:
+        try:
+            attachment_of = str(uuid.UUID(attachment_of))
+        except ValueError:
+            raise ApiError(
+                400, "invalid_parameter", "attachment_of must be a document id.", "attachment_of"
+            ) from None
     where = metadata.compile_filter(
         metadata.parse_query(request.query.get("filter")) or {},
         "documents.metadata",
         queries.LIBRARY_FILTER_FROM,
     )
     bodies, total = await queries.status_page(
-        request.app[POOL], tenant(request), wanted, tag, (limit, offset), where
+        request.app[POOL], tenant(request), (wanted, tag, attachment_of), (limit, offset), where
     )
     items = ",".join(bodies)
     return _json_text(f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}')

@@ -15,7 +15,7 @@ from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
 from shared.db import Conn, Pool
 from shared.fields import merged
 from shared.locations import paged
-from shared.status import IN_PIPELINE, TERMINAL_SQL
+from shared.status import IN_PIPELINE
 
 
 async def document_row(pool: Pool, document_id: str, tenant: str) -> asyncpg.Record | None:
@@ -30,31 +30,34 @@ async def job_of(pool: Pool, document_id: str) -> str:
     return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
 
 
-LIBRARY_FILTER_FROM = 6
+LIBRARY_FILTER_FROM = 7
 """The library query's first parameter number for its metadata filter's values."""
 
 
 async def status_page(
     pool: Pool,
     tenant: str,
-    status: str | None,
-    tag: str | None,
+    wanted: tuple[str | None, str | None, str | None],
     page: tuple[int, int],
     metadata_filter: tuple[str, list[Any]] = ("true", []),
 ) -> tuple[list[str], int]:
-    """Status views (JSON text), newest first, and how many match in all. ``page`` is
-    (limit, offset); ``metadata_filter`` SQL over ``documents.metadata`` with its
+    """Status views (JSON text), newest first, and how many match in all. ``wanted`` is
+    (status, tag, the message they are attachments of), each None for any; ``page``
+    is (limit, offset); ``metadata_filter`` SQL over ``documents.metadata`` with its
     parameters numbered from ``$LIBRARY_FILTER_FROM``."""
     where, params = metadata_filter
+    status, tag, attachment_of = wanted
     rows = await pool.fetch(
         RECENT + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM {STATUS_FROM}"
         " WHERE tenant = $5 AND replaces IS NULL AND ($1::text IS NULL OR status = $1)"
         f" AND ($2::text IS NULL OR $2 = ANY(tags)) AND ({where})"
+        " AND ($6::uuid IS NULL OR attachment_of = $6)"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
         status,
         tag,
         *page,
         tenant,
+        attachment_of,
         *params,
     )
     return [r["body"] for r in rows], rows[0]["total"] if rows else 0
@@ -165,16 +168,6 @@ async def in_flight(pool: Conn, tenant: str) -> int:
         f"SELECT count(*) FROM documents WHERE tenant = $1 AND {IN_FLIGHT_SQL}", tenant
     )
     return count
-
-
-async def bytes_in_flight(pool: Conn, tenant: str) -> int:
-    """Declared bytes of the tenant's uploads not finished yet (awaited or processing)."""
-    held: int = await pool.fetchval(
-        "SELECT coalesce(sum(file_size), 0)::bigint FROM documents WHERE tenant = $1"
-        f" AND status NOT IN {TERMINAL_SQL}",
-        tenant,
-    )
-    return held
 
 
 async def extend_upload(pool: Pool, document_id: str, seconds: int, lifetime_s: int) -> float:

@@ -52,8 +52,8 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     """The client's own key/values (presign, ``PATCH``)."""
     file_size: int
     format: str | None
-    """What the file's bytes were found to be at ``/process`` (``pdf``, ``doc``,
-    ``docx``), whatever it was declared as; null before."""
+    """What the file's bytes were found to be at ``/process`` (``pdf``, ``docx``,
+    ``eml``...), whatever it was declared as; null before."""
     status: Status
     progress: int
     """0-100; never goes back."""
@@ -65,6 +65,9 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     replaces: str | None
     """For a replacement of a document (``POST /documents/{id}/replacements``): that
     document, whose content this one becomes when it completes."""
+    attachment_of: str | None
+    """For an e-mail's attachment, a document of its own: the message that carried it
+    (``GET /documents?attachment_of=`` lists a message's attachments)."""
     similar_to: list[Similar]
     page_count: int | None
     ocr_pages: int | None

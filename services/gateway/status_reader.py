@@ -27,7 +27,8 @@ STATUS_VIEW = f"""json_build_object(
     'progress', progress, 'current_step', {CURRENT_STEP},
     'error', CASE WHEN status = '{Status.FAILED}'
                   THEN json_build_object('code', error_code, 'message', error_message) END,
-    'duplicate_of', duplicate_of, 'replaces', replaces, 'similar_to', similar_to,
+    'duplicate_of', duplicate_of, 'replaces', replaces, 'attachment_of', attachment_of,
+    'similar_to', similar_to,
     'page_count', page_count,
     'ocr_pages', ocr_pages, 'chunk_count', chunk_count, 'embedded_count', embedded_count,
     'object_deleted', object_deleted, 'cancel_requested', cancel_requested,

@@ -13,6 +13,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.gateway import queries
 from services.gateway.errors import ApiError
+from shared import status
 from shared.db import Conn
 from shared.redis_client import limits_storage_url
 from shared.settings import Settings
@@ -126,7 +127,7 @@ class Throttle:
         """A 429 when ``size`` more bytes would pass the tenant's quota in flight."""
         if not self.max_tenant_bytes:
             return
-        held = await queries.bytes_in_flight(pool, tenant)
+        held = await status.bytes_in_flight(pool, tenant)
         if held + size > self.max_tenant_bytes:
             raise ApiError(
                 429,

@@ -7,9 +7,9 @@ import uuid
 
 import msgspec
 
-from shared import erasure, jobs, replacement, resume, status
+from shared import erasure, resume, status
 from shared.errors import Conflict
-from shared.service_layer import finishing
+from shared.service_layer import erasing, finishing
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.stages import TERMINAL, Status
 from shared.storage import ObjectStore
@@ -30,10 +30,8 @@ class Retry(msgspec.Struct, frozen=True):
 
 
 async def delete(uow: UnitOfWork, store: ObjectStore, cmd: Delete) -> None:
-    """The document and its replacements, and everything stored of them
-    (``shared.erasure``). Its completed copies keep the content they share (the
-    oldest becomes its holder); copies waiting for any of them are resumed; workers
-    still holding one of their events find no row and skip it."""
+    """The document, its replacements and, an e-mail's, its attachments (and theirs),
+    and everything stored of them (``erasing.erase``)."""
     doomed = [
         await uow.conn.fetchrow(
             "SELECT id::text, object_key, multipart_id FROM documents WHERE id = $1"
@@ -42,19 +40,7 @@ async def delete(uow: UnitOfWork, store: ObjectStore, cmd: Delete) -> None:
         ),
         *await erasure.replacements_of(uow.conn, [cmd.document_id]),
     ]
-    ids = [str(row["id"]) for row in doomed if row is not None]
-    for doomed_id in ids:  # completed copies relied on its content: the oldest keeps it
-        if heir := await replacement.hand_down(uow.conn, doomed_id):
-            await jobs.carry_forward(uow.conn, [heir])
-    for row in doomed:
-        if row is not None:
-            await store.drop_upload(row["object_key"], row["multipart_id"])
-    for doomed_id in ids:
-        uow.publish(*await resume.waiters(uow.conn, doomed_id))
-    await erasure.delete_rows(uow.conn, ids)
-    uow.after(lambda: erasure.forget_similar(uow.pool, ids))
-    if (streams := uow.streams) is not None:
-        uow.after(lambda: erasure.delete_stream_entries(streams, ids))
+    await erasing.erase(uow, [row for row in doomed if row is not None], store)
 
 
 async def cancel(uow: UnitOfWork, store: ObjectStore, cmd: Cancel) -> None:

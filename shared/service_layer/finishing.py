@@ -16,6 +16,7 @@ import msgspec
 
 from shared import jobs, rebuild, replacement, resume, status, webhooks
 from shared.events import Event, ProcessingFinished, Progress, WebhookDue
+from shared.service_layer import attachments, erasing
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.stages import TERMINAL, Status
 from shared.status import progress_event
@@ -55,7 +56,7 @@ async def finish_job(uow: UnitOfWork, event: ProcessingFinished, at_once: int) -
     cancelled = row["cancel_requested"] and event.outcome != "failed"
     outcome = "cancelled" if cancelled else event.outcome
     await _drop_partial(conn, event.document_id, outcome)
-    final = await _replacing(conn, row, terminal_progress(event, outcome, ended), ended)
+    final = await _replacing(uow, row, terminal_progress(event, outcome, ended), ended)
     uow.publish(final)
     await finish(uow, final, event)
     uow.publish(*await resume.waiters(conn, event.document_id))
@@ -92,20 +93,28 @@ async def finish_webhooks(
 
 
 async def _replacing(
-    conn: asyncpg.Connection, row: asyncpg.Record, final: Progress, ended: jobs.Ended | None
+    uow: UnitOfWork, row: asyncpg.Record, final: Progress, ended: jobs.Ended | None
 ) -> Progress:
     """A replacement of another document (``shared.replacement``): completed, its
     content becomes that document's (or, a duplicate of a third, the document becomes
-    a duplicate of that one); a duplicate of the document itself, nothing changed."""
-    if row["replaces"] is None or final.status != Status.COMPLETED:
+    a duplicate of that one); a duplicate of the document itself, nothing changed.
+    An e-mail's attachments follow its file: those of the replacement become the
+    document's, and those of the file replaced go; a replacement that changes
+    nothing takes its own with it."""
+    if row["replaces"] is None:
         return final
-    if final.duplicate_of == row["replaces"]:
+    conn = uow.conn
+    if final.status != Status.COMPLETED or final.duplicate_of == row["replaces"]:
+        await erasing.erase(uow, await attachments.of(conn, final.document_id), None)
+        if final.status != Status.COMPLETED:
+            return final
         step = "Unchanged: the file is the document's current one; nothing was replaced"
         return msgspec.structs.replace(final, step=step)
     counts = (ended.chunk_count, ended.embedded_count) if ended else (0, 0)
     target = await replacement.take_over(conn, final.document_id, counts, final.duplicate_of)
     if target is None:
         return final
+    await erasing.erase(uow, await attachments.move(conn, final.document_id, target), None)
     step = f"Completed: now the content of document {target}"
     if final.duplicate_of is not None:
         step = f"Completed: document {target} is now a duplicate of {final.duplicate_of}"

@@ -95,22 +95,18 @@ EXPECTED: dict[str, tuple[list[str], str, list[dict[str, object]]]] = {
         [{"message": "Example HTML Only MIME Email"}],
     ),
     "unstructured-fake-email-attachment.eml": (
-        ["Here's the attachments!", "Hey this is a fake attachment!"], "",
-        [{"message": "Fake email with attachment"},
-         {"message": "Fake email with attachment", "attachment": "fake-attachment.txt"}],
+        ["Here's the attachments!", "Attachments: fake-attachment.txt"], "",
+        [{"message": "Fake email with attachment"}],
     ),
     "tika-testRFC822_multipart_attachments.eml": (
-        ["This is Test TXTA File for parser", "This is Test TXTB File for parser"], "",
-        [{"message": "EML 1"}, {"message": "EML 1", "attachment": "Test TxtA.txt"},
-         {"message": "EML 1", "attachment": "Test TxtB.txt"}],
+        ["Attachments: Test TxtA.txt, Test TxtB.txt"], "", [{"message": "EML 1"}],
     ),
     "unstructured-fake-email.msg": (
         ["Subject: Test Email", "Roses are red"], "", [{"message": "Test Email"}],
     ),
     "unstructured-fake-email-attachment.msg": (
-        ["Lots of whitespace", "Hey this is a fake attachment!"], "",
-        [{"message": "Fake email with attachment"},
-         {"message": "Fake email with attachment", "attachment": "fake-attachment.txt"}],
+        ["Lots of whitespace", "Attachments: fake-attachment.txt"], "",
+        [{"message": "Fake email with attachment"}],
     ),
     "tika-testMSG.msg": (
         ['From: "Jukka Zitting"', "making the type detection code more"], "",
@@ -176,6 +172,30 @@ def test_locked_files_fail_with_a_code(name: str) -> None:
     assert (info.value.code == REFUSED[name] and "password" in info.value.message) or (
         "encrypted" in info.value.message
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "saved"),
+    [
+        ("unstructured-fake-email-attachment.eml", {"fake-attachment.txt": "Hey this is a fake"}),
+        ("unstructured-fake-email-attachment.msg", {"fake-attachment.txt": "Hey this is a fake"}),
+        (
+            "tika-testRFC822_multipart_attachments.eml",
+            {"Test TxtA.txt": "This is Test TXTA File", "Test TxtB.txt": "This is Test TXTB File"},
+        ),
+    ],
+)
+def test_attachments_are_saved_as_files_of_their_own(
+    name: str, saved: dict[str, str], tmp_path: Path
+) -> None:
+    path = FORMATS / name
+    out = extract(path, BY_EXTENSION[path.suffix[1:]], Limits(), lambda *a: None, tmp_path)
+    assert {a.name: a.format for a in out.attachments} == dict.fromkeys(saved, "txt")
+    for attachment in out.attachments:
+        data = (tmp_path / attachment.file).read_bytes()
+        assert len(data) == attachment.size and attachment.content_type == "text/plain"
+        assert saved[attachment.name] in data.decode()
+    assert " ".join(saved.values()) not in " ".join(out.pages)  # not pages of the message
 
 
 def test_rows_and_lines_are_marked_with_their_numbers() -> None:

@@ -55,8 +55,12 @@ def test_a_page_whose_analysis_outruns_its_slice_is_read_plain(
     assert pages == read(path, layout=False)
 
 
-def test_ordinary_pages_are_analysed_in_full(tmp_path: Path) -> None:
+def test_ordinary_pages_are_analysed_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     layouts = generate(tmp_path / "layouts")
+    # No page passes a cap; time is left out (a busy machine's slices are not measured).
+    monkeypatch.setattr(budget, "SLICE_FLOOR", 60.0)
     with capture_logs() as logs:
         for lay in layouts:
             read(lay.path)
