@@ -142,7 +142,7 @@ async def register_attachment(
 ) -> bool:
     """An e-mail's attachment (``shared.service_layer.attachments``), a document of its
     own: ``uploaded`` as job ``job_id``, or ``failed`` with ``refused`` (its code and
-    message); False when it was recorded before (a redelivered extraction)."""
+    message); False when it was recorded before."""
     code, message = refused or (None, None)
     columns = ", ".join(row)
     marks = ", ".join(f"${n}" for n in range(5, len(row) + 5))

@@ -111,7 +111,7 @@ async def _attach(
         for a in result.attachments
     ]
     with tracing.span("attachments", attributes={"docmesh.attachments": len(carried)}):
-        saved = await attachments.save(deps.store, event, carried)
+        saved = await attachments.save(deps.store, deps.pool, event, carried)
         async with UnitOfWork(deps.pool) as uow:
             limit = deps.settings.max_tenant_bytes
             refused, failed = await attachments.admit(uow, limit, event, saved)

@@ -24,7 +24,7 @@ from shared.db import Conn
 from shared.events import DocumentUploaded
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.service_layer.uploads import lock_tenant_admission
-from shared.stages import Status
+from shared.stages import TERMINAL, Status
 from shared.storage import ObjectStore
 
 
@@ -104,18 +104,22 @@ async def move(conn: Conn, replacement: str, target: str) -> list[asyncpg.Record
 
 
 async def save(
-    store: ObjectStore, message: DocumentUploaded, carried: list[Carried]
+    store: ObjectStore, conn: Conn, message: DocumentUploaded, carried: list[Carried]
 ) -> list[Saved]:
     """Each attachment stored in the bucket (before any row names it; an object whose
-    row never comes is an orphan the janitor deletes)."""
+    row never comes is an orphan the janitor deletes), but those a redelivered
+    extraction finds recorded already."""
     saved = []
     for part in carried:
         document_id = uuid.uuid5(uuid.UUID(message.job_id), f"attachment:{part.number}")
         upload_id = str(uuid.uuid5(document_id, "upload"))
-        key = store.temp_key(upload_id, part.format)
-        await store.upload(key, part.path, part.content_type)
         job_id = str(uuid.uuid5(document_id, "job"))
+        key = store.temp_key(upload_id, part.format)
         saved.append(Saved(part, str(document_id), upload_id, job_id, key, _sha256(part.path)))
+    recorded = await _recorded(conn, saved)
+    for item in saved:
+        if item.document_id not in recorded:
+            await store.upload(item.object_key, item.carried.path, item.carried.content_type)
     return saved
 
 
@@ -124,11 +128,13 @@ async def admit(
 ) -> tuple[list[str], list[str]]:
     """Record the attachments and start them (their first events published with the
     unit of work's); the uploads refused by the tenant's byte quota, each recorded
-    ``failed``, ``quota_exceeded`` (the message still names it), and the ids of
-    those recorded so now (whose webhooks are due).
+    ``failed``, ``quota_exceeded`` (the message still names it), and their ids
+    (whose webhooks are due). Those recorded before (a redelivered extraction) are
+    started again if they have not started.
 
-    The quota counts the tenant's uploads in flight, the message's own bytes left
-    out: its file carried the attachments, and was admitted with them.
+    The quota counts the tenant's uploads in flight, the message's own bytes and its
+    attachments recorded before left out: its file carried them, and was admitted
+    with them.
     """
     conn = uow.conn
     parent = await conn.fetchrow(
@@ -138,9 +144,15 @@ async def admit(
     if parent is None:  # the message was deleted meanwhile
         return [s.object_key for s in saved], []
     await lock_tenant_admission(conn, parent["tenant"])
+    recorded = await _recorded(conn, saved)
     held = await status.bytes_in_flight(conn, parent["tenant"]) - parent["file_size"]
+    held -= sum(size for state, size in recorded.values() if state not in TERMINAL)
     refused, failed = [], []
     for item in saved:
+        if item.document_id in recorded:
+            if recorded[item.document_id][0] == Status.UPLOADED:  # its event may be lost
+                uow.publish(_first_event(item, message))
+            continue
         fits = not max_tenant_bytes or held + item.carried.size <= max_tenant_bytes
         held += item.carried.size if fits else 0
         row = {
@@ -152,23 +164,23 @@ async def admit(
             "traceparent": parent["traceparent"], "attachment_of": message.document_id,
             "upload_expires_at": dt.datetime.now(dt.UTC),
         }  # fmt: skip
-        new = await status.register_attachment(
-            conn, row, item.job_id, None if fits else _over_quota(item, max_tenant_bytes)
-        )
-        if not fits:
-            refused.append(item.object_key)
-            failed += [item.document_id] if new else []
-        elif new or await _waiting(conn, item):
+        over = None if fits else _over_quota(item, max_tenant_bytes)
+        await status.register_attachment(conn, row, item.job_id, over)
+        if fits:
             uow.publish(_first_event(item, message))
+        else:
+            refused.append(item.object_key)
+            failed.append(item.document_id)
     return refused, failed
 
 
-async def _waiting(conn: Conn, item: Saved) -> bool:
-    """Whether a recorded attachment has not started (its event may be lost)."""
-    state = await conn.fetchval(
-        "SELECT status FROM documents WHERE id = $1 AND job_id = $2", item.document_id, item.job_id
+async def _recorded(conn: Conn, saved: list[Saved]) -> dict[str, tuple[str, int]]:
+    """The status and size of each attachment recorded already."""
+    rows = await conn.fetch(
+        "SELECT id::text, status, file_size FROM documents WHERE id = ANY($1::uuid[])",
+        [s.document_id for s in saved],
     )
-    return bool(state == Status.UPLOADED)
+    return {r["id"]: (r["status"], r["file_size"]) for r in rows}
 
 
 def _first_event(item: Saved, message: DocumentUploaded) -> DocumentUploaded:
