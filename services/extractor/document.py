@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from shared.errors import DocumentFailed
 from shared.formats import describe
+from shared.locations import PagePlace
 from shared.text import Heading, clean
 
 BLOCK_SEPARATOR = "\n\n"
@@ -49,18 +50,6 @@ Unit = dict[str, str | int]
 ``{"sheet": "Sales"}``, ``{"chapter": 2, "title": "..."}``."""
 
 
-@dataclass
-class Place:
-    """Where a page's text comes from, for formats cited by other than pages."""
-
-    unit: Unit
-    marks: list[list[int]]
-    """[start, end, number]: characters start..end of the page's text come from row
-    or line ``number`` of the source."""
-    numbering: str = ""
-    """What the marks count: "rows" or "lines"."""
-
-
 @dataclass(frozen=True)
 class Attachment:
     """A file an e-mail carries, of a format docmesh reads, saved in the extraction's
@@ -89,7 +78,7 @@ class Extracted:
     """The format the file was read as (what its bytes are)."""
     numbering: str = ""
     """What the marks of the pages added count: "rows" or "lines" ("" for none)."""
-    places: list[Place] | None = None
+    places: list[PagePlace] | None = None
     """Per page, its unit and marks; None for PDF and Word files, cited by page."""
     attachments: list[Attachment] = field(default_factory=list)
     """An e-mail's attachments of formats docmesh reads, in the order they come."""
@@ -127,7 +116,7 @@ class Extracted:
         if size is not None:
             self.geometry = [*(self.geometry or []), PageGeometry(size[0], size[1], placed)]
         if unit is not None:
-            self.places = [*(self.places or []), Place(unit, marks, self.numbering)]
+            self.places = [*(self.places or []), PagePlace(unit, marks, self.numbering)]
 
     def add_heading(self, page: int, level: int, title: str) -> None:
         """A heading known from an outline: placed where its title appears on the page."""

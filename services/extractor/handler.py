@@ -10,13 +10,14 @@ from pathlib import Path
 
 import msgspec
 
-from services.extractor.document import Extracted, PageGeometry, Place, unsupported
+from services.extractor.document import Extracted, PageGeometry, unsupported
 from services.extractor.sandbox import OnPage, Sandbox
 from shared import tracing
 from shared.db import Pool
 from shared.errors import DocumentFailed
 from shared.events import DocumentUploaded, Event, TextExtracted
 from shared.formats import CONTENT_TYPES, Format, sniff_prefix
+from shared.locations import PagePlace
 from shared.service_layer import attachments, finishing
 from shared.service_layer.unit_of_work import UnitOfWork
 from shared.settings import Settings
@@ -145,7 +146,7 @@ async def _store(
         geometry: list[PageGeometry | None] = (
             list(result.geometry) if result.geometry else [None] * len(result.pages)
         )
-        places: list[Place | None] = (
+        places: list[PagePlace | None] = (
             list(result.places) if result.places else [None] * len(result.pages)
         )
         await conn.copy_records_to_table(
