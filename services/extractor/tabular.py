@@ -15,7 +15,9 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
+from services.extractor import number_formats
 from services.extractor.containers import check_zip, damaged, refuse_encrypted_office
 from services.extractor.document import Block, Extracted
 from services.extractor.limits import Limits
@@ -49,6 +51,7 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
     out = Extracted(numbering="rows")
     counted = 0
     try:
+        shows = number_formats.read(str(path)) if fmt is Format.XLSX else {}
         book = CalamineWorkbook.from_path(str(path))
         for meta in book.sheets_metadata:
             sheet = book.get_sheet_by_name(meta.name)
@@ -58,13 +61,18 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
                     f"Sheet {meta.name!r} spans {sheet.total_height:,} rows and "
                     f"{sheet.total_width:,} columns; the limit is {MAX_CELLS:,} cells a sheet.",
                 )
-            rows = [[_shown(v) for v in row] for row in sheet.iter_rows()]
+            # Rows come from the sheet's first (empty ones too), columns from its
+            # first used one.
+            formats, left = shows.get(meta.name, {}), (sheet.start or (0, 0))[1]
+            rows = [
+                [_shown(v, formats.get((r, left + c), "")) for c, v in enumerate(row)]
+                for r, row in enumerate(sheet.iter_rows())
+            ]
             counted += len(rows)
             if counted > MAX_ROWS:
                 raise _too_many_rows()
-            _fill_merged(rows, sheet.merged_cell_ranges or [], sheet.start or (0, 0))
-            first_row = (sheet.start or (0, 0))[0] + 1
-            blocks = table_blocks(rows, first_row)
+            _fill_merged(rows, sheet.merged_cell_ranges or [], left)
+            blocks = table_blocks(rows, 1)
             if blocks:  # an empty sheet (or a chart sheet) has nothing to cite
                 out.add_page(blocks, unit={"sheet": meta.name})
                 limits.check_text(out)
@@ -72,7 +80,7 @@ def extract_workbook(path: Path, fmt: Format, limits: Limits) -> Extracted:
         raise DocumentFailed(
             "encrypted", f"{what} is password-protected. Upload it without the password."
         ) from exc
-    except (CalamineError, ValueError) as exc:
+    except (CalamineError, ValueError, KeyError, zipfile.BadZipFile, ParseError) as exc:
         raise damaged(what, exc) from exc
     except BaseException as exc:
         # calamine's Rust panics (a truncated XLS) reach Python as pyo3's PanicException,
@@ -207,8 +215,11 @@ def _runs(rows: Sequence[Sequence[str]]) -> Iterable[tuple[int, list[Sequence[st
             run = []
 
 
-def _shown(value: object) -> str:
-    """A cell's value as a sheet shows it by default."""
+def _shown(value: object, code: str = "") -> str:
+    """A cell's value as a sheet shows it: by its number format ``code`` (XLSX), else
+    by default."""
+    if code and (formatted := number_formats.shown(value, code)) is not None:
+        return formatted
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
@@ -221,13 +232,12 @@ def _shown(value: object) -> str:
 
 
 def _fill_merged(
-    rows: list[list[str]],
-    merged: Iterable[tuple[tuple[int, int], tuple[int, int]]],
-    start: tuple[int, int],
+    rows: list[list[str]], merged: Iterable[tuple[tuple[int, int], tuple[int, int]]], left: int
 ) -> None:
-    """A merged area's value in each of its cells, so that every row reads alone."""
+    """A merged area's value in each of its cells, so that every row reads alone
+    (``left``: the sheet's first column, where the rows' cells start)."""
     for (r0, c0), (r1, c1) in merged:
-        r0, r1, c0, c1 = r0 - start[0], r1 - start[0], c0 - start[1], c1 - start[1]
+        c0, c1 = c0 - left, c1 - left
         if not (0 <= r0 < len(rows) and 0 <= c0 < len(rows[r0])):
             continue
         value = rows[r0][c0]

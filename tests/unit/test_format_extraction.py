@@ -40,6 +40,12 @@ EXPECTED: dict[str, tuple[list[str], str, list[dict[str, object]]]] = {
         [{"sheet": "Stanley Cups"}, {"sheet": "Stanley Cups Since 67"}],
     ),
     "unstructured-xlsx-subtable-cases.xlsx": ([], "| b | c |", [{"sheet": "Sheet1"}]),
+    "tika-testEXCEL-formats.xlsx": (  # numbers as their formats show them
+        ["1,599.99", "2.50%", "3%", "1.98E+08", "2 1/2", "19 dollars and .99 cents", "2009-10-03",
+         "06:15", "2008-01-19 04:35"],
+        "| \\| | Currency $#,##0.00;[Red]($#,##0.00) | $1,599.99 | ($1,599.99) |",
+        [{"sheet": "Format Examples"}],
+    ),
     "tika-testEXCEL_dateFormats.xlsx": (["2018-09-20", "1996-08-10"], "", [{"sheet": "Munka1"}]),
     "tika-testEXCEL.xls": (
         ["Numbers and their Squares", "Written and saved in Microsoft Excel"], "| 15 | 225 |",
@@ -131,6 +137,7 @@ EXPECTED: dict[str, tuple[list[str], str, list[dict[str, object]]]] = {
     "tika-testRTF.rtf": (["Test d\u2019indexation Word"], "", [{}]),
     "tika-testRTFTableCellSeparation.rtf": ([], "| ö | ü |", [{}]),
     "tika-testRTFListLibreOffice.rtf": (["A short ordered list:", "three", "third"], "", [{}]),
+    "tika-testRTF_npeFromWMFInTikaServer.rtf": (["Example text to extract from RTF."], "", [{}]),
 }  # fmt: skip
 REFUSED = {
     "unstructured-password_protected.xlsx": "encrypted",
@@ -206,6 +213,10 @@ def test_rows_and_lines_are_marked_with_their_numbers() -> None:
     by_line = {page[s:e]: n for s, e, n in place.marks}
     assert by_line["| 1 | 1 |"] == 5 and by_line["| 15 | 225 |"] == 19  # Excel's row numbers
     assert by_line["| Number | Square |"] == 4  # the header, after empty rows
+    formats = read("tika-testEXCEL-formats.xlsx")  # its first three rows are empty
+    assert formats.places is not None
+    marks = {formats.pages[0][s:e].split(" | ")[1]: n for s, e, n in formats.places[0].marks}
+    assert marks["Number #,##0.00"] == 4 and marks["Custom Number:"] == 15
     text = read("unstructured-fake-text.txt")
     assert text.places is not None
     by_line = {text.pages[0][s:e]: n for s, e, n in text.places[0].marks}
@@ -226,6 +237,12 @@ def test_headings_of_structured_text_become_sections() -> None:
     assert [h.title for h in read("tika-testEPUB.epub").headings][:2] == [
         "Table of Contents", "Chapter 1",
     ]  # fmt: skip
+    # RTF: an outline level given directly, and Word's "heading 1" style.
+    for name, title in [
+        ("unstructured-fake-doc.rtf", "My First Heading"),
+        ("tika-testRTF_npeFromWMFInTikaServer.rtf", "Example text to extract from RTF."),
+    ]:
+        assert [(h.level, h.title) for h in read(name).headings] == [(1, title)], name
 
 
 def test_rows_past_the_cap_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
