@@ -16,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import fractions
+import functools
 import math
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from defusedxml import ElementTree
 
@@ -38,11 +40,15 @@ MAX_STYLED = 5_000_000
 """Cells whose formats are kept per sheet (as many as a sheet may have)."""
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _RELS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_CELL = re.compile(rb"<(?:\w+:)?c\s([^>]*)>")
-_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
-_STYLE = re.compile(rb'\bs="([0-9]{1,6})"')
+# A styled cell's reference and style, in either order (cells without a style are
+# passed over by the regular expression engine, not by Python).
+_STYLED = (
+    re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>]*?\bs="([0-9]{1,6})"'),
+    re.compile(rb'<(?:\w+:)?c\s[^>]*?\bs="([0-9]{1,6})"[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"'),
+)
 _TOKEN = re.compile(r'"[^"]*"|\\.|_.|\*.|\[[^\]]*\]|E[+-]|[0#?]|.', re.DOTALL)
 _DATE_PARTS = re.compile(r"[ymdhs]", re.IGNORECASE)
+_STEPS = [decimal.Decimal(1).scaleb(-n) for n in range(31)]
 
 Formats = dict[tuple[int, int], str]
 """A sheet's format codes by (row, column), counted from 0; cells of General left out."""
@@ -114,23 +120,27 @@ def _cells(archive: zipfile.ZipFile, member: str, codes: list[str]) -> Formats:
         while block := f.read(1 << 20):
             data = tail + block
             cut = data.rfind(b"<")
-            for attributes in _CELL.findall(data, 0, cut):
-                style, ref = _STYLE.search(attributes), _REF.search(attributes)
-                if style is None or ref is None or int(style[1]) >= len(codes):
-                    continue
-                if code := codes[int(style[1])]:
-                    column = 0
-                    for letter in ref[1]:
-                        column = column * 26 + letter - 64
-                    found[int(ref[2]) - 1, column - 1] = code
-                    if len(found) > MAX_STYLED:
-                        return found
+            matches = [(c, r, s) for c, r, s in _STYLED[0].findall(data, 0, cut)]
+            matches += [(c, r, s) for s, c, r in _STYLED[1].findall(data, 0, cut)]
+            for column, row, style in matches:
+                code = codes[int(style)] if int(style) < len(codes) else ""
+                if code:
+                    found[int(row) - 1, _column(column)] = code
+            if len(found) > MAX_STYLED:
+                break
             tail = data[cut:]
     return found
 
 
+@functools.lru_cache(maxsize=4096)
+def _column(letters: bytes) -> int:
+    """A column's index from its letters (A is 0)."""
+    return functools.reduce(lambda n, ch: n * 26 + ch - 64, letters, 0) - 1
+
+
+@functools.lru_cache(maxsize=512)
 def _sections(code: str) -> list[str]:
-    """The code's sections: positive; negative; zero; text."""
+    """The code's sections: positive; negative; zero; text (not to be changed: cached)."""
     sections = [""]
     for token in _TOKEN.findall(code):
         if token == ";":
@@ -140,47 +150,88 @@ def _sections(code: str) -> list[str]:
     return sections
 
 
-def _number(value: float, section: str) -> str:
-    tokens = _TOKEN.findall(section)
-    tokens = [t for t in tokens if not (t.startswith("[") and not t.startswith("[$"))]
-    if any(t in "0#?" for t in tokens) is False:
-        return "".join(_literal(t) for t in tokens) or _general(value)
-    value *= 100 ** sum(1 for t in tokens if t == "%")
+@dataclass(frozen=True)
+class _Plan:
+    """A section of a number format, analysed once (a sheet repeats few formats)."""
+
+    tokens: tuple[str, ...]
+    kind: str
+    """"literal" (no digits), "scientific", "fraction" or "fixed"."""
+    scale: float = 1.0
+    """Percent signs multiply by 100 each, commas after the digits divide by 1000."""
+    grouped: bool = False
+    places: int = 0
+    zeros: int = 0
+    """The integer's '0' placeholders: its least number of digits."""
+    whole: tuple[str | None, ...] = ()
+    """Before the decimal point: literals, and None where the integer goes."""
+    part: tuple[str | None, ...] | None = None
+    """After it (None without one): literals, and None for each decimal digit."""
+    trim: bool = False
+    """Only '#' after the point: trailing zeros are not shown."""
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(section: str) -> _Plan:
+    tokens = tuple(
+        t for t in _TOKEN.findall(section) if not (t.startswith("[") and not t.startswith("[$"))
+    )
+    percent = 100.0 ** sum(1 for t in tokens if t == "%")
+    if not any(t in "0#?" for t in tokens):
+        return _Plan(tokens, "literal")
     if any(t in ("E+", "E-") for t in tokens):
-        return _scientific(value, tokens)
+        return _Plan(tokens, "scientific", percent)
     if "/" in tokens:
-        return _fraction(value, tokens)
+        return _Plan(tokens, "fraction", percent)
     dot = tokens.index(".") if "." in tokens else len(tokens)
     whole, part = tokens[:dot], tokens[dot + 1 :]
     digits = [i for i, t in enumerate(whole) if t in "0#?"]
     scaling = 0
-    for t in whole[digits[-1] + 1 :] if digits else []:
+    for t in whole[digits[-1] + 1 :] if digits else ():
         if t != ",":
             break
         scaling += 1  # each comma after the last digit divides by a thousand
-    value /= 1000**scaling
-    grouped = "," in whole[: digits[-1]] if digits else False
-    places = sum(1 for t in part if t in "0#?")
-    # Halves round away from zero, as in Excel (2.5 % shown as "3%", not "2%").
-    rounded = decimal.Decimal(repr(value)).quantize(
-        decimal.Decimal(1).scaleb(-places), decimal.ROUND_HALF_UP
-    )
-    text = f"{rounded:,.{places}f}" if grouped else f"{rounded:.{places}f}"
-    integer, _, fraction = text.partition(".")
-    if integer in ("0", "") and not any(whole[i] == "0" for i in digits):
-        integer = ""
-    integer = integer.rjust(sum(1 for i in digits if whole[i] == "0"), "0")
-    out = []
+    pieces: list[str | None] = []
     for i, t in enumerate(whole):
         if i in digits:
-            out.append(integer if i == digits[0] else "")
+            pieces += [None] if i == digits[0] else []
         elif not (t == "," and digits and digits[0] < i <= digits[-1] + scaling):
-            out.append(_literal(t))
-    if dot < len(tokens):
-        kept = fraction.rstrip("0") if all(t == "#" for t in part if t in "0#?") else fraction
-        out.append("." if kept or any(t == "0" for t in part) else "")
+            pieces.append(_literal(t))
+    slots = [t for t in part if t in "0#?"]
+    return _Plan(
+        tokens, "fixed", percent / 1000**scaling,
+        grouped="," in whole[: digits[-1]] if digits else False,
+        places=min(len(slots), 30), zeros=sum(1 for i in digits if whole[i] == "0"),
+        whole=tuple(pieces),
+        part=None if dot == len(tokens) else tuple(
+            None if t in "0#?" else _literal(t) for t in part
+        ),
+        trim=bool(slots) and all(t == "#" for t in slots),
+    )  # fmt: skip
+
+
+def _number(value: float, section: str) -> str:
+    plan = _plan(section)
+    if plan.kind == "literal":
+        return "".join(_literal(t) for t in plan.tokens) or _general(value)
+    value *= plan.scale
+    if plan.kind == "scientific":
+        return _scientific(value, list(plan.tokens))
+    if plan.kind == "fraction":
+        return _fraction(value, list(plan.tokens))
+    # Halves round away from zero, as in Excel (2.5 % shown as "3%", not "2%").
+    rounded = decimal.Decimal(repr(value)).quantize(_STEPS[plan.places], decimal.ROUND_HALF_UP)
+    text = f"{rounded:,.{plan.places}f}" if plan.grouped else f"{rounded:.{plan.places}f}"
+    integer, _, fraction = text.partition(".")
+    if integer == "0" and not plan.zeros:
+        integer = ""
+    integer = integer.rjust(plan.zeros, "0")
+    out = [integer if piece is None else piece for piece in plan.whole]
+    if plan.part is not None:
+        kept = fraction.rstrip("0") if plan.trim else fraction
+        out.append("." if kept or not plan.trim else "")
         figures = iter(kept)
-        out += [next(figures, "") if t in "0#?" else _literal(t) for t in part]
+        out += [next(figures, "") if piece is None else piece for piece in plan.part]
     return "".join(out)
 
 

@@ -75,9 +75,12 @@ def xlsx(path: Path, rows: int) -> Path:
 
     book = xlsxwriter.Workbook(str(path))
     sheet = book.add_worksheet("Sales")
-    sheet.write_row(0, 0, ["Region", "Product", "Units", "Price", "Total", "Note"])
+    # Formatted numbers, as a real sheet has them: read as the sheet shows them.
+    sheet.set_column(3, 3, None, book.add_format({"num_format": '"$"#,##0.00'}))
+    sheet.set_column(4, 4, None, book.add_format({"num_format": "0.0%"}))
+    sheet.write_row(0, 0, ["Region", "Product", "Units", "Price", "Share", "Note"])
     for r in range(1, rows + 1):
-        sheet.write_row(r, 0, [f"R{r % 7}", f"P{r % 13}", r % 100, 1.5 * (r % 9), r * 1.5, "ok"])
+        sheet.write_row(r, 0, [f"R{r % 7}", f"P{r % 13}", r % 100, 1.5 * (r % 9), r / rows, "ok"])
     book.close()
     return path
 
