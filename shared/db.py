@@ -11,6 +11,7 @@ from typing import TypeAlias
 import asyncpg
 import structlog
 from pgvector.asyncpg import register_vector
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from shared.settings import Settings
 
@@ -95,6 +96,18 @@ def _migrations() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
+@retry(
+    retry=retry_if_exception_type((asyncpg.CannotConnectNowError, OSError)),
+    stop=stop_after_delay(60),
+    wait=wait_fixed(0.5),
+    reraise=True,
+)
+async def _connect_when_up(url: str) -> asyncpg.Connection:
+    """A connection, once the server takes them: a server just started (or restarted)
+    refuses connections while it recovers ("the database system is starting up")."""
+    return await asyncpg.connect(url)
+
+
 async def migrate(settings: Settings) -> list[str]:
     """Apply the SQL files of ``shared/migrations`` that were not applied yet.
 
@@ -102,7 +115,7 @@ async def migrate(settings: Settings) -> list[str]:
     a migration framework would bring an ORM or a second driver with it.
     Returns the names of the migrations applied now.
     """
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await _connect_when_up(settings.database_url)
     applied: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
