@@ -15,6 +15,13 @@ const typed = (text) => {
   return t;
 };
 
+/** The values a typed "is" matches: a number or true/false as such and as text too
+ * ("2024" typed matches both the year 2024 and the code "2024"). */
+const matching = (text) => {
+  const v = typed(text);
+  return typeof v === "string" ? [v] : [v, text.trim()];
+};
+
 /** A filter builder in ``fieldset``: rows of key, condition and value. */
 export function filterBuilder(fieldset, onChange = () => {}) {
   const rows = el("div", { class: "conditions" });
@@ -41,8 +48,11 @@ function filterOf(rows) {
     const name = key.value.trim();
     if (!name) continue;
     if (op.value === "exists" || op.value === "missing") filter[name] = { exists: op.value === "exists" };
-    else if (op.value === "in") filter[name] = { in: value.value.split(",").map(typed).filter((v) => v !== "") };
-    else if (op.value === "eq") filter[name] = { eq: typed(value.value) };
+    else if (op.value === "in") filter[name] = { in: value.value.split(",").flatMap(matching).filter((v) => v !== "") };
+    else if (op.value === "eq") {
+      const values = matching(value.value);
+      filter[name] = values.length === 1 ? { eq: values[0] } : { in: values };
+    }
     else filter[name] = { range: { ...(filter[name]?.range || {}), [op.value]: typed(value.value) } };
   }
   return filter;
