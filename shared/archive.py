@@ -92,6 +92,9 @@ class Similar(msgspec.Struct, forbid_unknown_fields=True):
     similarity: Annotated[float, Meta(ge=0, le=1)]
 
 
+CollectionName = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
 class DocumentRow(msgspec.Struct, forbid_unknown_fields=True):
     id: Uuid
     filename: Filename
@@ -111,6 +114,10 @@ class DocumentRow(msgspec.Struct, forbid_unknown_fields=True):
     duplicate_of: Uuid | None = None
     attachment_of: Uuid | None = None
     """The e-mail it is an attachment of (linked on import when the tenant has it)."""
+    collections: Annotated[list[CollectionName], Meta(max_length=100)] = msgspec.field(
+        default_factory=list
+    )
+    """The names of its collections (found or made by name on import)."""
     minhash: Annotated[list[MinHash], Meta(max_length=1024)] | None = None
     similar_to: Annotated[list[Similar], Meta(max_length=10)] = msgspec.field(default_factory=list)
 

@@ -33,8 +33,10 @@ _EXPORTED = f"d.tenant = $1 AND d.status = '{Status.COMPLETED}' AND d.replaces I
 QUERIES = {
     "documents": "SELECT d.id, filename, content_type, file_size, title, description, tags,"
     " metadata, format, file_sha256, text_hash, page_count, ocr_pages, created_at,"
-    " finished_at, duplicate_of, attachment_of, minhash, similar_to FROM documents d"
-    f" WHERE {_EXPORTED}"
+    " finished_at, duplicate_of, attachment_of, minhash, similar_to,"
+    " (SELECT coalesce(array_agg(c.name ORDER BY c.name), '{}') FROM collection_documents m"
+    "  JOIN collections c ON c.id = m.collection_id WHERE m.document_id = d.id) AS collections"
+    f" FROM documents d WHERE {_EXPORTED}"
     " ORDER BY d.id",
     "pages": "SELECT p.document_id, page_no, text, width, height, spans, place FROM pages p"
     f" JOIN documents d ON d.id = p.document_id WHERE {_EXPORTED} ORDER BY 1, 2",

@@ -39,7 +39,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from shared import indexes, jobs, resume, status
+from shared import collections, indexes, jobs, resume, status
 from shared.archive import ArchiveError, DocumentRow, PageRow, Row
 from shared.archive_read import Spooled, read_archive
 from shared.indexes import IndexVersion
@@ -134,6 +134,9 @@ class _Import:
         for d in batch:
             if await status.register_import(conn, self._columns(d, originals)):
                 added.add(d.id)
+                if d.collections:
+                    named = await collections.names(conn, self.tenant, d.collections)
+                    await collections.add(conn, self.tenant, named, d.id)
                 if d.attachment_of:
                     self.attached[d.id] = d.attachment_of
         self.counts["documents"] += len(added)
@@ -152,6 +155,7 @@ class _Import:
         row["similar_to"] = json.dumps(msgspec.to_builtins(d.similar_to) if trusted else [])
         row["duplicate_of"] = d.duplicate_of if trusted and d.duplicate_of in originals else None
         row["attachment_of"] = None  # its message may come in a later batch: ``_attach``
+        del row["collections"]
         if not trusted:  # what the file says of itself cannot be checked without it
             row |= {"minhash": None, "file_sha256": None, "text_hash": None}
         return row

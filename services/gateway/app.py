@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway import (
+    collections,
     documents,
     events,
     multipart,
@@ -237,6 +238,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(reindex.routes)
     app.add_routes(search.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(collections.routes)
     app.add_routes(observe.routes)
     app.add_routes(page.routes)
     openapi.install(app)

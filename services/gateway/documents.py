@@ -54,6 +54,10 @@ async def get_status(request: web.Request) -> web.Response:
             {"type": "string", "format": "uuid"},
             "Only the attachments of this e-mail (documents of their own, made from it).",
         ),
+        "collection": (
+            {"type": "string", "format": "uuid"},
+            "Only the documents of this collection.",
+        ),
         "filter": (
             {"type": "string"},
             "Only documents whose metadata matches: the JSON of search's `filter`, "
@@ -64,30 +68,36 @@ async def get_status(request: web.Request) -> web.Response:
 )
 async def list_documents(request: web.Request) -> web.Response:
     """Documents, newest first, filtered by ``status``, ``tag``, the e-mail they are
-    attachments of and their metadata, paginated."""
+    attachments of, their collection and their metadata, paginated."""
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
-    wanted, tag = request.query.get("status"), request.query.get("tag")
-    if wanted is not None and wanted not in pipeline().order:
-        raise ApiError(400, "invalid_parameter", f"Unknown status {wanted!r}.", "status")
-    attachment_of = request.query.get("attachment_of")
-    if attachment_of is not None:
-        try:
-            attachment_of = str(uuid.UUID(attachment_of))
-        except ValueError:
-            raise ApiError(
-                400, "invalid_parameter", "attachment_of must be a document id.", "attachment_of"
-            ) from None
+    status, tag = request.query.get("status"), request.query.get("tag")
+    if status is not None and status not in pipeline().order:
+        raise ApiError(400, "invalid_parameter", f"Unknown status {status!r}.", "status")
+    wanted = queries.Wanted(
+        status, tag, _uuid_query(request, "attachment_of"), _uuid_query(request, "collection")
+    )
     where = metadata.compile_filter(
         metadata.parse_query(request.query.get("filter")) or {},
         "documents.metadata",
         queries.LIBRARY_FILTER_FROM,
     )
     bodies, total = await queries.status_page(
-        request.app[POOL], tenant(request), (wanted, tag, attachment_of), (limit, offset), where
+        request.app[POOL], tenant(request), wanted, (limit, offset), where
     )
     items = ",".join(bodies)
     return _json_text(f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}')
+
+
+def _uuid_query(request: web.Request, name: str) -> str | None:
+    """An id in the query string, or None without one; a 400 for one that is no id."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an id.", name) from None
 
 
 @routes.get("/api/v1/documents/{document_id}/chunks")

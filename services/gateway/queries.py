@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from services.gateway.eta import RECENT
 from services.gateway.status_reader import STATUS_FROM, STATUS_VIEW
@@ -30,34 +31,46 @@ async def job_of(pool: Pool, document_id: str) -> str:
     return str(await pool.fetchval("SELECT job_id FROM documents WHERE id = $1", document_id))
 
 
-LIBRARY_FILTER_FROM = 7
+LIBRARY_FILTER_FROM = 8
 """The library query's first parameter number for its metadata filter's values."""
+
+
+class Wanted(msgspec.Struct, frozen=True):
+    """Which documents the library lists (None: any)."""
+
+    status: str | None = None
+    tag: str | None = None
+    attachment_of: str | None = None
+    """The e-mail they are attachments of."""
+    collection: str | None = None
+    """The collection they are in."""
 
 
 async def status_page(
     pool: Pool,
     tenant: str,
-    wanted: tuple[str | None, str | None, str | None],
+    wanted: Wanted,
     page: tuple[int, int],
     metadata_filter: tuple[str, list[Any]] = ("true", []),
 ) -> tuple[list[str], int]:
-    """Status views (JSON text), newest first, and how many match in all. ``wanted`` is
-    (status, tag, the message they are attachments of), each None for any; ``page``
-    is (limit, offset); ``metadata_filter`` SQL over ``documents.metadata`` with its
-    parameters numbered from ``$LIBRARY_FILTER_FROM``."""
+    """Status views (JSON text), newest first, and how many match in all: those
+    ``wanted``; ``page`` is (limit, offset); ``metadata_filter`` SQL over
+    ``documents.metadata`` with its parameters numbered from ``$LIBRARY_FILTER_FROM``."""
     where, params = metadata_filter
-    status, tag, attachment_of = wanted
     rows = await pool.fetch(
         RECENT + f"SELECT {STATUS_VIEW} AS body, count(*) OVER () AS total FROM {STATUS_FROM}"
         " WHERE tenant = $5 AND replaces IS NULL AND ($1::text IS NULL OR status = $1)"
         f" AND ($2::text IS NULL OR $2 = ANY(tags)) AND ({where})"
         " AND ($6::uuid IS NULL OR attachment_of = $6)"
+        " AND ($7::uuid IS NULL OR id IN (SELECT document_id FROM collection_documents"
+        "                                 WHERE collection_id = $7))"
         " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
-        status,
-        tag,
+        wanted.status,
+        wanted.tag,
         *page,
         tenant,
-        attachment_of,
+        wanted.attachment_of,
+        wanted.collection,
         *params,
     )
     return [r["body"] for r in rows], rows[0]["total"] if rows else 0

@@ -70,6 +70,24 @@ class PresignRequest(msgspec.Struct, forbid_unknown_fields=True):
             "DOCMESH_MULTIPART_THRESHOLD_BYTES (64 MiB) or more go in parts."
         ),
     ] = None
+    collections: CollectionIds = msgspec.field(default_factory=list)
+
+
+CollectionIds = Annotated[
+    list[str],
+    Meta(max_length=100, description="Ids of the tenant's collections (POST /collections)."),
+]
+CollectionName = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class CollectionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[CollectionName, Meta(examples=["Contracts 2026"])]
+    description: Description = ""
+
+
+class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: CollectionName | None = None
+    description: Description | None = None
 
 
 class ReplacementRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -116,6 +134,7 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     query: Annotated[str, Meta(min_length=1, max_length=2000)]
     top_k: Annotated[int, Meta(ge=1, le=100)] = 10
     document_ids: Annotated[list[str], Meta(max_length=1000)] | None = None
+    collections: CollectionIds | None = None
     tags: Tags | None = None
     filter: (
         Annotated[

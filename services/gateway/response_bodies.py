@@ -68,6 +68,8 @@ class DocumentStatus(msgspec.Struct, forbid_unknown_fields=True):
     attachment_of: str | None
     """For an e-mail's attachment, a document of its own: the message that carried it
     (``GET /documents?attachment_of=`` lists a message's attachments)."""
+    collections: list[str]
+    """The ids of the collections it is in."""
     similar_to: list[Similar]
     page_count: int | None
     ocr_pages: int | None
@@ -114,6 +116,23 @@ class StatusEvent(msgspec.Struct):
             },
         ),
     ]
+
+
+class Collection(msgspec.Struct, forbid_unknown_fields=True):
+    """A named set of the tenant's documents."""
+
+    collection_id: str
+    name: str
+    description: str
+    created_at: str
+    document_count: int
+
+
+class CollectionPage(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[Collection]
+    total: int
+    limit: int
+    offset: int
 
 
 class DocumentPage(msgspec.Struct, forbid_unknown_fields=True):

@@ -19,7 +19,7 @@ from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
 from services.gateway.response_bodies import Box, Location, SearchResponse, SearchResult
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
-from shared import indexes
+from shared import collections, indexes
 from shared.embeddings import Embeddings
 from shared.settings import Settings
 from shared.stages import Status
@@ -30,8 +30,11 @@ RRF_K = 60
 """The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
 
 
-SEARCH_FILTER_FROM = 10
+SEARCH_FILTER_FROM = 11
 """The search query's first parameter number for its metadata filter's values."""
+
+
+IN_COLLECTIONS = collections.holders_sql("$10")
 
 
 @functools.lru_cache(maxsize=64)
@@ -50,6 +53,7 @@ WITH vector AS (
       AND c.embedding IS NOT NULL
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
+      AND ($10::uuid[] IS NULL OR {IN_COLLECTIONS})
     ORDER BY {vector} <=> $1
     LIMIT $3
 ), fulltext AS (
@@ -59,6 +63,7 @@ WITH vector AS (
     WHERE {where} AND d.tenant = $9 AND d.status = '{Status.COMPLETED}' AND c.tsv @@ q
       AND ($4::uuid[] IS NULL OR c.document_id = ANY($4))
       AND ($5::text[] IS NULL OR d.tags && $5)
+      AND ($10::uuid[] IS NULL OR {IN_COLLECTIONS})
     ORDER BY ts_rank_cd(c.tsv, q) DESC
     LIMIT $3
 )
@@ -87,6 +92,8 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     language: str
     tenant: str
     document_ids: list[uuid.UUID] | None = None
+    collections: list[str] | None = None
+    """Ids of the tenant's collections (checked): only their documents' content."""
     tags: list[str] | None = None
     metadata_filter: dict[str, metadata.Condition | metadata.Scalar] = msgspec.field(
         default_factory=dict
@@ -116,6 +123,7 @@ async def hybrid(conn: asyncpg.Connection, version: indexes.IndexVersion, q: Que
             q.top_k,
             RRF_K,
             q.tenant,
+            q.collections,
             *params,
         )
     return rows
@@ -143,6 +151,7 @@ async def search(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), SearchRequest)
     await request.app[THROTTLE].check_rate("search", request[CALLER])
     document_ids = _checked(body)
+    await collections.check(request.app[POOL], tenant(request), body.collections or [])
     # The active version is read once: the query's vector and the chunks searched come
     # from it, so a switch during the request cannot mix versions (the replaced one is
     # kept for its retention).
@@ -194,6 +203,7 @@ def _query(
         language=settings.search_language,
         tenant=tenant,
         document_ids=document_ids,
+        collections=body.collections or None,
         tags=body.tags,
         metadata_filter=body.filter or {},
     )

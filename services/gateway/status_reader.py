@@ -28,6 +28,9 @@ STATUS_VIEW = f"""json_build_object(
     'error', CASE WHEN status = '{Status.FAILED}'
                   THEN json_build_object('code', error_code, 'message', error_message) END,
     'duplicate_of', duplicate_of, 'replaces', replaces, 'attachment_of', attachment_of,
+    'collections', (SELECT coalesce(json_agg(m.collection_id ORDER BY m.added_at,
+                    m.collection_id), '[]') FROM collection_documents m
+                    WHERE m.document_id = documents.id),
     'similar_to', similar_to,
     'page_count', page_count,
     'ocr_pages', ocr_pages, 'chunk_count', chunk_count, 'embedded_count', embedded_count,

@@ -45,7 +45,10 @@ async def presign(request: web.Request) -> web.Response:
     upload = upload_of(body, settings.max_file_size)
     await request.app[THROTTLE].check_rate("presign", request[CALLER])
     metadata = json.dumps(check_metadata(body.metadata))
-    cmd = Presign(tenant(request), upload, body.title, body.description, body.tags, metadata)
+    cmd = Presign(
+        tenant(request), upload, body.title, body.description, body.tags, metadata,
+        body.collections,
+    )  # fmt: skip
     async with UnitOfWork(request.app[POOL]) as uow:
         made = await presign_upload(uow, store, request.app[THROTTLE], settings, cmd)
     return await presigned_response(store, settings.presign_expires_s, made, upload.file_size)

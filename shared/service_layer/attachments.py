@@ -1,6 +1,6 @@
 """An e-mail's attachments, documents of their own: each one saved in the bucket as an
-upload, recorded ``attachment_of`` its message (with the message's tenant, tags and
-metadata) under the tenant's lock and within its byte quota, and started as a job
+upload, recorded ``attachment_of`` its message (with the message's tenant, tags,
+metadata and collections) under the tenant's lock and within its byte quota, and started as a job
 whose first event the extractor publishes with its own.
 
 Ids derive from the message's job, so a redelivered extraction saves, records and
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared import status
+from shared import collections, status
 from shared.db import Conn
 from shared.events import DocumentUploaded
 from shared.service_layer.unit_of_work import UnitOfWork
@@ -166,6 +166,7 @@ async def admit(
         }  # fmt: skip
         over = None if fits else _over_quota(item, max_tenant_bytes)
         await status.register_attachment(conn, row, item.job_id, over)
+        await collections.inherit(conn, message.document_id, item.document_id)
         if fits:
             uow.publish(_first_event(item, message))
         else:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
-from shared import status
+from shared import collections, status
 from shared.db import Conn
 from shared.errors import Conflict
 from shared.formats import Format
@@ -44,6 +44,8 @@ class Presign(msgspec.Struct, frozen=True):
     tags: list[str] = []
     metadata: str = "{}"
     """JSON text, checked (``shared.fields``)."""
+    collections: list[str] = []
+    """Ids of the tenant's collections the document goes in."""
 
 
 class Replace(msgspec.Struct, frozen=True):
@@ -75,10 +77,15 @@ class Quota(Protocol):
 async def presign(
     uow: UnitOfWork, store: ObjectStore, quota: Quota, settings: Settings, cmd: Presign
 ) -> Presigned:
-    """A new document, ``awaiting_upload``, and the upload it waits for."""
+    """A new document, ``awaiting_upload``, in the collections named, and the upload it
+    waits for."""
     fields = msgspec.structs.asdict(cmd)
-    del fields["tenant"], fields["upload"]
-    return await _presigned(uow, store, quota, settings, cmd.tenant, cmd.upload, fields)
+    del fields["tenant"], fields["upload"], fields["collections"]
+    await collections.check(uow.conn, cmd.tenant, cmd.collections)
+    made = await _presigned(uow, store, quota, settings, cmd.tenant, cmd.upload, fields)
+    if cmd.collections:
+        await collections.add(uow.conn, cmd.tenant, cmd.collections, made.document_id)
+    return made
 
 
 async def replace(

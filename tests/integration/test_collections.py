@@ -1,0 +1,125 @@
+"""Collections through the gateway (real PostgreSQL, Redis and embeddings): documents
+put in at presign and later, a document in two collections, search and the library
+narrowed to one, a deleted collection whose documents stay; and every route closed
+to another tenant."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.embeddings import open_embeddings
+from shared.keys import create_key
+from shared.settings import Settings
+from tests.client import Client
+from tests.generate import make_pdf
+from tests.integration.gateway import client_of, running_gateway
+from tests.integration.test_tenancy import _completed_chunk
+
+pytestmark = pytest.mark.integration
+
+
+async def _collection(client: Client, name: str) -> str:
+    status, made = await client.call("POST", "/collections", json={"name": name})
+    assert status == 201 and made["document_count"] == 0, made
+    return str(made["collection_id"])
+
+
+async def _searched(client: Client, query: str, **narrowed: Any) -> list[str]:
+    status, found = await client.call("POST", "/search", json={"query": query, **narrowed})
+    assert status == 200, found
+    return [r["document_id"] for r in found["results"]]
+
+
+async def _library(client: Client, collection: str) -> set[str]:
+    status, page = await client.call("GET", f"/documents?collection={collection}")
+    assert status == 200, page
+    return {d["document_id"] for d in page["items"]}
+
+
+@pytest.mark.slow
+async def test_collections_narrow_search_and_the_library(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with running_gateway(settings) as (base, own):
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
+        try:
+            alice = (await create_key(pool, "alice"))["key"]
+            bob = (await create_key(pool, "bob"))["key"]
+            async with client_of(base, alice) as a, client_of(base, bob) as b:
+                legal, hr = await _collection(a, "Legal"), await _collection(a, "HR")
+                word = f"quokka{uuid.uuid4().hex[:6]}"
+                docs = []
+                for n, where in enumerate(([legal], [legal, hr], [])):
+                    path = make_pdf(tmp_path / f"{n}.pdf", 1, f"document {n}")
+                    docs.append((await a.upload(path, collections=where))["document_id"])
+                async with open_embeddings(own) as embeddings:
+                    for n, doc in enumerate(docs):
+                        text = f"{word} clause number {n}"
+                        (vector,) = await embeddings.embed([text], "passage")
+                        async with pool.acquire() as db:
+                            await _completed_chunk(db, doc, text, vector)
+                assert await _library(a, legal) == {docs[0], docs[1]}
+                _, view = await a.call("GET", f"/documents/{docs[1]}")
+                assert sorted(view["collections"]) == sorted([legal, hr])
+                assert set(await _searched(a, word)) == set(docs)
+                assert set(await _searched(a, word, collections=[hr])) == {docs[1]}
+                # Put in later, taken out: the document itself stays.
+                assert (await a.call("PUT", f"/collections/{hr}/documents/{docs[2]}"))[0] == 204
+                assert (await a.call("DELETE", f"/collections/{hr}/documents/{docs[1]}"))[0] == 204
+                assert set(await _searched(a, word, collections=[hr])) == {docs[2]}
+                _, listed = await a.call("GET", "/collections")
+                counts = {c["name"]: c["document_count"] for c in listed["items"]}
+                assert counts == {"Legal": 2, "HR": 1}
+                status, renamed = await a.call(
+                    "PATCH", f"/collections/{legal}", json={"name": "Contracts"}
+                )
+                assert (status, renamed["name"], renamed["document_count"]) == (200, "Contracts", 2)
+                assert (await a.call("DELETE", f"/collections/{legal}"))[0] == 204
+                for doc in docs:
+                    assert (await a.call("GET", f"/documents/{doc}"))[0] == 200
+                _, view = await a.call("GET", f"/documents/{docs[0]}")
+                assert view["collections"] == []
+                await _closed_to_others(b, a, hr, docs[2], tmp_path)
+        finally:
+            await pool.close()
+
+
+async def _closed_to_others(
+    other: Client, owner: Client, collection: str, document: str, tmp_path: Path
+) -> None:
+    """Each collection route, as another tenant: the collection and its documents are
+    not found, and nothing changes."""
+    _, listed = await other.call("GET", "/collections")
+    assert listed["items"] == []
+    for method, path, body in [
+        ("GET", f"/collections/{collection}", None),
+        ("PATCH", f"/collections/{collection}", {"name": "Mine"}),
+        ("DELETE", f"/collections/{collection}", None),
+        ("PUT", f"/collections/{collection}/documents/{document}", None),
+        ("DELETE", f"/collections/{collection}/documents/{document}", None),
+    ]:
+        status, answer = await other.call(method, path, json=body)
+        assert (status, answer["error"]["code"]) == (404, "collection_not_found"), (method, path)
+    own = await _collection(other, "Mine")
+    status, answer = await other.call("PUT", f"/collections/{own}/documents/{document}")
+    assert (status, answer["error"]["code"]) == (404, "not_found")  # not its document
+    status, answer = await other.call(
+        "POST", "/search", json={"query": "clause", "collections": [collection]}
+    )
+    assert (status, answer["error"]["code"]) == (422, "unknown_collection")
+    data = make_pdf(tmp_path / "other.pdf", 1, "other").read_bytes()
+    status, answer = await other.call(
+        "POST",
+        "/documents/upload/presigned",
+        json={"filename": "o.pdf", "file_size": len(data), "content_type": "application/pdf",
+              "collections": [collection]},
+    )  # fmt: skip
+    assert (status, answer["error"]["code"]) == (422, "unknown_collection")
+    assert await _library(other, collection) == set()
+    _, still = await owner.call("GET", f"/collections/{collection}")
+    assert (still["name"], still["document_count"]) == ("HR", 1)
