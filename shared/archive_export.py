@@ -14,7 +14,7 @@ import io
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,25 @@ import msgspec
 
 from shared import indexes
 from shared.archive import FORMAT, VERSION, FileEntry, Manifest, sign
+from shared.errors import Invalid
 from shared.stages import Status
 
 BATCH = 500
 Progress = Callable[[str, int], None]
 
-_EXPORTED = f"d.tenant = $1 AND d.status = '{Status.COMPLETED}' AND d.replaces IS NULL"
-"""The documents an archive holds (a replacement's content is its document's)."""
+
+def _exported(collections: int) -> str:
+    """The documents an archive holds (a replacement's content is its document's): the
+    tenant's ($1) completed ones, in the collections of ``$collections`` when it names
+    any."""
+    return (
+        f"d.tenant = $1 AND d.status = '{Status.COMPLETED}' AND d.replaces IS NULL"
+        f" AND (cardinality(${collections}::uuid[]) = 0 OR d.id IN (SELECT m.document_id"
+        f" FROM collection_documents m WHERE m.collection_id = ANY(${collections}::uuid[])))"
+    )
+
+
+_EXPORTED = _exported(2)
 QUERIES = {
     "documents": "SELECT d.id, filename, content_type, file_size, title, description, tags,"
     " metadata, format, file_sha256, text_hash, page_count, ocr_pages, created_at,"
@@ -45,7 +57,7 @@ QUERIES = {
     " ORDER BY 1, 2",
     "chunks": "SELECT c.id, c.document_id, ordinal, text, context, section, page_start,"
     " page_end, token_count, text_sha256, boxes, embedding::real[] AS embedding, location"
-    f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {_EXPORTED}"
+    f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {_exported(3)}"
     " AND c.index_version = $2 ORDER BY 2, 3",
     "bands": "SELECT b.document_id, band, hash FROM minhash_bands b"
     f" JOIN documents d ON d.id = b.document_id WHERE {_EXPORTED} ORDER BY 1, 2, 3",
@@ -72,9 +84,11 @@ async def export_tenant(
     out: Path,
     key: str = "",
     progress: Progress = lambda *_: None,
+    collections: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write ``tenant``'s completed documents to ``out``, signed with ``key`` when one
-    is given; the manifest."""
+    """Write ``tenant``'s completed documents (those of ``collections``, ids or names,
+    when it names any) to ``out``, signed with ``key`` when one is given; the
+    manifest."""
     files: dict[str, FileEntry] = {}
     with tarfile.open(out, "w:gz") as tar, tempfile.TemporaryDirectory() as tmp:
         async with (
@@ -82,9 +96,10 @@ async def export_tenant(
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             version = await indexes.active(conn)
+            chosen = await collection_ids(conn, tenant, collections)
             for name, sql in QUERIES.items():
                 path = Path(tmp) / f"{name}.jsonl"
-                args = (tenant, version.version) if name == "chunks" else (tenant,)
+                args = (tenant, version.version, chosen) if name == "chunks" else (tenant, chosen)
                 files[name] = await _dump(conn, sql, args, path, name, progress)
                 tar.add(path, arcname=f"{name}.jsonl")
                 path.unlink()
@@ -96,6 +111,22 @@ async def export_tenant(
         if key:
             _add(tar, "manifest.sig", sign(body, key))
     return {**msgspec.to_builtins(manifest), "signed": bool(key)}
+
+
+async def collection_ids(conn: asyncpg.Connection, tenant: str, named: Sequence[str]) -> list[str]:
+    """The ids of the tenant's collections named by id or by name; ``unknown_collection``
+    for a name or id it has none of."""
+    found: list[str] = []
+    for wanted in named:
+        rows = await conn.fetch(
+            "SELECT id::text FROM collections WHERE tenant = $1 AND (id::text = $2 OR name = $2)",
+            tenant,
+            wanted,
+        )
+        if not rows:
+            raise Invalid("unknown_collection", f"The tenant has no collection {wanted!r}.")
+        found += [r["id"] for r in rows]
+    return found
 
 
 def _add(tar: tarfile.TarFile, name: str, body: bytes) -> None:

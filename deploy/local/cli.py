@@ -133,9 +133,13 @@ async def _export(settings: Settings, args: argparse.Namespace) -> object:
     if not settings.archive_key:
         print("docmesh: no DOCMESH_ARCHIVE_KEY: the archive is not signed", file=sys.stderr)
     async with open_pool(settings, max_size=2) as pool:
-        manifest = await archive_export.export_tenant(
-            pool, args.tenant, out, settings.archive_key, _progress
-        )
+        try:
+            manifest = await archive_export.export_tenant(
+                pool, args.tenant, out, settings.archive_key, _progress, args.collection
+            )
+        except Refused as exc:  # a collection the tenant does not have
+            out.unlink(missing_ok=True)
+            raise SystemExit(f"docmesh: {exc.message}") from exc
     return {"archive": str(out), **manifest}
 
 

@@ -77,6 +77,12 @@ def _archive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     export.add_argument("--tenant", required=True)
     export.add_argument("--out", type=Path, help="the archive (default: TENANT.docmesh.tar.gz)")
+    export.add_argument(
+        "--collection",
+        action="append",
+        default=[],
+        help="only the documents of this collection (its id or name; may be repeated)",
+    )
     restore = _mesh(commands.add_parser("import", help="restore an archive of docmesh export"))
     restore.add_argument("archive", type=Path)
     into = restore.add_mutually_exclusive_group(required=True)

@@ -5,6 +5,8 @@ to another tenant."""
 
 from __future__ import annotations
 
+import json
+import tarfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared import archive_export
+from shared.archive_import import import_archive
 from shared.embeddings import open_embeddings
+from shared.errors import Refused
 from shared.keys import create_key
+from shared.redis_client import open_redis
 from shared.settings import Settings
+from shared.streams import Streams
 from tests.client import Client
 from tests.generate import make_pdf
 from tests.integration.gateway import client_of, running_gateway
@@ -85,8 +92,38 @@ async def test_collections_narrow_search_and_the_library(
                 _, view = await a.call("GET", f"/documents/{docs[0]}")
                 assert view["collections"] == []
                 await _closed_to_others(b, a, hr, docs[2], tmp_path)
+                await _exported_and_imported(own, pool, tmp_path, docs[2])
         finally:
             await pool.close()
+
+
+async def _exported_and_imported(
+    own: Settings, pool: asyncpg.Pool, tmp_path: Path, member: str
+) -> None:
+    """An export of one collection (by name) holds its documents; restored after the
+    document and the collection were deleted, the document is in a collection of that
+    name again."""
+    archive = tmp_path / "hr.tar.gz"
+    # The chunks stand in for the pipeline's: their hashes made real, as an export checks.
+    await pool.execute("UPDATE chunks SET text_sha256 = encode(sha256(text::bytea), 'hex')")
+    await archive_export.export_tenant(pool, "alice", archive, collections=["HR"])
+    with tarfile.open(archive) as tar:
+        member_file = tar.extractfile("documents.jsonl")
+        assert member_file is not None
+        rows = [json.loads(line) for line in member_file]
+    assert [(r["id"], r["collections"]) for r in rows] == [(member, ["HR"])]
+    with pytest.raises(Refused, match="no collection"):
+        await archive_export.export_tenant(pool, "alice", tmp_path / "x.tar.gz", collections=["?"])
+    await pool.execute("DELETE FROM documents WHERE id = $1", member)
+    await pool.execute("DELETE FROM collections WHERE tenant = 'alice' AND name = 'HR'")
+    async with open_redis(own) as redis:
+        streams = Streams(redis, own.stream_prefix)
+        await import_archive(pool, streams, archive, "alice", own, trust_unsigned=True)
+    found = await pool.fetch(
+        "SELECT c.name, m.document_id::text FROM collections c"
+        " JOIN collection_documents m ON m.collection_id = c.id WHERE c.tenant = 'alice'"
+    )
+    assert [tuple(r) for r in found] == [("HR", member)]
 
 
 async def _closed_to_others(
