@@ -21,9 +21,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from shared import collections as collection_module
 from shared import indexes
 from shared.archive import FORMAT, VERSION, FileEntry, Manifest, sign
-from shared.errors import Invalid
 from shared.stages import Status
 
 BATCH = 500
@@ -96,7 +96,7 @@ async def export_tenant(
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             version = await indexes.active(conn)
-            chosen = await collection_ids(conn, tenant, collections)
+            chosen = await collection_module.resolve(conn, tenant, collections)
             for name, sql in QUERIES.items():
                 path = Path(tmp) / f"{name}.jsonl"
                 args = (tenant, version.version, chosen) if name == "chunks" else (tenant, chosen)
@@ -111,22 +111,6 @@ async def export_tenant(
         if key:
             _add(tar, "manifest.sig", sign(body, key))
     return {**msgspec.to_builtins(manifest), "signed": bool(key)}
-
-
-async def collection_ids(conn: asyncpg.Connection, tenant: str, named: Sequence[str]) -> list[str]:
-    """The ids of the tenant's collections named by id or by name; ``unknown_collection``
-    for a name or id it has none of."""
-    found: list[str] = []
-    for wanted in named:
-        rows = await conn.fetch(
-            "SELECT id::text FROM collections WHERE tenant = $1 AND (id::text = $2 OR name = $2)",
-            tenant,
-            wanted,
-        )
-        if not rows:
-            raise Invalid("unknown_collection", f"The tenant has no collection {wanted!r}.")
-        found += [r["id"] for r in rows]
-    return found
 
 
 def _add(tar: tarfile.TarFile, name: str, body: bytes) -> None:

@@ -155,3 +155,32 @@ async def names(conn: Conn, tenant: str, wanted: Sequence[str]) -> list[str]:
         )
         ids.append(found or (await create(conn, tenant, name, ""))["collection_id"])
     return ids
+
+
+async def resolve(conn: Conn, tenant: str, named: Sequence[str]) -> list[str]:
+    """The ids of the tenant's collections named by id or by name (every collection of
+    that name); ``unknown_collection`` for one it has none of."""
+    found: list[str] = []
+    for wanted in named:
+        rows = await conn.fetch(
+            "SELECT id::text FROM collections WHERE tenant = $1 AND (id::text = $2 OR name = $2)"
+            " ORDER BY created_at, id",
+            tenant,
+            wanted,
+        )
+        if not rows:
+            raise Invalid("unknown_collection", f"The tenant has no collection {wanted!r}.")
+        found += [r["id"] for r in rows]
+    return found
+
+
+async def resolve_one(conn: Conn, tenant: str, wanted: str) -> str | None:
+    """The id of the tenant's collection of id ``wanted``, or else its oldest of that
+    name; None when it has neither (what another tool names a knowledge base by)."""
+    found: str | None = await conn.fetchval(
+        "SELECT id::text FROM collections WHERE tenant = $1 AND (id::text = $2 OR name = $2)"
+        " ORDER BY id::text = $2 DESC, created_at, id LIMIT 1",
+        tenant,
+        wanted,
+    )
+    return found

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from services.gateway import (
     collections,
+    dify,
     documents,
     events,
     multipart,
@@ -25,6 +26,7 @@ from services.gateway import (
     replacements,
     search,
     uploads,
+    vector_stores,
     webhooks,
 )
 from services.gateway.auth import DEFAULT_TENANT, KEYS, KeyCache, authenticate, is_loopback
@@ -92,38 +94,40 @@ async def cors(
 async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every error is JSON ``{"error": {code, message, field}}``."""
+    """Every error is JSON ``{"error": {code, message, field}}`` (in the shape of the
+    tool whose API a route follows, for Dify's)."""
     try:
         if "\x00" in request.query_string:
             raise ApiError(400, "invalid_parameter", "Parameters must not contain NUL characters.")
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+        return _answer(request, exc)
     except Refused as exc:  # what a use case cannot do as asked
-        err = ApiError(exc.status, exc.code, exc.message, exc.field)
-        return web.json_response(err.body(), status=exc.status)
+        return _answer(request, ApiError(exc.status, exc.code, exc.message, exc.field))
     except FieldError as exc:  # a field out of the limits every way in shares
-        err = ApiError(422, exc.code, str(exc), exc.field)
-        return web.json_response(err.body(), status=422)
+        return _answer(request, ApiError(422, exc.code, str(exc), exc.field))
     except web.HTTPRequestEntityTooLarge:
-        err = ApiError(413, "body_too_large", f"The body is over {MAX_BODY_BYTES} bytes.")
-        return web.json_response(err.body(), status=413)
+        too_large = f"The body is over {MAX_BODY_BYTES} bytes."
+        return _answer(request, ApiError(413, "body_too_large", too_large))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
-        return web.json_response(ApiError(exc.status, code, exc.reason).body(), status=exc.status)
+        return _answer(request, ApiError(exc.status, code, exc.reason))
     except Exception:
         # The exception's text stays in the log; the caller gets the id that finds it.
         error_id = uuid.uuid4().hex[:16]
         log.exception("request_failed", path=request.path, error_id=error_id)
-        err = ApiError(
-            500,
-            "internal_error",
-            f"The server failed; quote error id {error_id} to its operators.",
-            error_id=error_id,
-        )
-        return web.json_response(err.body(), status=500)
+        failed = f"The server failed; quote error id {error_id} to its operators."
+        return _answer(request, ApiError(500, "internal_error", failed, error_id=error_id))
+
+
+def _answer(request: web.Request, err: ApiError) -> web.Response:
+    if request.path.startswith(dify.PREFIX):
+        return dify.dify_error(err)
+    if request.path.startswith(vector_stores.PREFIX):
+        return vector_stores.openai_error(err)
+    return web.json_response(err.body(), status=err.status, headers=err.headers)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -239,6 +243,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(search.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(collections.routes)
+    app.add_routes(dify.routes)
+    app.add_routes(vector_stores.routes)
     app.add_routes(observe.routes)
     app.add_routes(page.routes)
     openapi.install(app)

@@ -60,6 +60,8 @@ class Operation:
     gives_document: bool = False
     """The answer's ``document_id`` can be used by the document routes (OpenAPI links)."""
     access: Access = "tenant"
+    error_body: type = ErrorBody
+    """The errors' body (another tool's shape, for the routes that follow its API)."""
 
 
 OPERATIONS: dict[Callable[..., Any], Operation] = {}
@@ -87,7 +89,7 @@ def build(app: web.Application, version: str) -> dict[str, Any]:
             raise LookupError(f"{route.method} {path} declares no operation")
         ops.append((path, route.method.lower(), OPERATIONS[route.handler]))
     types = sorted(
-        {t for _, _, op in ops for t in (op.returns, op.body) if t is not None} | {ErrorBody},
+        {t for _, _, op in ops for t in (op.returns, op.body, op.error_body) if t is not None},
         key=lambda t: t.__name__,
     )
     refs, components = msgspec.json.schema_components(
@@ -146,7 +148,7 @@ def _operation(
     for status in sorted(errors):
         responses[str(status)] = {
             "description": ERROR_TEXT[status],
-            "content": {"application/json": {"schema": ref[ErrorBody]}},
+            "content": {"application/json": {"schema": ref[op.error_body]}},
         }
     words = re.sub(r"[^a-z]+", "_", path.removeprefix("/api/v1/")).strip("_")
     spec: dict[str, Any] = {

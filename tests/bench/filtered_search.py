@@ -3,7 +3,7 @@
 Synthetic documents (metadata ``bucket`` 0-99 and ``year``) with chunks whose vectors
 are clustered like real embeddings are written into the mesh's own schema, in its
 active index version and its HNSW index, under a tenant of their own. Queries go
-through the gateway's search function (``search.hybrid``, the SQL the route runs)
+through the gateway's search function (``retrieval.hybrid``, the SQL the route runs)
 with a text that matches nothing, so the vector leg alone decides. The exact answer
 is the brute-force top_k over the chunks that pass the filter, computed here.
 
@@ -26,7 +26,7 @@ import numpy as np
 from pgvector.asyncpg import register_vector
 
 from services.gateway.metadata import Filter
-from services.gateway.search import Query, hybrid
+from services.gateway.retrieval import Query, hybrid
 from shared import indexes
 
 TOP_K = 10

@@ -11,7 +11,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
+import openai
 import pytest
 
 from shared import archive_export
@@ -63,7 +65,9 @@ async def test_collections_narrow_search_and_the_library(
                 docs = []
                 for n, where in enumerate(([legal], [legal, hr], [])):
                     path = make_pdf(tmp_path / f"{n}.pdf", 1, f"document {n}")
-                    docs.append((await a.upload(path, collections=where))["document_id"])
+                    meta = {"n": n, "team": "legal" if n < 2 else "ops"}
+                    job = await a.upload(path, collections=where, metadata=meta)
+                    docs.append(job["document_id"])
                 async with open_embeddings(own) as embeddings:
                     for n, doc in enumerate(docs):
                         text = f"{word} clause number {n}"
@@ -86,6 +90,8 @@ async def test_collections_narrow_search_and_the_library(
                     "PATCH", f"/collections/{legal}", json={"name": "Contracts"}
                 )
                 assert (status, renamed["name"], renamed["document_count"]) == (200, "Contracts", 2)
+                await _dify(base, alice, bob, legal, word, docs)
+                await _openai(base, alice, bob, legal, word, docs)
                 assert (await a.call("DELETE", f"/collections/{legal}"))[0] == 204
                 for doc in docs:
                     assert (await a.call("GET", f"/documents/{doc}"))[0] == 200
@@ -124,6 +130,69 @@ async def _exported_and_imported(
         " JOIN collection_documents m ON m.collection_id = c.id WHERE c.tenant = 'alice'"
     )
     assert [tuple(r) for r in found] == [("HR", member)]
+
+
+async def _dify(base: str, key: str, other: str, legal: str, word: str, docs: list[str]) -> None:
+    """Requests exactly as Dify sends them (its external knowledge API's documentation),
+    and its error cases."""
+    async with aiohttp.ClientSession() as http:
+
+        async def retrieval(body: dict[str, Any], auth: str | None) -> tuple[int, Any]:
+            headers = {"Content-Type": "application/json"}
+            headers |= {"Authorization": auth} if auth else {}
+            async with http.post(f"{base}/api/v1/dify/retrieval", json=body, headers=headers) as r:
+                return r.status, await r.json()
+
+        asked = {"knowledge_id": legal, "query": word,
+                 "retrieval_setting": {"top_k": 2, "score_threshold": 0.5}}  # fmt: skip
+        status, found = await retrieval(asked, f"Bearer {key}")
+        assert status == 200, found
+        assert {r["metadata"]["document_id"] for r in found["records"]} == {docs[0], docs[1]}
+        for record in found["records"]:
+            assert word in record["content"] and 0.5 <= record["score"] <= 1, record
+            assert record["title"].endswith(".pdf") and record["metadata"]["team"] == "legal"
+        narrowed = asked | {"metadata_condition": {"logical_operator": "or", "conditions": [
+            {"name": ["n"], "comparison_operator": "≥", "value": 1},
+            {"name": ["team"], "comparison_operator": "start with", "value": "zz"},
+        ]}}  # fmt: skip
+        status, found = await retrieval(narrowed, f"Bearer {key}")
+        assert [r["metadata"]["document_id"] for r in found["records"]] == [docs[1]]
+        for auth, status_code, code in [
+            (None, 403, 1001),
+            (f"Bearer {key}x", 403, 1002),
+            (f"Bearer {other}", 404, 2001),
+        ]:
+            status, error = await retrieval(asked, auth)
+            assert (status, error["error_code"]) == (status_code, code), error
+            assert error["error_msg"]
+        status, error = await retrieval(asked | {"knowledge_id": "no such"}, f"Bearer {key}")
+        assert (status, error["error_code"]) == (404, 2001)
+
+
+async def _openai(base: str, key: str, other: str, legal: str, word: str, docs: list[str]) -> None:
+    """The ``openai`` client's own calls, with only its base URL and key changed."""
+    client = openai.AsyncOpenAI(base_url=f"{base}/api/v1/openai", api_key=key, max_retries=0)
+    stores = await client.vector_stores.list()
+    assert {s.name: s.file_counts.completed for s in stores.data}["Contracts"] == 2
+    page = await client.vector_stores.search(
+        legal,
+        query=word,
+        filters={"type": "and", "filters": [{"type": "gte", "key": "n", "value": 1},
+                                            {"type": "eq", "key": "team", "value": "legal"}]},
+        max_num_results=5,
+    )  # fmt: skip
+    assert [hit.file_id for hit in page.data] == [docs[1]]
+    hit = page.data[0]
+    assert word in hit.content[0].text and hit.attributes and hit.attributes["n"] == 1
+    assert 0 < hit.score <= 1 and hit.filename.endswith(".pdf")
+    with pytest.raises(openai.AuthenticationError):
+        await openai.AsyncOpenAI(
+            base_url=f"{base}/api/v1/openai", api_key="dm_wrong", max_retries=0
+        ).vector_stores.search(legal, query=word)
+    with pytest.raises(openai.NotFoundError):
+        await openai.AsyncOpenAI(
+            base_url=f"{base}/api/v1/openai", api_key=other, max_retries=0
+        ).vector_stores.search(legal, query=word)
 
 
 async def _closed_to_others(
