@@ -36,7 +36,7 @@ from shared.redis_client import open_redis
 from shared.settings import Settings
 from shared.streams import Streams
 from shared.text import embedded_text
-from tests.bench import filtered_search, formats, layout_bench
+from tests.bench import filtered_search, formats, glue, layout_bench
 from tests.bench.documents import BENCH_FILES, CORPUS, make_pdf, unique_copy
 from tests.bench.fairness import large_then_small
 from tests.bench.hostile import hostile
@@ -303,6 +303,8 @@ async def run(quick: bool) -> dict[str, Any]:
                 remote = await remote_latency(mesh.settings, 0.3, 96 if quick else 320)
                 say("the embeddings server alone")
                 raw = await raw_embeddings(mesh, e2e["ids"])
+                say("search through Dify's and OpenAI's routes against REST")
+                glued = await glue.measure(client, e2e["ids"], 2 if quick else 10)
                 say("gateway under 64 concurrent clients")
                 gw = await gateway(mesh, e2e["ids"], 2 if quick else 5)
                 say("1 and 2 replicas of the extractor and the chunker")
@@ -373,6 +375,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "reindex": reindexing,
         "tracing": traces,
         "filtered_search": filtered,
+        "glue": glued,
         "fairness": fair,
         "remote_latency": remote,
         "hop_latency_ms": hops,
@@ -604,6 +607,7 @@ def table(results: dict[str, Any]) -> str:
         *_multipart_rows(results),
         *_reindex_rows(results),
         *filtered_search.rows(results.get("filtered_search")),
+        *glue.rows(results.get("glue")),
         *_tracing_rows(results),
         *_hostile_rows(results),
         *_format_rows(results),
