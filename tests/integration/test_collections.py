@@ -5,6 +5,7 @@ to another tenant."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tarfile
 import uuid
@@ -15,11 +16,14 @@ import aiohttp
 import asyncpg
 import openai
 import pytest
+from langchain_core.runnables import RunnableLambda
 
 from shared import archive_export
 from shared.archive_import import import_archive
 from shared.embeddings import open_embeddings
 from shared.errors import Refused
+from shared.integrations.client import DocmeshError
+from shared.integrations.langchain import DocmeshRetriever
 from shared.keys import create_key
 from shared.redis_client import open_redis
 from shared.settings import Settings
@@ -92,6 +96,7 @@ async def test_collections_narrow_search_and_the_library(
                 assert (status, renamed["name"], renamed["document_count"]) == (200, "Contracts", 2)
                 await _dify(base, alice, bob, legal, word, docs)
                 await _openai(base, alice, bob, legal, word, docs)
+                await _langchain(base, alice, legal, word, docs)
                 assert (await a.call("DELETE", f"/collections/{legal}"))[0] == 204
                 for doc in docs:
                     assert (await a.call("GET", f"/documents/{doc}"))[0] == 200
@@ -193,6 +198,23 @@ async def _openai(base: str, key: str, other: str, legal: str, word: str, docs: 
         await openai.AsyncOpenAI(
             base_url=f"{base}/api/v1/openai", api_key=other, max_retries=0
         ).vector_stores.search(legal, query=word)
+
+
+async def _langchain(base: str, key: str, legal: str, word: str, docs: list[str]) -> None:
+    """The LangChain retriever in a minimal chain (no LLM: the documents are joined),
+    called both ways; the client's errors are the API's."""
+    retriever = DocmeshRetriever(
+        base_url=base, api_key=key, collections=[legal], filter={"n": 1}, top_k=3
+    )
+    chain = retriever | RunnableLambda(lambda found: "\n".join(d.page_content for d in found))
+    # The gateway runs in this test's event loop: blocking calls go to a thread.
+    assert await asyncio.to_thread(chain.invoke, word) == f"{word} clause number 1"
+    (found,) = await retriever.ainvoke(word)
+    assert found.metadata["document_id"] == docs[1] and found.metadata["team"] == "legal"
+    assert found.metadata["location"]["label"] and found.id == found.metadata["chunk_id"]
+    with pytest.raises(DocmeshError) as refused:
+        await DocmeshRetriever(base_url=base, api_key=key, collections=["nope"]).ainvoke(word)
+    assert (refused.value.status, refused.value.code) == (422, "unknown_collection")
 
 
 async def _closed_to_others(

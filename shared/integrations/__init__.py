@@ -1,0 +1,3 @@
+"""Using docmesh from other code: a typed client of its REST API (``client``), and
+retrievers for LangChain (``langchain``, ``pip install 'docmesh[langchain]'``). The
+services never import these."""
