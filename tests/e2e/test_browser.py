@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.client import Client
 from tests.e2e.browser import ARTIFACTS
 from tests.generate import make_heavy_pdf, unique_copy
 
@@ -176,3 +177,32 @@ async def test_chunk_citation_boxes(page: Page, corpus: Path, tmp_path: Path) ->
     # A sheet's chunk says which rows it holds, where a PDF's says its pages.
     await page.get_by_role("button", name=f"Chunks of {sheet.name}").click()
     await expect(page.locator("#chunk-list li").first).to_contain_text("rows 1-13")
+
+
+async def test_a_collection_narrows_the_library_and_search(
+    page: Page, client: Client, corpus: Path, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    status, shelf = await client.call("POST", "/collections", json={"name": f"Shelf {run}"})
+    assert status == 201, shelf
+    inside = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"in-{run}.pdf", f"Shelved {run}")
+    outside = unique_copy(corpus / "fake-memo.pdf", tmp_path / f"out-{run}.pdf", f"Loose {run}")
+    jobs = [
+        await client.upload(inside, collections=[shelf["collection_id"]]),
+        await client.upload(outside),
+    ]
+    for job in jobs:
+        assert (await client.wait(job["document_id"]))[-1]["status"] == "completed"
+    await page.get_by_role("button", name="Refresh").click()
+    await page.locator("#library-collection").select_option(label=f"Shelf {run}")
+    library = page.locator("#library tbody tr")
+    await expect(library).to_have_count(1)
+    await expect(library.first).to_contain_text(inside.name)
+
+    await page.locator("#search-collection").select_option(label=f"Shelf {run}")
+    await page.get_by_label("Search the completed documents").fill(f"bottles of water {run}")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    results = page.locator("#results li")
+    await expect(results.first.locator(".title")).to_have_text(inside.name)
+    for found in await results.all():  # nothing from outside the collection
+        await expect(found).to_have_attribute("data-document-id", jobs[0]["document_id"])

@@ -187,7 +187,9 @@ async function loadLibrary(message = "") {
   const status = $("#library-status");
   clearTimeout(libraryTimer);
   try {
-    const page = await uploader().listDocuments({ limit: 100, filter: libraryFilter.value() });
+    const page = await uploader().listDocuments({
+      limit: 100, filter: libraryFilter.value(), collection: $("#library-collection").value,
+    });
     $("#library tbody").replaceChildren(...page.items.map(libraryRow));
     const count = page.total === 1 ? "1 document." : `${page.total || "No"} documents.`;
     const text = `${message} ${count}`.trim();
@@ -330,7 +332,10 @@ async function search(event) {
   const status = $("#search-status");
   status.textContent = "Searching...";
   try {
-    const { results } = await uploader().search(query, { topK: 10, filter: searchFilter.value() });
+    const chosen = $("#search-collection").value;
+    const { results } = await uploader().search(query, {
+      topK: 10, filter: searchFilter.value(), collections: chosen ? [chosen] : undefined,
+    });
     $("#results").replaceChildren(...results.map((r) => el("li", { "data-document-id": r.document_id },
       el("strong", { class: "title" }, r.title),
       el("div", { class: "meta" }, `${pages(r)} · ${r.context}`),
@@ -351,8 +356,23 @@ function setUpKey() {
     e.preventDefault();
     if (input.value) localStorage.setItem("docmesh.apiKey", input.value);
     else localStorage.removeItem("docmesh.apiKey");
-    loadLibrary();
+    loadCollections().then(() => loadLibrary());
   });
+}
+
+/** The tenant's collections in the search and library pickers (the choice kept). */
+async function loadCollections() {
+  try {
+    const { items } = await uploader().listCollections();
+    for (const select of document.querySelectorAll("select.collections")) {
+      const chosen = select.value;
+      select.replaceChildren(el("option", { value: "" }, "every collection"),
+        ...items.map((c) => el("option", { value: c.collection_id }, c.name)));
+      select.value = items.some((c) => c.collection_id === chosen) ? chosen : "";
+    }
+  } catch {
+    // Without collections (or a key yet), search and the library cover everything.
+  }
 }
 
 async function loadLabels() {
@@ -369,5 +389,6 @@ $("#library-filter-form").addEventListener("submit", (e) => { e.preventDefault()
 setUpKey();
 setUpUploads();
 $("#search-form").addEventListener("submit", search);
-$("#refresh").addEventListener("click", loadLibrary);
-loadLabels().then(() => loadLibrary());
+$("#refresh").addEventListener("click", () => loadCollections().then(() => loadLibrary()));
+$("#library-collection").addEventListener("change", () => loadLibrary());
+loadLabels().then(() => loadCollections()).then(() => loadLibrary());

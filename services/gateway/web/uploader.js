@@ -263,17 +263,23 @@ export class DocumentUploader {
    * a value, { in: [...] }, { range: { gte, gt, lte, lt } } (numbers or ISO dates) or
    * { exists: true|false }.
    */
-  search(query, { topK = 10, filter, tags, documentIds } = {}) {
+  search(query, { topK = 10, filter, tags, documentIds, collections } = {}) {
     return this.api("POST", "/api/v1/search", {
-      query, top_k: topK, filter, tags, document_ids: documentIds,
+      query, top_k: topK, filter, tags, document_ids: documentIds, collections,
     });
   }
 
+  /** The tenant's collections (named sets of documents), oldest first. */
+  listCollections() {
+    return this.api("GET", "/api/v1/collections?limit=500");
+  }
+
   /** A page of the library, newest first, filtered like search (and by status or tag). */
-  listDocuments({ status, tag, filter, limit = 50, offset = 0 } = {}) {
+  listDocuments({ status, tag, collection, filter, limit = 50, offset = 0 } = {}) {
     const query = new URLSearchParams({ limit: String(limit), offset: String(offset) });
     if (status) query.set("status", status);
     if (tag) query.set("tag", tag);
+    if (collection) query.set("collection", collection);
     if (filter && Object.keys(filter).length) query.set("filter", JSON.stringify(filter));
     return this.api("GET", `/api/v1/documents?${query}`);
   }
