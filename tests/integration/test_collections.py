@@ -17,6 +17,9 @@ import asyncpg
 import openai
 import pytest
 from langchain_core.runnables import RunnableLambda
+from llama_index.core import Settings as LlamaSettings
+from llama_index.core.llms import MockLLM
+from llama_index.core.query_engine import RetrieverQueryEngine
 
 from shared import archive_export
 from shared.archive_import import import_archive
@@ -24,6 +27,7 @@ from shared.embeddings import open_embeddings
 from shared.errors import Refused
 from shared.integrations.client import DocmeshError
 from shared.integrations.langchain import DocmeshRetriever
+from shared.integrations.llamaindex import DocmeshRetriever as LlamaRetriever
 from shared.keys import create_key
 from shared.redis_client import open_redis
 from shared.settings import Settings
@@ -97,6 +101,7 @@ async def test_collections_narrow_search_and_the_library(
                 await _dify(base, alice, bob, legal, word, docs)
                 await _openai(base, alice, bob, legal, word, docs)
                 await _langchain(base, alice, legal, word, docs)
+                await _llamaindex(base, alice, legal, word, docs)
                 assert (await a.call("DELETE", f"/collections/{legal}"))[0] == 204
                 for doc in docs:
                     assert (await a.call("GET", f"/documents/{doc}"))[0] == 200
@@ -215,6 +220,20 @@ async def _langchain(base: str, key: str, legal: str, word: str, docs: list[str]
     with pytest.raises(DocmeshError) as refused:
         await DocmeshRetriever(base_url=base, api_key=key, collections=["nope"]).ainvoke(word)
     assert (refused.value.status, refused.value.code) == (422, "unknown_collection")
+
+
+async def _llamaindex(base: str, key: str, legal: str, word: str, docs: list[str]) -> None:
+    """The LlamaIndex retriever in a query engine that answers without an LLM (the
+    sources only), both ways."""
+    LlamaSettings.llm = MockLLM()  # never called: "no_text" gives the sources only
+    retriever = LlamaRetriever(base, api_key=key, collections=[legal], filter={"n": 1})
+    engine = RetrieverQueryEngine.from_args(retriever, response_mode="no_text")
+    for answer in (await engine.aquery(word), await asyncio.to_thread(engine.query, word)):
+        (source,) = answer.source_nodes
+        assert source.node.metadata["document_id"] == docs[1]
+        assert source.node.get_content() == f"{word} clause number 1"
+        assert source.node.node_id == source.node.metadata["chunk_id"]
+        assert source.score is not None and source.score > 0
 
 
 async def _closed_to_others(
