@@ -258,6 +258,19 @@ def alive(service: str, settings: Settings) -> bool:
     return age < max(2 * settings.lease_ms / 1000, 30)
 
 
+def _mcp(args: argparse.Namespace) -> None:
+    """``docmesh mcp``: the MCP server over stdio (stdout carries the protocol only), its
+    tools calling the gateway with ``DOCMESH_API_KEY``. A client of the gateway, it
+    reads no server settings (which have no such variable)."""
+    from shared.integrations import mcp_server  # the SDK only for this command
+
+    url = args.url or os.environ.get("DOCMESH_URL")
+    if not url:
+        local = find_target(args.state_dir, env={}).settings
+        url = f"http://127.0.0.1:{local.gateway_port}"
+    mcp_server.build(url, os.environ.get("DOCMESH_API_KEY") or None).run("stdio")
+
+
 def _bench(argv: list[str]) -> None:
     """The benchmark lives beside the tests, so it runs from a source checkout."""
     if not Path("tests/bench/__main__.py").is_file():
@@ -305,6 +318,9 @@ def main(argv: list[str] | None = None) -> None:
         _bench(argv[1:])
         return
     args = parser(services(), workers()).parse_args(argv)
+    if args.command == "mcp":
+        _mcp(args)
+        return
     try:
         settings = _settings(args)
     except ValueError as exc:  # a DOCMESH_* variable that is no setting, or a bad value

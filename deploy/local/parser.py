@@ -157,6 +157,14 @@ def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.Argument
     _tenant(commands)
     _archive(commands)
     _reindex(commands)
+    agents = _mesh(
+        commands.add_parser("mcp", help="serve docmesh's MCP tools over stdio (desktop agents)")
+    )
+    agents.add_argument(
+        "--url",
+        help="the gateway (default: DOCMESH_URL, else the local mesh's); the key is "
+        "DOCMESH_API_KEY",
+    )
     health = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health.add_argument("service", choices=services)
     return root

@@ -15,6 +15,7 @@ from services.gateway import (
     dify,
     documents,
     events,
+    mcp,
     multipart,
     notifier,
     observe,
@@ -248,4 +249,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(observe.routes)
     app.add_routes(page.routes)
     openapi.install(app)
+    mcp.mount(app, settings)
     return app

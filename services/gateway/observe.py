@@ -12,6 +12,7 @@ from aiohttp import web
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
+from services.gateway.mcp import PATH as MCP_PATH
 from services.gateway.openapi import operation
 from services.gateway.response_bodies import Alive, PipelineBody, PipelineStage
 from services.gateway.state import STREAMS
@@ -32,6 +33,10 @@ def _timer(route: str, method: str, status: int) -> Histogram:
     return metrics.HTTP_REQUESTS.labels(route, method, str(status))
 
 
+def _unrouted(path: str) -> str:
+    return MCP_PATH if path.startswith(MCP_PATH) else "unmatched"
+
+
 @web.middleware
 async def observe(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,8 +45,9 @@ async def observe(
     server span that continues the caller's trace (its ``traceparent`` header)."""
     started = time.perf_counter()
     status = 500
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource else "unmatched"
+    matched = request.match_info.route  # None for the MCP server's ASGI resource
+    resource = matched.resource if matched is not None else None
+    route = resource.canonical if resource else _unrouted(request.path)
     method = request.method if request.method in METHODS else "OTHER"
     parent = request.headers.get("traceparent", "")
     attributes = {"http.request.method": method, "http.route": route}

@@ -8,7 +8,9 @@ back) are retried a few times; the API's errors arrive as ``DocmeshError`` with 
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx2 as httpx
 import msgspec
@@ -63,6 +65,12 @@ class Collection(msgspec.Struct):
 
 def _search_body(query: str, top_k: int, **narrowed: Any) -> dict[str, Any]:
     return {"query": query, "top_k": top_k, **{k: v for k, v in narrowed.items() if v}}
+
+
+def _library_path(limit: int, offset: int, wanted: dict[str, Any]) -> str:
+    query = {"limit": str(limit), "offset": str(offset)}
+    query |= {k: json.dumps(v) if k == "filter" else str(v) for k, v in wanted.items() if v}
+    return f"/documents?{urlencode(query)}"
 
 
 def _checked(response: httpx.Response) -> Any:
@@ -123,6 +131,11 @@ class DocmeshClient:
         return msgspec.convert(self._call("GET", "/collections?limit=500")["items"],
                                list[Collection])  # fmt: skip
 
+    def documents(self, limit: int = 50, offset: int = 0, **wanted: Any) -> dict[str, Any]:
+        """A page of the library, newest first; ``wanted``: ``collection``, ``status``,
+        ``tag``, ``filter`` (a metadata filter)."""
+        return dict(self._call("GET", _library_path(limit, offset, wanted)))
+
     def close(self) -> None:
         self._http.close()
 
@@ -162,6 +175,9 @@ class AsyncDocmeshClient:
     async def collections(self) -> list[Collection]:
         answer = await self._call("GET", "/collections?limit=500")
         return msgspec.convert(answer["items"], list[Collection])
+
+    async def documents(self, limit: int = 50, offset: int = 0, **wanted: Any) -> dict[str, Any]:
+        return dict(await self._call("GET", _library_path(limit, offset, wanted)))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -82,11 +82,13 @@ async def migrated_database(settings: Settings) -> AsyncIterator[tuple[Settings,
 async def running_gateway(
     settings: Settings, **overrides: Any
 ) -> AsyncIterator[tuple[str, Settings]]:
-    """The gateway app served on a free port; yields its base URL and settings."""
+    """The gateway app served on a free port (``gateway_port``, when given: the port
+    its MCP tools call back); yields its base URL and settings."""
     wanted = msgspec.structs.replace(settings, **overrides)
     async with own_database(wanted, migrated=True) as url:
         own = msgspec.structs.replace(wanted, database_url=url)
-        async with serving(create_app(own)) as base:
+        port = overrides.get("gateway_port", 0)
+        async with serving(create_app(own), port) as base:
             yield base, own
 
 
