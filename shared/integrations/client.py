@@ -147,18 +147,29 @@ class DocmeshClient:
 
 
 class AsyncDocmeshClient:
-    """The same calls, awaited."""
+    """The same calls, awaited. ``http``: a client to share (kept open by ``aclose``):
+    making one costs milliseconds, which a server calling docmesh per request (the MCP
+    server's tools) would pay on every call."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/api/v1", headers=headers, timeout=timeout
-        )
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 30,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/") + "/api/v1"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._own = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout)
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         async for attempt in AsyncRetrying(**_RETRY):
             with attempt:
-                return _checked(await self._http.request(method, path, json=body))
+                response = await self._http.request(
+                    method, self._base + path, json=body, headers=self._headers
+                )
+                return _checked(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def search(self, query: str, top_k: int = 10, **narrowed: Any) -> SearchAnswer:
@@ -180,7 +191,8 @@ class AsyncDocmeshClient:
         return dict(await self._call("GET", _library_path(limit, offset, wanted)))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._own:
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncDocmeshClient:
         return self

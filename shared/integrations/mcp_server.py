@@ -42,9 +42,13 @@ class Tools:
 
     def __init__(self, base_url: str, api_key: str | None) -> None:
         self.base_url, self.api_key = base_url, api_key
+        self.http: httpx.AsyncClient | None = None
+        """One connection pool for every call (made in the server's event loop)."""
 
     async def _call(self, ctx: Context, use: Callable[[AsyncDocmeshClient], Awaitable[T]]) -> T:
-        async with AsyncDocmeshClient(self.base_url, _key(ctx) or self.api_key) as client:
+        self.http = self.http or httpx.AsyncClient(timeout=30)
+        key = _key(ctx) or self.api_key
+        async with AsyncDocmeshClient(self.base_url, key, http=self.http) as client:
             try:
                 return await use(client)
             except DocmeshError as exc:
