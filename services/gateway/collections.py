@@ -4,14 +4,18 @@ and documents put in and taken out."""
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 from aiohttp import web
 
 from services.gateway.auth import tenant
 from services.gateway.errors import ApiError
-from services.gateway.http import fetch_document, int_param, json_response, path_document_id
+from services.gateway.http import (
+    fetch_document,
+    int_param,
+    json_response,
+    path_document_id,
+    path_id,
+)
 from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import CollectionPatch, CollectionRequest, decode_body
 from services.gateway.response_bodies import Collection, CollectionPage
@@ -23,10 +27,7 @@ routes = web.RouteTableDef()
 
 def collection_id(request: web.Request) -> str:
     """The ``{collection_id}`` of the path; a malformed id is simply not found."""
-    try:
-        return str(uuid.UUID(request.match_info["collection_id"]))
-    except ValueError:
-        raise not_found() from None
+    return path_id(request, "collection_id", not_found())
 
 
 def not_found() -> ApiError:

@@ -29,15 +29,19 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     )
 
 
+def path_id(request: web.Request, name: str, missing: ApiError) -> str:
+    """The id ``{name}`` of the path; a malformed one is simply ``missing``."""
+    try:
+        return str(uuid.UUID(request.match_info[name]))
+    except ValueError:
+        raise missing from None
+
+
 def path_document_id(request: web.Request) -> str:
     """The ``{document_id}`` of the path; a malformed id is simply not found."""
     raw = request.match_info["document_id"]
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ApiError(
-            404, "not_found", f"No document has the id {raw!r}.", "document_id"
-        ) from None
+    missing = ApiError(404, "not_found", f"No document has the id {raw!r}.", "document_id")
+    return path_id(request, "document_id", missing)
 
 
 async def fetch_document(request: web.Request, doc_id: str) -> asyncpg.Record:

@@ -13,7 +13,6 @@ Errors as OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -24,7 +23,7 @@ from msgspec import Meta
 from services.gateway import filter_dialects, queries, retrieval
 from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
-from services.gateway.http import json_response
+from services.gateway.http import json_response, path_id
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import decode_body
 from services.gateway.state import POOL, THROTTLE
@@ -208,10 +207,7 @@ async def _store(pool: asyncpg.Pool, row: asyncpg.Record) -> VectorStore:
 
 
 def _store_id(request: web.Request) -> str:
-    try:
-        return str(uuid.UUID(request.match_info["collection_id"]))
-    except ValueError:
-        raise _no_store() from None
+    return path_id(request, "collection_id", _no_store())
 
 
 def _no_store() -> ApiError:

@@ -199,10 +199,12 @@ async def _openai(base: str, key: str, other: str, legal: str, word: str, docs: 
         await openai.AsyncOpenAI(
             base_url=f"{base}/api/v1/openai", api_key="dm_wrong", max_retries=0
         ).vector_stores.search(legal, query=word)
+    stranger = openai.AsyncOpenAI(base_url=f"{base}/api/v1/openai", api_key=other, max_retries=0)
     with pytest.raises(openai.NotFoundError):
-        await openai.AsyncOpenAI(
-            base_url=f"{base}/api/v1/openai", api_key=other, max_retries=0
-        ).vector_stores.search(legal, query=word)
+        await stranger.vector_stores.search(legal, query=word)
+    with pytest.raises(openai.NotFoundError):
+        await stranger.vector_stores.retrieve(legal)
+    assert "Contracts" not in {s.name for s in (await stranger.vector_stores.list()).data}
 
 
 async def _langchain(base: str, key: str, legal: str, word: str, docs: list[str]) -> None:

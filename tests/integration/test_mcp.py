@@ -66,9 +66,7 @@ async def test_agents_search_and_read_through_mcp(settings: Settings, tmp_path: 
             async with _over_http(base, alice) as agent:
                 await _each_tool(agent, word, shelf["collection_id"], job["document_id"])
             async with _over_http(base, bob) as other:
-                refused = await other.call_tool("get_document", {"document_id": job["document_id"]})
-                assert refused.is_error and "not_found: No document" in refused.content[0].text
-                assert "Traceback" not in refused.content[0].text
+                await _closed_to_others(other, word, shelf["collection_id"], job["document_id"])
             with pytest.raises(Exception):  # noqa: B017 - the HTTP 401 surfaces as the SDK raises it
                 async with _over_http(base, "dm_not-a-key") as stranger:
                     await stranger.list_tools()
@@ -93,6 +91,22 @@ async def _each_tool(agent: Client, word: str, collection: str, document: str) -
     assert view["status"] == "completed"
     read = _data(await agent.call_tool("read_document", {"document_id": document}))
     assert read["total"] == 1 and word in read["chunks"][0]["text"]
+
+
+async def _closed_to_others(other: Client, word: str, collection: str, document: str) -> None:
+    """Each tool, as another tenant: the documents and the collection are not found."""
+    for tool, arguments, code in [
+        ("get_document", {"document_id": document}, "not_found"),
+        ("read_document", {"document_id": document}, "not_found"),
+        ("search", {"query": word, "collections": [collection]}, "unknown_collection"),
+    ]:
+        refused = await other.call_tool(tool, arguments)
+        text = refused.content[0].text
+        assert refused.is_error and f"{code}: " in text and "Traceback" not in text, text
+    assert _data(await other.call_tool("list_collections", {})) == []
+    listed = _data(await other.call_tool("list_documents", {"collection": collection}))
+    assert listed["documents"] == []
+    assert _data(await other.call_tool("search", {"query": word})) == []
 
 
 async def _over_stdio(base: str, key: str, word: str, document: str) -> None:
