@@ -87,6 +87,12 @@ async def delete(conn: Conn, tenant: str, collection_id: str) -> bool:
     return bool(result == "DELETE 1")
 
 
+async def delete_all(conn: Conn, tenant: str) -> int:
+    """Delete every collection of the tenant (its deletion); how many went."""
+    result = await conn.execute("DELETE FROM collections WHERE tenant = $1", tenant)
+    return int(result.split()[-1])
+
+
 async def add(conn: Conn, tenant: str, collection_ids: Sequence[str], document_id: str) -> None:
     """Put the document in the collections (already there: unchanged). The caller has
     checked that the document is the tenant's; the collections are checked here."""

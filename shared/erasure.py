@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection
 import asyncpg
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
+from shared import collections
 from shared.db import Conn
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -112,7 +113,7 @@ async def delete_tenant(
 ) -> dict[str, int]:
     """The tenant's keys and webhooks first, so that nothing is uploaded or sent while
     it runs, then every document of ``tenant`` as ``DELETE /documents/{id}`` deletes
-    one (in batches, ``progress`` told the running count)."""
+    one (in batches, ``progress`` told the running count), then its collections."""
     keys = await pool.execute("DELETE FROM api_keys WHERE tenant = $1", tenant)
     hooks = await pool.execute("DELETE FROM webhooks WHERE tenant = $1", tenant)
     deleted: list[str] = []
@@ -132,8 +133,10 @@ async def delete_tenant(
         deleted += [r["id"] for r in rows]
         progress(len(deleted))
     entries = await delete_stream_entries(streams, deleted)
+    shelves = await collections.delete_all(pool, tenant)
     return {
         "documents": len(deleted),
+        "collections": shelves,
         "stream_entries": entries,
         "api_keys": int(keys.split()[-1]),
         "webhooks": int(hooks.split()[-1]),

@@ -125,7 +125,7 @@ def _cells(archive: zipfile.ZipFile, member: str, codes: list[str]) -> Formats:
             for column, row, style in matches:
                 code = codes[int(style)] if int(style) < len(codes) else ""
                 if code:
-                    found[int(row) - 1, _column(column)] = code
+                    found[int(row) - 1, column_index(column)] = code
             if len(found) > MAX_STYLED:
                 break
             tail = data[cut:]
@@ -133,21 +133,21 @@ def _cells(archive: zipfile.ZipFile, member: str, codes: list[str]) -> Formats:
 
 
 @functools.lru_cache(maxsize=4096)
-def _column(letters: bytes) -> int:
-    """A column's index from its letters (A is 0)."""
+def column_index(letters: bytes) -> int:
+    """A column's index from its letters in a cell reference (A is 0)."""
     return functools.reduce(lambda n, ch: n * 26 + ch - 64, letters, 0) - 1
 
 
 @functools.lru_cache(maxsize=512)
-def _sections(code: str) -> list[str]:
-    """The code's sections: positive; negative; zero; text (not to be changed: cached)."""
+def _sections(code: str) -> tuple[str, ...]:
+    """The code's sections: positive; negative; zero; text."""
     sections = [""]
     for token in _TOKEN.findall(code):
         if token == ";":
             sections.append("")
         else:
             sections[-1] += token
-    return sections
+    return tuple(sections)
 
 
 @dataclass(frozen=True)

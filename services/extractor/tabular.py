@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import re
 import zipfile
@@ -145,7 +144,7 @@ def _extent(archive: zipfile.ZipFile, member: str) -> tuple[int, int]:
         while block := f.read(1 << 20):
             data = tail + block
             for column, row in _CELL_REF.findall(data):
-                c = functools.reduce(lambda n, ch: n * 26 + ch - 64, column, 0)
+                c = number_formats.column_index(column)
                 low_column, high_column = min(low_column, c), max(high_column, c)
                 low_row, high_row = min(low_row, int(row)), max(high_row, int(row))
             tail = data[-40:]  # a reference cut by the block's end is read with the next

@@ -95,11 +95,15 @@ async def of(conn: Conn, document_id: str) -> list[asyncpg.Record]:
 
 async def move(conn: Conn, replacement: str, target: str) -> list[asyncpg.Record]:
     """A completed replacement's attachments made the attachments of the document it
-    replaced; the document's former ones, to delete."""
+    replaced (and put in its collections); the document's former ones, to delete."""
     former = await of(conn, target)
-    await conn.execute(
-        "UPDATE documents SET attachment_of = $2 WHERE attachment_of = $1", replacement, target
+    moved = await conn.fetch(
+        "UPDATE documents SET attachment_of = $2 WHERE attachment_of = $1 RETURNING id::text",
+        replacement,
+        target,
     )
+    for row in moved:  # the replacement's row is in no collection; the document may be
+        await collections.inherit(conn, target, row["id"])
     return former
 
 

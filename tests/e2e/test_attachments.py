@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.client import TERMINAL, Client
+from tests.e2e.test_replacements import _replacement
 
 pytestmark = pytest.mark.e2e
 
@@ -52,20 +53,6 @@ async def _attachments(client: Client, message_id: str, count: int) -> list[dict
     raise TimeoutError(f"the attachments of {message_id} did not end")
 
 
-async def _replace(client: Client, document_id: str, path: Path) -> str:
-    data = path.read_bytes()
-    status, upload = await client.call(
-        "POST",
-        f"/documents/{document_id}/replacements",
-        json={"filename": path.name, "file_size": len(data), "content_type": "message/rfc822"},
-    )
-    assert status == 201, upload
-    assert await client.put(upload, data) == 200
-    status, job = await client.process(upload["document_id"], upload["upload_id"])
-    assert status == 202, job
-    return str(upload["document_id"])
-
-
 async def test_attachments_are_documents_of_their_own(client: Client, tmp_path: Path) -> None:
     plan, inner, later = (f"zq{n}{uuid.uuid4().hex[:8]}" for n in ("plan", "inner", "later"))
     nested = _message("Forwarded", "See below.", {"inner.txt": f"{inner} from the inner".encode()})
@@ -81,7 +68,10 @@ async def test_attachments_are_documents_of_their_own(client: Client, tmp_path: 
     )
     path = tmp_path / "plans.eml"
     path.write_bytes(first.as_bytes())
-    job = await client.upload(path, tags=["mail"], metadata={"box": "inbox"})
+    _, shelf = await client.call("POST", "/collections", json={"name": f"Mail {plan}"})
+    job = await client.upload(
+        path, tags=["mail"], metadata={"box": "inbox"}, collections=[shelf["collection_id"]]
+    )
     message_id = job["document_id"]
     assert (await client.wait(message_id))[-1]["status"] == "completed"
     _, chunks = await client.call("GET", f"/documents/{message_id}/chunks")
@@ -98,6 +88,7 @@ async def test_attachments_are_documents_of_their_own(client: Client, tmp_path: 
     for attachment in found:
         assert attachment["attachment_of"] == message_id
         assert attachment["tags"] == ["mail"] and attachment["metadata"] == {"box": "inbox"}
+        assert attachment["collections"] == [shelf["collection_id"]]
     (deeper,) = await _attachments(client, found[0]["document_id"], 1)
     assert (deeper["filename"], deeper["status"]) == ("inner.txt", "completed")
 
@@ -111,10 +102,11 @@ async def test_attachments_are_documents_of_their_own(client: Client, tmp_path: 
     second.write_bytes(
         _message("Plans v2", "Now one file.", {"later.txt": later.encode()}).as_bytes()
     )
-    replacement = await _replace(client, message_id, second)
+    replacement = (await _replacement(client, message_id, second, "message/rfc822"))["document_id"]
     assert (await client.wait(replacement))[-1]["status"] == "completed"
     (now,) = await _attachments(client, message_id, 1)
     assert now["filename"] == "later.txt"
+    assert now["collections"] == [shelf["collection_id"]]  # the message's, not the run's
     for gone in [*found, deeper]:
         status, _ = await client.call("GET", f"/documents/{gone['document_id']}")
         assert status == 404, gone["filename"]

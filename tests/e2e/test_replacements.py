@@ -17,12 +17,15 @@ from tests.generate import make_pdf
 pytestmark = pytest.mark.e2e
 
 
-async def _replacement(client: Client, document_id: str, path: Path) -> dict[str, Any]:
+async def _replacement(
+    client: Client, document_id: str, path: Path, content_type: str = "application/pdf"
+) -> dict[str, Any]:
+    """A new file for the document, uploaded and processing; the presign's answer."""
     data = path.read_bytes()
     status, upload = await client.call(
         "POST",
         f"/documents/{document_id}/replacements",
-        json={"filename": path.name, "file_size": len(data), "content_type": "application/pdf"},
+        json={"filename": path.name, "file_size": len(data), "content_type": content_type},
     )
     assert status == 201, upload
     assert await client.put(upload, data) == 200
