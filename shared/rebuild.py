@@ -29,6 +29,9 @@ from shared.indexes import IndexVersion, building, lock_activation
 
 log = structlog.get_logger()
 
+CLEARED = ("passed", "overridden")
+"""Verdicts of the reindex guard that let a complete build switch (``shared.reindex``)."""
+
 
 def _event(row: asyncpg.Record, version: int) -> DuplicatesChecked:
     job = row["job_id"]
@@ -77,16 +80,20 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     build always ends: once no job of it is left to run, it activates, or, when a
     document could not be rebuilt, it ends with that reason in its ``note`` (the
     active version stays); a completed document it lacks (one whose content came
-    by a path that did not add its job) gets a job now, and the build goes on.
+    by a path that did not add its job) gets a job now, and the build goes on. A
+    build started with a guard margin waits, complete, for the guard's verdict
+    (``pending``) unless it has passed or was let through.
 
     The activation lock comes first: a chunker that chose the active version before
     this commits has added its document to the build by then, and the checks below
     (each a fresh snapshot) see it; one that chooses after sees the new version."""
     await lock_activation(conn)
-    state = await conn.fetchval(
-        "SELECT state FROM index_versions WHERE version = $1 FOR UPDATE", version
+    row = await conn.fetchrow(
+        "SELECT state, guard_margin, guard_verdict FROM index_versions"
+        " WHERE version = $1 FOR UPDATE",
+        version,
     )
-    if state != "building":
+    if row is None or row["state"] != "building":
         return False
     # The cheap check first: while rows are open (all but the end of a build) the
     # scan of completed documents is not made.
@@ -106,6 +113,13 @@ async def try_activate(conn: asyncpg.Connection, version: int) -> bool:
     )
     if failed["n"]:
         await _end_failed(conn, version, failed["n"], failed["error"])
+        return False
+    if row["guard_margin"] is not None and row["guard_verdict"] not in CLEARED:
+        if row["guard_verdict"] is None:
+            await conn.execute(
+                "UPDATE index_versions SET guard_verdict = 'pending' WHERE version = $1", version
+            )
+            log.info("index_build_awaits_guard", index_version=version)
         return False
     await conn.execute(
         "UPDATE index_versions SET state = 'retired', retired_at = now() WHERE state = 'active'"

@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from shared import indexes, jobs, rebuild
+from shared import evaluations, indexes, jobs, rebuild, reindex_guard
 from shared.embeddings import Embeddings
 from shared.errors import Conflict, Invalid, Unavailable
 from shared.indexes import IndexVersion
@@ -92,8 +92,11 @@ async def feed_now(pool: asyncpg.Pool, streams: Streams, at_once: int) -> None:
         await streams.publish(*events)
 
 
-async def start(pool: asyncpg.Pool, wanted: IndexVersion) -> IndexVersion:
-    """Build ``wanted`` (its ``version`` ignored) beside the active version.
+async def start(
+    pool: asyncpg.Pool, wanted: IndexVersion, guard: float | None = None
+) -> IndexVersion:
+    """Build ``wanted`` (its ``version`` ignored) beside the active version; with a
+    ``guard`` margin, it switches only once the reindex guard has passed it.
 
     Settings equal to a retired version still kept reuse it (a rollback): only the
     documents it lacks are rebuilt, then it switches back. The version's vector
@@ -108,6 +111,7 @@ async def start(pool: asyncpg.Pool, wanted: IndexVersion) -> IndexVersion:
                 f"Index version {running.version} is being built; cancel it first.",
             )
         version = await _reuse_or_create(conn, wanted)
+        await reindex_guard.set_margin(conn, version.version, guard)
         added = await jobs.add_missing(conn, version.version)
     # Shielded: a client that hangs up must not cut the index build short.
     await asyncio.shield(_index_and_activate(pool, version))
@@ -201,16 +205,24 @@ async def cancel(pool: asyncpg.Pool) -> IndexVersion:
 
 
 async def status(pool: asyncpg.Pool) -> dict[str, Any]:
-    """The active version and the build's progress (``building`` is None without one)."""
+    """The active version and the build's progress (``building`` is None without one),
+    with the latest evaluation of each set on both."""
     active, build = await indexes.live(pool)
     ended = await pool.fetchrow(
         "SELECT version, note FROM index_versions WHERE note IS NOT NULL"
         " AND state IN ('cancelled', 'retired') ORDER BY retired_at DESC NULLS LAST LIMIT 1"
     )
+    building = None
+    if build is not None:
+        guard = await reindex_guard.describe(pool, build.version)
+        building = {**await _progress(pool, build), "guard": guard}
     return {
         "active": rebuild.describe(active),
-        "building": None if build is None else await _progress(pool, build),
+        "building": building,
         "last_failed": None if ended is None else {"index_version": ended[0], "note": ended[1]},
+        "evaluations": await evaluations.side_by_side(
+            pool, active.version, None if build is None else build.version
+        ),
     }
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 ENV_PREFIX = "DOCMESH_"
 
@@ -83,6 +84,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     document waits for at most this many units of the rebuild."""
     reindex_documents: int = 2
     """Documents of a reindex being chunked and embedded at once."""
+    reindex_guard: Annotated[float, Meta(ge=0, le=1)] | None = None
+    """Margin of the reindex guard (empty: off): a complete build is run against every
+    evaluation set first, and held, not switched to, when its recall@k or MRR on any
+    set is below the active version's by more than this (0.02: two points). A held
+    build is let through with ``POST /api/v1/reindex/activate`` or cancelled."""
     index_retention_s: float = 7 * 86_400.0
     """How long a replaced index version is kept (a rollback switches back to it
     instantly) before the janitor deletes its chunks."""
@@ -304,7 +310,7 @@ def _parse(value: str, annotation: object) -> object:
     text = str(annotation)
     if "tuple" in text:
         return [v.strip() for v in value.split(",") if v.strip()]
-    if value == "" and "None" in text:
+    if value == "" and ("None" in text or "Optional" in text):
         return None
     return value
 

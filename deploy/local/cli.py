@@ -16,11 +16,12 @@ from pathlib import Path
 
 import msgspec
 
+from deploy.local import evaluate
 from deploy.local.mesh import request_scale, up
 from deploy.local.parser import parser
 from deploy.local.secrets import write_env
 from deploy.local.target import find_target
-from shared import archive, archive_export, archive_read, erasure, reindex
+from shared import archive, archive_export, archive_read, erasure, reindex, reindex_guard
 from shared.archive_import import import_archive
 from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
@@ -169,6 +170,8 @@ async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
                 await builds.roll_back(pool, streams, builds.RollBack(settings.reindex_documents))
             elif args.action == "cancel":
                 await reindex.cancel(pool)
+            elif args.action == "activate":
+                await reindex_guard.let_through(pool)
         except Refused as exc:
             raise SystemExit(exc.message) from exc
         return await reindex.status(pool)
@@ -179,7 +182,9 @@ async def _start_build(
 ) -> None:
     names = ["chunk_tokens", "chunk_overlap_tokens", "embeddings_model"]
     names += ["embeddings_dimensions", "embeddings_input_mode"]
-    command = builds.StartBuild({n: getattr(args, n) for n in names}, settings.reindex_documents)
+    guard = settings.reindex_guard if args.guard_margin is None else args.guard_margin
+    wanted = {n: getattr(args, n) for n in names}
+    command = builds.StartBuild(wanted, settings.reindex_documents, guard)
     async with open_embeddings(settings) as embeddings:
         await builds.start(pool, streams, embeddings, command)
 
@@ -264,11 +269,17 @@ def _mcp(args: argparse.Namespace) -> None:
     reads no server settings (which have no such variable)."""
     from shared.integrations import mcp_server  # the SDK only for this command
 
-    url = args.url or os.environ.get("DOCMESH_URL")
+    mcp_server.build(_gateway_url(args), os.environ.get("DOCMESH_API_KEY") or None).run("stdio")
+
+
+def _gateway_url(args: argparse.Namespace) -> str:
+    """Where a client command (``mcp``, ``eval``) calls the API: ``--url``, else
+    ``DOCMESH_URL``, else the local mesh's gateway."""
+    url: str | None = args.url or os.environ.get("DOCMESH_URL")
     if not url:
         local = find_target(args.state_dir, env={}).settings
         url = f"http://127.0.0.1:{local.gateway_port}"
-    mcp_server.build(url, os.environ.get("DOCMESH_API_KEY") or None).run("stdio")
+    return url
 
 
 def _bench(argv: list[str]) -> None:
@@ -320,6 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser(services(), workers()).parse_args(argv)
     if args.command == "mcp":
         _mcp(args)
+        return
+    if args.command == "eval":
+        evaluate.run(args, _gateway_url(args))
         return
     try:
         settings = _settings(args)

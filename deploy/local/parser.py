@@ -111,8 +111,15 @@ def _reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     start.add_argument("--embeddings-model")
     start.add_argument("--embeddings-dimensions", type=int)
     start.add_argument("--embeddings-input-mode", choices=["none", "input_type", "prefix"])
+    start.add_argument(
+        "--guard-margin",
+        type=float,
+        help="hold the build if an evaluation set does worse on it by more than this "
+        "(default: DOCMESH_REINDEX_GUARD)",
+    )
     actions.add_parser("status", help="the active version and the build's progress")
     actions.add_parser("cancel", help="stop the build; the active version stays")
+    actions.add_parser("activate", help="let a build the reindex guard holds switch anyway")
     actions.add_parser("rollback", help="switch back to the previous version while it is kept")
 
 
@@ -141,6 +148,29 @@ def _operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     env.add_argument("--example", type=Path, default=Path(".env.example"))
 
 
+def _client(cmd: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A command that calls the API with the key in DOCMESH_API_KEY."""
+    _mesh(cmd).add_argument(
+        "--url",
+        help="the gateway (default: DOCMESH_URL, else the local mesh's); the key is "
+        "DOCMESH_API_KEY",
+    )
+    return cmd
+
+
+def _evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = _client(
+        commands.add_parser(
+            "eval", help="run an evaluation set from a JSON Lines file (one question a line)"
+        )
+    )
+    cmd.add_argument("file", type=Path, help='lines of {"question", "documents", "page", "quote"}')
+    cmd.add_argument("--name", help="the set's name (default: the file's name); replaced if kept")
+    cmd.add_argument("--k", type=int, default=5, help="results looked at per question")
+    cmd.add_argument("--index-version", type=int, help="default: the active version")
+    cmd.add_argument("--details", action="store_true", help="print every question's result")
+
+
 def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.ArgumentParser:
     """The whole command line, for these services and workers."""
     root = argparse.ArgumentParser(prog="docmesh", description="docmesh: the mesh and its tools")
@@ -157,14 +187,8 @@ def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.Argument
     _tenant(commands)
     _archive(commands)
     _reindex(commands)
-    agents = _mesh(
-        commands.add_parser("mcp", help="serve docmesh's MCP tools over stdio (desktop agents)")
-    )
-    agents.add_argument(
-        "--url",
-        help="the gateway (default: DOCMESH_URL, else the local mesh's); the key is "
-        "DOCMESH_API_KEY",
-    )
+    _client(commands.add_parser("mcp", help="serve docmesh's MCP tools over stdio (agents)"))
+    _evaluate(commands)
     health = commands.add_parser("healthcheck", help="exit 0 if a service is alive")
     health.add_argument("service", choices=services)
     return root

@@ -14,7 +14,9 @@ from services.gateway import (
     collections,
     dify,
     documents,
+    evaluations,
     events,
+    guard,
     mcp,
     multipart,
     notifier,
@@ -205,6 +207,15 @@ async def _projector(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks)
 
 
+async def _guard(app: web.Application) -> AsyncIterator[None]:
+    """The reindex guard judges complete builds from the gateway's processes."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(guard.watch(app, stop))
+    yield
+    stop.set()
+    await task
+
+
 async def _notifier(app: web.Application) -> AsyncIterator[None]:
     """Webhook deliveries are sent from the gateway's processes too."""
     stop = asyncio.Event()
@@ -233,7 +244,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_resources, _projector, _notifier])
+    app.cleanup_ctx.extend([_resources, _projector, _notifier, _guard])
     app.add_routes(uploads.routes)
     app.add_routes(replacements.routes)
     app.add_routes(multipart.routes)
@@ -244,6 +255,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(search.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(collections.routes)
+    app.add_routes(evaluations.routes)
     app.add_routes(dify.routes)
     app.add_routes(vector_stores.routes)
     app.add_routes(observe.routes)

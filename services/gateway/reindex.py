@@ -13,7 +13,7 @@ from services.gateway.http import json_response
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import decode_body
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, STREAMS
-from shared import reindex
+from shared import reindex, reindex_guard
 from shared.reindex import CHUNK_TOKENS, DIMENSIONS, OVERLAP_TOKENS
 from shared.service_layer import builds
 
@@ -41,6 +41,19 @@ class ReindexRequest(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
     embeddings_input_mode: Literal["none", "input_type", "prefix"] | None = None
     embeddings_send_dimensions: bool | None = None
+    guard_margin: (
+        Annotated[
+            float,
+            Meta(
+                ge=0,
+                le=1,
+                description="Hold the build, rather than switch to it, if its recall@k or "
+                "MRR on any evaluation set falls below the active version's by more than "
+                "this; DOCMESH_REINDEX_GUARD by default.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class IndexVersionBody(msgspec.Struct):
@@ -53,6 +66,17 @@ class IndexVersionBody(msgspec.Struct):
     state: str
 
 
+class Guard(msgspec.Struct):
+    """The reindex guard on a build."""
+
+    margin: float
+    verdict: Literal["pending", "passed", "refused", "overridden"] | None
+    """None while the build runs; ``pending`` once complete, until it is judged; a
+    ``refused`` build is held: POST /api/v1/reindex/activate lets it through."""
+    note: str | None
+    """What the evaluation found."""
+
+
 class BuildProgress(IndexVersionBody):
     documents_done: int
     documents_total: int
@@ -60,6 +84,29 @@ class BuildProgress(IndexVersionBody):
     chunks_embedded: int
     eta_seconds: int | None
     error: str | None
+    guard: Guard | None = None
+
+
+class RunSummary(msgspec.Struct):
+    evaluation_id: str
+    index_version: int
+    k: int
+    created_at: str
+    questions: int
+    recall: float
+    mrr: float
+    ndcg: float
+    unanswerable: int
+
+
+class SetOnBoth(msgspec.Struct):
+    """A set's latest run on the active version and on the one being built."""
+
+    set_id: str
+    set_name: str
+    tenant: str
+    active: RunSummary | None
+    building: RunSummary | None
 
 
 class FailedBuild(msgspec.Struct):
@@ -73,6 +120,8 @@ class ReindexStatus(msgspec.Struct):
     building: BuildProgress | None
     last_failed: FailedBuild | None
     """The latest build that ended without becoming active, and why."""
+    evaluations: list[SetOnBoth]
+    """Each evaluation set's latest run on both versions."""
 
 
 class ReindexStarted(ReindexStatus):
@@ -93,7 +142,10 @@ class ReindexStarted(ReindexStatus):
 async def start(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), ReindexRequest)
     app = request.app
-    command = builds.StartBuild(msgspec.structs.asdict(body), app[SETTINGS].reindex_documents)
+    wanted = msgspec.structs.asdict(body)
+    margin = wanted.pop("guard_margin")
+    guard = app[SETTINGS].reindex_guard if margin is None else margin
+    command = builds.StartBuild(wanted, app[SETTINGS].reindex_documents, guard)
     version = await builds.start(app[POOL], app[STREAMS], app[EMBEDDINGS], command)
     answer = {"index_version": version.version, **await reindex.status(app[POOL])}
     return json_response(answer, status=202)
@@ -134,3 +186,15 @@ async def rollback(request: web.Request) -> web.Response:
     version = await builds.roll_back(app[POOL], app[STREAMS], command)
     body = {"index_version": version.version, **await reindex.status(app[POOL])}
     return json_response(body, status=202)
+
+
+@routes.post("/api/v1/reindex/activate")
+@operation(
+    "Let the build the reindex guard holds switch anyway (now if it is complete).",
+    returns=ReindexStatus,
+    errors=(409,),
+    access="admin",
+)
+async def activate(request: web.Request) -> web.Response:
+    await reindex_guard.let_through(request.app[POOL])
+    return json_response(await reindex.status(request.app[POOL]))

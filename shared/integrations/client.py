@@ -73,6 +73,18 @@ def _library_path(limit: int, offset: int, wanted: dict[str, Any]) -> str:
     return f"/documents?{urlencode(query)}"
 
 
+def _set_body(name: str, questions: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    return {"name": name, "questions": questions, "k": k}
+
+
+def _set_id(page: dict[str, Any], name: str) -> str | None:
+    return next((s["set_id"] for s in page["items"] if s["name"] == name), None)
+
+
+def _run_body(name: str, index_version: int | None) -> dict[str, Any]:
+    return {"set": name} | ({} if index_version is None else {"index_version": index_version})
+
+
 def _checked(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
@@ -136,6 +148,19 @@ class DocmeshClient:
         ``tag``, ``filter`` (a metadata filter)."""
         return dict(self._call("GET", _library_path(limit, offset, wanted)))
 
+    def evaluate(
+        self, name: str, questions: list[dict[str, Any]], k: int = 5,
+        index_version: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Save ``questions`` as the evaluation set ``name`` (replacing one of that name)
+        and run it on ``index_version`` (the active one by default): the run."""
+        set_id = _set_id(self._call("GET", "/evaluation-sets?limit=500"), name)
+        if set_id is None:
+            self._call("POST", "/evaluation-sets", _set_body(name, questions, k))
+        else:
+            self._call("PUT", f"/evaluation-sets/{set_id}", _set_body(name, questions, k))
+        return dict(self._call("POST", "/evaluations", _run_body(name, index_version)))
+
     def close(self) -> None:
         self._http.close()
 
@@ -189,6 +214,18 @@ class AsyncDocmeshClient:
 
     async def documents(self, limit: int = 50, offset: int = 0, **wanted: Any) -> dict[str, Any]:
         return dict(await self._call("GET", _library_path(limit, offset, wanted)))
+
+    async def evaluate(
+        self, name: str, questions: list[dict[str, Any]], k: int = 5,
+        index_version: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """As ``DocmeshClient.evaluate``."""
+        set_id = _set_id(await self._call("GET", "/evaluation-sets?limit=500"), name)
+        if set_id is None:
+            await self._call("POST", "/evaluation-sets", _set_body(name, questions, k))
+        else:
+            await self._call("PUT", f"/evaluation-sets/{set_id}", _set_body(name, questions, k))
+        return dict(await self._call("POST", "/evaluations", _run_body(name, index_version)))
 
     async def aclose(self) -> None:
         if self._own:

@@ -25,6 +25,8 @@ class StartBuild(msgspec.Struct, frozen=True):
     those left out, or None, are the active version's."""
     feed: int
     """Documents rebuilt at once (``DOCMESH_REINDEX_DOCUMENTS``)."""
+    guard: float | None = None
+    """The reindex guard's margin for this build (``DOCMESH_REINDEX_GUARD``); None: off."""
 
 
 class RollBack(msgspec.Struct, frozen=True):
@@ -40,7 +42,7 @@ async def start(
     that does not answer, ``Conflict`` while another build runs."""
     wanted = reindex.wanted(await indexes.active(pool), cmd.settings)
     await reindex.check_model(embeddings, wanted)
-    version = await reindex.start(pool, wanted)
+    version = await reindex.start(pool, wanted, cmd.guard)
     await reindex.feed_now(pool, streams, cmd.feed)
     return version
 
