@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection
 import asyncpg
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
-from shared import collections
+from shared import collections, evaluations
 from shared.db import Conn
 from shared.storage import ObjectStore
 from shared.streams import Streams
@@ -113,7 +113,8 @@ async def delete_tenant(
 ) -> dict[str, int]:
     """The tenant's keys and webhooks first, so that nothing is uploaded or sent while
     it runs, then every document of ``tenant`` as ``DELETE /documents/{id}`` deletes
-    one (in batches, ``progress`` told the running count), then its collections."""
+    one (in batches, ``progress`` told the running count), then its collections and
+    evaluation sets."""
     keys = await pool.execute("DELETE FROM api_keys WHERE tenant = $1", tenant)
     hooks = await pool.execute("DELETE FROM webhooks WHERE tenant = $1", tenant)
     deleted: list[str] = []
@@ -134,9 +135,11 @@ async def delete_tenant(
         progress(len(deleted))
     entries = await delete_stream_entries(streams, deleted)
     shelves = await collections.delete_all(pool, tenant)
+    sets = await evaluations.delete_all(pool, tenant)
     return {
         "documents": len(deleted),
         "collections": shelves,
+        "evaluation_sets": sets,
         "stream_entries": entries,
         "api_keys": int(keys.split()[-1]),
         "webhooks": int(hooks.split()[-1]),

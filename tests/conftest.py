@@ -125,7 +125,7 @@ async def sandbox(servers: Settings) -> AsyncIterator[Sandbox]:
         yield sandbox
 
 
-MESHES = ("traced", "keyed_mesh", "own_mesh", "split_mesh")
+MESHES = ("traced", "keyed_mesh", "own_mesh", "split_mesh", "guarded")
 """Session meshes that only a few tests use: each such test runs in the worker that
 started the mesh (``pytest -n 2 --dist loadgroup``), so it starts once."""
 

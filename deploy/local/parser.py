@@ -166,7 +166,9 @@ def _evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     cmd.add_argument("file", type=Path, help='lines of {"question", "documents", "page", "quote"}')
     cmd.add_argument("--name", help="the set's name (default: the file's name); replaced if kept")
-    cmd.add_argument("--k", type=int, default=5, help="results looked at per question")
+    cmd.add_argument(
+        "--k", type=int, help="results looked at per question (default: the kept set's, else 5)"
+    )
     cmd.add_argument("--index-version", type=int, help="default: the active version")
     cmd.add_argument("--details", action="store_true", help="print every question's result")
 

@@ -73,12 +73,13 @@ def _library_path(limit: int, offset: int, wanted: dict[str, Any]) -> str:
     return f"/documents?{urlencode(query)}"
 
 
-def _set_body(name: str, questions: list[dict[str, Any]], k: int) -> dict[str, Any]:
-    return {"name": name, "questions": questions, "k": k}
+def _set_body(name: str, questions: list[dict[str, Any]], k: int | None) -> dict[str, Any]:
+    return {"name": name, "questions": questions} | ({} if k is None else {"k": k})
 
 
-def _set_id(page: dict[str, Any], name: str) -> str | None:
-    return next((s["set_id"] for s in page["items"] if s["name"] == name), None)
+def _kept(page: dict[str, Any], name: str) -> tuple[str, int] | None:
+    """The id and k of the set ``name`` in a page of sets."""
+    return next(((s["set_id"], s["k"]) for s in page["items"] if s["name"] == name), None)
 
 
 def _run_body(name: str, index_version: int | None) -> dict[str, Any]:
@@ -149,16 +150,18 @@ class DocmeshClient:
         return dict(self._call("GET", _library_path(limit, offset, wanted)))
 
     def evaluate(
-        self, name: str, questions: list[dict[str, Any]], k: int = 5,
+        self, name: str, questions: list[dict[str, Any]], k: int | None = None,
         index_version: int | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        """Save ``questions`` as the evaluation set ``name`` (replacing one of that name)
-        and run it on ``index_version`` (the active one by default): the run."""
-        set_id = _set_id(self._call("GET", "/evaluation-sets?limit=500"), name)
-        if set_id is None:
+        """Save ``questions`` as the evaluation set ``name`` (replacing the questions of
+        one of that name; ``k`` None keeps its k, else 5) and run it on
+        ``index_version`` (the active one by default): the run."""
+        kept = _kept(self._call("GET", "/evaluation-sets?limit=500"), name)
+        if kept is None:
             self._call("POST", "/evaluation-sets", _set_body(name, questions, k))
         else:
-            self._call("PUT", f"/evaluation-sets/{set_id}", _set_body(name, questions, k))
+            body = _set_body(name, questions, kept[1] if k is None else k)
+            self._call("PUT", f"/evaluation-sets/{kept[0]}", body)
         return dict(self._call("POST", "/evaluations", _run_body(name, index_version)))
 
     def close(self) -> None:
@@ -216,15 +219,16 @@ class AsyncDocmeshClient:
         return dict(await self._call("GET", _library_path(limit, offset, wanted)))
 
     async def evaluate(
-        self, name: str, questions: list[dict[str, Any]], k: int = 5,
+        self, name: str, questions: list[dict[str, Any]], k: int | None = None,
         index_version: int | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """As ``DocmeshClient.evaluate``."""
-        set_id = _set_id(await self._call("GET", "/evaluation-sets?limit=500"), name)
-        if set_id is None:
+        kept = _kept(await self._call("GET", "/evaluation-sets?limit=500"), name)
+        if kept is None:
             await self._call("POST", "/evaluation-sets", _set_body(name, questions, k))
         else:
-            await self._call("PUT", f"/evaluation-sets/{set_id}", _set_body(name, questions, k))
+            body = _set_body(name, questions, kept[1] if k is None else k)
+            await self._call("PUT", f"/evaluation-sets/{kept[0]}", body)
         return dict(await self._call("POST", "/evaluations", _run_body(name, index_version)))
 
     async def aclose(self) -> None:

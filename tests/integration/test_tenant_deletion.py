@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from shared import collections, erasure, keys, status
+from shared import collections, erasure, evaluations, keys, status
 from shared.redis_client import RedisClient
 from shared.settings import Settings
 from shared.storage import ObjectStore
@@ -55,9 +55,10 @@ async def test_keys_and_webhooks_go_before_the_documents(
 
         monkeypatch.setattr(erasure, "delete_rows", watching)
         await collections.create(pool, tenant, "Shelf", "")
+        await evaluations.create_set(pool, tenant, "Questions", 5, [])
         counts = await erasure.delete_tenant(pool, store, streams, tenant, progress)
         assert (counts["documents"], counts["api_keys"], counts["webhooks"]) == (3, 1, 1)
-        assert counts["collections"] == 1
+        assert (counts["collections"], counts["evaluation_sets"]) == (1, 1)
         assert (
             await pool.fetchval("SELECT count(*) FROM collections WHERE tenant = $1", tenant) == 0
         )

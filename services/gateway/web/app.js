@@ -1,6 +1,7 @@
 // The docmesh page: uploads with live progress, the library, and search.
 import { citation } from "./citations.js";
 import { $, el } from "./dom.js";
+import { setUpEvaluations } from "./evaluations.js";
 import { editMetadata, filterBuilder, metadataText, uploadMetadata } from "./metadata.js";
 import { ACCEPT, ApiError, DocumentError, DocumentUploader } from "./uploader.js";
 
@@ -357,6 +358,7 @@ function setUpKey() {
     if (input.value) localStorage.setItem("docmesh.apiKey", input.value);
     else localStorage.removeItem("docmesh.apiKey");
     loadCollections().then(() => loadLibrary());
+    loadEvaluations();
   });
 }
 
@@ -386,9 +388,11 @@ async function loadLabels() {
 const searchFilter = filterBuilder($("#search-filter"));
 const libraryFilter = filterBuilder($("#library-filter"), () => loadLibrary());
 $("#library-filter-form").addEventListener("submit", (e) => { e.preventDefault(); loadLibrary(); });
+const loadEvaluations = setUpEvaluations((method, path, body) => uploader().api(method, path, body));
 setUpKey();
 setUpUploads();
 $("#search-form").addEventListener("submit", search);
 $("#refresh").addEventListener("click", () => loadCollections().then(() => loadLibrary()));
 $("#library-collection").addEventListener("change", () => loadLibrary());
 loadLabels().then(() => loadCollections()).then(() => loadLibrary());
+loadEvaluations();
