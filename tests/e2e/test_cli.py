@@ -13,8 +13,9 @@ from tests.mesh import Mesh
 
 ROOT = Path(__file__).parents[2]
 DOCS = [ROOT / "README.md", ROOT / "services" / "gateway" / "GUIDE.md"]
-CHANGES_THE_MESH = {"up", "bench", "secrets", "scale", "run"}
-"""Commands the test leaves out: they start or reshape a mesh, or write a secret."""
+CHANGES_THE_MESH = {"up", "bench", "secrets", "scale", "run", "eval"}
+"""Commands the test leaves out: they start or reshape a mesh, write a secret, or save
+and run a set of the user's questions."""
 CHANGES_THE_MESH_ACTION = {("reindex", "start"), ("reindex", "cancel"), ("reindex", "rollback")}
 CHANGES_THE_MESH_ACTION |= {("tenant", "delete"), ("keys", "create"), ("keys", "revoke")}
 
