@@ -95,6 +95,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     near_duplicate_threshold: float = 0.8
     """MinHash Jaccard estimate from which a document is reported ``similar_to`` another."""
 
+    # Drafting evaluation questions (any OpenAI-compatible chat endpoint; off by default)
+    chat_base_url: str | None = None
+    """Base URL of a chat completions API that drafts evaluation questions from chunks
+    (``POST /api/v1/evaluation-sets/draft``); empty: drafting is off."""
+    chat_api_key: str = "unused"
+    """API key of the chat API."""
+    chat_model: str = "gpt-4o-mini"
+    """Chat model that drafts the questions."""
+
     # Search
     search_language: str = "simple"
     """PostgreSQL text search configuration (``simple``, ``english``, ``portuguese``...);

@@ -21,6 +21,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unsupported_format": (422, "The uploaded bytes are of no format docmesh reads; deleted."),
     "unknown_collection": (422, "A collection id named is not one of the tenant's."),
     "unknown_document": (422, "A question names a document that is not one of the tenant's."),
+    "nothing_to_draft_from": (422, "The documents named hold no searchable text yet."),
     "unsupported_content_type": (415, "`content_type` is not one docmesh reads."),
     "unsupported_media_type": (415, "A body must be sent as application/json."),
     "file_too_large": (413, "`file_size` is over DOCMESH_MAX_FILE_SIZE."),
@@ -60,6 +61,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "not_held": (409, "The build is not held by the reindex guard; it switches by itself."),
     "index_version_not_kept": (409, "That index version holds no chunks any more (or never did)."),
     "evaluation_set_exists": (409, "The tenant has an evaluation set of that name."),
+    "chat_not_configured": (409, "Drafting questions needs DOCMESH_CHAT_BASE_URL."),
     "webhook_limit": (409, "The tenant has as many webhooks as it may."),
     "upload_expired": (410, "The upload URL expired before a file arrived."),
     "rate_limited": (429, "Too many requests of this kind; see Retry-After."),
@@ -70,6 +72,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unsafe_url": (422, "A webhook URL must be http(s) on a public address."),
     "embeddings_refused": (422, "The embeddings API refused the model or dimensions asked."),
     "embeddings_unavailable": (503, "The embeddings service did not answer; retry shortly."),
+    "chat_unavailable": (503, "The chat API that drafts questions did not answer."),
     "queue_unavailable": (503, "The processing queue is unavailable; retry shortly."),
     "internal_error": (500, "The server failed; `error_id` finds the log line."),
 }

@@ -97,3 +97,18 @@ class EvaluationPage(msgspec.Struct, forbid_unknown_fields=True):
     total: int
     limit: int
     offset: int
+
+
+class DraftRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Draft questions on some of the tenant's documents (needs DOCMESH_CHAT_BASE_URL)."""
+
+    documents: Annotated[
+        list[Annotated[str, Meta(max_length=64)]], Meta(min_length=1, max_length=20)
+    ]
+    count: Annotated[int, Meta(ge=1, le=50)] = 10
+
+
+class Drafts(msgspec.Struct, forbid_unknown_fields=True):
+    """Drafted questions, not kept: read them, then save the ones worth keeping."""
+
+    questions: list[Question]

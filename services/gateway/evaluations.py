@@ -10,10 +10,12 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from services.gateway import evaluating
+from services.gateway import drafting, evaluating
 from services.gateway.auth import CALLER, tenant
 from services.gateway.errors import ApiError
 from services.gateway.evaluation_bodies import (
+    DraftRequest,
+    Drafts,
     Evaluation,
     EvaluationPage,
     EvaluationRequest,
@@ -26,7 +28,7 @@ from services.gateway.evaluation_bodies import (
 from services.gateway.http import int_param, json_response, path_id
 from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import decode_body
-from services.gateway.state import POOL, THROTTLE
+from services.gateway.state import POOL, SETTINGS, THROTTLE
 from shared import evaluations
 from shared.relevance import Summary, normalized
 
@@ -194,3 +196,19 @@ async def get_run(request: web.Request) -> web.Response:
     if row is None:
         raise missing
     return json_response(run_view(row))
+
+
+@routes.post("/api/v1/evaluation-sets/draft")
+@operation(
+    "Draft questions from the documents' chunks with the configured chat model "
+    "(DOCMESH_CHAT_BASE_URL; off by default); answered, not kept.",
+    returns=Drafts, body=DraftRequest, errors=(409, 422, 429, 503),
+)  # fmt: skip
+async def draft(request: web.Request) -> web.Response:
+    body = decode_body(await request.read(), DraftRequest)
+    await request.app[THROTTLE].check_rate("search", request[CALLER])
+    app = request.app
+    drafted = await drafting.draft(
+        app[POOL], app[SETTINGS], tenant(request), body.documents, body.count
+    )
+    return json_response(Drafts(drafted))

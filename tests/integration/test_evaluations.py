@@ -9,12 +9,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 
 from shared.embeddings import open_embeddings
 from shared.keys import create_key
 from shared.settings import Settings
 from tests.client import Client
 from tests.generate import make_pdf
+from tests.http_server import serving
 from tests.integration.gateway import client_of, running_gateway
 from tests.integration.test_tenancy import _completed_chunk
 
@@ -126,3 +128,66 @@ async def _closed_to_others(b: Client, set_id: str, run_id: str, doc: str) -> No
     assert (await b.call("GET", "/evaluations"))[1]["items"] == []
     status, answer = await b.call("POST", "/evaluation-sets", json=_set(doc))
     assert (status, answer["error"]["code"]) == (422, "unknown_document")
+
+
+def _chat_model() -> web.Application:
+    """An OpenAI-compatible chat endpoint in the test: the drafting route's contract
+    with any such model (a real model does not fit this machine). It answers as models
+    do: JSON wrapped in prose, and a quote taken from the passage, or not."""
+    seen: list[str] = []
+
+    async def completions(request: web.Request) -> web.Response:
+        passage = (await request.json())["messages"][-1]["content"]
+        seen.append(passage)
+        words = passage.split()
+        quote = " ".join(words[2:12]) if len(seen) == 1 else "words the passage lacks entirely"
+        content = f'Here it is: {{"question": "What happened to the colony?", "quote": "{quote}"}}'
+        return web.json_response({
+            "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+        })  # fmt: skip
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    return app
+
+
+async def test_questions_are_drafted_by_a_chat_model_only_when_one_is_set(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with running_gateway(settings) as (base, own), client_of(base) as off:
+        doc = (await off.upload(make_pdf(tmp_path / "q.pdf", 1, "q")))["document_id"]
+        status, answer = await off.call("POST", "/evaluation-sets/draft", json={"documents": [doc]})
+        assert (status, answer["error"]["code"]) == (409, "chat_not_configured")
+    async with (
+        serving(_chat_model()) as chat,
+        running_gateway(settings, chat_base_url=f"{chat}/v1", chat_model="m") as (base, own),
+        client_of(base) as c,
+    ):
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
+        try:
+            docs = [(await c.upload(make_pdf(tmp_path / f"{n}.pdf", 1, "q")))["document_id"]
+                    for n in range(2)]  # fmt: skip
+            status, answer = await c.call("POST", "/evaluation-sets/draft",
+                                          json={"documents": docs})  # fmt: skip
+            assert (status, answer["error"]["code"]) == (422, "nothing_to_draft_from")
+            long = " ".join([TEXT] * 4)
+            async with open_embeddings(own) as embeddings:
+                (vector,) = await embeddings.embed([long], "passage")
+            async with pool.acquire() as db:
+                for doc in docs:
+                    await _completed_chunk(db, doc, long, vector)
+        finally:
+            await pool.close()
+        body = {"documents": docs, "count": 5}
+        status, drafted = await c.call("POST", "/evaluation-sets/draft", json=body)
+        assert status == 200, drafted
+        first, second = drafted["questions"]
+        assert first["question"] == "What happened to the colony?" and first["page"] == 1
+        assert first["quote"] == " ".join(TEXT.split()[2:12])
+        assert second["quote"] is None  # the model's quote is not in the passage
+        assert {first["documents"][0], second["documents"][0]} == set(docs)
+        made = {"name": "drafted", "questions": drafted["questions"]}
+        status, made = await c.call("POST", "/evaluation-sets", json=made)
+        assert status == 201, made
