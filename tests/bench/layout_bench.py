@@ -1,7 +1,8 @@
 """PDF layout reading against the plain blocks it replaced, side by side in one run:
 pages per second on text PDFs and on table PDFs, and what the chunks keep of the
 generated layout set (table rows on one line, cells present, running lines left);
-and on pages built to slow it down (``tests.dense_pages``), its time over plain.
+on pages built to slow it down (``tests.dense_pages``), its time over plain; and
+the tables of real PDFs (``tests.bench.real_tables``).
 
 python -m tests.bench.layout_bench   (also part of ``docmesh bench``)
 """
@@ -22,6 +23,7 @@ from services.extractor import page_layout
 from services.extractor.extract import extract
 from services.extractor.limits import Limits
 from shared.formats import Format
+from tests.bench import real_tables
 from tests.bench.documents import make_pdf
 from tests.bench.layouts import Layout, generate, row_integrity
 from tests.dense_pages import ARRANGEMENTS
@@ -88,6 +90,10 @@ def measure(folder: Path, text_pages: int) -> dict[str, Any]:
         out["plain"]["table_pages_per_s"] / out["layout"]["table_pages_per_s"], 2
     )
     out["adversarial"] = adversarial(folder / "dense")
+    out["real_tables"] = {
+        name: {reader: found.line() for reader, found in readers.items()}
+        for name, readers in real_tables.run().items()
+    }
     return out
 
 
@@ -160,6 +166,11 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 f" no word cap; plain {found['plain_s']} s; target <= 3)",
             )
             for name, found in results["adversarial"].items()
+        ),
+        *(
+            (f"real tables, {name} part, {reader}", line)
+            for name, readers in results["real_tables"].items()
+            for reader, line in readers.items()
         ),
     ]
 
