@@ -148,12 +148,17 @@ def split_at(rows: list[Row], gutter: float) -> list[list[Row]]:
     return [left, right, across]
 
 
+RULE_GAP = 8.0
+"""Pieces of a rule at one height this close are one rule: a table's frame is often
+drawn per column group, with a small gap between the groups' boxes."""
+
+
 def ruled_regions(rules: Sequence[Rule]) -> list[list[Rule]]:
     """Stacks of two or more rules of the same width: each may frame a table."""
     merged: list[Rule] = []
     for rule in sorted(rules, key=lambda r: (r.y, r.x0)):
         last = merged[-1] if merged else None
-        if last and abs(rule.y - last.y) < 2 and rule.x0 <= last.x1 + 2:
+        if last and abs(rule.y - last.y) < 2 and rule.x0 <= last.x1 + RULE_GAP:
             merged[-1] = Rule(last.y, min(last.x0, rule.x0), max(last.x1, rule.x1))
         else:
             merged.append(rule)

@@ -137,6 +137,11 @@ def _same_rows(a: Table, b: Table) -> bool:
     )
 
 
+GRID_LINES = 4
+"""Lines per band, on average, past which rules are not a grid's (its rows wrap to a
+few lines at most)."""
+HEADER_LINES = 4
+"""Lines of a typeset table's header at most (between its first two rules)."""
 MAX_COLUMNS = 64
 """More columns than a page can set legibly: a grid of marks, read as text."""
 GUTTER = 0.4
@@ -147,8 +152,11 @@ about a fifth of it), and no word of any row crosses it."""
 def _columns(run: list[Row]) -> list[tuple[float, float]]:
     """Column spans: the x ranges covered by the words of every row, split at the gaps
     no row's word crosses. The spaces inside a cell do not line up from row to row;
-    the gaps between columns do, however narrow the table is set."""
-    words = [w for r in run for w in r.words]
+    the gaps between columns do, however narrow the table is set. Rows of one cell
+    (a section's title spanning the table, the rest of a wrapped cell) do not count
+    when rows of several are enough to say where the columns are."""
+    several = [r for r in run if len(r.cells) >= 2]
+    words = [w for r in (several if len(several) >= MIN_ROWS else run) for w in r.words]
     gutter = GUTTER * statistics.median(w.y1 - w.y0 for w in words)
     columns: list[list[float]] = []
     for word in sorted(words, key=lambda w: w.x0):
@@ -207,7 +215,11 @@ def _merge_wrapped(
     ordered = sorted(rules)
     bands = [bisect.bisect_left(ordered, row.middle) for row in run]
     per_band = Counter(bands)
-    grid_ruled = len(per_band) >= 3
+    # Rules between rows make a grid; a few rules around large groups of lines (a
+    # form's frame, boxes around parts of a statistical table) do not, and those
+    # groups' rows are found as an unruled table's are.
+    grid_ruled = len(per_band) >= 3 and len(run) <= GRID_LINES * len(per_band)
+    header_band = per_band[min(bands)] <= HEADER_LINES
     steps = [b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0]
     spacing = min(steps, default=0.0)
     counts = [sum(bool(c.text) for c in cells) for cells in grid]
@@ -225,7 +237,7 @@ def _merge_wrapped(
         filled = [n for n, c in enumerate(cells) if c.text]
         if rules and not same_band:
             continues = False
-        elif len(per_band) >= 2 and bands[i] == min(bands):
+        elif len(per_band) >= 2 and bands[i] == min(bands) and header_band:
             continues = True  # a typeset table's header, between its first two rules
         elif grid_ruled:
             continues = not even[bands[i]]  # a band of one row whose cells wrapped
