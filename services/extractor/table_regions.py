@@ -103,7 +103,8 @@ PROSE_BLOCK_WORDS = 30
 
 def without_prose(words: Sequence[Word], page_width: float) -> list[Word]:
     """The words outside paragraphs: blocks of several lines and many words as wide as
-    a column of text (a table cell is seldom all three)."""
+    a column of text (a table cell is seldom all three), whose lines are mostly one
+    piece (MuPDF puts a whole table in one block when its rows are set close)."""
     blocks: dict[int, list[Word]] = {}
     for word in words:
         blocks.setdefault(word.block, []).append(word)
@@ -113,8 +114,16 @@ def without_prose(words: Sequence[Word], page_width: float) -> list[Word]:
         if len(found) >= PROSE_BLOCK_WORDS
         and len({w.line for w in found}) >= PROSE_BLOCK_LINES
         and max(w.x1 for w in found) - min(w.x0 for w in found) > 0.3 * page_width
+        and not _gapped(found)
     }
     return [w for w in words if w.block not in prose]
+
+
+def _gapped(words: list[Word]) -> bool:
+    """Most of a block's visual rows have gaps wider than a word space: a table's rows
+    (MuPDF may make each cell a line of its own)."""
+    rows = rows_of(words)
+    return sum(len(r.cells) >= 2 for r in rows) > 0.5 * len(rows)
 
 
 def within(rows: list[Row], x0: float, x1: float) -> list[Row]:
