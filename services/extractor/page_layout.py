@@ -18,7 +18,7 @@ import structlog
 from services.extractor.budget import MAX_WORDS, Deadline, LayoutTooCostly
 from services.extractor.document import Block
 from services.extractor.table_regions import PROSE_BLOCK_LINES, PROSE_BLOCK_WORDS
-from services.extractor.tables import Rule, Table, Word, find_tables
+from services.extractor.tables import Post, Rule, Table, Word, find_tables
 
 log = structlog.get_logger()
 
@@ -257,9 +257,9 @@ def _tables(page: Any, layout: dict[str, Any], textpage: Any, deadline: Deadline
         return []
     # From the text page the layout came from: MuPDF does not read the page again.
     words = [Word(*w[:7]) for w in page.get_text("words", textpage=textpage)]
-    rules = _rules(page)
+    rules, posts = _rules(page)
     try:
-        return find_tables(words, page.rect.width, rules, gutter, deadline)
+        return find_tables(words, page.rect.width, rules, gutter, deadline, posts)
     except LayoutTooCostly:
         raise
     except Exception as exc:  # a layout the analysis did not foresee
@@ -324,18 +324,25 @@ def _prose(block: dict[str, Any], width: float) -> bool:
     return len(lines) >= PROSE_BLOCK_LINES and words >= PROSE_BLOCK_WORDS and x1 - x0 > 0.3 * width
 
 
-def _rules(page: Any) -> list[Rule]:
-    """Horizontal ruling lines (lines, and rectangles thin enough to be drawn as one)."""
-    found = []
+def _rules(page: Any) -> tuple[list[Rule], list[Post]]:
+    """Horizontal ruling lines and vertical ones (lines, and rectangles thin enough to
+    be drawn as one)."""
+    found, posts = [], []
     for drawing in page.get_drawings():
         for item in drawing["items"]:
             if item[0] == "l" and abs(item[1].y - item[2].y) < 1:
                 a, b = sorted((item[1].x, item[2].x))
                 found.append(Rule(item[1].y, a, b))
+            elif item[0] == "l" and abs(item[1].x - item[2].x) < 1:
+                a, b = sorted((item[1].y, item[2].y))
+                posts.append(Post(item[1].x, a, b))
             elif item[0] == "re" and item[1].height < 2 and item[1].width > 10:
                 box = item[1]
                 found.append(Rule((box.y0 + box.y1) / 2, box.x0, box.x1))
-    return found
+            elif item[0] == "re" and item[1].width < 2 and item[1].height > 4:
+                box = item[1]
+                posts.append(Post((box.x0 + box.x1) / 2, box.y0, box.y1))
+    return found, posts
 
 
 class _TableFinder:

@@ -9,6 +9,7 @@ rows of one cell between them (the wrapped lines of a cell) kept in it.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,29 @@ class Rule:
     y: float
     x0: float
     x1: float
+
+
+@dataclass(frozen=True)
+class Post:
+    """A vertical ruling line."""
+
+    x: float
+    y0: float
+    y1: float
+
+
+def drawn_grid(region: Sequence[Rule], posts: Sequence[Post]) -> bool:
+    """Whether vertical lines divide a ruled region into columns: a drawn grid, whose
+    cells may hold paragraphs. Their length inside it is at least three times its
+    height (a frame's two sides and a line between columns, or cells drawn apart)."""
+    top, bottom = region[0].y - 2, region[-1].y + 2
+    x0, x1 = min(r.x0 for r in region) - 2, max(r.x1 for r in region) + 2
+    inside = sum(
+        min(p.y1, bottom) - max(p.y0, top)
+        for p in posts
+        if x0 <= p.x <= x1 and p.y1 > top and p.y0 < bottom
+    )
+    return inside >= 3 * (bottom - top)
 
 
 MIN_ROWS = 2
@@ -272,3 +296,15 @@ def _prose_columns(row: Row, page_width: float) -> bool:
     wordy = sum(len(c.text.split()) >= PROSE_WORDS for c in row.cells)
     wide = sum(c.x1 - c.x0 > 0.3 * page_width for c in row.cells)
     return wordy >= 2 or (len(row.cells) == 2 and wide == 2)
+
+
+def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[float, float]]:
+    """A drawn grid's columns: the spans between its vertical lines (those a few
+    points apart are one), where words would run across a narrow gap."""
+    top, bottom = region[0].y - 2, region[-1].y + 2
+    x0, x1 = min(r.x0 for r in region) - 2, max(r.x1 for r in region) + 2
+    xs: list[float] = []
+    for x in sorted(p.x for p in posts if x0 <= p.x <= x1 and p.y1 > top and p.y0 < bottom):
+        if not xs or x - xs[-1] > 3:
+            xs.append(x)
+    return [(a, b) for a, b in itertools.pairwise(xs) if b - a > 4]

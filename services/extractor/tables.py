@@ -28,9 +28,12 @@ from services.extractor.budget import NO_DEADLINE, Deadline
 from services.extractor.table_regions import (
     MIN_ROWS,
     Cell,
+    Post,
     Row,
     Rule,
     Word,
+    drawn_grid,
+    post_columns,
     rows_of,
     ruled_regions,
     runs,
@@ -40,7 +43,7 @@ from services.extractor.table_regions import (
 )
 
 Rect = tuple[float, float, float, float]
-__all__ = ["Rule", "Table", "Word", "find_tables"]
+__all__ = ["Post", "Rule", "Table", "Word", "find_tables"]
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,16 @@ def find_tables(
     rules: Sequence[Rule] = (),
     gutter: float | None = None,
     deadline: Deadline = NO_DEADLINE,
+    posts: Sequence[Post] = (),
 ) -> list[Table]:
     """The tables among ``words``: regions ruled above and below (grids, and the
     three rules of a typeset table), then runs of aligned rows without rules.
     Paragraphs of running text are left out first: beside each other, the two
     columns of a page would otherwise line up like a table's. On a page of two
     columns (``gutter``: the x between them) each column's rows are read apart,
-    and a table cut in two by the gutter is joined again."""
+    and a table cut in two by the gutter is joined again. A region that vertical lines
+    (``posts``) divide into columns is a drawn grid: paragraphs inside it are its
+    cells' text, not running text."""
     rows = rows_of(without_prose(words, page_width))
     by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
     middles = [rows[i].middle for i in by_middle]
@@ -88,10 +94,24 @@ def find_tables(
         top, bottom = region[0].y - 1, region[-1].y + 1
         between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]
         inside = sorted(i for i in between if i not in used)
-        framed = within(
-            [rows[i] for i in inside], min(r.x0 for r in region), max(r.x1 for r in region)
-        )
-        table = _table(framed, [r.y for r in region])
+        x0, x1 = min(r.x0 for r in region), max(r.x1 for r in region)
+        grid = drawn_grid(region, posts)
+        if grid:  # every word inside, paragraphs included
+            framed = rows_of(
+                [w for w in words if top <= w.middle <= bottom and x0 - 2 <= w.x0 <= x1 + 2]
+            )
+        else:
+            framed = within([rows[i] for i in inside], x0, x1)
+        lines = [r.y for r in region]
+        if grid:  # its cells' own borders too: rows set apart in some columns only
+            lines = sorted(
+                {
+                    round(r.y)
+                    for r in rules
+                    if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2
+                }
+            )
+        table = _table(framed, lines, post_columns(region, posts) if grid else None)
         if table is not None:
             tables.append(table)
             used.update(inside)
@@ -167,16 +187,20 @@ def _columns(run: list[Row]) -> list[tuple[float, float]]:
     return [(a, b) for a, b in columns]
 
 
-def _table(run: list[Row], rules: list[float]) -> Table | None:
+def _table(
+    run: list[Row], rules: list[float], drawn: list[tuple[float, float]] | None = None
+) -> Table | None:
+    """The table of ``run``'s rows; ``drawn``: the columns of a drawn grid (its
+    vertical lines decide them, not the gaps between words)."""
     if len(run) < MIN_ROWS:
         return None
-    columns = _columns(run)
+    columns = drawn if drawn and len(drawn) >= 2 else _columns(run)
     if not 2 <= len(columns) <= MAX_COLUMNS:
         return None
-    grid = [_place(row, columns) for row in run]
-    if sum(sum(bool(c.text) for c in cells) >= 2 for cells in grid) < MIN_ROWS:
+    cells = [_place(row, columns) for row in run]
+    if sum(sum(bool(c.text) for c in row) >= 2 for row in cells) < MIN_ROWS:
         return None
-    merged = _merge_wrapped(run, grid, rules, columns)
+    merged = _merge_wrapped(run, cells, rules, columns, drawn is not None)
     if len(merged) < MIN_ROWS:
         return None
     bbox = (
@@ -201,7 +225,11 @@ def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
 
 
 def _merge_wrapped(
-    run: list[Row], grid: list[list[Cell]], rules: list[float], columns: list[tuple[float, float]]
+    run: list[Row],
+    grid: list[list[Cell]],
+    rules: list[float],
+    columns: list[tuple[float, float]],
+    drawn: bool = False,
 ) -> list[list[str]]:
     """Logical rows. Rules split the rows into bands, and a row never spans two. The
     band above the first inner rule is the header, one row. In a grid (rules between
@@ -218,7 +246,7 @@ def _merge_wrapped(
     # Rules between rows make a grid; a few rules around large groups of lines (a
     # form's frame, boxes around parts of a statistical table) do not, and those
     # groups' rows are found as an unruled table's are.
-    grid_ruled = len(per_band) >= 3 and len(run) <= GRID_LINES * len(per_band)
+    grid_ruled = len(per_band) >= 3 and (drawn or len(run) <= GRID_LINES * len(per_band))
     header_band = per_band[min(bands)] <= HEADER_LINES
     steps = [b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0]
     spacing = min(steps, default=0.0)

@@ -91,8 +91,7 @@ def _intact(rows: list[list[str]], i: int, lines: list[str]) -> bool:
     the row before's or after's (rows run together on one line are not intact)."""
     near = [rows[j] for j in (i - 1, i + 1) if 0 <= j < len(rows) and rows[j] != rows[i]]
     return any(
-        _holds(line, rows[i]) and not any(_holds(line, other) for other in near)
-        for line in lines
+        _holds(line, rows[i]) and not any(_holds(line, other) for other in near) for line in lines
     )
 
 
