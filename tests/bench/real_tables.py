@@ -31,7 +31,7 @@ _DIGIT = re.compile(r"\d")
 def comparable(text: str) -> str:
     """Text as rows are compared: case, spacing and leader dots do not count (a
     superscript set apart or glued to its word reads the same)."""
-    return _SPACE.sub("", _LEADERS.sub("", text.casefold()))
+    return _LEADERS.sub("", _SPACE.sub("", text.casefold()))
 
 
 def part(pdf: Path) -> str:
