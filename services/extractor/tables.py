@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -294,6 +295,13 @@ def _even(counts: list[int]) -> bool:
 
 def _wrapped(above: Cell, cell: Cell, column: tuple[float, float]) -> bool:
     """``cell`` continues the text ``above`` it: its first word would not have fitted
-    at the end of that line, inside the column (so the line was broken there)."""
+    at the end of that line, inside the column (so the line was broken there). A
+    number is never the rest of a cell, nor continued: right-aligned, it reaches its
+    column's edge without having wrapped."""
+    if _NUMBER.match(above.text) or _NUMBER.match(cell.text):
+        return False
     space = 0.25 * cell.lead / max(len(cell.text.split()[0]), 1) * 2
     return bool(above.text) and above.x1 + space + cell.lead > column[1] - 1
+
+
+_NUMBER = re.compile(r"^[-+\u2212\u2013(]?[$\u20ac\u00a3]?\d[\d.,\s]*%?\)?$")
