@@ -87,11 +87,17 @@ def _holds(line: str, row: list[str]) -> bool:
 
 
 def _intact(rows: list[list[str]], i: int, lines: list[str]) -> bool:
-    """Row ``i`` is on a line of its own: a line holds all its cells, and not all of
-    the row before's or after's (rows run together on one line are not intact)."""
+    """Row ``i`` is on a line of its own: a line holds all its cells, and not the row
+    before or after too (all its cells, in room for both: a subtotal row repeats the
+    figures of the row below it, and its label is part of that row's)."""
     near = [rows[j] for j in (i - 1, i + 1) if 0 <= j < len(rows) and rows[j] != rows[i]]
+    own = len("".join(rows[i]))
     return any(
-        _holds(line, rows[i]) and not any(_holds(line, other) for other in near) for line in lines
+        _holds(line, rows[i])
+        and not any(
+            _holds(line, other) and len(line) >= own + len("".join(other)) for other in near
+        )
+        for line in lines
     )
 
 
