@@ -296,9 +296,9 @@ def _even(counts: list[int]) -> bool:
 def _wrapped(above: Cell, cell: Cell, column: tuple[float, float]) -> bool:
     """``cell`` continues the text ``above`` it: its first word would not have fitted
     at the end of that line, inside the column (so the line was broken there). A
-    number is never the rest of a cell, nor continued: right-aligned, it reaches its
-    column's edge without having wrapped."""
-    if _NUMBER.match(above.text) or _NUMBER.match(cell.text):
+    number is never continued: right-aligned, it reaches its column's edge without
+    having wrapped."""
+    if _NUMBER.match(above.text):
         return False
     space = 0.25 * cell.lead / max(len(cell.text.split()[0]), 1) * 2
     return bool(above.text) and above.x1 + space + cell.lead > column[1] - 1
