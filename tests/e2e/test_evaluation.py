@@ -18,30 +18,9 @@ from tests.client import Client
 from tests.e2e.browser import open_page
 from tests.integration.cli import docmesh_here
 from tests.mesh import Mesh, running_mesh
+from tests.topics import QUESTIONS, TOPICS
 
 pytestmark = pytest.mark.e2e
-
-TOPICS = {
-    "bees": "Honeybee colonies overwinter by forming a tight cluster around the queen, and "
-    "the workers shiver their flight muscles to keep the centre of the cluster near thirty "
-    "five degrees while the outer layer of bees acts as insulation against the cold air.",
-    "volcano": "The eruption of the stratovolcano began with a column of ash that rose "
-    "eighteen kilometres into the stratosphere, and pyroclastic flows travelled down the "
-    "northern flank, burying the abandoned villages in the valley under hot pumice.",
-    "bread": "A sourdough starter is a stable culture of wild yeasts and lactic acid "
-    "bacteria, and the baker feeds it daily with flour and water so that the acids it "
-    "produces give the loaf its sour flavour, its open crumb and a crust that keeps.",
-    "tides": "Spring tides occur twice each lunar month when the sun, the moon and the "
-    "earth line up, so that the pulls of the sun and the moon add together and the range "
-    "between high water and low water along the coast becomes the largest of the month.",
-}
-QUESTIONS = {
-    "bees": "How do hives stay warm in the cold season?",
-    "volcano": "How high did the ash cloud go and what happened to the villages?",
-    "bread": "What makes a fermented loaf taste tangy?",
-    "tides": "Why are some sea level swings bigger than others?",
-}
-"""Paraphrases: the words of a question are not the words of its answer."""
 
 
 @pytest.fixture(scope="module")
