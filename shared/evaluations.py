@@ -7,7 +7,7 @@ another tenant's set or run is not found.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -34,26 +34,41 @@ class SetExists(Conflict):
         )
 
 
-async def check_documents(conn: Conn, tenant: str, questions: Sequence[Question]) -> None:
-    """Every document a question names is one of the tenant's; else ``Invalid`` naming
-    the first question that names another."""
-    named = {d for q in questions for d in q.documents}
+def canonical_id(text: str) -> str | None:
+    """A document id as the API writes it, or None for text that is no id."""
     try:
-        ids = [uuid.UUID(d) for d in named]
+        return str(uuid.UUID(text))
     except ValueError:
-        ids = []
-    found = await conn.fetch(
-        "SELECT id::text FROM documents WHERE id = ANY($1) AND tenant = $2", ids, tenant
+        return None
+
+
+async def tenants(conn: Conn, tenant: str, named: Iterable[str]) -> set[str]:
+    """Those of the ids ``named`` (canonical) that are of the tenant's documents."""
+    ids = {i for i in map(canonical_id, named) if i is not None}
+    rows = await conn.fetch(
+        "SELECT id::text FROM documents WHERE id = ANY($1::uuid[]) AND tenant = $2",
+        list(ids),
+        tenant,
     )
-    known = {r["id"] for r in found}
+    return {r["id"] for r in rows}
+
+
+async def check_documents(conn: Conn, tenant: str, questions: Sequence[Question]) -> list[Question]:
+    """The questions with their documents' ids written as the API writes them; every
+    one of the tenant's, else ``Invalid`` naming the first question that names another."""
+    known = await tenants(conn, tenant, (d for q in questions for d in q.documents))
+    checked = []
     for i, q in enumerate(questions):
-        unknown = [d for d in q.documents if d not in known]
+        ids = [canonical_id(d) or d for d in q.documents]
+        unknown = [d for d in ids if d not in known]
         if unknown:
             raise Invalid(
                 "unknown_document",
                 f"Question {i + 1} names {unknown[0]!r}, which is no document of the tenant.",
                 f"questions[{i}].documents",
             )
+        checked.append(msgspec.structs.replace(q, documents=ids))
+    return checked
 
 
 async def create_set(

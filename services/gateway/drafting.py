@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 import asyncpg
 import structlog
 
-from shared import indexes
+from shared import evaluations, indexes
 from shared.errors import Conflict, Invalid, Unavailable
 from shared.relevance import Question, holds_quote, normalized
 from shared.settings import Settings
@@ -59,14 +58,8 @@ async def _picked(
     pool: asyncpg.Pool, tenant: str, documents: list[str], count: int
 ) -> list[asyncpg.Record]:
     """``count`` chunks of the active version spread evenly through the documents."""
-    try:
-        ids = [uuid.UUID(d) for d in documents]
-    except ValueError:
-        ids = []
-    named = await pool.fetch(
-        "SELECT id FROM documents WHERE id = ANY($1::uuid[]) AND tenant = $2", ids, tenant
-    )
-    if len(named) < len(set(documents)):
+    ids = await evaluations.tenants(pool, tenant, documents)
+    if len(ids) < len({evaluations.canonical_id(d) or d for d in documents}):
         raise Invalid("unknown_document", "A document named is not one of the tenant's.",
                       "documents")  # fmt: skip
     version = await indexes.active(pool)
@@ -75,7 +68,7 @@ async def _picked(
         " JOIN chunks c ON c.document_id = coalesce(d.duplicate_of, d.id)"
         " WHERE d.id = ANY($1::uuid[]) AND c.index_version = $2 AND length(c.text) >= $3"
         " ORDER BY d.id, c.ordinal",
-        ids,
+        list(ids),
         version.version,
         MIN_CHARS,
     )

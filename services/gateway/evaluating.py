@@ -5,7 +5,6 @@ against the chunks that hold its answer (``shared.relevance``), and the run kept
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
 from shared import evaluations, indexes
 from shared.embeddings import Embeddings
 from shared.errors import Conflict, Unavailable
+from shared.evaluations import canonical_id
 from shared.indexes import IndexVersion
 from shared.relevance import Passage, Question, answering, normalized, score, summarize
 
@@ -91,12 +91,7 @@ async def _passages(
 ) -> dict[str, list[Passage]]:
     """The chunks of the documents the questions name, by the id named (a copy names
     the original's chunks it shares), their text normalized once for every question."""
-    named = []
-    for d in {d for q in questions for d in q.documents}:
-        try:
-            named.append(uuid.UUID(d))
-        except ValueError:
-            continue
+    named = [i for i in {canonical_id(d) for q in questions for d in q.documents} if i]
     rows = await conn.fetch(
         "SELECT c.id::text AS chunk_id, d.id::text AS document_id, c.page_start, c.page_end,"
         " c.text FROM documents d JOIN chunks c ON c.document_id = coalesce(d.duplicate_of, d.id)"

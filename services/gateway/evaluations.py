@@ -78,8 +78,10 @@ async def _checked_body(request: web.Request) -> EvaluationSetRequest:
         if q.quote is not None and not normalized(q.quote):
             raise ApiError(422, "invalid_field", "A quote must hold a word.",
                            f"questions[{i}].quote")  # fmt: skip
-    await evaluations.check_documents(request.app[POOL], tenant(request), body.questions)
-    return body
+    questions = await evaluations.check_documents(
+        request.app[POOL], tenant(request), body.questions
+    )
+    return msgspec.structs.replace(body, questions=questions)
 
 
 @routes.post("/api/v1/evaluation-sets")
