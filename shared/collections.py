@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, paged
 from shared.errors import Invalid
 
 VIEW = """id::text AS collection_id, name, description, created_at,
@@ -47,14 +47,14 @@ async def page(
     conn: Conn, tenant: str, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
     """The tenant's collections, oldest first, and how many it has."""
-    rows = await conn.fetch(
+    return await paged(
+        conn,
         f"SELECT {VIEW}, count(*) OVER () AS total FROM collections c WHERE tenant = $1"
         " ORDER BY created_at, id LIMIT $2 OFFSET $3",
         tenant,
         limit,
         offset,
     )
-    return list(rows), rows[0]["total"] if rows else 0
 
 
 async def get(conn: Conn, tenant: str, collection_id: str) -> asyncpg.Record | None:

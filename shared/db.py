@@ -63,6 +63,13 @@ async def open_pool(
         await pool.close()
 
 
+async def paged(conn: Conn, query: str, *args: object) -> tuple[list[asyncpg.Record], int]:
+    """The rows of a page ``query`` that selects ``count(*) OVER () AS total``, and that
+    total (what a list route answers as ``total``)."""
+    rows = await conn.fetch(query, *args)
+    return list(rows), rows[0]["total"] if rows else 0
+
+
 def _identifier(name: str) -> str:
     if not re.fullmatch(r"[a-z_]+", name):
         raise ValueError(f"not a text search configuration name: {name!r}")

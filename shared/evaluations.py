@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from shared.db import Conn
+from shared.db import Conn, paged
 from shared.errors import Conflict, Invalid
 from shared.relevance import Question, Score, Summary
 
@@ -130,14 +130,14 @@ async def page_sets(
     conn: Conn, tenant: str, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
     """The tenant's sets, oldest first, and how many it has."""
-    rows = await conn.fetch(
+    return await paged(
+        conn,
         f"SELECT {SET_VIEW}, count(*) OVER () AS total FROM evaluation_sets s"
         " WHERE s.tenant = $1 ORDER BY s.created_at, s.id LIMIT $2 OFFSET $3",
         tenant,
         limit,
         offset,
     )
-    return list(rows), rows[0]["total"] if rows else 0
 
 
 async def delete_set(conn: Conn, tenant: str, set_id: str) -> bool:
@@ -221,7 +221,8 @@ async def page_runs(
     conn: Conn, tenant: str, set_id: str | None, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
     """The tenant's runs (of one set, when given), newest first, without questions."""
-    rows = await conn.fetch(
+    return await paged(
+        conn,
         f"SELECT {RUN_VIEW}, count(*) OVER () AS total FROM evaluation_runs r"
         " JOIN evaluation_sets s ON s.id = r.set_id WHERE r.tenant = $1"
         " AND ($2::text IS NULL OR r.set_id::text = $2)"
@@ -231,7 +232,6 @@ async def page_runs(
         limit,
         offset,
     )
-    return list(rows), rows[0]["total"] if rows else 0
 
 
 async def side_by_side(conn: Conn, active: int, building: int | None) -> list[dict[str, Any]]:

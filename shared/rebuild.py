@@ -24,13 +24,15 @@ import asyncpg
 import structlog
 
 from shared import indexes, jobs
+from shared.db import Conn
+from shared.errors import Conflict
 from shared.events import DuplicatesChecked
 from shared.indexes import IndexVersion, building, lock_activation
 
 log = structlog.get_logger()
 
 CLEARED = ("passed", "overridden")
-"""Verdicts of the reindex guard that let a complete build switch (``shared.reindex``)."""
+"""Verdicts of the reindex guard that let a complete build switch."""
 
 
 def _event(row: asyncpg.Record, version: int) -> DuplicatesChecked:
@@ -168,3 +170,60 @@ def describe(v: IndexVersion) -> dict[str, object]:
         "embeddings_input_mode": v.embeddings_input_mode,
         "state": v.state,
     }
+
+
+# The reindex guard's verdict on a complete build (its margin is the build's, set when
+# it starts): ``pending`` until the gateway's guard (``services.gateway.guard``) has
+# run the evaluation sets on it, then ``passed`` (it switches), ``refused`` (held,
+# still building) or ``overridden`` (let through by an operator).
+
+
+async def awaiting(conn: Conn) -> tuple[IndexVersion, float] | None:
+    """The complete build waiting for the guard's verdict, with its margin."""
+    row = await conn.fetchrow(
+        "SELECT version, guard_margin FROM index_versions"
+        " WHERE state = 'building' AND guard_verdict = 'pending'"
+    )
+    if row is None:
+        return None
+    version = await indexes.get(conn, row["version"])
+    return None if version is None else (version, row["guard_margin"])
+
+
+async def judge(pool: asyncpg.Pool, version: int, passed: bool, note: str) -> bool:
+    """Record the verdict on the pending build ``version``; a pass switches to it now
+    (whether it did is returned). A verdict on a build no longer pending is dropped."""
+    async with pool.acquire() as conn, conn.transaction():
+        taken = await conn.execute(
+            "UPDATE index_versions SET guard_verdict = $2, guard_note = $3"
+            " WHERE version = $1 AND state = 'building' AND guard_verdict = 'pending'",
+            version,
+            "passed" if passed else "refused",
+            note,
+        )
+        if taken != "UPDATE 1":
+            return False
+        log.info("reindex_guard_verdict", index_version=version, passed=passed, note=note)
+        return passed and await try_activate(conn, version)
+
+
+async def let_through(pool: asyncpg.Pool) -> IndexVersion:
+    """Let the build the guard holds (refused, or not judged yet) switch anyway: now if
+    it is complete, else when it is. ``Conflict`` when no build is held."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE index_versions SET guard_verdict = 'overridden'"
+            " WHERE state = 'building' AND guard_verdict IN ('pending', 'refused')"
+            " RETURNING version"
+        )
+        if row is None:
+            raise Conflict(
+                "not_held",
+                "No build is held by the reindex guard: a build switches by itself once "
+                "complete (GET /api/v1/reindex shows where it stands).",
+            )
+        await try_activate(conn, row["version"])
+    log.warning("reindex_guard_overridden", index_version=row["version"])
+    version = await indexes.get(pool, row["version"])
+    assert version is not None
+    return version

@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from shared import evaluations, indexes, jobs, rebuild, reindex_guard
+from shared import evaluations, indexes, jobs, rebuild
 from shared.embeddings import Embeddings
 from shared.errors import Conflict, Invalid, Unavailable
 from shared.indexes import IndexVersion
@@ -110,8 +110,7 @@ async def start(
                 "reindex_running",
                 f"Index version {running.version} is being built; cancel it first.",
             )
-        version = await _reuse_or_create(conn, wanted)
-        await reindex_guard.set_margin(conn, version.version, guard)
+        version = await _reuse_or_create(conn, wanted, guard)
         added = await jobs.add_missing(conn, version.version)
     # Shielded: a client that hangs up must not cut the index build short.
     await asyncio.shield(_index_and_activate(pool, version))
@@ -126,7 +125,9 @@ async def _index_and_activate(pool: asyncpg.Pool, version: IndexVersion) -> None
             await rebuild.try_activate(conn, version.version)
 
 
-async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> IndexVersion:
+async def _reuse_or_create(
+    conn: asyncpg.Connection, wanted: IndexVersion, guard: float | None
+) -> IndexVersion:
     rows = await conn.fetch(
         "SELECT version FROM index_versions WHERE state = 'retired' ORDER BY version DESC"
     )
@@ -136,9 +137,10 @@ async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> In
         # is losing its rows, and is not built on.
         if kept is not None and kept.same_build(wanted):
             taken = await conn.execute(
-                "UPDATE index_versions SET state = 'building', note = NULL"
-                " WHERE version = $1 AND state = 'retired'",
+                "UPDATE index_versions SET state = 'building', note = NULL, guard_margin = $2,"
+                " guard_verdict = NULL, guard_note = NULL WHERE version = $1 AND state = 'retired'",
                 kept.version,
+                guard,
             )
             if taken == "UPDATE 1":
                 return await _get(conn, kept.version)
@@ -146,7 +148,8 @@ async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> In
     await conn.execute(
         "INSERT INTO index_versions (version, chunk_tokens, chunk_overlap_tokens,"
         " embeddings_model, embeddings_dimensions, embeddings_input_mode,"
-        " embeddings_send_dimensions, state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'building')",
+        " embeddings_send_dimensions, guard_margin, state)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'building')",
         number,
         wanted.chunk_tokens,
         wanted.chunk_overlap_tokens,
@@ -154,6 +157,7 @@ async def _reuse_or_create(conn: asyncpg.Connection, wanted: IndexVersion) -> In
         wanted.embeddings_dimensions,
         wanted.embeddings_input_mode,
         wanted.embeddings_send_dimensions,
+        guard,
     )
     return await _get(conn, number)
 
@@ -212,13 +216,9 @@ async def status(pool: asyncpg.Pool) -> dict[str, Any]:
         "SELECT version, note FROM index_versions WHERE note IS NOT NULL"
         " AND state IN ('cancelled', 'retired') ORDER BY retired_at DESC NULLS LAST LIMIT 1"
     )
-    building = None
-    if build is not None:
-        guard = await reindex_guard.describe(pool, build.version)
-        building = {**await _progress(pool, build), "guard": guard}
     return {
         "active": rebuild.describe(active),
-        "building": building,
+        "building": None if build is None else await _progress(pool, build),
         "last_failed": None if ended is None else {"index_version": ended[0], "note": ended[1]},
         "evaluations": await evaluations.side_by_side(
             pool, active.version, None if build is None else build.version
@@ -236,9 +236,9 @@ async def _progress(pool: asyncpg.Pool, build: IndexVersion) -> dict[str, Any]:
                coalesce(sum(di.embedded_count), 0) AS embedded,
                extract(epoch FROM now() - v.created_at) AS elapsed,
                (array_agg(di.error ORDER BY di.updated_at) FILTER (WHERE di.state = 'failed'))[1]
-                   AS first_error
+                   AS first_error, v.guard_margin, v.guard_verdict, v.guard_note
         FROM index_versions v LEFT JOIN document_indexes di ON di.index_version = v.version
-        WHERE v.version = $1 GROUP BY v.version, v.created_at
+        WHERE v.version = $1 GROUP BY v.version
         """,
         build.version,
     )
@@ -252,6 +252,18 @@ async def _progress(pool: asyncpg.Pool, build: IndexVersion) -> dict[str, Any]:
         "chunks_embedded": int(row["embedded"]),
         "eta_seconds": round(left / rate) if rate and left else (0 if not left else None),
         "error": row["first_error"],
+        "guard": _guard(row),
+    }
+
+
+def _guard(row: asyncpg.Record) -> dict[str, Any] | None:
+    """The reindex guard on a build, as the status shows it (None: none)."""
+    if row["guard_margin"] is None:
+        return None
+    return {
+        "margin": row["guard_margin"],
+        "verdict": row["guard_verdict"],
+        "note": row["guard_note"],
     }
 
 

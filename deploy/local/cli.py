@@ -21,7 +21,7 @@ from deploy.local.mesh import request_scale, up
 from deploy.local.parser import parser
 from deploy.local.secrets import write_env
 from deploy.local.target import find_target
-from shared import archive, archive_export, archive_read, erasure, reindex, reindex_guard
+from shared import archive, archive_export, archive_read, erasure, rebuild, reindex
 from shared.archive_import import import_archive
 from shared.db import Pool, migrate, open_pool
 from shared.dlq import list_dead, purge_dead, retry_dead
@@ -171,7 +171,7 @@ async def _reindex(settings: Settings, args: argparse.Namespace) -> object:
             elif args.action == "cancel":
                 await reindex.cancel(pool)
             elif args.action == "activate":
-                await reindex_guard.let_through(pool)
+                await rebuild.let_through(pool)
         except Refused as exc:
             raise SystemExit(exc.message) from exc
         return await reindex.status(pool)

@@ -3,7 +3,6 @@ score a set against an index version (recall@k, MRR, nDCG@k), kept for compariso
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import asyncpg
@@ -30,7 +29,7 @@ from services.gateway.openapi import PAGING, operation
 from services.gateway.request_bodies import decode_body
 from services.gateway.state import POOL, SETTINGS, THROTTLE
 from shared import evaluations
-from shared.relevance import Summary, normalized
+from shared.relevance import normalized
 
 routes = web.RouteTableDef()
 SET = "/api/v1/evaluation-sets/{set_id}"
@@ -57,15 +56,17 @@ def set_view(row: asyncpg.Record) -> EvaluationSetDetail:
     return EvaluationSetDetail(**base, questions=evaluations.questions_of(row))
 
 
+_results = msgspec.json.Decoder(list[QuestionResult])
+
+
 def run_view(row: asyncpg.Record) -> Evaluation:
     """A run row as the API shows it (per question when the row has them)."""
-    per_question = None
-    if (kept := row.get("questions")) is not None:
-        per_question = msgspec.convert(json.loads(kept), list[QuestionResult])
+    kept = row.get("questions")
+    per_question = None if kept is None else _results.decode(kept)
     return Evaluation(
         row["evaluation_id"], row["set_id"], row["set_name"], row["index_version"], row["k"],
         row["origin"], _when(row, "created_at"),
-        msgspec.json.decode(row["summary"], type=Summary), per_question,
+        evaluations.summary_of(row), per_question,
     )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """The reindex guard's judge, run beside the gateway's routes: a complete build waiting
 for its verdict is run against every evaluation set, as is the active version, then
-switched to or held (``shared.reindex_guard``). One gateway judges at a time (an
+switched to or held (``shared.rebuild``). One gateway judges at a time (an
 advisory lock); a round that fails (the embeddings service down) is tried again."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aiohttp import web
 
 from services.gateway import evaluating
 from services.gateway.state import POOL
-from shared import evaluations, indexes, reindex_guard
+from shared import evaluations, indexes, rebuild
 from shared.indexes import IndexVersion
 from shared.relevance import worse
 
@@ -42,10 +42,10 @@ async def judge_waiting(app: web.Application) -> None:
         if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", LOCK):
             return
         try:
-            waiting = await reindex_guard.awaiting(conn)
+            waiting = await rebuild.awaiting(conn)
             if waiting is not None:
                 passed, note = await _verdict(app, conn, *waiting)
-                await reindex_guard.judge(app[POOL], waiting[0].version, passed, note)
+                await rebuild.judge(app[POOL], waiting[0].version, passed, note)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", LOCK)
 

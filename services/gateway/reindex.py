@@ -13,7 +13,7 @@ from services.gateway.http import json_response
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import decode_body
 from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, STREAMS
-from shared import reindex, reindex_guard
+from shared import rebuild, reindex
 from shared.reindex import CHUNK_TOKENS, DIMENSIONS, OVERLAP_TOKENS
 from shared.service_layer import builds
 
@@ -196,5 +196,5 @@ async def rollback(request: web.Request) -> web.Response:
     access="admin",
 )
 async def activate(request: web.Request) -> web.Response:
-    await reindex_guard.let_through(request.app[POOL])
+    await rebuild.let_through(request.app[POOL])
     return json_response(await reindex.status(request.app[POOL]))

@@ -5,7 +5,7 @@ runs: two public-domain novels typeset as PDFs of 450-510 pages
 documents (``tests.topics``), on index versions of several chunk sizes built one
 after another on one mesh. Recall@3 and MRR per part and version.
 
-python -m tests.bench.passages [CHUNK/OVERLAP ...]   (default: 400/60 200/40 600/90)
+python -m tests.bench.passages [CHUNK/OVERLAP ...]   (default: 400/60 200/40 128/32)
 """
 
 from __future__ import annotations
@@ -121,4 +121,4 @@ async def main(variants: list[tuple[int, int]]) -> None:
 
 if __name__ == "__main__":
     asked = [tuple(int(x) for x in v.split("/")) for v in sys.argv[1:]]
-    asyncio.run(main(asked or [(400, 60), (200, 40), (600, 90)]))  # type: ignore[arg-type]
+    asyncio.run(main(asked or [(400, 60), (200, 40), (128, 32)]))  # type: ignore[arg-type]
