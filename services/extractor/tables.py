@@ -220,7 +220,8 @@ def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
     starts = [a for a, _ in columns]
     for word in row.words:
         cell = cells[max(bisect.bisect_right(starts, word.x0) - 1, 0)]
-        cell.lead = cell.lead or word.x1 - word.x0
+        if not cell.text:
+            cell.x0, cell.lead = word.x0, word.x1 - word.x0
         cell.text, cell.x1 = f"{cell.text} {word.text}".strip(), max(cell.x1, word.x1)
     return cells
 
@@ -294,14 +295,15 @@ def _even(counts: list[int]) -> bool:
 
 
 def _wrapped(above: Cell, cell: Cell, column: tuple[float, float]) -> bool:
-    """``cell`` continues the text ``above`` it: its first word would not have fitted
-    at the end of that line, inside the column (so the line was broken there). A
-    number is never continued: right-aligned, it reaches its column's edge without
-    having wrapped."""
+    """``cell`` continues the text ``above`` it: that line with the first word added
+    would have been wider than the column (so the line was broken there). Widths, not
+    right edges: a short cell centred under a wider header reaches past the header's
+    middle without having wrapped. A number is never continued: right-aligned, it
+    reaches its column's edge without having wrapped."""
     if _NUMBER.match(above.text):
         return False
     space = 0.25 * cell.lead / max(len(cell.text.split()[0]), 1) * 2
-    return bool(above.text) and above.x1 + space + cell.lead > column[1] - 1
+    return bool(above.text) and above.x1 - above.x0 + space + cell.lead > column[1] - column[0] - 1
 
 
 _NUMBER = re.compile(r"^[-+\u2212\u2013(]?[$\u20ac\u00a3]?\d[\d.,\s]*%?\)?$")

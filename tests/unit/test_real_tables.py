@@ -15,6 +15,7 @@ from tests.bench.real_tables import FOLDER, score
         "district_health",  # section titles span the table; boxes frame column groups
         "background_lines_1",  # a drawn grid: vertical lines divide its columns
         "12s0324",  # bold figures set apart ("11,062. 6"), leader dots
+        "stream_inner_outer_columns",  # short cells centred under wider headers
     ],
 )
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
