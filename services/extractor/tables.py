@@ -33,6 +33,7 @@ from services.extractor.table_regions import (
     Row,
     Rule,
     Word,
+    apart,
     drawn_grid,
     post_columns,
     rows_of,
@@ -90,7 +91,7 @@ def find_tables(
     by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
     middles = [rows[i].middle for i in by_middle]
     tables, used = [], set()
-    for region in ruled_regions(rules):
+    for region in (part for stack in ruled_regions(rules) for part in apart(stack, posts, middles)):
         deadline.check()
         top, bottom = region[0].y - 1, region[-1].y + 1
         between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]

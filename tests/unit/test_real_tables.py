@@ -16,6 +16,7 @@ from tests.bench.real_tables import FOLDER, score
         "background_lines_1",  # a drawn grid: vertical lines divide its columns
         "12s0324",  # bold figures set apart ("11,062. 6"), leader dots
         "stream_inner_outer_columns",  # short cells centred under wider headers
+        "twotables_1",  # two drawn grids of one width, one above the other
     ],
 )
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
