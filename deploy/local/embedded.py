@@ -9,10 +9,12 @@ so none collides with servers already running on the machine.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,12 +143,17 @@ def postgres(state: Path, port: int, password: str, host: str = "127.0.0.1") -> 
         )
 
         user = "embedded_postgres"
-        ensure_user_exists(user)
+        # Meshes started at once on a new machine would each run useradd: one at a
+        # time, or one finds the user but not yet its group.
+        with (Path(tempfile.gettempdir()) / "docmesh-useradd.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entry = ensure_user_exists(user)
+        assert entry is not None
         ensure_prefix_permissions(data)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-        shutil.chown(data, user, user)
+        os.chown(data, entry.pw_uid, entry.pw_gid)
     data.chmod(0o700)
     if not (data / "PG_VERSION").exists():
         _initdb(data, password, user)
