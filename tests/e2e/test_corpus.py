@@ -3,6 +3,7 @@ the queues are drained, and search finds each question's document in the corpus.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -194,10 +195,15 @@ async def check_cluster_streams(mesh: Mesh) -> None:
 
 async def check_corpus(client: Client) -> None:
     names = sorted(p.name for p in CORPUS.iterdir() if p.suffix in {".pdf", ".doc", ".docx"})
-    jobs = {}
-    for name in names:  # one by one, so which copy is the original is fixed
-        jobs[name] = await client.upload(CORPUS / name)
-        await client.wait(jobs[name]["document_id"])
+    # The same content as DOC and as DOCX: the DOCX goes in a second wave, once the DOC
+    # is done, so which copy is the original is fixed; each wave's files go at once.
+    twins = {n for n in names if any(m < n and Path(m).stem == Path(n).stem for m in names)}
+    jobs: dict[str, dict[str, Any]] = {}
+    for wave in ([n for n in names if n not in twins], sorted(twins)):
+        started = await asyncio.gather(*(client.upload(CORPUS / n) for n in wave))
+        jobs.update(zip(wave, started, strict=True))
+        for name in wave:
+            await client.wait(jobs[name]["document_id"])
     finals = {}
     for name, job in jobs.items():
         seen = await client.wait(job["document_id"])
