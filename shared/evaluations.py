@@ -20,7 +20,7 @@ from shared.relevance import Question, Score, Summary
 SET_VIEW = """s.id::text AS set_id, s.name, s.k, s.created_at, s.updated_at,
     jsonb_array_length(s.questions) AS question_count"""
 RUN_VIEW = """r.id::text AS evaluation_id, r.set_id::text, s.name AS set_name, r.index_version,
-    r.k, r.origin, r.created_at, r.summary::text"""
+    r.k, r.origin, r.reranker, r.created_at, r.summary::text"""
 
 _questions = msgspec.json.Encoder()
 _questions_of = msgspec.json.Decoder(list[Question])
@@ -175,6 +175,8 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     summary: Summary
     questions: list[dict[str, Any]]
     """Per question: its text, its ``Score`` and the chunk ids found first."""
+    reranker: str | None = None
+    """The reranker that ordered the results; None: the fused order."""
 
 
 def question_result(q: Question, score: Score, found: list[str]) -> dict[str, Any]:
@@ -187,8 +189,8 @@ async def add_run(conn: Conn, run: RunRecord) -> asyncpg.Record:
     run_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO evaluation_runs (id, set_id, tenant, index_version, k, origin, recall,"
-        " mrr, ndcg, summary, questions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-        " $10::jsonb, $11::jsonb)",
+        " mrr, ndcg, summary, questions, reranker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+        " $9, $10::jsonb, $11::jsonb, $12)",
         run_id,
         run.set_id,
         run.tenant,
@@ -200,6 +202,7 @@ async def add_run(conn: Conn, run: RunRecord) -> asyncpg.Record:
         run.summary.ndcg,
         msgspec.json.encode(run.summary).decode(),
         msgspec.json.encode(run.questions).decode(),
+        run.reranker,
     )
     row = await get_run(conn, run.tenant, str(run_id))
     assert row is not None

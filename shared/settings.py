@@ -111,6 +111,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     search_candidates: int = 50
     """Candidates taken from each of the vector and full-text searches before fusion."""
 
+    # Reranking (any endpoint of Cohere's or Text Embeddings Inference's contract; off)
+    rerank_url: str | None = None
+    """URL of a rerank endpoint (``https://api.cohere.com/v2/rerank``, or TEI's
+    ``http://host/rerank``); empty: results keep the fused order."""
+    rerank_api: Literal["cohere", "tei"] = "cohere"
+    """The endpoint's contract: Cohere's (``documents``, answered with ``results``; Jina,
+    Infinity and vLLM serve it too) or Text Embeddings Inference's (``texts``)."""
+    rerank_model: str = ""
+    """Model named in each request (Cohere's contract needs one; TEI serves one)."""
+    rerank_api_key: str = ""
+    """Bearer token of the rerank endpoint; empty sends none."""
+    rerank_candidates: int = 20
+    """Fused results the reranker reorders; a search's ``top_k`` come from them."""
+    rerank_timeout_s: float = 10.0
+    """Past this, a search keeps the fused order rather than wait."""
+
     # Gateway
     gateway_host: str = "127.0.0.1"
     """Address the gateway listens on."""

@@ -37,11 +37,13 @@ from services.gateway.errors import ApiError
 from services.gateway.feed import ProgressFeed
 from services.gateway.hardening import json_bodies, same_origin_writes, security_headers
 from services.gateway.http import allowed_origin
+from services.gateway.reranking import open_reranker
 from services.gateway.state import (
     EMBEDDINGS,
     FEED,
     POOL,
     REDIS,
+    RERANKER,
     SETTINGS,
     STATUS_READER,
     STORE,
@@ -141,8 +143,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         open_redis(settings) as redis,
         open_store(settings) as store,
         open_embeddings(settings) as embeddings,
+        open_reranker(settings) as reranker,
     ):
         app[POOL], app[REDIS], app[STORE], app[EMBEDDINGS] = pool, redis, store, embeddings
+        app[RERANKER] = reranker
         app[STREAMS] = Streams(redis, settings.stream_prefix)
         app[THROTTLE] = Throttle(settings, app[STREAMS])
         app[FEED] = ProgressFeed(app[STREAMS])

@@ -73,6 +73,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "embeddings_refused": (422, "The embeddings API refused the model or dimensions asked."),
     "embeddings_unavailable": (503, "The embeddings service did not answer; retry shortly."),
     "chat_unavailable": (503, "The chat API that drafts questions did not answer."),
+    "reranker_unavailable": (503, "The reranker did not answer; an evaluation is not kept."),
     "queue_unavailable": (503, "The processing queue is unavailable; retry shortly."),
     "internal_error": (500, "The server failed; `error_id` finds the log line."),
 }

@@ -13,8 +13,8 @@ import asyncpg
 import openai
 from aiohttp import web
 
-from services.gateway.retrieval import Query, hybrid
-from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
+from services.gateway.retrieval import Query, ranked
+from services.gateway.state import EMBEDDINGS, POOL, RERANKER, SETTINGS
 from shared import evaluations, indexes
 from shared.embeddings import Embeddings
 from shared.errors import Conflict, Unavailable
@@ -43,22 +43,30 @@ async def version_to_run(pool: asyncpg.Pool, wanted: int | None) -> IndexVersion
 
 async def run(
     app: web.Application, set_row: asyncpg.Record, tenant: str, version: IndexVersion, k: int,
-    origin: str,
+    origin: str, rerank: bool = True,
 ) -> asyncpg.Record:  # fmt: skip
-    """Score ``set_row``'s questions on ``version`` at ``k``; the kept run's row."""
+    """Score ``set_row``'s questions on ``version`` at ``k`` (ordered by the configured
+    reranker unless ``rerank`` is false); the kept run's row."""
     questions = evaluations.questions_of(set_row)
     vectors = await _vectors(app[EMBEDDINGS], [q.question for q in questions], version)
     settings = app[SETTINGS]
+    reranker = app[RERANKER] if rerank else None
     results = []
     async with app[POOL].acquire() as conn:
         passages = await _passages(conn, tenant, version.version, questions)
-        for q, vector in zip(questions, vectors, strict=True):
-            query = Query(
-                vector=vector, text=q.question, top_k=k, tenant=tenant,
-                candidates=max(settings.search_candidates, k), language=settings.search_language,
-            )  # fmt: skip
-            found = [str(row["id"]) for row in await hybrid(conn, version, query)]
-            results.append((q, score(found, answering(q, passages), k), found))
+    for q, vector in zip(questions, vectors, strict=True):
+        query = Query(
+            vector=vector, text=q.question, top_k=k, tenant=tenant,
+            candidates=max(settings.search_candidates, k), language=settings.search_language,
+        )  # fmt: skip
+        rows, reranked = await ranked(app[POOL], version, query, reranker)
+        if reranked is False:  # a run is ordered one way throughout, or not kept
+            raise Unavailable(
+                "reranker_unavailable",
+                "The reranker did not answer; run again, or with rerank false.",
+            )
+        found = [str(row["id"]) for row in rows]
+        results.append((q, score(found, answering(q, passages), k), found))
     record = evaluations.RunRecord(
         set_id=set_row["set_id"],
         tenant=tenant,
@@ -67,6 +75,7 @@ async def run(
         origin=origin,
         summary=summarize([s for _, s, _ in results]),
         questions=[evaluations.question_result(q, s, f) for q, s, f in results],
+        reranker=reranker.model if reranker else None,
     )
     return await evaluations.add_run(app[POOL], record)
 

@@ -41,6 +41,9 @@ class EvaluationRequest(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
     k: K | None = None
     """The set's own k by default."""
+    rerank: bool = True
+    """Order the results with the configured reranker (``DOCMESH_RERANK_URL``), as a
+    search does; false keeps the fused order, to measure what the reranker gains."""
 
 
 class EvaluationSet(msgspec.Struct, forbid_unknown_fields=True):
@@ -90,6 +93,8 @@ class Evaluation(msgspec.Struct, forbid_unknown_fields=True):
     summary: Summary
     questions: list[QuestionResult] | None = None
     """Left out of lists."""
+    reranker: str | None = None
+    """The reranker that ordered the results (its model); null: the fused order."""
 
 
 class EvaluationPage(msgspec.Struct, forbid_unknown_fields=True):

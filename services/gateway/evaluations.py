@@ -66,7 +66,7 @@ def run_view(row: asyncpg.Record) -> Evaluation:
     return Evaluation(
         row["evaluation_id"], row["set_id"], row["set_name"], row["index_version"], row["k"],
         row["origin"], _when(row, "created_at"),
-        evaluations.summary_of(row), per_question,
+        evaluations.summary_of(row), per_question, row["reranker"],
     )  # fmt: skip
 
 
@@ -162,7 +162,9 @@ async def run(request: web.Request) -> web.Response:
         raise ApiError(404, "evaluation_set_not_found", f"No evaluation set {body.set!r}.", "set")
     version = await evaluating.version_to_run(request.app[POOL], body.index_version)
     k = body.k or found["k"]
-    row = await evaluating.run(request.app, found, tenant(request), version, k, "api")
+    row = await evaluating.run(
+        request.app, found, tenant(request), version, k, "api", rerank=body.rerank
+    )
     return json_response(run_view(row), status=201)
 
 

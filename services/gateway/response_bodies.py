@@ -348,6 +348,9 @@ class SearchResponse(msgspec.Struct):
     results: list[SearchResult]
     index_version: int = 1
     """The index version that answered: every result comes from it."""
+    reranked: bool | msgspec.UnsetType = msgspec.UNSET
+    """With a reranker configured: whether it ordered the results (false: it failed or
+    was slow, and the fused order was kept). Absent without one."""
 
 
 class Webhook(msgspec.Struct):

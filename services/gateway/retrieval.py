@@ -15,7 +15,8 @@ from aiohttp import web
 
 from services.gateway import metadata
 from services.gateway.errors import ApiError
-from services.gateway.state import EMBEDDINGS, POOL, SETTINGS
+from services.gateway.reranking import Reranker
+from services.gateway.state import EMBEDDINGS, POOL, RERANKER, SETTINGS
 from shared import collections, indexes
 from shared.embeddings import Embeddings
 from shared.stages import Status
@@ -132,6 +133,23 @@ async def hybrid(conn: asyncpg.Connection, version: indexes.IndexVersion, q: Que
     return rows
 
 
+async def ranked(
+    pool: asyncpg.Pool, version: indexes.IndexVersion, q: Query, reranker: Reranker | None
+) -> tuple[list[Any], bool | None]:
+    """``hybrid``'s rows, reordered by ``reranker`` when one is set: it reorders the first
+    ``rerank_candidates`` fused rows and the ``top_k`` best come from them. With it,
+    whether it gave an order (else the fused one is kept); None without one. The
+    connection goes back to the pool before the reranker is asked."""
+    wide = q if reranker is None else msgspec.structs.replace(
+        q, top_k=max(q.top_k, reranker.candidates)
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        rows = await hybrid(conn, version, wide)
+    if reranker is None:
+        return rows, None
+    return await reranker.reorder(q.text, rows, q.top_k)
+
+
 async def find(app: web.Application, q: Query) -> list[Any]:
     """``q`` (its ``vector`` left None) over the active index version: what the routes of
     other tools' APIs (Dify, OpenAI) call, with the REST route's ranking."""
@@ -141,8 +159,8 @@ async def find(app: web.Application, q: Query) -> list[Any]:
         q, vector=vector, candidates=max(app[SETTINGS].search_candidates, q.top_k),
         language=app[SETTINGS].search_language,
     )  # fmt: skip
-    async with app[POOL].acquire() as conn:
-        return await hybrid(conn, version, query)
+    rows, _ = await ranked(app[POOL], version, query, app[RERANKER])
+    return rows
 
 
 async def vector_of(embeddings: Embeddings, text: str, version: indexes.IndexVersion) -> Any:

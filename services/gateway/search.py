@@ -16,8 +16,8 @@ from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
 from services.gateway.response_bodies import Box, Location, SearchResponse, SearchResult
-from services.gateway.retrieval import SEARCH_FILTER_FROM, Query, hybrid, vector_of
-from services.gateway.state import EMBEDDINGS, POOL, SETTINGS, THROTTLE
+from services.gateway.retrieval import SEARCH_FILTER_FROM, Query, ranked, vector_of
+from services.gateway.state import EMBEDDINGS, POOL, RERANKER, SETTINGS, THROTTLE
 from shared import collections, indexes
 from shared.settings import Settings
 
@@ -53,9 +53,10 @@ async def search(request: web.Request) -> web.Response:
     version = await indexes.active(request.app[POOL])
     vector = await vector_of(request.app[EMBEDDINGS], body.query, version)
     query = _query(body, document_ids, vector, request.app[SETTINGS], tenant(request))
-    async with request.app[POOL].acquire() as conn:
-        rows = await hybrid(conn, version, query)
+    rows, reranked = await ranked(request.app[POOL], version, query, request.app[RERANKER])
     found = SearchResponse([_result(row) for row in rows], version.version)
+    if reranked is not None:
+        found.reranked = reranked
     return web.Response(body=msgspec.json.encode(found), content_type="application/json")
 
 

@@ -16,6 +16,7 @@ from shared.streams import Streams
 if TYPE_CHECKING:  # the gateway's own parts, typed without importing them here: every
     # route imports this module, and they would make every route depend on them all.
     from services.gateway.feed import ProgressFeed  # noqa: F401
+    from services.gateway.reranking import Reranker  # noqa: F401
     from services.gateway.status_reader import StatusReader  # noqa: F401
     from services.gateway.stream_tokens import StreamTokens  # noqa: F401
     from services.gateway.throttle import Throttle  # noqa: F401
@@ -30,3 +31,4 @@ STATUS_READER = web.AppKey["StatusReader"]("status_reader")
 THROTTLE = web.AppKey["Throttle"]("throttle")
 FEED = web.AppKey["ProgressFeed"]("feed")
 STREAM_TOKENS = web.AppKey["StreamTokens"]("stream_tokens")
+RERANKER = web.AppKey["Reranker | None"]("reranker")
