@@ -44,14 +44,15 @@ def run(args: argparse.Namespace, url: str) -> None:
     key = os.environ.get("DOCMESH_API_KEY") or None
     with DocmeshClient(url, key, timeout=900) as client:
         try:
-            found = client.evaluate(name, questions, args.k, args.index_version)
+            found = client.evaluate(name, questions, args.k, args.index_version, args.rerank)
         except DocmeshError as exc:
             raise SystemExit(f"docmesh eval: {exc.code}: {exc.message}") from None
     s, k = found["summary"], found["k"]
     print(
         f"{name} on index version {found['index_version']}: recall@{k} {s['recall']:.3f}, "
         f"MRR {s['mrr']:.3f}, nDCG@{k} {s['ndcg']:.3f} ({s['questions']} questions, "
-        f"{s['unanswerable']} whose answer the version lacks)",
+        f"{s['unanswerable']} whose answer the version lacks; "
+        f"{found.get('reranker') or 'fused order'})",
         file=sys.stderr,
     )
     if not args.details:

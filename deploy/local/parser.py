@@ -171,6 +171,12 @@ def _evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     cmd.add_argument("--index-version", type=int, help="default: the active version")
     cmd.add_argument("--details", action="store_true", help="print every question's result")
+    cmd.add_argument(
+        "--no-rerank",
+        dest="rerank",
+        action="store_false",
+        help="keep the fused order even when the gateway has a reranker (to measure its gain)",
+    )
 
 
 def parser(services: Sequence[str], workers: Sequence[str]) -> argparse.ArgumentParser:

@@ -82,8 +82,9 @@ def _kept(page: dict[str, Any], name: str) -> tuple[str, int] | None:
     return next(((s["set_id"], s["k"]) for s in page["items"] if s["name"] == name), None)
 
 
-def _run_body(name: str, index_version: int | None) -> dict[str, Any]:
-    return {"set": name} | ({} if index_version is None else {"index_version": index_version})
+def _run_body(name: str, index_version: int | None, rerank: bool) -> dict[str, Any]:
+    version = {} if index_version is None else {"index_version": index_version}
+    return {"set": name, "rerank": rerank} | version
 
 
 def _checked(response: httpx.Response) -> Any:
@@ -151,18 +152,20 @@ class DocmeshClient:
 
     def evaluate(
         self, name: str, questions: list[dict[str, Any]], k: int | None = None,
-        index_version: int | None = None,
+        index_version: int | None = None, rerank: bool = True,
     ) -> dict[str, Any]:  # fmt: skip
         """Save ``questions`` as the evaluation set ``name`` (replacing the questions of
         one of that name; ``k`` None keeps its k, else 5) and run it on
-        ``index_version`` (the active one by default): the run."""
+        ``index_version`` (the active one by default), ordered by the gateway's
+        reranker when it has one and ``rerank`` is true: the run."""
         kept = _kept(self._call("GET", "/evaluation-sets?limit=500"), name)
         if kept is None:
             self._call("POST", "/evaluation-sets", _set_body(name, questions, k))
         else:
             body = _set_body(name, questions, kept[1] if k is None else k)
             self._call("PUT", f"/evaluation-sets/{kept[0]}", body)
-        return dict(self._call("POST", "/evaluations", _run_body(name, index_version)))
+        body = _run_body(name, index_version, rerank)
+        return dict(self._call("POST", "/evaluations", body))
 
     def close(self) -> None:
         self._http.close()
@@ -220,7 +223,7 @@ class AsyncDocmeshClient:
 
     async def evaluate(
         self, name: str, questions: list[dict[str, Any]], k: int | None = None,
-        index_version: int | None = None,
+        index_version: int | None = None, rerank: bool = True,
     ) -> dict[str, Any]:  # fmt: skip
         """As ``DocmeshClient.evaluate``."""
         kept = _kept(await self._call("GET", "/evaluation-sets?limit=500"), name)
@@ -229,7 +232,8 @@ class AsyncDocmeshClient:
         else:
             body = _set_body(name, questions, kept[1] if k is None else k)
             await self._call("PUT", f"/evaluation-sets/{kept[0]}", body)
-        return dict(await self._call("POST", "/evaluations", _run_body(name, index_version)))
+        body = _run_body(name, index_version, rerank)
+        return dict(await self._call("POST", "/evaluations", body))
 
     async def aclose(self) -> None:
         if self._own:

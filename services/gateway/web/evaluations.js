@@ -10,7 +10,8 @@ const firstRank = (q) => (q.ranks.length ? String(q.ranks[0]) : "not found");
 function heading(run) {
   const when = new Date(run.created_at).toLocaleString();
   return el("th", { scope: "col", "data-version": String(run.index_version) },
-    `Version ${run.index_version}`, el("br"), el("span", { class: "detail" }, `${when} · ${run.origin}`));
+    `Version ${run.index_version}`, el("br"), el("span", { class: "detail" },
+      `${when} · ${run.origin}${run.reranker ? ` · reranked by ${run.reranker}` : ""}`));
 }
 
 function measureRows(runs) {
