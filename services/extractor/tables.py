@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.extractor.budget import NO_DEADLINE, Deadline
+from services.extractor.row_spans import fill_spans
 from services.extractor.table_regions import (
     MIN_ROWS,
     Cell,
@@ -104,16 +105,14 @@ def find_tables(
             )
         else:
             framed = within([rows[i] for i in inside], x0, x1)
-        lines = [r.y for r in region]
+        lines, segments = [r.y for r in region], []
         if grid:  # its cells' own borders too: rows set apart in some columns only
-            lines = sorted(
-                {
-                    round(r.y)
-                    for r in rules
-                    if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2
-                }
-            )
-        table = _table(framed, lines, post_columns(region, posts) if grid else None)
+            segments = [
+                r for r in rules if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2
+            ]
+            lines = sorted({round(r.y) for r in segments})
+        columns = post_columns(region, posts) if grid else None
+        table = _table(framed, lines, columns, segments)
         if table is not None:
             tables.append(table)
             used.update(inside)
@@ -190,10 +189,14 @@ def _columns(run: list[Row]) -> list[tuple[float, float]]:
 
 
 def _table(
-    run: list[Row], rules: list[float], drawn: list[tuple[float, float]] | None = None
+    run: list[Row],
+    rules: list[float],
+    drawn: list[tuple[float, float]] | None = None,
+    segments: Sequence[Rule] = (),
 ) -> Table | None:
     """The table of ``run``'s rows; ``drawn``: the columns of a drawn grid (its
-    vertical lines decide them, not the gaps between words)."""
+    vertical lines decide them, not the gaps between words), ``segments`` its rules
+    with their ends (one stopping short of a column makes a cell span rows)."""
     if len(run) < MIN_ROWS:
         return None
     columns = drawn if drawn and len(drawn) >= 2 else _columns(run)
@@ -202,9 +205,11 @@ def _table(
     cells = [_place(row, columns) for row in run]
     if sum(sum(bool(c.text) for c in row) >= 2 for row in cells) < MIN_ROWS:
         return None
-    merged = _merge_wrapped(run, cells, rules, columns, drawn is not None)
+    merged, bands = _merge_wrapped(run, cells, rules, columns, drawn is not None)
     if len(merged) < MIN_ROWS:
         return None
+    if drawn and segments:
+        merged = fill_spans(merged, bands, sorted(rules), segments, columns)
     bbox = (
         min(c.x0 for r in run for c in r.cells),
         run[0].y0,
@@ -233,16 +238,16 @@ def _merge_wrapped(
     rules: list[float],
     columns: list[tuple[float, float]],
     drawn: bool = False,
-) -> list[list[str]]:
-    """Logical rows. Rules split the rows into bands, and a row never spans two. The
-    band above the first inner rule is the header, one row. In a grid (rules between
-    rows) a band is one row when its lines fill different numbers of cells (cells
-    that wrapped), and several when they all fill as many (groups of rows); elsewhere
-    (no rules, or only a frame above and below) a line at line spacing continues a
-    row that lacks cells, or fills fewer cells than a row, when in each column the
-    row already has its text is the rest of that cell's (the cell above ran to its
-    column's edge): top-aligned cells that wrap, and cells centred beside a taller
-    one, make one row."""
+) -> tuple[list[list[str]], list[int]]:
+    """Logical rows, and the band of each one's first line. Rules split the rows into
+    bands, and a row never spans two. The band above the first inner rule is the
+    header, one row. In a grid (rules between rows) a band is one row when its lines
+    fill different numbers of cells (cells that wrapped), and several when they all
+    fill as many (groups of rows); elsewhere (no rules, or only a frame above and
+    below) a line at line spacing continues a row that lacks cells, or fills fewer
+    cells than a row, when in each column the row already has its text is the rest of
+    that cell's (the cell above ran to its column's edge): top-aligned cells that
+    wrap, and cells centred beside a taller one, make one row."""
     ordered = sorted(rules)
     bands = [bisect.bisect_left(ordered, row.middle) for row in run]
     per_band = Counter(bands)
@@ -262,6 +267,7 @@ def _merge_wrapped(
         in_band.setdefault(band, []).append(count)
     even = {b: _even(found) for b, found in in_band.items()}
     out: list[list[str]] = [[c.text for c in grid[0]]]
+    firsts = [bands[0]]
     above = grid[0]
     for i in range(1, len(run)):
         cells, same_band = grid[i], bands[i] == bands[i - 1]
@@ -285,8 +291,10 @@ def _merge_wrapped(
             above = [b if b.text else a for a, b in zip(above, cells, strict=True)]
         else:
             out.append([c.text for c in cells])
+            firsts.append(bands[i])
             above = cells
-    return [r for r in out if any(r)]
+    kept = [n for n, r in enumerate(out) if any(r)]
+    return [out[n] for n in kept], [firsts[n] for n in kept]
 
 
 def _even(counts: list[int]) -> bool:

@@ -5,12 +5,19 @@ runs: two public-domain novels typeset as PDFs of 450-510 pages
 documents (``tests.topics``), on index versions of several chunk sizes built one
 after another on one mesh. Recall@3 and MRR per part and version.
 
-python -m tests.bench.passages [CHUNK/OVERLAP ...]   (default: 400/60 200/40 128/32)
+With ``--rerank`` the mesh's gateway has a reranker (``tests.rerankers``: e5's own
+cosine, the only model here; a cross-encoder is what a deployment would name), and
+each set is run with it and without it on each version.
+
+python -m tests.bench.passages [--rerank] [CHUNK/OVERLAP ...]
+(default: 400/60 200/40 128/32)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import sys
 import tempfile
@@ -21,7 +28,9 @@ import aiohttp
 
 from tests.bench.long_books import BOOKS, FOLDER, make_book
 from tests.client import Client
+from tests.http_server import serving
 from tests.mesh import running_mesh
+from tests.rerankers import in_process, reranker
 from tests.topics import MORE_QUESTIONS, MORE_TOPICS, QUESTIONS, TOPICS
 
 K = 3
@@ -70,9 +79,11 @@ async def _switched(client: Client, chunk: int, overlap: int) -> int:
 
 
 async def measure(
-    client: Client, folder: Path, variants: list[tuple[int, int]]
+    client: Client, folder: Path, variants: list[tuple[int, int]], rerank: bool = False
 ) -> list[dict[str, Any]]:
-    """Each set's recall@3 and MRR on a version of each chunk size and overlap."""
+    """Each set's recall@3 and MRR on a version of each chunk size and overlap (and with
+    the gateway's reranker, when ``rerank``)."""
+    orders = (False, True) if rerank else (False,)
     ids = await _uploaded(client, folder)
     for name, asked in questions(ids).items():
         status, made = await client.call(
@@ -83,42 +94,53 @@ async def measure(
     for chunk, overlap in variants:
         version = await _switched(client, chunk, overlap)
         row: dict[str, Any] = {"chunk_tokens": chunk, "overlap": overlap, "index_version": version}
-        for name in ("long tuning", "long held-out", "short"):
-            status, run = await client.call("POST", "/evaluations", json={"set": name})
+        for name, rerank in itertools.product(("long tuning", "long held-out", "short"), orders):
+            body = {"set": name, "rerank": rerank}
+            status, run = await client.call("POST", "/evaluations", json=body)
             assert status == 201, run
             s = run["summary"]
             missed = [q["question"] for q in run["questions"] if not q["ranks"]]
-            row[name] = {"recall": s["recall"], "mrr": s["mrr"], "questions": s["questions"],
-                         "missed": missed}  # fmt: skip
+            row[name + (", reranked" if rerank else "")] = {
+                "recall": s["recall"], "mrr": s["mrr"], "questions": s["questions"],
+                "missed": missed,
+            }  # fmt: skip
         found.append(row)
     return found
 
 
 def rows(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The report's lines."""
-    return [
-        (
-            f"passages, chunks {r['chunk_tokens']}/{r['overlap']}: recall@{K} / MRR",
-            "; ".join(
-                f"{name} {r[name]['recall']:.3f} / {r[name]['mrr']:.3f} ({r[name]['questions']})"
-                for name in ("long tuning", "long held-out", "short")
-            ),
-        )
-        for r in found
-    ]
+    lines = []
+    for r in found:
+        for order in ("", ", reranked"):
+            names = [n + order for n in ("long tuning", "long held-out", "short") if n + order in r]
+            if names:
+                lines.append((
+                    f"passages, chunks {r['chunk_tokens']}/{r['overlap']}{order}: recall@{K} / MRR",
+                    "; ".join(f"{n} {r[n]['recall']:.3f} / {r[n]['mrr']:.3f} ({r[n]['questions']})"
+                              for n in names),
+                ))  # fmt: skip
+    return lines
 
 
-async def main(variants: list[tuple[int, int]]) -> None:
+async def main(variants: list[tuple[int, int]], rerank: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="docmesh-passages-") as tmp:
         folder = Path(tmp)
-        with running_mesh(folder / "state") as mesh:
-            async with aiohttp.ClientSession() as session:
-                found = await measure(Client(session, mesh.url), folder, variants)
+        async with contextlib.AsyncExitStack() as stack:
+            settings = {}
+            if rerank:
+                url = await stack.enter_async_context(serving(reranker(in_process())))
+                settings["DOCMESH_RERANK_URL"] = f"{url}/v1/rerank"
+                settings["DOCMESH_RERANK_TIMEOUT_S"] = "120"  # e5 on the same two cores
+            mesh = stack.enter_context(running_mesh(folder / "state", settings))
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            found = await measure(Client(session, mesh.url), folder, variants, rerank)
     for name, value in rows(found):
         print(f"{name}: {value}")
     print(json.dumps(found, indent=1))
 
 
 if __name__ == "__main__":
-    asked = [tuple(int(x) for x in v.split("/")) for v in sys.argv[1:]]
-    asyncio.run(main(asked or [(400, 60), (200, 40), (128, 32)]))  # type: ignore[arg-type]
+    asked = [tuple(int(x) for x in v.split("/")) for v in sys.argv[1:] if "/" in v]
+    variants = asked or [(400, 60), (200, 40), (128, 32)]
+    asyncio.run(main(variants, "--rerank" in sys.argv))  # type: ignore[arg-type]

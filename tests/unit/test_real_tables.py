@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.extractor.row_spans import fill_spans
+from services.extractor.table_regions import Rule
 from tests.bench.real_tables import FOLDER, score
 
 
@@ -22,3 +24,18 @@ from tests.bench.real_tables import FOLDER, score
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
     found = score(FOLDER / f"{name}.pdf", layout=True)
     assert found.intact >= found.rows - 1 and found.found == found.cells, found
+
+
+def test_a_cell_spanning_rows_is_carried_by_each_row_of_its_span() -> None:
+    # A grid of three columns over four bands: the rules at 20 and 30 stop short of the
+    # first column (x 0-50), so its cell spans the three body rows; its text sits in the
+    # middle row. The last column is ruled throughout.
+    columns = [(0.0, 50.0), (50.0, 100.0), (100.0, 150.0)]
+    ys = [10.0, 20.0, 30.0, 40.0]
+    rules = [Rule(10, 0, 150), Rule(20, 50, 150), Rule(30, 50, 150), Rule(40, 0, 150)]
+    rows = [["Group", "Name", "Total"], ["", "a", "1"], ["West", "b", "2"], ["", "c", "3"]]
+    filled = fill_spans(rows, [0, 1, 2, 3], ys, rules, columns)
+    assert filled == [["Group", "Name", "Total"], ["West", "a", "1"], ["West", "b", "2"],
+                      ["West", "c", "3"]]  # fmt: skip
+    # Rows of one band (no rule between them) are a group, not a span: nothing moves.
+    assert fill_spans(rows, [0, 1, 1, 1], ys, rules, columns) == rows
