@@ -48,7 +48,7 @@ async def test_fuzzing_the_api_finds_no_server_error(settings: Settings, tmp_pat
             "run",
             f"{base}/api/v1/openapi.json",
             "--checks=not_a_server_error,response_schema_conformance",
-            "--max-examples=100",
+            "--max-examples=60",
             "--workers=1",
             "--request-timeout=20",
             "--seed=1",
