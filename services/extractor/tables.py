@@ -260,12 +260,7 @@ def _merge_wrapped(
     spacing = min(steps, default=0.0)
     counts = [sum(bool(c.text) for c in cells) for cells in grid]
     full = max(counts)
-    # A band whose lines all fill about as many cells is several rows (rules between
-    # groups of rows); one whose later lines fill fewer cells is one wrapped row.
-    in_band: dict[int, list[int]] = {}
-    for count, band in zip(counts, bands, strict=True):
-        in_band.setdefault(band, []).append(count)
-    even = {b: _even(found) for b, found in in_band.items()}
+    even = _even_bands(counts, bands)
     out: list[list[str]] = [[c.text for c in grid[0]]]
     firsts = [bands[0]]
     above = grid[0]
@@ -295,6 +290,16 @@ def _merge_wrapped(
             above = cells
     kept = [n for n, r in enumerate(out) if any(r)]
     return [out[n] for n in kept], [firsts[n] for n in kept]
+
+
+def _even_bands(counts: list[int], bands: list[int]) -> dict[int, bool]:
+    """Per band, whether it is several rows: a band whose lines all fill about as many
+    cells is (rules between groups of rows); one whose later lines fill fewer cells is
+    one wrapped row."""
+    in_band: dict[int, list[int]] = {}
+    for count, band in zip(counts, bands, strict=True):
+        in_band.setdefault(band, []).append(count)
+    return {b: _even(found) for b, found in in_band.items()}
 
 
 def _even(counts: list[int]) -> bool:
