@@ -3,10 +3,10 @@
 A PDF has no tables, only words placed on the page; text extraction reads a
 table one cell per line, so no line says which value belongs to which row.
 ``table_regions`` finds where the tables are (rows framed by rules, or runs of
-rows of several cells); here their columns are found and their rows built.
-Visual rows that continue a cell of the row above
-(a wrapped cell: fewer cells, no rule or extra space between) are merged into
-it, so that each logical row comes out as one Markdown line.
+rows of several cells); here their columns are found and each line's words put in
+its cells, and ``table_rows`` makes the logical rows (a wrapped cell's lines one
+row, a cell spanning rows in each of them), so that each comes out as one Markdown
+line.
 
 PyMuPDF's ``find_tables`` was measured against this on the same pages: it
 costs 50-140 ms a page (10-20 times the text itself) and finds only ruled
@@ -18,15 +18,11 @@ where a row ends.
 from __future__ import annotations
 
 import bisect
-import itertools
-import re
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.extractor.budget import NO_DEADLINE, Deadline
-from services.extractor.row_spans import fill_spans
 from services.extractor.table_regions import (
     MIN_ROWS,
     Cell,
@@ -44,6 +40,7 @@ from services.extractor.table_regions import (
     within,
     without_prose,
 )
+from services.extractor.table_rows import fill_spans, merge_wrapped
 
 Rect = tuple[float, float, float, float]
 __all__ = ["Post", "Rule", "Table", "Word", "find_tables"]
@@ -158,11 +155,6 @@ def _same_rows(a: Table, b: Table) -> bool:
     )
 
 
-GRID_LINES = 4
-"""Lines per band, on average, past which rules are not a grid's (its rows wrap to a
-few lines at most)."""
-HEADER_LINES = 4
-"""Lines of a typeset table's header at most (between its first two rules)."""
 MAX_COLUMNS = 64
 """More columns than a page can set legibly: a grid of marks, read as text."""
 GUTTER = 0.4
@@ -205,7 +197,7 @@ def _table(
     cells = [_place(row, columns) for row in run]
     if sum(sum(bool(c.text) for c in row) >= 2 for row in cells) < MIN_ROWS:
         return None
-    merged, bands = _merge_wrapped(run, cells, rules, columns, drawn is not None)
+    merged, bands = merge_wrapped(run, cells, rules, columns, drawn is not None)
     if len(merged) < MIN_ROWS:
         return None
     if drawn and segments:
@@ -230,94 +222,3 @@ def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
             cell.x0, cell.lead = word.x0, word.x1 - word.x0
         cell.text, cell.x1 = f"{cell.text} {word.text}".strip(), max(cell.x1, word.x1)
     return cells
-
-
-def _merge_wrapped(
-    run: list[Row],
-    grid: list[list[Cell]],
-    rules: list[float],
-    columns: list[tuple[float, float]],
-    drawn: bool = False,
-) -> tuple[list[list[str]], list[int]]:
-    """Logical rows, and the band of each one's first line. Rules split the rows into
-    bands, and a row never spans two. The band above the first inner rule is the
-    header, one row. In a grid (rules between rows) a band is one row when its lines
-    fill different numbers of cells (cells that wrapped), and several when they all
-    fill as many (groups of rows); elsewhere (no rules, or only a frame above and
-    below) a line at line spacing continues a row that lacks cells, or fills fewer
-    cells than a row, when in each column the row already has its text is the rest of
-    that cell's (the cell above ran to its column's edge): top-aligned cells that
-    wrap, and cells centred beside a taller one, make one row."""
-    ordered = sorted(rules)
-    bands = [bisect.bisect_left(ordered, row.middle) for row in run]
-    per_band = Counter(bands)
-    # Rules between rows make a grid; a few rules around large groups of lines (a
-    # form's frame, boxes around parts of a statistical table) do not, and those
-    # groups' rows are found as an unruled table's are.
-    grid_ruled = len(per_band) >= 3 and (drawn or len(run) <= GRID_LINES * len(per_band))
-    header_band = per_band[min(bands)] <= HEADER_LINES
-    steps = [b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0]
-    spacing = min(steps, default=0.0)
-    counts = [sum(bool(c.text) for c in cells) for cells in grid]
-    full = max(counts)
-    even = _even_bands(counts, bands)
-    out: list[list[str]] = [[c.text for c in grid[0]]]
-    firsts = [bands[0]]
-    above = grid[0]
-    for i in range(1, len(run)):
-        cells, same_band = grid[i], bands[i] == bands[i - 1]
-        filled = [n for n, c in enumerate(cells) if c.text]
-        if rules and not same_band:
-            continues = False
-        elif len(per_band) >= 2 and bands[i] == min(bands) and header_band:
-            continues = True  # a typeset table's header, between its first two rules
-        elif grid_ruled:
-            continues = not even[bands[i]]  # a band of one row whose cells wrapped
-        else:
-            close = run[i].y0 - run[i - 1].y0 <= spacing * 1.15
-            # The row so far lacks cells (its first lines are a taller cell's, the
-            # others set in its middle), or this line fills fewer cells than a row;
-            # and in every column the row has, this line is the rest of its text.
-            open_row = sum(bool(c) for c in out[-1]) < full or len(filled) < full
-            wraps = all(_wrapped(above[n], cells[n], columns[n]) for n in filled if out[-1][n])
-            continues = close and open_row and wraps
-        if continues:
-            out[-1] = [f"{a} {b.text}".strip() for a, b in zip(out[-1], cells, strict=True)]
-            above = [b if b.text else a for a, b in zip(above, cells, strict=True)]
-        else:
-            out.append([c.text for c in cells])
-            firsts.append(bands[i])
-            above = cells
-    kept = [n for n, r in enumerate(out) if any(r)]
-    return [out[n] for n in kept], [firsts[n] for n in kept]
-
-
-def _even_bands(counts: list[int], bands: list[int]) -> dict[int, bool]:
-    """Per band, whether it is several rows: a band whose lines all fill about as many
-    cells is (rules between groups of rows); one whose later lines fill fewer cells is
-    one wrapped row."""
-    in_band: dict[int, list[int]] = {}
-    for count, band in zip(counts, bands, strict=True):
-        in_band.setdefault(band, []).append(count)
-    return {b: _even(found) for b, found in in_band.items()}
-
-
-def _even(counts: list[int]) -> bool:
-    """Lines that all fill nearly as many cells as the fullest (a label spanning a group
-    of rows leaves a cell or so empty): rows of their own, not wrapped lines."""
-    return min(counts) >= 0.75 * max(counts)
-
-
-def _wrapped(above: Cell, cell: Cell, column: tuple[float, float]) -> bool:
-    """``cell`` continues the text ``above`` it: that line with the first word added
-    would have been wider than the column (so the line was broken there). Widths, not
-    right edges: a short cell centred under a wider header reaches past the header's
-    middle without having wrapped. A number is never continued: right-aligned, it
-    reaches its column's edge without having wrapped."""
-    if _NUMBER.match(above.text):
-        return False
-    space = 0.25 * cell.lead / max(len(cell.text.split()[0]), 1) * 2
-    return bool(above.text) and above.x1 - above.x0 + space + cell.lead > column[1] - column[0] - 1
-
-
-_NUMBER = re.compile(r"^[-+\u2212\u2013(]?[$\u20ac\u00a3]?\d[\d.,\s]*%?\)?$")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.extractor.row_spans import fill_spans
 from services.extractor.table_regions import Rule
+from services.extractor.table_rows import fill_spans
 from tests.bench.real_tables import FOLDER, score
 
 
