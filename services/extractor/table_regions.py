@@ -337,3 +337,31 @@ def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[fl
         if not xs or x - xs[-1] > 3:
             xs.append(x)
     return [(a, b) for a, b in itertools.pairwise(xs) if b - a > 4]
+
+
+STUB_WIDTH = 200
+"""How far left of a grid's frame its row labels may start, in points."""
+
+
+def stub(
+    loose: Sequence[Word], inside: Sequence[Word], posts: Sequence[Post], x0: float
+) -> list[Word]:
+    """A drawn grid's row labels set left of its frame (``x0``), outside its lines: the
+    words (``loose``: not prose) on the baselines of its own words (``inside``), with
+    no vertical line between them and the frame (not another grid's cells), labelling
+    two rows at least."""
+    baselines = sorted(w.y1 for w in inside)
+    if not baselines:
+        return []
+    top, bottom = baselines[0] - 2, baselines[-1] + 2
+
+    def labels(w: Word) -> bool:
+        i = bisect.bisect_left(baselines, w.y1 - 2)
+        return (
+            x0 - STUB_WIDTH <= w.x0 and w.x1 <= x0 + 1 and top <= w.y1 <= bottom
+            and i < len(baselines) and baselines[i] <= w.y1 + 2
+            and not any(w.x1 < p.x < x0 - 2 and p.y0 <= w.middle <= p.y1 for p in posts)
+        )  # fmt: skip
+
+    found = [w for w in loose if labels(w)]
+    return found if len({round(w.y1) for w in found}) >= 2 else []

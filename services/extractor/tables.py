@@ -37,6 +37,7 @@ from services.extractor.table_regions import (
     ruled_regions,
     runs,
     split_at,
+    stub,
     within,
     without_prose,
 )
@@ -85,7 +86,8 @@ def find_tables(
     and a table cut in two by the gutter is joined again. A region that vertical lines
     (``posts``) divide into columns is a drawn grid: paragraphs inside it are its
     cells' text, not running text."""
-    rows = rows_of(without_prose(words, page_width))
+    loose = without_prose(words, page_width)
+    rows = rows_of(loose)
     by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
     middles = [rows[i].middle for i in by_middle]
     tables, used = [], set()
@@ -95,21 +97,10 @@ def find_tables(
         between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]
         inside = sorted(i for i in between if i not in used)
         x0, x1 = min(r.x0 for r in region), max(r.x1 for r in region)
-        grid = drawn_grid(region, posts)
-        if grid:  # every word inside, paragraphs included
-            framed = rows_of(
-                [w for w in words if top <= w.middle <= bottom and x0 - 2 <= w.x0 <= x1 + 2]
-            )
+        if drawn_grid(region, posts):
+            table = _grid(region, words, loose, rules, posts)
         else:
-            framed = within([rows[i] for i in inside], x0, x1)
-        lines, segments = [r.y for r in region], []
-        if grid:  # its cells' own borders too: rows set apart in some columns only
-            segments = [
-                r for r in rules if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2
-            ]
-            lines = sorted({round(r.y) for r in segments})
-        columns = post_columns(region, posts) if grid else None
-        table = _table(framed, lines, columns, segments)
+            table = _table(within([rows[i] for i in inside], x0, x1), [r.y for r in region])
         if table is not None:
             tables.append(table)
             used.update(inside)
@@ -120,6 +111,29 @@ def find_tables(
         found = [*_paired(found[0], found[1]), found[2]]
     tables += [t for group in found for t in group]
     return sorted(tables, key=lambda t: t.bbox[1])
+
+
+def _grid(
+    region: list[Rule],
+    words: Sequence[Word],
+    loose: Sequence[Word],
+    rules: Sequence[Rule],
+    posts: Sequence[Post],
+) -> Table | None:
+    """A drawn grid's table: every word inside it, paragraphs included, and its row
+    labels when they are set left of its frame (``stub``; ``loose``: the page's words
+    that are not prose). Its vertical lines make its columns, and all its rules, a
+    cell's own borders included, its rows (rows set apart in some columns only)."""
+    top, bottom = region[0].y - 1, region[-1].y + 1
+    x0, x1 = min(r.x0 for r in region), max(r.x1 for r in region)
+    inside = [w for w in words if top <= w.middle <= bottom and x0 - 2 <= w.x0 <= x1 + 2]
+    labels = stub(loose, inside, posts, x0)
+    columns = post_columns(region, posts)
+    if labels:
+        columns = [(min(w.x0 for w in labels), x0), *columns]
+    segments = [r for r in rules if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2]
+    lines = sorted({float(round(r.y)) for r in segments})
+    return _table(rows_of([*inside, *labels]), lines, columns, segments)
 
 
 def _unruled(rows: list[Row], page_width: float, deadline: Deadline) -> list[Table]:

@@ -128,3 +128,22 @@ def test_cells_centred_beside_a_taller_cell_stay_in_its_row(tmp_path: Path) -> N
     writer.end_page()
     writer.close()
     assert row_integrity(chunk_texts(read(tmp_path / "centred.pdf")), rows) == (1.0, 1.0)
+
+
+def test_row_labels_set_left_of_a_drawn_grid_stay_in_their_rows(tmp_path: Path) -> None:
+    rows = [["Town", "Voters", "Turnout", "Share"], ["Alcona", "963", "439", "46%"]]
+    rows += [["Curtis", "1026", "349", "34%"], ["Millen", "353", "139", "39%"]]
+    doc = pymupdf.open()
+    page = doc.new_page()
+    left, right, xs = 150.0, 390.0, [150.0, 230.0, 310.0, 390.0]
+    for n, row in enumerate(rows):
+        y = 100 + 20 * n
+        page.draw_line((left, y), (right, y))
+        page.insert_text((72, y + 14), row[0])  # the label, outside the frame
+        for x, value in zip(xs, row[1:], strict=False):
+            page.insert_text((x + 6, y + 14), value)
+    page.draw_line((left, 100 + 20 * len(rows)), (right, 100 + 20 * len(rows)))
+    for x in xs:
+        page.draw_line((x, 100), (x, 100 + 20 * len(rows)))
+    doc.save(tmp_path / "stub.pdf")
+    assert row_integrity(chunk_texts(read(tmp_path / "stub.pdf")), rows) == (1.0, 1.0)
