@@ -35,9 +35,14 @@ def comparable(text: str) -> str:
 
 
 def part(pdf: Path) -> str:
-    """Sorted by name, the files alternate: even positions tune, odd ones are held out."""
-    names = sorted(p.stem for p in FOLDER.glob("*.pdf"))
+    """Sorted by name, each source's files alternate: even positions tune, odd ones are
+    held out (files of tabula-java's tests are named ``tabula_*``, camelot's are not)."""
+    names = sorted(p.stem for p in FOLDER.glob("*.pdf") if _source(p) == _source(pdf))
     return "tuning" if names.index(pdf.stem) % 2 == 0 else "held-out"
+
+
+def _source(pdf: Path) -> str:
+    return "tabula" if pdf.stem.startswith("tabula_") else "camelot"
 
 
 def truth(pdf: Path) -> list[list[str]]:
