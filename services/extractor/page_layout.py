@@ -328,8 +328,9 @@ def _rules(page: Any) -> tuple[list[Rule], list[Post]]:
     """Horizontal ruling lines and vertical ones (lines, and rectangles thin enough to
     be drawn as one)."""
     found, posts = [], []
+    turn = page.rotation_matrix  # drawings come unturned; the text is read as shown
     for drawing in page.get_drawings():
-        for item in drawing["items"]:
+        for item in _turned(drawing["items"], turn) if page.rotation else drawing["items"]:
             if item[0] == "l" and abs(item[1].y - item[2].y) < 1:
                 a, b = sorted((item[1].x, item[2].x))
                 found.append(Rule(item[1].y, a, b))
@@ -343,6 +344,19 @@ def _rules(page: Any) -> tuple[list[Rule], list[Post]]:
                 box = item[1]
                 posts.append(Post((box.x0 + box.x1) / 2, box.y0, box.y1))
     return found, posts
+
+
+def _turned(items: list[Any], turn: Any) -> list[Any]:
+    """Drawing items (lines, rectangles) turned as the page is shown."""
+    out = []
+    for item in items:
+        if item[0] == "l":
+            out.append(("l", item[1] * turn, item[2] * turn))
+        elif item[0] == "re":
+            out.append(("re", (item[1] * turn).normalize(), *item[2:]))
+        else:
+            out.append(item)
+    return out
 
 
 class _TableFinder:

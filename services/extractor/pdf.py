@@ -104,7 +104,10 @@ def _page_blocks(
     read = page_blocks if full_layout else plain_blocks
     try:
         started = cpu_now()
-        textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
+        # In the page as it is shown: a page turned by /Rotate (a landscape table on a
+        # portrait sheet) would otherwise read as lines running down the page.
+        shown = page.rotation_matrix
+        textpage = page.get_textpage(clip=page.rect, flags=pymupdf.TEXTFLAGS_TEXT, matrix=shown)
         layout = page.get_text("dict", textpage=textpage)
         blocks = read(page, layout, types, textpage, cpu_now() - started)
         if ocr and needs_ocr(page, bool(blocks)):

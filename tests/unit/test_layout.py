@@ -147,3 +147,20 @@ def test_row_labels_set_left_of_a_drawn_grid_stay_in_their_rows(tmp_path: Path) 
         page.draw_line((x, 100), (x, 100 + 20 * len(rows)))
     doc.save(tmp_path / "stub.pdf")
     assert row_integrity(chunk_texts(read(tmp_path / "stub.pdf")), rows) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("turn", [90, 270])
+def test_a_table_on_a_page_turned_by_its_rotation_is_read_as_shown(
+    layouts: dict[str, Layout], tmp_path: Path, turn: int
+) -> None:
+    # A landscape page stored the way scanners and report tools store one: a portrait
+    # sheet whose content is drawn turned, and /Rotate turning it back for the reader.
+    lay = layouts["table-grid-0"]
+    source = pymupdf.open(lay.path)
+    doc = pymupdf.open()
+    width, height = source[0].rect.width, source[0].rect.height
+    page = doc.new_page(width=height, height=width)
+    page.show_pdf_page(page.rect, source, 0, rotate=turn)
+    page.set_rotation(turn)
+    doc.save(tmp_path / "turned.pdf")
+    assert row_integrity(chunk_texts(read(tmp_path / "turned.pdf")), lay.rows) == (1.0, 1.0)
