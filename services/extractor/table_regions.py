@@ -299,32 +299,21 @@ def _prose_columns(row: Row, page_width: float) -> bool:
     return wordy >= 2 or (len(row.cells) == 2 and wide == 2)
 
 
-def apart(region: list[Rule], posts: Sequence[Post], middles: Sequence[float]) -> list[list[Rule]]:
-    """A drawn grid's stack of rules cut where the space from one rule to the next holds
-    no line of text (``middles``: the rows', sorted) and no vertical line crosses it:
-    two grids of the same width one above the other are two tables (their columns
-    differ). A stack no vertical line crosses is kept."""
+def apart(region: list[Rule], posts: Sequence[Post]) -> list[list[Rule]]:
+    """A drawn grid's stack of rules cut where no vertical line reaches into the space
+    from one rule to the next: two grids of the same width one above the other are two
+    tables (their columns differ), and a page's footer rule is not the last of a grid
+    above it. A stack no vertical line reaches is kept (a typeset table's rules)."""
     x0, x1 = min(r.x0 for r in region) - 2, max(r.x1 for r in region) + 2
-    near = sorted((p.y0, p.y1) for p in posts if x0 <= p.x <= x1)
+    near = [p for p in posts if x0 <= p.x <= x1]
     parts = [[region[0]]]
     for above, below in itertools.pairwise(region):
-        empty = bisect.bisect_left(middles, above.y) == bisect.bisect_right(middles, below.y)
-        if not near or not empty or _covered(near, above.y + 2, below.y - 2):
+        reached = any(p.y0 < below.y - 2 and p.y1 > above.y + 2 for p in near)
+        if reached or not near:
             parts[-1].append(below)
         else:
             parts.append([below])
     return [part for part in parts if len(part) >= 2]
-
-
-def _covered(spans: list[tuple[float, float]], top: float, bottom: float) -> bool:
-    """Vertical lines, one after another (a cell's side, then the next's), run from
-    ``top`` to ``bottom``: ``spans`` sorted by their top."""
-    reached = top
-    for y0, y1 in spans:
-        if y0 > reached + 2:
-            break
-        reached = max(reached, y1)
-    return reached >= bottom
 
 
 def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[float, float]]:

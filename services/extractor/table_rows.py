@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from services.extractor.table_regions import Cell, Row, Rule
+from services.extractor.table_regions import Cell, Post, Row, Rule
 
 GRID_LINES = 4
 """Lines per band, on average, past which rules are not a grid's (its rows wrap to a
@@ -34,17 +34,17 @@ def fill_spans(
 ) -> list[list[str]]:
     """``rows`` with each spanning cell's text in every row of its span. ``bands[i]``:
     the band of row i's first line (band k lies above ``ys[k]``, the grid's rule
-    heights); ``rules``: the grid's rules, with their ends. A span is filled only when
-    it holds one text and each of its bands one row (a band of several rows is a
-    group without rules between its rows, not a span)."""
+    heights); ``rules``: the grid's rules, with their ends. A cell's lines that the
+    rows' rules cut apart are joined. A band of several rows is a group without rules
+    between its rows, not a span: it is left as it is."""
     rows = [list(r) for r in rows]
     per_band = Counter(bands)
     for n, (a, b) in enumerate(columns):
         for span in _spans(bands, ys, rules, (a + b) / 2):
-            texts = {rows[i][n] for i in span if rows[i][n]}
-            if len(span) < 2 or len(texts) != 1 or any(per_band[bands[i]] > 1 for i in span):
+            texts = [rows[i][n] for i in span if rows[i][n]]
+            if len(span) < 2 or not texts or any(per_band[bands[i]] > 1 for i in span):
                 continue
-            (text,) = texts
+            text = " ".join(texts)  # a cell's lines that its rows' rules cut apart
             for i in span:
                 rows[i][n] = text
     return rows
@@ -159,3 +159,31 @@ def _wrapped(above: Cell, cell: Cell, column: tuple[float, float]) -> bool:
 
 
 _NUMBER = re.compile(r"^[-+\u2212\u2013(]?[$\u20ac\u00a3]?\d[\d.,\s]*%?\)?$")
+
+
+def join_spans(
+    rows: list[list[str]],
+    bands: Sequence[int],
+    ys: Sequence[float],
+    posts: Sequence[Post],
+    columns: Sequence[tuple[float, float]],
+) -> list[list[str]]:
+    """``rows`` with each cell that spans columns (no vertical line between them in its
+    row's band) whole in its first column: "All the available individuals", not one
+    word a column."""
+    out = []
+    for row, band in zip(rows, bands, strict=True):
+        if not 0 < band < len(ys):
+            out.append(list(row))
+            continue
+        top, bottom = ys[band - 1] + 2, ys[band] - 2
+        joined = list(row)
+        for n in range(len(columns) - 1, 0, -1):
+            x = columns[n][0]
+            if joined[n] and not any(
+                abs(p.x - x) < 3 and p.y0 < bottom and p.y1 > top for p in posts
+            ):
+                joined[n - 1] = f"{joined[n - 1]} {joined[n]}".strip()
+                joined[n] = ""
+        out.append(joined)
+    return out

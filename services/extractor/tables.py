@@ -41,7 +41,7 @@ from services.extractor.table_regions import (
     within,
     without_prose,
 )
-from services.extractor.table_rows import fill_spans, merge_wrapped
+from services.extractor.table_rows import fill_spans, join_spans, merge_wrapped
 
 Rect = tuple[float, float, float, float]
 __all__ = ["Post", "Rule", "Table", "Word", "find_tables"]
@@ -64,6 +64,16 @@ class Table:
         lines = [_md_row(r + [""] * (width - len(r))) for r in self.rows]
         lines.insert(1, "| " + " | ".join(["---"] * width) + " |")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A drawn grid's lines: its columns (between its vertical lines), its rules with
+    their ends, and its vertical lines."""
+
+    columns: list[tuple[float, float]]
+    rules: Sequence[Rule]
+    posts: Sequence[Post]
 
 
 def _md_row(cells: Sequence[str]) -> str:
@@ -91,7 +101,7 @@ def find_tables(
     by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
     middles = [rows[i].middle for i in by_middle]
     tables, used = [], set()
-    for region in (part for stack in ruled_regions(rules) for part in apart(stack, posts, middles)):
+    for region in (part for stack in ruled_regions(rules) for part in apart(stack, posts)):
         deadline.check()
         top, bottom = region[0].y - 1, region[-1].y + 1
         between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]
@@ -133,7 +143,8 @@ def _grid(
         columns = [(min(w.x0 for w in labels), x0), *columns]
     segments = [r for r in rules if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2]
     lines = sorted({float(round(r.y)) for r in segments})
-    return _table(rows_of([*inside, *labels]), lines, columns, segments)
+    grid = Drawn(columns, segments, [p for p in posts if top <= p.y1 and p.y0 <= bottom])
+    return _table(rows_of([*inside, *labels]), lines, grid)
 
 
 def _unruled(rows: list[Row], page_width: float, deadline: Deadline) -> list[Table]:
@@ -197,15 +208,14 @@ def _columns(run: list[Row]) -> list[tuple[float, float]]:
 def _table(
     run: list[Row],
     rules: list[float],
-    drawn: list[tuple[float, float]] | None = None,
-    segments: Sequence[Rule] = (),
+    drawn: Drawn | None = None,
 ) -> Table | None:
-    """The table of ``run``'s rows; ``drawn``: the columns of a drawn grid (its
-    vertical lines decide them, not the gaps between words), ``segments`` its rules
-    with their ends (one stopping short of a column makes a cell span rows)."""
+    """The table of ``run``'s rows; ``drawn``: a drawn grid's lines (its vertical
+    lines decide its columns, not the gaps between words; a line stopping short of a
+    cell makes it span rows or columns)."""
     if len(run) < MIN_ROWS:
         return None
-    columns = drawn if drawn and len(drawn) >= 2 else _columns(run)
+    columns = drawn.columns if drawn and len(drawn.columns) >= 2 else _columns(run)
     if not 2 <= len(columns) <= MAX_COLUMNS:
         return None
     cells = [_place(row, columns) for row in run]
@@ -214,8 +224,9 @@ def _table(
     merged, bands = merge_wrapped(run, cells, rules, columns, drawn is not None)
     if len(merged) < MIN_ROWS:
         return None
-    if drawn and segments:
-        merged = fill_spans(merged, bands, sorted(rules), segments, columns)
+    if drawn:
+        merged = fill_spans(merged, bands, sorted(rules), drawn.rules, columns)
+        merged = join_spans(merged, bands, sorted(rules), drawn.posts, columns)
     bbox = (
         min(c.x0 for r in run for c in r.cells),
         run[0].y0,

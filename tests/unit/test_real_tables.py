@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.extractor.table_regions import Rule
-from services.extractor.table_rows import fill_spans
+from services.extractor.table_regions import Post, Rule
+from services.extractor.table_rows import fill_spans, join_spans
 from tests.bench.real_tables import FOLDER, score
 
 
@@ -39,3 +39,14 @@ def test_a_cell_spanning_rows_is_carried_by_each_row_of_its_span() -> None:
                       ["West", "c", "3"]]  # fmt: skip
     # Rows of one band (no rule between them) are a group, not a span: nothing moves.
     assert fill_spans(rows, [0, 1, 1, 1], ys, rules, columns) == rows
+
+
+def test_a_cell_spanning_columns_is_whole_in_its_first_column() -> None:
+    # Vertical lines at 0, 50 and 150 run from top to bottom; the one at 100 leaves out
+    # the first body band (10-20), where a cell spans the last two columns.
+    columns = [(0.0, 50.0), (50.0, 100.0), (100.0, 150.0)]
+    ys = [10.0, 20.0, 30.0]
+    posts = [Post(x, 0, 30) for x in (0.0, 50.0, 150.0)] + [Post(100, 0, 10), Post(100, 20, 30)]
+    rows = [["Test", "Men", "Women"], ["Diet", "all the", "individuals"], ["BP", "1728", "1728"]]
+    joined = join_spans(rows, [0, 1, 2], ys, posts, columns)
+    assert joined == [rows[0], ["Diet", "all the individuals", ""], rows[2]]
