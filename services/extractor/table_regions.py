@@ -299,6 +299,11 @@ def _prose_columns(row: Row, page_width: float) -> bool:
     return wordy >= 2 or (len(row.cells) == 2 and wide == 2)
 
 
+APART = 10
+"""Points between two rules past which a space no vertical line reaches parts two
+grids (less is the spacing between cells drawn as boxes of their own)."""
+
+
 def apart(region: list[Rule], posts: Sequence[Post]) -> list[list[Rule]]:
     """A drawn grid's stack of rules cut where no vertical line reaches into the space
     from one rule to the next: two grids of the same width one above the other are two
@@ -309,7 +314,7 @@ def apart(region: list[Rule], posts: Sequence[Post]) -> list[list[Rule]]:
     parts = [[region[0]]]
     for above, below in itertools.pairwise(region):
         reached = any(p.y0 < below.y - 2 and p.y1 > above.y + 2 for p in near)
-        if reached or not near:
+        if reached or not near or below.y - above.y < APART:
             parts[-1].append(below)
         else:
             parts.append([below])

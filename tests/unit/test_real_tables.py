@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.extractor.table_regions import Post, Rule
+from services.extractor.table_regions import Post, Rule, apart
 from services.extractor.table_rows import fill_spans, join_spans
 from tests.bench.real_tables import FOLDER, score
 
@@ -50,3 +50,11 @@ def test_a_cell_spanning_columns_is_whole_in_its_first_column() -> None:
     rows = [["Test", "Men", "Women"], ["Diet", "all the", "individuals"], ["BP", "1728", "1728"]]
     joined = join_spans(rows, [0, 1, 2], ys, posts, columns)
     assert joined == [rows[0], ["Diet", "all the individuals", ""], rows[2]]
+
+
+def test_rules_are_parted_only_by_a_space_no_vertical_line_reaches() -> None:
+    # Cells drawn as boxes of their own, 3 points apart: one grid. Then 40 points of
+    # page no vertical line reaches, and a second grid of the same width.
+    rules = [Rule(y, 0, 100) for y in (0, 20, 23, 43, 83, 103)]
+    posts = [Post(x, y0, y1) for x in (0, 50, 100) for y0, y1 in ((0, 20), (23, 43), (83, 103))]
+    assert [[r.y for r in part] for part in apart(rules, posts)] == [[0, 20, 23, 43], [83, 103]]
