@@ -132,12 +132,15 @@ def merge_wrapped(
 
 def _even_bands(counts: list[int], bands: list[int]) -> dict[int, bool]:
     """Per band, whether it is several rows: a band whose lines all fill about as many
-    cells is (rules between groups of rows); one whose later lines fill fewer cells is
-    one wrapped row."""
+    cells is (rules between groups of rows), and so is one where several lines fill a
+    whole row (a table's body between its header rule and its last, with lines of
+    section titles among its rows); one whose later lines fill fewer cells is one
+    wrapped row."""
     in_band: dict[int, list[int]] = {}
     for count, band in zip(counts, bands, strict=True):
         in_band.setdefault(band, []).append(count)
-    return {b: _even(found) for b, found in in_band.items()}
+    full = 0.75 * max(counts)
+    return {b: _even(found) or sum(n >= full for n in found) >= 3 for b, found in in_band.items()}
 
 
 def _even(counts: list[int]) -> bool:
