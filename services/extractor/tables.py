@@ -18,6 +18,7 @@ where a row ends.
 from __future__ import annotations
 
 import bisect
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -246,4 +247,12 @@ def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
         if not cell.text:
             cell.x0, cell.lead = word.x0, word.x1 - word.x0
         cell.text, cell.x1 = f"{cell.text} {word.text}".strip(), max(cell.x1, word.x1)
+    for cell in cells:
+        if _RTL.search(cell.text) and len(_RTL.findall(cell.text)) * 2 > len(cell.text):
+            # Hebrew or Arabic: words are placed right to left, so read them that way.
+            cell.text = " ".join(reversed(cell.text.split()))
     return cells
+
+
+_RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+"""Letters of right-to-left scripts (Hebrew, Arabic, Syriac, Thaana)."""

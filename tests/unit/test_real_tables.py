@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.extractor.table_regions import Post, Rule, apart
+from services.extractor.table_regions import Post, Rule, Word, apart
 from services.extractor.table_rows import fill_spans, join_spans
+from services.extractor.tables import find_tables
 from tests.bench.real_tables import FOLDER, score
 
 
@@ -58,3 +59,18 @@ def test_rules_are_parted_only_by_a_space_no_vertical_line_reaches() -> None:
     rules = [Rule(y, 0, 100) for y in (0, 20, 23, 43, 83, 103)]
     posts = [Post(x, y0, y1) for x in (0, 50, 100) for y0, y1 in ((0, 20), (23, 43), (83, 103))]
     assert [[r.y for r in part] for part in apart(rules, posts)] == [[0, 20, 23, 43], [83, 103]]
+
+
+def test_a_right_to_left_cell_is_read_right_to_left() -> None:
+    # Words as a PDF places them: the Hebrew label "סך הכל" ("total") is set right to
+    # left, so its first word is the rightmost.
+    rows = [("2014", "2013", "שנה"), ("2.6", "3.2", "הכל סך"), ("0.7", "1.3", "לנפש הכל סך")]
+    words = []
+    for n, (a, b, label) in enumerate(rows):
+        y = 100.0 + 14 * n
+        words += [Word(100, y, 120, y + 10, a), Word(160, y, 180, y + 10, b)]
+        for i, part in enumerate(label.split()):
+            words.append(Word(300 + 33 * i, y, 330 + 33 * i, y + 10, part))
+    (table,) = find_tables(words, 600)
+    assert table.rows[1] == ["2.6", "3.2", "סך הכל"]
+    assert table.rows[2] == ["0.7", "1.3", "סך הכל לנפש"]
