@@ -73,9 +73,10 @@ class Reranker:
         except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
             raise RerankFailed(f"{type(exc).__name__}: {exc}") from exc
         scored = sorted(ranked, key=lambda r: -(r.relevance_score or r.score or 0.0))
-        seen = [r.index for r in scored if 0 <= r.index < len(texts)]
-        first = list(dict.fromkeys(seen))
-        return first + [i for i in range(len(texts)) if i not in set(first)]
+        # Each index once; those it left out (a top_n it cut) keep their fused order.
+        first = list(dict.fromkeys(r.index for r in scored if 0 <= r.index < len(texts)))
+        named = set(first)
+        return first + [i for i in range(len(texts)) if i not in named]
 
     async def reorder(self, query: str, rows: Sequence[Any], top_k: int) -> tuple[list[Any], bool]:
         """The first ``top_k`` of ``rows`` (search rows: ``context`` and ``text``) in the
