@@ -3,6 +3,7 @@ removed (``margins``), headings from the outline or the typography, OCR."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,12 +105,13 @@ def _page_blocks(
     read = page_blocks if full_layout else plain_blocks
     try:
         started = cpu_now()
-        # In the page as it is shown: a page turned by /Rotate (a landscape table on a
-        # portrait sheet) would otherwise read as lines running down the page.
-        shown = page.rotation_matrix
-        textpage = page.get_textpage(clip=page.rect, flags=pymupdf.TEXTFLAGS_TEXT, matrix=shown)
-        layout = page.get_text("dict", textpage=textpage)
+        turned = page.rotation
+        textpage, layout = upright(page)
         blocks = read(page, layout, types, textpage, cpu_now() - started)
+        if page.rotation != turned:  # boxes go back to the page as a viewer shows it
+            back = page.derotation_matrix
+            page.set_rotation(turned)
+            blocks = [_moved(b, back * page.rotation_matrix) for b in blocks]
         if ocr and needs_ocr(page, bool(blocks)):
             # Without text, the whole page is read; with text, only its images
             # are, and their text joins the page's own.
@@ -122,3 +124,47 @@ def _page_blocks(
     except READ_ERRORS as exc:
         raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc
     return blocks
+
+
+def upright(page: Any) -> tuple[Any, dict[str, Any]]:
+    """The page's text page and layout as a reader holds the page: its /Rotate applied
+    (a landscape table stored on a portrait sheet), and turned a quarter more when most
+    of its text runs up or down the page (a wide table set sideways). Otherwise each
+    line would read as a column of words. A quarter turn is left on the page, so that
+    what is read from it is in the same frame; the caller turns it back."""
+    textpage, layout = _shown(page)
+    turn = _sideways(layout)
+    if turn:
+        page.set_rotation((page.rotation + turn) % 360)
+        textpage, layout = _shown(page)
+    return textpage, layout
+
+
+def _shown(page: Any) -> tuple[Any, dict[str, Any]]:
+    shown = page.rotation_matrix
+    textpage = page.get_textpage(clip=page.rect, flags=pymupdf.TEXTFLAGS_TEXT, matrix=shown)
+    return textpage, page.get_text("dict", textpage=textpage)
+
+
+def _sideways(layout: dict[str, Any]) -> int:
+    """The quarter turn (90 or 270 degrees) that sets upright a page whose text mostly
+    runs up (or down) it; 0 when most of it runs across."""
+    chars = {"up": 0, "down": 0, "across": 0}
+    for block in layout["blocks"]:
+        for line in block.get("lines", []):
+            rise = line["dir"][1]
+            way = "up" if rise < -0.9 else "down" if rise > 0.9 else "across"
+            chars[way] += sum(len(span["text"].strip()) for span in line["spans"])
+    if chars["up"] > chars["down"] + chars["across"]:
+        return 90
+    if chars["down"] > chars["up"] + chars["across"]:
+        return 270
+    return 0
+
+
+def _moved(block: Block, matrix: Any) -> Block:
+    """``block`` with its place on the page mapped by ``matrix``."""
+    boxes = tuple(tuple(pymupdf.Rect(box).transform(matrix).normalize()) for box in block.boxes)
+    top = min((b[1] for b in boxes), default=block.top)
+    bottom = max((b[3] for b in boxes), default=block.bottom)
+    return dataclasses.replace(block, boxes=boxes, top=top, bottom=bottom)

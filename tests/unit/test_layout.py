@@ -150,17 +150,31 @@ def test_row_labels_set_left_of_a_drawn_grid_stay_in_their_rows(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("turn", [90, 270])
-def test_a_table_on_a_page_turned_by_its_rotation_is_read_as_shown(
-    layouts: dict[str, Layout], tmp_path: Path, turn: int
+@pytest.mark.parametrize("rotate", [True, False])
+def test_a_table_on_a_turned_page_is_read_upright(
+    layouts: dict[str, Layout], tmp_path: Path, turn: int, rotate: bool
 ) -> None:
-    # A landscape page stored the way scanners and report tools store one: a portrait
-    # sheet whose content is drawn turned, and /Rotate turning it back for the reader.
+    # A wide table drawn turned a quarter on a portrait sheet: with /Rotate turning it
+    # back for the reader (as scanners and report tools store a landscape page), or
+    # without (a table set sideways on the page).
     lay = layouts["table-grid-0"]
     source = pymupdf.open(lay.path)
     doc = pymupdf.open()
     width, height = source[0].rect.width, source[0].rect.height
     page = doc.new_page(width=height, height=width)
     page.show_pdf_page(page.rect, source, 0, rotate=turn)
-    page.set_rotation(turn)
+    if rotate:
+        page.set_rotation(turn)
     doc.save(tmp_path / "turned.pdf")
-    assert row_integrity(chunk_texts(read(tmp_path / "turned.pdf")), lay.rows) == (1.0, 1.0)
+    out = read(tmp_path / "turned.pdf")
+    assert row_integrity(chunk_texts(out), lay.rows) == (1.0, 1.0)
+    # Citation boxes are on the page as a viewer shows it: turned back upright by
+    # /Rotate (the table across the page), or landscape with the table set up it.
+    assert out.geometry is not None
+    (shown,) = out.geometry
+    assert (shown.width > shown.height) == (not rotate)
+    boxes = [span[2:] for span in shown.spans]
+    assert all(0 <= x0 < x1 <= shown.width and 0 <= y0 < y1 <= shown.height
+               for x0, y0, x1, y1 in boxes)  # fmt: skip
+    table = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    assert (table[2] - table[0] > table[3] - table[1]) == rotate
