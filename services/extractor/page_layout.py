@@ -343,8 +343,8 @@ def _rules(page: Any) -> tuple[list[Rule], list[Post]]:
             elif item[0] == "re" and item[1].width < 2 and item[1].height > 4:
                 box = item[1]
                 posts.append(Post((box.x0 + box.x1) / 2, box.y0, box.y1))
-            elif item[0] == "re" and drawing.get("fill") is None:  # a frame: its sides
-                box = item[1]
+            elif item[0] == "re" and drawing.get("fill") is None and item[1].width > 40:
+                box = item[1]  # a frame (not a tick box): its sides
                 found += [Rule(box.y0, box.x0, box.x1), Rule(box.y1, box.x0, box.x1)]
                 posts += [Post(box.x0, box.y0, box.y1), Post(box.x1, box.y0, box.y1)]
     return found, posts
