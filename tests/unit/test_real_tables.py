@@ -20,6 +20,7 @@ from tests.bench.real_tables import FOLDER, score
         "12s0324",  # bold figures set apart ("11,062. 6"), leader dots
         "stream_inner_outer_columns",  # short cells centred under wider headers
         "twotables_1",  # two drawn grids of one width, one above the other
+        "column_span_2",  # a frame drawn as a rectangle, cells spanning rows and columns
     ],
 )
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
