@@ -113,16 +113,32 @@ def _page_blocks(
             page.set_rotation(turned)
             blocks = [_moved(b, back * page.rotation_matrix) for b in blocks]
         if ocr and needs_ocr(page, bool(blocks)):
-            # Without text, the whole page is read; with text, only its images
-            # are, and their text joins the page's own.
-            textpage = page.get_textpage_ocr(
-                language=ocr.languages, dpi=OCR_DPI, full=not blocks, tessdata=ocr.tessdata
-            )
-            layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
-            blocks = read(page, layout, types if blocks else None, textpage)
+            blocks = _read_by_ocr(page, ocr, read, types if blocks else None, not blocks)
             out.ocr_pages += 1
     except READ_ERRORS as exc:
         raise unreadable(exc, f"Page {number} of the PDF cannot be read") from exc
+    return blocks
+
+
+def _read_by_ocr(
+    page: Any, ocr: Ocr, read: Callable[..., list[Block]], types: Typography | None, full: bool
+) -> list[Block]:
+    """The page read with OCR: all of it when ``full`` (it has no text), else only its
+    images, whose text joins the page's own. A page turned by /Rotate is read from an
+    upright copy: OCR gives its words in the unturned frame, where its rules are not."""
+    copy = None
+    if page.rotation:
+        copy = pymupdf.open()
+        shown = copy.new_page(width=page.rect.width, height=page.rect.height)
+        shown.show_pdf_page(shown.rect, page.parent, page.number, rotate=-page.rotation)
+        page = shown
+    textpage = page.get_textpage_ocr(
+        language=ocr.languages, dpi=OCR_DPI, full=full, tessdata=ocr.tessdata
+    )
+    layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
+    blocks = read(page, layout, types, textpage)
+    if copy is not None:
+        copy.close()
     return blocks
 
 

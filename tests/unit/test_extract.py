@@ -72,6 +72,22 @@ def test_scans_are_read_by_ocr(settings: Settings) -> None:
     assert table.ocr_pages == 1 and table.has_text
 
 
+@pytest.mark.slow
+def test_a_scan_on_a_turned_page_keeps_its_table_rows(tmp_path: Path) -> None:
+    # A landscape scan stored turned a quarter, with /Rotate turning it back: OCR reads
+    # it as shown, where its words and its rules are in one frame.
+    source = pymupdf.open(CORPUS / "single_table.pdf")
+    doc = pymupdf.open()
+    page = doc.new_page(width=source[0].rect.height, height=source[0].rect.width)
+    page.show_pdf_page(page.rect, source, 0, rotate=90)
+    page.set_rotation(90)
+    doc.save(tmp_path / "turned-scan.pdf")
+    result = run(tmp_path / "turned-scan.pdf", BUNDLED)
+    assert result.ocr_pages == 1
+    (row,) = [line for line in result.pages[0].splitlines() if "Base 128" in line]
+    assert row.startswith("| Base 128 |") and "64,058" in row
+
+
 def test_an_image_holding_text_on_a_typed_page_is_read_too(tmp_path: Path) -> None:
     scan = pymupdf.open()
     scan.new_page(width=400, height=200).insert_textbox(
