@@ -5,7 +5,9 @@ cells set beside a taller one (``merge_wrapped``). In a drawn grid, a rule that
 stops short of a column leaves that column's cell open to the row below: the cell
 spans both, and its text, set once (often in the middle of the span), belongs to
 each of them. Every row of the span then carries it (``fill_spans``), so that a
-row read alone, one line of a chunk, still says which group it belongs to.
+row read alone, one line of a chunk, still says which group it belongs to. A cell
+with no vertical line between two columns spans them, and stays whole in the first
+(``join_spans``).
 """
 
 from __future__ import annotations
