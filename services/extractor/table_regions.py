@@ -265,13 +265,16 @@ class _Span:
 
 def _tail(pending: list[Row], run: list[Row]) -> list[Row]:
     """The rows of one cell after a run's last row of several that belong to it: those
-    right of its first column, up to the first that is not."""
+    right of its first column, or in it but no wider than its cells (the rest of a
+    first cell that wrapped, not a line of text after the table), up to the first
+    that is neither."""
     if not run:
         return []
     left = min(c.x0 for r in run for c in r.cells)
+    first = max(r.cells[0].x1 - r.cells[0].x0 for r in run if r.cells[0].x0 < left + 4)
     tail = []
     for row in pending:
-        if row.cells[0].x0 < left + 4:
+        if row.cells[0].x0 < left + 4 and row.cells[0].x1 - row.cells[0].x0 > first:
             break
         tail.append(row)
     return tail

@@ -178,3 +178,19 @@ def test_a_table_on_a_turned_page_is_read_upright(
                for x0, y0, x1, y1 in boxes)  # fmt: skip
     table = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
     assert (table[2] - table[0] > table[3] - table[1]) == rotate
+
+
+def test_a_first_cell_wrapping_in_a_tables_last_row_stays_in_it(tmp_path: Path) -> None:
+    rows = [["Name", "Kind", "Score"], ["Text 1", "list", "688.14"], ["Paper 6", "model", "797.32"]]
+    rows += [["Annotation 13", "document", "636.14"]]  # its first cell wraps: "13" alone
+    cell = 'style="padding: 2px 8px; vertical-align: top; width: 60px"'
+    html = "".join("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in r) + "</tr>" for r in rows)
+    story = pymupdf.Story(f"<table>{html}</table><p>A line of text after the table.</p>")
+    writer = pymupdf.DocumentWriter(str(tmp_path / "tail.pdf"))
+    device = writer.begin_page(pymupdf.paper_rect("a4"))
+    story.place(pymupdf.Rect(72, 72, 420, 700))
+    story.draw(device)
+    writer.end_page()
+    writer.close()
+    out = read(tmp_path / "tail.pdf")
+    assert row_integrity(chunk_texts(out), rows) == (1.0, 1.0), out.pages[0]
