@@ -118,16 +118,25 @@ def test_tables_of_varied_size_spacing_and_rules_keep_their_rows(tmp_path: Path)
 def test_cells_centred_beside_a_taller_cell_stay_in_its_row(tmp_path: Path) -> None:
     rows = [["Name", "Notes", "Rank"], ["Alpha", "a long note that wraps over lines here", "1"]]
     rows += [["Beta", "short", "2"], ["Gamma", "another long note that wraps as well", "3"]]
-    cell = 'style="padding: 3px 10px; vertical-align: middle; width: 110px"'
-    html = "".join("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in r) + "</tr>" for r in rows)
-    story = pymupdf.Story(f"<table>{html}</table>")
-    writer = pymupdf.DocumentWriter(str(tmp_path / "centred.pdf"))
+    cell = "padding: 3px 10px; vertical-align: middle; width: 110px"
+    path = html_table(tmp_path / "centred.pdf", rows, cell)
+    assert row_integrity(chunk_texts(read(path)), rows) == (1.0, 1.0)
+
+
+def html_table(path: Path, rows: list[list[str]], cell: str, after: str = "") -> Path:
+    """A one-page PDF of ``rows`` typeset as an HTML table, each cell styled ``cell``,
+    then the paragraph ``after``."""
+    html = "".join(
+        "<tr>" + "".join(f'<td style="{cell}">{c}</td>' for c in r) + "</tr>" for r in rows
+    )
+    story = pymupdf.Story(f"<table>{html}</table>" + (f"<p>{after}</p>" if after else ""))
+    writer = pymupdf.DocumentWriter(str(path))
     device = writer.begin_page(pymupdf.paper_rect("a4"))
     story.place(pymupdf.Rect(72, 72, 420, 700))
     story.draw(device)
     writer.end_page()
     writer.close()
-    assert row_integrity(chunk_texts(read(tmp_path / "centred.pdf")), rows) == (1.0, 1.0)
+    return path
 
 
 def test_row_labels_set_left_of_a_drawn_grid_stay_in_their_rows(tmp_path: Path) -> None:
@@ -183,14 +192,7 @@ def test_a_table_on_a_turned_page_is_read_upright(
 def test_a_first_cell_wrapping_in_a_tables_last_row_stays_in_it(tmp_path: Path) -> None:
     rows = [["Name", "Kind", "Score"], ["Text 1", "list", "688.14"], ["Paper 6", "model", "797.32"]]
     rows += [["Annotation 13", "document", "636.14"]]  # its first cell wraps: "13" alone
-    cell = 'style="padding: 2px 8px; vertical-align: top; width: 60px"'
-    html = "".join("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in r) + "</tr>" for r in rows)
-    story = pymupdf.Story(f"<table>{html}</table><p>A line of text after the table.</p>")
-    writer = pymupdf.DocumentWriter(str(tmp_path / "tail.pdf"))
-    device = writer.begin_page(pymupdf.paper_rect("a4"))
-    story.place(pymupdf.Rect(72, 72, 420, 700))
-    story.draw(device)
-    writer.end_page()
-    writer.close()
-    out = read(tmp_path / "tail.pdf")
+    cell = "padding: 2px 8px; vertical-align: top; width: 60px"
+    path = html_table(tmp_path / "tail.pdf", rows, cell, "A line of text after the table.")
+    out = read(path)
     assert row_integrity(chunk_texts(out), rows) == (1.0, 1.0), out.pages[0]
