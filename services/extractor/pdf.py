@@ -3,8 +3,9 @@ removed (``margins``), headings from the outline or the typography, OCR."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,10 @@ def _page_blocks(
     read = page_blocks if full_layout else plain_blocks
     try:
         started = cpu_now()
-        turned = page.rotation
-        textpage, layout = upright(page)
-        blocks = read(page, layout, types, textpage, cpu_now() - started)
-        if page.rotation != turned:  # boxes go back to the page as a viewer shows it
-            back = page.derotation_matrix
-            page.set_rotation(turned)
-            blocks = [_moved(b, back * page.rotation_matrix) for b in blocks]
+        with upright(page) as (textpage, layout, back):
+            blocks = read(page, layout, types, textpage, cpu_now() - started)
+        if back is not None:  # boxes go back to the page as a viewer shows it
+            blocks = [_moved(b, back) for b in blocks]
         if ocr and needs_ocr(page, bool(blocks)):
             blocks = _read_by_ocr(page, ocr, read, types if blocks else None, not blocks)
             out.ocr_pages += 1
@@ -126,34 +124,38 @@ def _read_by_ocr(
     """The page read with OCR: all of it when ``full`` (it has no text), else only its
     images, whose text joins the page's own. A page turned by /Rotate is read from an
     upright copy: OCR gives its words in the unturned frame, where its rules are not."""
-    copy = None
-    if page.rotation:
-        copy = pymupdf.open()
-        shown = copy.new_page(width=page.rect.width, height=page.rect.height)
-        shown.show_pdf_page(shown.rect, page.parent, page.number, rotate=-page.rotation)
-        page = shown
-    textpage = page.get_textpage_ocr(
-        language=ocr.languages, dpi=OCR_DPI, full=full, tessdata=ocr.tessdata
-    )
-    layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
-    blocks = read(page, layout, types, textpage)
-    if copy is not None:
-        copy.close()
-    return blocks
+    with pymupdf.open() as copy:
+        if page.rotation:
+            shown = copy.new_page(width=page.rect.width, height=page.rect.height)
+            shown.show_pdf_page(shown.rect, page.parent, page.number, rotate=-page.rotation)
+            page = shown
+        textpage = page.get_textpage_ocr(
+            language=ocr.languages, dpi=OCR_DPI, full=full, tessdata=ocr.tessdata
+        )
+        layout = page.get_text("dict", textpage=textpage, flags=pymupdf.TEXTFLAGS_TEXT)
+        return read(page, layout, types, textpage)
 
 
-def upright(page: Any) -> tuple[Any, dict[str, Any]]:
+@contextlib.contextmanager
+def upright(page: Any) -> Iterator[tuple[Any, dict[str, Any], Any]]:
     """The page's text page and layout as a reader holds the page: its /Rotate applied
     (a landscape table stored on a portrait sheet), and turned a quarter more when most
     of its text runs up or down the page (a wide table set sideways). Otherwise each
-    line would read as a column of words. A quarter turn is left on the page, so that
-    what is read from it is in the same frame; the caller turns it back."""
+    line would read as a column of words. Inside, the page keeps that turn (what is read
+    from it is in the same frame); on leaving, it is turned back. The third value maps
+    that frame to the page as a viewer shows it (None when the page was not turned)."""
     textpage, layout = _shown(page)
     turn = _sideways(layout)
-    if turn:
-        page.set_rotation((page.rotation + turn) % 360)
+    if not turn:
+        yield textpage, layout, None
+        return
+    shown, to_shown = page.rotation, page.rotation_matrix
+    page.set_rotation((shown + turn) % 360)
+    try:
         textpage, layout = _shown(page)
-    return textpage, layout
+        yield textpage, layout, page.derotation_matrix * to_shown
+    finally:
+        page.set_rotation(shown)
 
 
 def _shown(page: Any) -> tuple[Any, dict[str, Any]]:
