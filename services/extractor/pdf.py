@@ -106,7 +106,7 @@ def _page_blocks(
     read = page_blocks if full_layout else plain_blocks
     try:
         started = cpu_now()
-        with upright(page) as (textpage, layout, back):
+        with _upright(page) as (textpage, layout, back):
             blocks = read(page, layout, types, textpage, cpu_now() - started)
         if back is not None:  # boxes go back to the page as a viewer shows it
             blocks = [_moved(b, back) for b in blocks]
@@ -137,7 +137,7 @@ def _read_by_ocr(
 
 
 @contextlib.contextmanager
-def upright(page: Any) -> Iterator[tuple[Any, dict[str, Any], Any]]:
+def _upright(page: Any) -> Iterator[tuple[Any, dict[str, Any], Any]]:
     """The page's text page and layout as a reader holds the page: its /Rotate applied
     (a landscape table stored on a portrait sheet), and turned a quarter more when most
     of its text runs up or down the page (a wide table set sideways). Otherwise each
