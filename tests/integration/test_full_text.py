@@ -1,0 +1,96 @@
+"""The full-text leg of search, against the real PostgreSQL: a question in words of its
+own finds the passage sharing its rarer words, a word in most chunks ranks nothing,
+and how rare a word is counts among the tenant's own chunks only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import numpy as np
+import pytest
+from pgvector.asyncpg import register_vector
+
+from services.gateway.retrieval import RRF_K, Query, hybrid
+from shared import indexes
+from shared.settings import Settings
+
+FILLER = "The ship sailed on across the grey sea while the crew worked the ropes, day {n}."
+ANSWER = "Captain Bildad's sister came aboard with a jar of pickles and a bundle of quills."
+QUESTION = "Who kept bringing supplies like pickles and quills on board before the ship left?"
+VECTOR_ONLY_BEST = 1 / (RRF_K + 1)
+"""The best fused score a chunk found by the vector leg alone can have."""
+
+
+async def _tenant(conn: asyncpg.Connection, texts: list[str]) -> str:
+    """A tenant of its own holding one completed document with ``texts`` as chunks,
+    each with a random vector (so that the vector leg ranks them in no useful order)."""
+    version = await indexes.active(conn)
+    tenant, document = f"fts-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO documents (id, upload_id, filename, content_type, file_size, object_key,"
+        " upload_expires_at, tenant, status) VALUES ($1, $2, 'book.pdf', 'application/pdf',"
+        " 1, 'fts', $3, $4, 'completed')",
+        document, uuid.uuid4(), dt.datetime.now(dt.UTC), tenant,
+    )  # fmt: skip
+    rng = np.random.default_rng(len(texts))
+    vectors = rng.standard_normal((len(texts), version.embeddings_dimensions)).astype(np.float32)
+    await conn.copy_records_to_table(
+        "chunks",
+        records=[
+            (uuid.uuid4(), document, i, text, "book.pdf", 1, 1, 1, "x", vectors[i],
+             version.version)
+            for i, text in enumerate(texts)
+        ],
+        columns=["id", "document_id", "ordinal", "text", "context", "page_start", "page_end",
+                 "token_count", "text_sha256", "embedding", "index_version"],
+    )  # fmt: skip
+    await conn.execute(
+        "INSERT INTO document_indexes (document_id, index_version, job_id, state, chunk_count)"
+        " VALUES ($1, $2, $3, 'done', $4)",
+        document, version.version, uuid.uuid4(), len(texts),
+    )  # fmt: skip
+    return tenant
+
+
+async def _search(conn: asyncpg.Connection, tenant: str, text: str) -> list[asyncpg.Record]:
+    version = await indexes.active(conn)
+    vector = np.ones(version.embeddings_dimensions, dtype=np.float32)
+    query = Query(vector=vector, text=text, top_k=5, candidates=50, language="simple",
+                  tenant=tenant)  # fmt: skip
+    return await hybrid(conn, version, query)
+
+
+@pytest.fixture
+async def conn(servers: Settings) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(servers.database_url)
+    await register_vector(connection)
+    yield connection
+    await connection.close()
+
+
+async def test_a_question_in_other_words_finds_the_passage_by_its_rarer_words(
+    conn: asyncpg.Connection,
+) -> None:
+    tenant = await _tenant(conn, [FILLER.format(n=n) for n in range(39)] + [ANSWER])
+    # No chunk holds every word of the question; two of its words are in one chunk only.
+    best = (await _search(conn, tenant, QUESTION))[0]
+    assert best["text"] == ANSWER and best["score"] > VECTOR_ONLY_BEST
+
+
+async def test_a_word_in_most_chunks_ranks_nothing(conn: asyncpg.Connection) -> None:
+    tenant = await _tenant(conn, [FILLER.format(n=n) for n in range(39)] + [ANSWER])
+    found = await _search(conn, tenant, "ship")  # in 39 of 40 chunks
+    assert found and all(row["score"] <= VECTOR_ONLY_BEST for row in found)
+
+
+async def test_how_rare_a_word_is_counts_in_the_tenants_own_chunks(
+    conn: asyncpg.Connection,
+) -> None:
+    # Another tenant's chunks full of the word do not make it common for this one.
+    await _tenant(conn, [f"Pickles, more pickles, jar {n}." for n in range(200)])
+    tenant = await _tenant(conn, [FILLER.format(n=n) for n in range(39)] + [ANSWER])
+    best = (await _search(conn, tenant, "pickles"))[0]
+    assert best["text"] == ANSWER and best["score"] > VECTOR_ONLY_BEST
