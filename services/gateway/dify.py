@@ -95,7 +95,7 @@ async def dify_retrieval(request: web.Request) -> web.Response:
         where = filter_dialects.compile_node(node, "d.metadata", retrieval.SEARCH_FILTER_FROM)
     query = retrieval.Query(
         vector=None, text=body.query, top_k=min(body.retrieval_setting.top_k, 100),
-        candidates=0, language="", tenant=tenant(request), collections=[found], where=where,
+        tenant=tenant(request), collections=[found], where=where,
     )  # fmt: skip
     rows = await retrieval.find(request.app, query)
     threshold = body.retrieval_setting.score_threshold

@@ -13,7 +13,7 @@ import asyncpg
 import openai
 from aiohttp import web
 
-from services.gateway.retrieval import Query, ranked
+from services.gateway.retrieval import Query, ranked, settled
 from services.gateway.state import EMBEDDINGS, POOL, RERANKER, SETTINGS
 from shared import evaluations, indexes
 from shared.embeddings import Embeddings
@@ -55,10 +55,7 @@ async def run(
     async with app[POOL].acquire() as conn:
         passages = await _passages(conn, tenant, version.version, questions)
     for q, vector in zip(questions, vectors, strict=True):
-        query = Query(
-            vector=vector, text=q.question, top_k=k, tenant=tenant,
-            candidates=max(settings.search_candidates, k), language=settings.search_language,
-        )  # fmt: skip
+        query = settled(Query(vector=vector, text=q.question, top_k=k, tenant=tenant), settings)
         rows, reranked = await ranked(app[POOL], version, query, reranker)
         if reranked is False:  # a run is ordered one way throughout, or not kept
             raise Unavailable(

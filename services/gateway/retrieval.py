@@ -1,6 +1,7 @@
-"""Hybrid retrieval: pgvector cosine and PostgreSQL full-text over one index version,
-fused by reciprocal rank. The search route and the routes that follow other tools'
-APIs (Dify's, OpenAI's) call it."""
+"""Hybrid retrieval: pgvector cosine and PostgreSQL full-text over one index version.
+A chunk found by either is scored by its cosine to the query plus a weight times the
+share of the query's rarer words it holds. The search route and the routes that follow
+other tools' APIs (Dify's, OpenAI's) call it."""
 
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from services.gateway.reranking import Reranker
 from services.gateway.state import EMBEDDINGS, POOL, RERANKER, SETTINGS
 from shared import collections, indexes
 from shared.embeddings import Embeddings
+from shared.settings import Settings
 from shared.stages import Status
 
-RRF_K = 60
-"""The usual reciprocal-rank-fusion constant: ranks matter, raw scores do not."""
 EF_SEARCH = 400
 """Candidates pgvector's HNSW graph search keeps at least (``tests.bench.passages``)."""
 
@@ -50,10 +50,10 @@ NARROWED = f"""d.tenant = $9 AND d.status = '{Status.COMPLETED}'
 def words_sql(version: int, where: str) -> str:
     """The full-text leg: chunks holding any of the query's words, ranked by the sum of
     each word's ``ts_rank`` weighed by its rarity among the tenant's chunks of the version
-    (BM25's idf). The query's words are matched one by one rather than all at once
-    (``websearch_to_tsquery``), so that a question in words of its own still finds the
-    passages sharing its rarer words (recall@3 on the long-document questions 0.423 to
-    0.577, tuning part); words in more than ``COMMON_SHARE`` of the chunks are dropped."""
+    (BM25's idf), each with its ``coverage``: the share of the query's summed idf that
+    it holds. Words in more than ``COMMON_SHARE`` of the chunks are dropped. The words
+    are matched one by one, not all at once as ``websearch_to_tsquery`` would: a
+    question in words of its own matched no chunk that way."""
     tenant_chunks = f"""chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.index_version = {int(version)} AND d.tenant = $9
           AND d.status = '{Status.COMPLETED}'"""
@@ -72,13 +72,12 @@ def words_sql(version: int, where: str) -> str:
     SELECT w.q, (SELECT count(*) FROM (SELECT 1 FROM {tenant_chunks} AND c.tsv @@ w.q
                  LIMIT (SELECT common + 1 FROM size)) AS hits) AS df
     FROM words w
-), weighted AS (
+), weighted AS MATERIALIZED (
     SELECT counted.q,
            ln(1 + (greatest(size.n, counted.df) - counted.df + 0.5) / (counted.df + 0.5)) AS idf
     FROM counted, size WHERE counted.df BETWEEN 1 AND size.common
 ), fulltext AS (
-    SELECT c.id, row_number() OVER (ORDER BY sum(w.idf * ts_rank(c.tsv, w.q, 1)) DESC, c.id)
-        AS rank
+    SELECT c.id, sum(w.idf) / (SELECT sum(idf) FROM weighted) AS coverage
     FROM weighted w JOIN chunks c ON c.tsv @@ w.q JOIN documents d ON d.id = c.document_id
     WHERE {where} AND {NARROWED}
     GROUP BY c.id
@@ -97,7 +96,7 @@ def search_sql(version: int, dimensions: int, metadata_filter: str = "true") -> 
     where = f"c.index_version = {int(version)} AND ({metadata_filter})"
     return f"""
 WITH vector AS (
-    SELECT c.id, row_number() OVER (ORDER BY {vector} <=> $1) AS rank
+    SELECT c.id
     FROM chunks c JOIN documents d ON d.id = c.document_id
     WHERE {where} AND {NARROWED} AND c.embedding IS NOT NULL
     ORDER BY {vector} <=> $1
@@ -106,11 +105,10 @@ WITH vector AS (
 SELECT c.id, c.document_id, coalesce(nullif(d.title, ''), d.filename) AS title, c.text,
        c.context, c.page_start, c.page_end, d.metadata::text AS metadata, c.boxes::text,
        c.location::text, 1 - ({vector} <=> $1) AS similarity,
-       coalesce(1.0 / ($8 + vector.rank), 0) + coalesce(1.0 / ($8 + fulltext.rank), 0) AS score
+       1 - ({vector} <=> $1) + $8 * coalesce(fulltext.coverage, 0) AS score
 FROM (SELECT id FROM vector UNION SELECT id FROM fulltext) AS found
 JOIN chunks c ON c.id = found.id
 JOIN documents d ON d.id = c.document_id
-LEFT JOIN vector ON vector.id = found.id
 LEFT JOIN fulltext ON fulltext.id = found.id
 ORDER BY score DESC, c.id
 LIMIT $7
@@ -123,10 +121,14 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     vector: Any
     text: str
     top_k: int
-    candidates: int
-    """Rows each leg contributes before fusion."""
-    language: str
     tenant: str
+    candidates: int = 0
+    """Rows each leg contributes before fusion (``settled``)."""
+    language: str = "simple"
+    """The text search configuration (``settled``)."""
+    words_weight: float = 0.0
+    """What holding all of the query's rarer words adds to a chunk's cosine (``settled``;
+    0: the vector leg alone orders)."""
     document_ids: list[uuid.UUID] | None = None
     collections: list[str] | None = None
     """Ids of the tenant's collections (checked): only their documents' content."""
@@ -164,7 +166,7 @@ async def hybrid(conn: asyncpg.Connection, version: indexes.IndexVersion, q: Que
             q.tags,
             q.language,
             q.top_k,
-            RRF_K,
+            q.words_weight,
             q.tenant,
             q.collections,
             *params,
@@ -189,15 +191,20 @@ async def ranked(
     return await reranker.reorder(q.text, rows, q.top_k)
 
 
+def settled(q: Query, settings: Settings) -> Query:
+    """``q`` searched as the settings say: candidates, text search language, words' weight."""
+    return msgspec.structs.replace(
+        q, candidates=max(settings.search_candidates, q.top_k),
+        language=settings.search_language, words_weight=settings.search_words_weight,
+    )  # fmt: skip
+
+
 async def find(app: web.Application, q: Query) -> list[Any]:
     """``q`` (its ``vector`` left None) over the active index version: what the routes of
     other tools' APIs (Dify, OpenAI) call, with the REST route's ranking."""
     version = await indexes.active(app[POOL])
     vector = await vector_of(app[EMBEDDINGS], q.text, version)
-    query = msgspec.structs.replace(
-        q, vector=vector, candidates=max(app[SETTINGS].search_candidates, q.top_k),
-        language=app[SETTINGS].search_language,
-    )  # fmt: skip
+    query = settled(msgspec.structs.replace(q, vector=vector), app[SETTINGS])
     rows, _ = await ranked(app[POOL], version, query, app[RERANKER])
     return rows
 

@@ -16,7 +16,7 @@ from services.gateway.errors import ApiError
 from services.gateway.openapi import operation
 from services.gateway.request_bodies import SearchRequest, decode_body
 from services.gateway.response_bodies import Box, Location, SearchResponse, SearchResult
-from services.gateway.retrieval import SEARCH_FILTER_FROM, Query, ranked, vector_of
+from services.gateway.retrieval import SEARCH_FILTER_FROM, Query, ranked, settled, vector_of
 from services.gateway.state import EMBEDDINGS, POOL, RERANKER, SETTINGS, THROTTLE
 from shared import collections, indexes
 from shared.settings import Settings
@@ -77,18 +77,17 @@ def _query(
     settings: Settings,
     tenant: str,
 ) -> Query:
-    return Query(
+    query = Query(
         vector=vector,
         text=body.query,
         top_k=body.top_k,
-        candidates=max(settings.search_candidates, body.top_k),
-        language=settings.search_language,
         tenant=tenant,
         document_ids=document_ids,
         collections=body.collections or None,
         tags=body.tags,
         metadata_filter=body.filter or {},
     )
+    return settled(query, settings)
 
 
 def _result(row: asyncpg.Record) -> SearchResult:

@@ -160,8 +160,8 @@ async def search_store(request: web.Request) -> web.Response:
         where = filter_dialects.compile_node(node, "d.metadata", retrieval.SEARCH_FILTER_FROM)
     text = body.query if isinstance(body.query, str) else " ".join(body.query)
     query = retrieval.Query(
-        vector=None, text=text, top_k=body.max_num_results, candidates=0, language="",
-        tenant=tenant(request), collections=[store], where=where,
+        vector=None, text=text, top_k=body.max_num_results, tenant=tenant(request),
+        collections=[store], where=where,
     )  # fmt: skip
     rows = await retrieval.find(request.app, query)
     threshold = body.ranking_options.score_threshold if body.ranking_options else 0.0

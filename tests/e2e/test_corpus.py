@@ -89,6 +89,9 @@ SEARCH_DOCS = [
     "korean-text-with-tables.pdf",
     "textract-docx_raw_text.docx",
 ]
+SAME_TEXT = {"layout-parser-paper-fast.pdf": ("copy-protected.pdf",)}
+"""Files of the corpus holding the same text as another: either answers its questions
+(the copy-protected one is uploaded by the other tests of this mesh)."""
 QUESTIONS = [
     # (question, language, expected document)
     (
@@ -136,8 +139,8 @@ async def test_hybrid_search_finds_the_right_document(client: Client) -> None:
     for question, language, expected in QUESTIONS:
         status, body = await client.call("POST", "/search", json={"query": question, "top_k": 3})
         assert status == 200, body
-        top = [r["document_id"] for r in body["results"]]
-        hits.append((language, ids[expected] in top))
+        named = {r["document_id"] for r in body["results"]} | {r["title"] for r in body["results"]}
+        hits.append((language, bool({ids[expected], *SAME_TEXT.get(expected, ())} & named)))
         assert all(r["context"] and r["text"] and r["score"] > 0 for r in body["results"])
     for language in ("en", "fr", "pt"):
         found = [hit for lang, hit in hits if lang == language]
