@@ -1,19 +1,22 @@
 """Filtered search: does a selective metadata filter still get its top_k nearest chunks?
 
 Synthetic documents (metadata ``bucket`` 0-99 and ``year``) with chunks whose vectors
-are clustered like real embeddings are written into the mesh's own schema, in its
-active index version and its HNSW index, under a tenant of their own. Queries go
-through the gateway's search function (``retrieval.hybrid``, the SQL the route runs)
-with a text that matches nothing, so the vector leg alone decides. The exact answer
-is the brute-force top_k over the chunks that pass the filter, computed here.
+are clustered like real embeddings (and whose text is a book's, cut in pieces) are
+written into the mesh's own schema, in its active index version and its HNSW index,
+under a tenant of their own. Queries go through the gateway's search function
+(``retrieval.hybrid``, the SQL the route runs) with a text that matches nothing, so
+the vector leg alone decides. The exact answer is the brute-force top_k over the
+chunks that pass the filter, computed here.
 
 Recall is |found ∩ exact| / top_k; latency is timed per query, filtered and
-unfiltered alternated so both see the same machine.
+unfiltered alternated so both see the same machine. Beside them, unfiltered searches
+with a question's words (``words``) time what the full-text leg adds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import statistics
 import time
@@ -28,6 +31,10 @@ from pgvector.asyncpg import register_vector
 from services.gateway.metadata import Filter
 from services.gateway.retrieval import Query, hybrid
 from shared import indexes
+from shared.settings import Settings
+from tests.bench.long_books import FOLDER
+
+WORDS_PER_CHUNK = 150
 
 TOP_K = 10
 CHUNKS_PER_DOCUMENT = 12
@@ -66,10 +73,11 @@ async def _load(conn: asyncpg.Connection, tenant: str, documents: int, v: np.nda
                  "upload_expires_at", "tenant", "status", "metadata"],
     )  # fmt: skip
     ids = [str(uuid.uuid4()) for _ in range(len(v))]
+    texts = _texts(len(v))
     await conn.copy_records_to_table(
         "chunks",
         records=[
-            (ids[i], docs[i // CHUNKS_PER_DOCUMENT], i % CHUNKS_PER_DOCUMENT, "lorem", "",
+            (ids[i], docs[i // CHUNKS_PER_DOCUMENT], i % CHUNKS_PER_DOCUMENT, texts[i], "",
              1, 1, 1, "x", v[i], version.version)
             for i in range(len(v))
         ],
@@ -80,16 +88,37 @@ async def _load(conn: asyncpg.Connection, tenant: str, documents: int, v: np.nda
     return ids
 
 
-async def _search(conn: asyncpg.Connection, tenant: str, q: np.ndarray, where: Any) -> list[str]:
+def _questions() -> list[str]:
+    """Questions in words of their own about the book the chunks are cut from."""
+    lines = (FOLDER / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [q["question"] for q in map(json.loads, lines) if q["book"] == "moby_dick"]
+
+
+def _texts(count: int) -> list[str]:
+    """``count`` pieces of a book, in order, the book started again when it runs out."""
+    words = (FOLDER / "moby_dick.txt").read_text(encoding="utf-8").split()
+    pieces = len(words) // WORDS_PER_CHUNK
+    return [
+        " ".join(words[(i % pieces) * WORDS_PER_CHUNK : (i % pieces + 1) * WORDS_PER_CHUNK])
+        for i in range(count)
+    ]
+
+
+async def _search(
+    conn: asyncpg.Connection, tenant: str, q: np.ndarray, where: Any, text: str = "zzqxv"
+) -> list[str]:
+    """The search's chunk ids (by default with a text that matches nothing: the vector
+    leg alone ranks)."""
     version = await indexes.active(conn)
     query = Query(
         vector=q,
-        text="zzqxv",  # matches nothing: the vector leg alone ranks
+        text=text,
         top_k=TOP_K,
         candidates=50,
         language="simple",
         tenant=tenant,
         metadata_filter=msgspec.convert(where, Filter),  # as the route decodes it
+        words_weight=Settings().search_words_weight,
     )
     return [str(r["id"]) for r in await hybrid(conn, version, query)]
 
@@ -110,9 +139,9 @@ async def measure(url: str, chunks: int = 12_000, queries: int = 40) -> dict[str
         probes = probes + 0.3 * rng.standard_normal(probes.shape).astype(np.float32)
         cases = {"unfiltered": ({}, lambda n: True), **FILTERS}
         results: dict[str, Any] = {"chunks": len(ids), "top_k": TOP_K}
-        timings: dict[str, list[float]] = {name: [] for name in cases}
+        timings: dict[str, list[float]] = {name: [] for name in (*cases, "words")}
         recalls: dict[str, list[float]] = {name: [] for name in cases}
-        for q in probes:
+        for q, question in zip(probes, itertools.cycle(_questions()), strict=False):
             scores = vectors @ (q / np.linalg.norm(q))
             for name, (where, keeps) in cases.items():
                 kept = np.array([keeps(n) for n in owner])
@@ -121,11 +150,15 @@ async def measure(url: str, chunks: int = 12_000, queries: int = 40) -> dict[str
                 found = await _search(conn, tenant, q, where)
                 timings[name].append((time.perf_counter() - started) * 1000)
                 recalls[name].append(len(exact & set(found)) / TOP_K)
+            started = time.perf_counter()
+            await _search(conn, tenant, q, {}, question)
+            timings["words"].append((time.perf_counter() - started) * 1000)
         for name in cases:
             results[name] = {
                 "recall": round(statistics.mean(recalls[name]), 3),
                 "p50_ms": round(statistics.median(timings[name]), 1),
             }
+        results["words"] = {"p50_ms": round(statistics.median(timings["words"]), 1)}
         await conn.execute("DELETE FROM documents WHERE tenant = $1", tenant)
     finally:
         await conn.close()
@@ -133,11 +166,12 @@ async def measure(url: str, chunks: int = 12_000, queries: int = 40) -> dict[str
 
 
 def rows(r: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """The bench table's rows: recall (goal >= 0.95) and p50 latency per filter."""
+    """The bench table's rows: recall (goal >= 0.95) and p50 latency per filter, and
+    what a question's words cost (the full-text leg)."""
     if not r:
         return []
     plain = r["unfiltered"]
-    return [
+    lines = [
         (
             f"filtered search, {r['chunks']} chunks, top {r['top_k']}: {name}",
             f"recall {r[name]['recall']} vs exact (goal >= 0.95); p50 {r[name]['p50_ms']} ms "
@@ -145,3 +179,11 @@ def rows(r: dict[str, Any] | None) -> list[tuple[str, str]]:
         )
         for name in FILTERS
     ]
+    if "words" in r:
+        words = r["words"]["p50_ms"]
+        lines.append((
+            f"search, {r['chunks']} chunks: a question's words (full-text leg)",
+            f"p50 {words} ms vs {plain['p50_ms']} ms with words that match nothing "
+            f"({words / plain['p50_ms']:.2f}x)",
+        ))  # fmt: skip
+    return lines
