@@ -1,6 +1,7 @@
 """The full-text leg of search, against the real PostgreSQL: a question in words of its
 own finds the passage sharing its rarer words, a word in most chunks ranks nothing,
-and how rare a word is counts among the tenant's own chunks only."""
+and how rare a word is counts among the tenant's own chunks only; a search asking
+more candidates than pgvector's graph search may keep is still answered."""
 
 from __future__ import annotations
 
@@ -91,3 +92,13 @@ async def test_how_rare_a_word_is_counts_in_the_tenants_own_chunks(
     tenant = await _tenant(conn, [FILLER.format(n=n) for n in range(39)] + [ANSWER])
     best = (await _search(conn, tenant, "pickles"))[0]
     assert best["text"] == ANSWER and best["score"] > best["similarity"]
+
+
+async def test_many_candidates_are_searched(conn: asyncpg.Connection) -> None:
+    # More candidates than pgvector's graph search may keep (8 each, at most 1,000):
+    # the search keeps what it may rather than fail.
+    tenant = await _tenant(conn, [FILLER.format(n=n) for n in range(39)] + [ANSWER])
+    version = await indexes.active(conn)
+    vector = np.ones(version.embeddings_dimensions, dtype=np.float32)
+    query = Query(vector=vector, text="pickles", top_k=5, tenant=tenant, candidates=500)
+    assert len(await hybrid(conn, version, query)) == 5
