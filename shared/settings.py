@@ -110,7 +110,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     fixed when the schema is created. ``simple`` suits every language."""
     search_candidates: int = 50
     """Candidates taken from each of the vector and full-text searches before fusion."""
-    search_words_weight: float = 0.04
+    search_fulltext_weight: float = 0.04
     """What a chunk holding all of the query's rarer words gains over its cosine to the
     query (a share of them, that share of it); 0 ranks by the vector leg alone. Measured
     with multilingual-e5-small, whose cosines lie close together (``tests.bench.passages``):

@@ -33,6 +33,7 @@ COMMON_SHARE = 0.05
 """A word in more of the chunks searched than this share (and than ``COMMON_FLOOR``)
 is too common to rank by: dropped from the full-text leg (``tests.bench.passages``)."""
 COMMON_FLOOR = 10
+"""However few the chunks, a word in this many of them still counts."""
 MAX_WORDS = 32
 """Words of a query the full-text leg ranks by, at most."""
 
@@ -49,7 +50,7 @@ NARROWED = f"""d.tenant = $9 AND d.status = '{Status.COMPLETED}'
 """What both legs ask of a chunk's document besides the metadata filter."""
 
 
-def words_sql(version: int, where: str) -> str:
+def fulltext_sql(version: int, where: str) -> str:
     """The full-text leg: chunks holding any of the query's words, ranked by the sum of
     each word's ``ts_rank`` weighed by its rarity among the tenant's chunks of the version
     (BM25's idf), each with its ``coverage``: the share of the query's summed idf that
@@ -103,7 +104,7 @@ WITH vector AS (
     WHERE {where} AND {NARROWED} AND c.embedding IS NOT NULL
     ORDER BY {vector} <=> $1
     LIMIT $3
-), {words_sql(version, where)}
+), {fulltext_sql(version, where)}
 SELECT c.id, c.document_id, coalesce(nullif(d.title, ''), d.filename) AS title, c.text,
        c.context, c.page_start, c.page_end, d.metadata::text AS metadata, c.boxes::text,
        c.location::text, 1 - ({vector} <=> $1) AS similarity,
@@ -128,7 +129,7 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     """Rows each leg contributes before fusion (``settled``)."""
     language: str = "simple"
     """The text search configuration (``settled``)."""
-    words_weight: float = 0.0
+    fulltext_weight: float = 0.0
     """What holding all of the query's rarer words adds to a chunk's cosine (``settled``;
     0: the vector leg alone orders)."""
     document_ids: list[uuid.UUID] | None = None
@@ -169,7 +170,7 @@ async def hybrid(conn: asyncpg.Connection, version: indexes.IndexVersion, q: Que
             q.tags,
             q.language,
             q.top_k,
-            q.words_weight,
+            q.fulltext_weight,
             q.tenant,
             q.collections,
             *params,
@@ -198,7 +199,7 @@ def settled(q: Query, settings: Settings) -> Query:
     """``q`` searched as the settings say: candidates, text search language, words' weight."""
     return msgspec.structs.replace(
         q, candidates=max(settings.search_candidates, q.top_k),
-        language=settings.search_language, words_weight=settings.search_words_weight,
+        language=settings.search_language, fulltext_weight=settings.search_fulltext_weight,
     )  # fmt: skip
 
 

@@ -35,6 +35,8 @@ from shared.settings import Settings
 from tests.bench.long_books import FOLDER
 
 WORDS_PER_CHUNK = 150
+FULLTEXT_WEIGHT = Settings().search_fulltext_weight
+"""The weight the search route gives the full-text leg by default."""
 
 TOP_K = 10
 CHUNKS_PER_DOCUMENT = 12
@@ -118,7 +120,7 @@ async def _search(
         language="simple",
         tenant=tenant,
         metadata_filter=msgspec.convert(where, Filter),  # as the route decodes it
-        words_weight=Settings().search_words_weight,
+        fulltext_weight=FULLTEXT_WEIGHT,
     )
     return [str(r["id"]) for r in await hybrid(conn, version, query)]
 

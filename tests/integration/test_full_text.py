@@ -57,7 +57,7 @@ async def _search(conn: asyncpg.Connection, tenant: str, text: str) -> list[asyn
     version = await indexes.active(conn)
     vector = np.ones(version.embeddings_dimensions, dtype=np.float32)
     query = Query(vector=vector, text=text, top_k=5, tenant=tenant, candidates=50,
-                  words_weight=0.04)  # fmt: skip
+                  fulltext_weight=0.04)  # fmt: skip
     return await hybrid(conn, version, query)
 
 
