@@ -36,7 +36,8 @@ def comparable(text: str) -> str:
 
 def part(pdf: Path) -> str:
     """Sorted by name, each source's files alternate: even positions tune, odd ones are
-    held out (files of tabula-java's tests are named ``tabula_*``, camelot's are not).
+    held out (files of tabula-java's tests are named ``tabula_*``, pdfplumber's
+    ``plumber_*``, camelot's neither).
     Files whose results were looked at before they were split (``looked_*``) tune."""
     if _source(pdf) == "looked":
         return "tuning"
@@ -45,7 +46,7 @@ def part(pdf: Path) -> str:
 
 
 def _source(pdf: Path) -> str:
-    return next((s for s in ("tabula", "looked") if pdf.stem.startswith(f"{s}_")), "camelot")
+    return next((s for s in ("tabula", "plumber", "looked") if pdf.stem.startswith(f"{s}_")), "camelot")
 
 
 def truth(pdf: Path) -> list[list[str]]:
