@@ -317,11 +317,24 @@ def _paragraph(block: dict[str, Any]) -> bool:
 
 
 def _prose(block: dict[str, Any], width: float) -> bool:
-    """A paragraph of running text (the same test as ``tables``' for words)."""
+    """A paragraph of running text (the same test as ``tables``' for words): many
+    words in several lines as wide as a column, and not lines set side by side (MuPDF
+    makes a whole table one block of lines, a cell each, when its rows are set close)."""
     lines = block.get("lines", [])
     x0, _, x1, _ = block["bbox"]
     words = sum(len(span["text"].split()) for line in lines for span in line["spans"])
-    return len(lines) >= PROSE_BLOCK_LINES and words >= PROSE_BLOCK_WORDS and x1 - x0 > 0.3 * width
+    return (
+        len(lines) >= PROSE_BLOCK_LINES
+        and words >= PROSE_BLOCK_WORDS
+        and x1 - x0 > 0.3 * width
+        and not _side_by_side(lines)
+    )
+
+
+def _side_by_side(lines: list[dict[str, Any]]) -> bool:
+    """Most of the baselines of a block's lines hold two lines or more."""
+    rows = Counter(round((line["bbox"][1] + line["bbox"][3]) / 4) for line in lines)
+    return sum(count >= 2 for count in rows.values()) > 0.5 * len(rows)
 
 
 def _rules(page: Any) -> tuple[list[Rule], list[Post]]:

@@ -46,7 +46,8 @@ def part(pdf: Path) -> str:
 
 
 def _source(pdf: Path) -> str:
-    return next((s for s in ("tabula", "plumber", "looked") if pdf.stem.startswith(f"{s}_")), "camelot")
+    sources = ("tabula", "plumber", "looked")
+    return next((s for s in sources if pdf.stem.startswith(f"{s}_")), "camelot")
 
 
 def truth(pdf: Path) -> list[list[str]]:

@@ -21,6 +21,7 @@ from tests.bench.real_tables import FOLDER, score
         "stream_inner_outer_columns",  # short cells centred under wider headers
         "twotables_1",  # two drawn grids of one width, one above the other
         "column_span_2",  # a frame drawn as a rectangle, cells spanning rows and columns
+        "plumber_issue-53-example",  # one block of lines, a cell each: not a paragraph
     ],
 )
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
