@@ -36,9 +36,9 @@ def comparable(text: str) -> str:
 
 def part(pdf: Path) -> str:
     """Sorted by name, each source's files alternate: even positions tune, odd ones are
-    held out (files of tabula-java's tests are named ``tabula_*``, pdfplumber's
-    ``plumber_*``, camelot's neither).
-    Files whose results were looked at before they were split (``looked_*``) tune."""
+    held out (files of tabula-java's tests are named ``tabula_*``, tabula-py's
+    ``tabulapy_*``, pdfplumber's ``plumber_*``, camelot's none of these). Files whose
+    results were looked at before they were split (``looked_*``) tune."""
     if _source(pdf) == "looked":
         return "tuning"
     names = sorted(p.stem for p in FOLDER.glob("*.pdf") if _source(p) == _source(pdf))
@@ -46,7 +46,7 @@ def part(pdf: Path) -> str:
 
 
 def _source(pdf: Path) -> str:
-    sources = ("tabula", "plumber", "looked")
+    sources = ("tabula", "tabulapy", "plumber", "looked")
     return next((s for s in sources if pdf.stem.startswith(f"{s}_")), "camelot")
 
 
