@@ -307,21 +307,47 @@ APART = 10
 grids (less is the spacing between cells drawn as boxes of their own)."""
 
 
-def apart(region: list[Rule], posts: Sequence[Post]) -> list[list[Rule]]:
+def apart(
+    region: list[Rule], posts: Sequence[Post], others: Sequence[Rule] = ()
+) -> list[list[Rule]]:
     """A drawn grid's stack of rules cut where no vertical line reaches into the space
     from one rule to the next: two grids of the same width one above the other are two
     tables (their columns differ), and a page's footer rule is not the last of a grid
-    above it. A stack no vertical line reaches is kept (a typeset table's rules)."""
+    above it. A stack no vertical line reaches is kept (a typeset table's rules). Also
+    cut where the space holds rules as wide as the stack (``others``: other stacks')
+    and a gap no vertical line reaches: two short rules, each under a header spanning
+    the same columns of two grids, are no grid of their own around the space between."""
     x0, x1 = min(r.x0 for r in region) - 2, max(r.x1 for r in region) + 2
     near = [p for p in posts if x0 <= p.x <= x1]
     parts = [[region[0]]]
     for above, below in itertools.pairwise(region):
         reached = any(p.y0 < below.y - 2 and p.y1 > above.y + 2 for p in near)
-        if reached or not near or below.y - above.y < APART:
-            parts[-1].append(below)
-        else:
+        if (
+            below.y - above.y >= APART
+            and near
+            and (not reached or _between(above, below, near, others))
+        ):
             parts.append([below])
+        else:
+            parts[-1].append(below)
     return [part for part in parts if len(part) >= 2]
+
+
+def _between(above: Rule, below: Rule, posts: Sequence[Post], others: Sequence[Rule]) -> bool:
+    """Another grid lies between two rules of a stack: rules as wide as they are, and
+    ``APART`` points or more that no vertical line reaches."""
+    wide = any(
+        above.y + 2 < r.y < below.y - 2 and r.x0 <= above.x0 + 2 and r.x1 >= above.x1 - 2
+        for r in others
+    )
+    if not wide:
+        return False
+    y = above.y
+    for y0, y1 in sorted((p.y0, p.y1) for p in posts if p.y0 < below.y and p.y1 > above.y):
+        if y0 - y >= APART:
+            return True
+        y = max(y, y1)
+    return below.y - y >= APART
 
 
 def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[float, float]]:

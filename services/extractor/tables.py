@@ -102,7 +102,9 @@ def find_tables(
     by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
     middles = [rows[i].middle for i in by_middle]
     tables, used = [], set()
-    for region in (part for stack in ruled_regions(rules) for part in apart(stack, posts)):
+    stacks = ruled_regions(rules)
+    flat = [rule for stack in stacks for rule in stack]
+    for region in (part for stack in stacks for part in apart(stack, posts, flat)):
         deadline.check()
         top, bottom = region[0].y - 1, region[-1].y + 1
         between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]

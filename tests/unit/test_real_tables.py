@@ -63,6 +63,20 @@ def test_rules_are_parted_only_by_a_space_no_vertical_line_reaches() -> None:
     assert [[r.y for r in part] for part in apart(rules, posts)] == [[0, 20, 23, 43], [83, 103]]
 
 
+def test_two_short_rules_in_two_grids_are_no_grid_between_them() -> None:
+    # Two grids (rules every 20 points, vertical lines through each) 30 points apart.
+    # In each, a short rule runs under a header spanning the same columns (x 150-400):
+    # the two short rules are one stack, but the space between them holds the first
+    # grid's rules and a gap no vertical line reaches, so they frame no grid.
+    first = [Rule(y, 60, 400) for y in range(100, 201, 20)]
+    second = [Rule(y, 60, 500) for y in range(230, 331, 20)]
+    posts = [Post(x, 100, 200) for x in (60, 150, 300, 400)]
+    posts += [Post(x, 230, 330) for x in (60, 150, 300, 400, 500)]
+    short = [Rule(110, 150, 400), Rule(240, 150, 400)]
+    assert apart(short, posts, [*first, *second]) == []
+    assert [[r.y for r in part] for part in apart(first, posts, second)] == [[r.y for r in first]]
+
+
 def test_a_right_to_left_cell_is_read_right_to_left() -> None:
     # Words as a PDF places them: the Hebrew label "סך הכל" ("total") is set right to
     # left, so its first word is the rightmost.
