@@ -1,7 +1,7 @@
 """Hybrid retrieval: pgvector cosine and PostgreSQL full-text over one index version.
 A chunk found by either is scored by its cosine to the query plus a weight times the
-share of the query's rarer words it holds. The search route and the routes that follow
-other tools' APIs (Dify's, OpenAI's) call it."""
+share of the query's rarer words it holds; chunks holding all of them come first. The
+search route and the routes that follow other tools' APIs (Dify's, OpenAI's) call it."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ EF_SEARCH = 400
 """Candidates pgvector's HNSW graph search keeps at least (``tests.bench.passages``)."""
 EF_SEARCH_MAX = 1000
 """The most pgvector lets it keep: asking more fails the query."""
+WHOLE = 0.999
+"""The coverage of a chunk holding every word of the query that counts: such chunks come
+first (a code or a name finds the passage that holds it, however far its meaning)."""
 
 
 COMMON_SHARE = 0.05
@@ -113,7 +116,7 @@ FROM (SELECT id FROM vector UNION SELECT id FROM fulltext) AS found
 JOIN chunks c ON c.id = found.id
 JOIN documents d ON d.id = c.document_id
 LEFT JOIN fulltext ON fulltext.id = found.id
-ORDER BY score DESC, c.id
+ORDER BY coalesce(fulltext.coverage, 0) >= {WHOLE} DESC, score DESC, c.id
 LIMIT $7
 """
 

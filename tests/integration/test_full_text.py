@@ -1,7 +1,8 @@
 """The full-text leg of search, against the real PostgreSQL: a question in words of its
 own finds the passage sharing its rarer words, a word in most chunks ranks nothing,
 and how rare a word is counts among the tenant's own chunks only; a search asking
-more candidates than pgvector's graph search may keep is still answered."""
+more candidates than pgvector's graph search may keep is still answered; a chunk holding
+every word of the query that counts comes first, however far its meaning."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ ANSWER = "Captain Bildad's sister came aboard with a jar of pickles and a bundle
 QUESTION = "Who kept bringing supplies like pickles and quills on board before the ship left?"
 
 
-async def _tenant(conn: asyncpg.Connection, texts: list[str]) -> str:
+async def _tenant(
+    conn: asyncpg.Connection, texts: list[str], far: frozenset[int] = frozenset()
+) -> str:
     """A tenant of its own holding one completed document with ``texts`` as chunks,
-    all with one vector: the words alone tell them apart."""
+    all with one vector (but those of ``far``, with its opposite): the words alone tell
+    the others apart."""
     version = await indexes.active(conn)
     tenant, document = f"fts-{uuid.uuid4().hex[:8]}", uuid.uuid4()
     await conn.execute(
@@ -38,8 +42,8 @@ async def _tenant(conn: asyncpg.Connection, texts: list[str]) -> str:
     await conn.copy_records_to_table(
         "chunks",
         records=[
-            (uuid.uuid4(), document, i, text, "book.pdf", 1, 1, 1, "x", vector,
-             version.version)
+            (uuid.uuid4(), document, i, text, "book.pdf", 1, 1, 1, "x",
+             -vector if i in far else vector, version.version)
             for i, text in enumerate(texts)
         ],
         columns=["id", "document_id", "ordinal", "text", "context", "page_start", "page_end",
@@ -55,7 +59,7 @@ async def _tenant(conn: asyncpg.Connection, texts: list[str]) -> str:
 
 async def _search(conn: asyncpg.Connection, tenant: str, text: str) -> list[asyncpg.Record]:
     version = await indexes.active(conn)
-    vector = np.ones(version.embeddings_dimensions, dtype=np.float32)
+    vector = np.random.default_rng(7).standard_normal(version.embeddings_dimensions)
     query = Query(vector=vector, text=text, top_k=5, tenant=tenant, candidates=50,
                   fulltext_weight=0.04)  # fmt: skip
     return await hybrid(conn, version, query)
@@ -102,3 +106,19 @@ async def test_many_candidates_are_searched(conn: asyncpg.Connection) -> None:
     vector = np.ones(version.embeddings_dimensions, dtype=np.float32)
     query = Query(vector=vector, text="pickles", top_k=5, tenant=tenant, candidates=500)
     assert len(await hybrid(conn, version, query)) == 5
+
+
+async def test_a_chunk_holding_every_counted_word_comes_first_however_far_its_meaning(
+    conn: asyncpg.Connection,
+) -> None:
+    # The chunk with the code has the vector opposite to the query's (cosine -1); the
+    # others have the query's own (cosine 1). A weighted share of words alone would
+    # leave it last; holding the query's every counted word puts it first.
+    texts = [FILLER.format(n=n) for n in range(38)]
+    texts += ["The cook burned the bread.", "Part zq4711code was shipped in May."]
+    tenant = await _tenant(conn, texts, far=frozenset({39}))
+    found = await _search(conn, tenant, "zq4711code")
+    assert found[0]["text"] == texts[-1] and found[0]["similarity"] < 0.01, found[0]
+    # A chunk holding only some of the counted words gets no such place.
+    found = await _search(conn, tenant, "zq4711code bread")
+    assert found[0]["text"] != texts[-1]
