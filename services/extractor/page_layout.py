@@ -277,9 +277,9 @@ def _tabular(layout: dict[str, Any], width: float, gutter: float | None) -> bool
         if _prose(block, width):
             continue
         for line in lines:
-            x0, y0, x1, y1 = line["bbox"]
+            x0, _, x1, _ = line["bbox"]
             side = gutter is not None and x0 >= gutter
-            rows.setdefault((side, round((y0 + y1) / 4)), []).append(x1 - x0)
+            rows.setdefault((side, _baseline(line)), []).append(x1 - x0)
     shared = [r for r in rows.values() if len(r) >= 2 and min(r) < 0.3 * width]
     return len(shared) >= 2
 
@@ -333,8 +333,14 @@ def _prose(block: dict[str, Any], width: float) -> bool:
 
 def _side_by_side(lines: list[dict[str, Any]]) -> bool:
     """Most of the baselines of a block's lines hold two lines or more."""
-    rows = Counter(round((line["bbox"][1] + line["bbox"][3]) / 4) for line in lines)
+    rows = Counter(_baseline(line) for line in lines)
     return sum(count >= 2 for count in rows.values()) > 0.5 * len(rows)
+
+
+def _baseline(line: dict[str, Any]) -> int:
+    """Which baseline a line sits on: its middle, to 2 points."""
+    _, y0, _, y1 = line["bbox"]
+    return round((float(y0) + float(y1)) / 4)
 
 
 def _rules(page: Any) -> tuple[list[Rule], list[Post]]:
