@@ -33,8 +33,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Released connections skip asyncpg's reset query (RESET ALL, UNLISTEN, CLOSE ALL,
     advisory unlocks): docmesh never leaves session state behind (settings are SET
-    LOCAL, locks are the migration's own connection's), and the reset cost a round
-    trip per query; on the gateway's status path, a tenth of its time.
+    LOCAL; the session locks of migrations and ``indexes.vector_index_ddl`` are
+    released by their holders), and the reset cost a round trip per query; on the
+    gateway's status path, a tenth of its time.
     An open transaction is still rolled back by asyncpg itself."""
 
 

@@ -12,6 +12,9 @@ for every tenant, since the embedding model is the deployment's.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Literal
 
 import asyncpg
@@ -146,18 +149,51 @@ def vector_index_sql(v: IndexVersion) -> str:
     )
 
 
-async def ensure_vector_index(conn: asyncpg.Connection, v: IndexVersion) -> None:
+VECTOR_INDEX_LOCK = "vector-index-ddl"
+"""Held (a session's advisory lock) by whoever builds or drops a vector index on
+``chunks``: the gateway starting a build, the janitor's sweep finishing one a crash
+cut short, and its drop of an expired version."""
+
+
+@contextlib.asynccontextmanager
+async def vector_index_ddl(conn: asyncpg.Connection, wait: bool = True) -> AsyncIterator[bool]:
+    """Hold ``VECTOR_INDEX_LOCK`` on ``conn``; yields False at once, holding nothing,
+    when another session holds it and ``wait`` is False.
+
+    Without it, the sweep took the gateway's index in progress (not yet valid) for
+    one a crash left behind and dropped it, failing one side ("tuple concurrently
+    updated"). The lock is tried again rather than waited for: a session blocked on
+    it would hold a snapshot, which the concurrent build waits to end (a deadlock)."""
+    take = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+    held = await conn.fetchval(take, VECTOR_INDEX_LOCK)
+    while wait and not held:
+        await asyncio.sleep(0.2)
+        held = await conn.fetchval(take, VECTOR_INDEX_LOCK)
+    try:
+        yield bool(held)
+    finally:
+        if held:  # a session lock: the pool's connections are not reset on release
+            await conn.execute(
+                "SELECT pg_advisory_unlock(hashtextextended($1, 0))", VECTOR_INDEX_LOCK
+            )
+
+
+async def ensure_vector_index(conn: asyncpg.Connection, v: IndexVersion, wait: bool = True) -> None:
     """Build version ``v``'s vector index unless a valid one exists (a build cut short
-    leaves an invalid index behind, which ``IF NOT EXISTS`` would keep)."""
-    valid = await conn.fetchval(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-        " WHERE c.relname = $1",
-        f"chunks_embedding_v{int(v.version)}_idx",
-    )
-    if valid is False:
-        await conn.execute(drop_vector_index_sql(v.version))
-    if valid is not True:
-        await conn.execute(vector_index_sql(v))
+    leaves an invalid index behind, which ``IF NOT EXISTS`` would keep). With ``wait``
+    False, leave it when another session is building or dropping one now."""
+    async with vector_index_ddl(conn, wait) as held:
+        if not held:
+            return
+        valid = await conn.fetchval(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = $1",
+            f"chunks_embedding_v{int(v.version)}_idx",
+        )
+        if valid is False:
+            await conn.execute(drop_vector_index_sql(v.version))
+        if valid is not True:
+            await conn.execute(vector_index_sql(v))
 
 
 def drop_vector_index_sql(version: int) -> str:

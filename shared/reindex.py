@@ -299,6 +299,7 @@ async def drop_expired(pool: asyncpg.Pool, retention_s: float, batch: int = 5000
                 break
         await pool.execute("DELETE FROM embed_units WHERE index_version = $1", version)
         await jobs.drop_version(pool, version)
-        await pool.execute(indexes.drop_vector_index_sql(version))
+        async with pool.acquire() as conn, indexes.vector_index_ddl(conn):
+            await conn.execute(indexes.drop_vector_index_sql(version))
         log.info("index_version_dropped", index_version=version, seconds=time.monotonic() - started)
     return deleted

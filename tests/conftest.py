@@ -41,7 +41,8 @@ def server_dir() -> Iterator[Callable[[str], Path]]:
     """New folders for the servers of this session, outside pytest's own temporary
     folders: pytest deletes its oldest ones whenever another test session starts, and
     a running PostgreSQL whose data folder is deleted dies (seen with a second
-    pytest started beside a full run)."""
+    pytest started beside a full run). ``TEST_KEEP_SERVERS=1`` keeps them (and the
+    services' logs in them) after the session."""
     made: list[Path] = []
 
     def new(name: str) -> Path:
@@ -49,6 +50,9 @@ def server_dir() -> Iterator[Callable[[str], Path]]:
         return made[-1]
 
     yield new
+    if os.environ.get("TEST_KEEP_SERVERS"):  # their logs, for a failure's post-mortem
+        print("kept:", *made)
+        return
     for folder in made:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -189,7 +189,7 @@ class Sweeper:
             events += await rebuild.feed(conn, s.reindex_documents)
         if build is not None:  # its index, if the request that started it was cut short
             async with self.pool.acquire() as conn:
-                await indexes.ensure_vector_index(conn, build)
+                await indexes.ensure_vector_index(conn, build, wait=False)
         if events:
             await self.streams.publish(*events)
         return len(events)

@@ -1,6 +1,7 @@
 """Index versions under races: a chunker that chose the active version while a build
 activates, a cancel that meets the activation, a rollback that meets the janitor's drop,
-and the sweep that rebuilds a completed document the active version lacks."""
+the sweep that rebuilds a completed document the active version lacks, and the sweep
+that meets a vector index being built."""
 
 from __future__ import annotations
 
@@ -190,3 +191,36 @@ async def test_the_sweep_rebuilds_a_completed_document_the_active_version_lacks(
         "SELECT count(*) FROM chunks WHERE document_id = $1 AND embedding IS NULL", doc
     )
     assert await pool.fetchval("SELECT status FROM documents WHERE id = $1", doc) == "completed"
+
+
+async def test_the_sweep_leaves_a_vector_index_being_built_to_its_builder(
+    own: tuple[Settings, asyncpg.Pool],
+) -> None:
+    """The gateway builds a new version's vector index while the janitor's sweep looks
+    at the same build: the sweep must not take the index in progress (not yet valid)
+    for one a crash left behind and drop it, and neither side may fail."""
+    _, pool = own
+    version = await indexes.get(pool, await building(pool, 200))
+    assert version is not None
+    name = f"chunks_embedding_v{version.version}_idx"
+    async with pool.acquire() as reader:
+        old = reader.transaction(isolation="repeatable_read")  # the build waits for it
+        await old.start()
+        await reader.fetchval("SELECT count(*) FROM chunks")
+        async with pool.acquire() as conn:
+            built = asyncio.create_task(indexes.ensure_vector_index(conn, version))
+            for _ in range(100):  # until the index exists, not yet valid
+                if await pool.fetchval("SELECT count(*) FROM pg_class WHERE relname = $1", name):
+                    break
+                await asyncio.sleep(0.05)
+            oid = await pool.fetchval("SELECT oid FROM pg_class WHERE relname = $1", name)
+            async with pool.acquire() as other, pool.acquire() as third:
+                # The sweep leaves it; a second start waits for it, then finds it built.
+                await asyncio.wait_for(indexes.ensure_vector_index(other, version, False), 5)
+                again = asyncio.create_task(indexes.ensure_vector_index(third, version))
+                await asyncio.sleep(0.5)
+                assert not again.done()
+                await old.commit()
+                await asyncio.wait_for(asyncio.gather(built, again), 30)
+    valid = "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = $1"
+    assert await pool.fetchval(valid, oid) is True  # the same index, built once
