@@ -85,6 +85,18 @@ def drawn_grid(region: Sequence[Rule], posts: Sequence[Post]) -> bool:
     return inside >= 3 * (bottom - top)
 
 
+def extent(region: Sequence[Rule], posts: Sequence[Post]) -> tuple[float, float]:
+    """A drawn grid's top and bottom: its rules', or beyond them where its vertical
+    lines go on (a header set above the first rule as wide as the grid, under a
+    shorter one over its figures' columns only)."""
+    top, bottom = region[0].y - 1, region[-1].y + 1
+    x0, x1 = min(r.x0 for r in region) - 2, max(r.x1 for r in region) + 2
+    crossing = [p for p in posts if x0 <= p.x <= x1 and p.y1 > top + 3 and p.y0 < bottom - 3]
+    if not crossing:
+        return top, bottom
+    return min(top, min(p.y0 for p in crossing) - 1), max(bottom, max(p.y1 for p in crossing) + 1)
+
+
 MIN_ROWS = 2
 """Logical rows a table needs: at least a header and one row."""
 MULTI_SHARE = 0.4
@@ -334,20 +346,24 @@ def apart(
 
 
 def _between(above: Rule, below: Rule, posts: Sequence[Post], others: Sequence[Rule]) -> bool:
-    """Another grid lies between two rules of a stack: rules as wide as they are, and
-    ``APART`` points or more that no vertical line reaches."""
+    """Another grid, or the page's text, lies between two rules of a stack: a space of
+    ``TALL`` points that no vertical line reaches, or of ``APART`` points beside rules
+    as wide as the stack."""
     wide = any(
         above.y + 2 < r.y < below.y - 2 and r.x0 <= above.x0 + 2 and r.x1 >= above.x1 - 2
         for r in others
     )
-    if not wide:
-        return False
-    y = above.y
+    gap, y = 0.0, above.y
     for y0, y1 in sorted((p.y0, p.y1) for p in posts if p.y0 < below.y and p.y1 > above.y):
-        if y0 - y >= APART:
-            return True
-        y = max(y, y1)
-    return below.y - y >= APART
+        gap, y = max(gap, y0 - y), max(y, y1)
+    gap = max(gap, below.y - y)
+    return gap >= TALL or (wide and gap >= APART)
+
+
+TALL = 5 * APART
+"""Points no vertical line reaches past which two rules of a stack belong to two
+grids, whatever lies between: more than a header spanning a grid's columns takes
+(notes, a heading and a banner between two tables of the same width)."""
 
 
 def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[float, float]]:
@@ -359,6 +375,10 @@ def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[fl
     for x in sorted(p.x for p in posts if x0 <= p.x <= x1 and p.y1 > top and p.y0 < bottom):
         if not xs or x - xs[-1] > 3:
             xs.append(x)
+    if xs and xs[0] - (x0 + 2) > 4:  # open sides: the rules' ends bound the outer columns
+        xs.insert(0, x0 + 2)
+    if xs and (x1 - 2) - xs[-1] > 4:
+        xs.append(x1 - 2)
     return [(a, b) for a, b in itertools.pairwise(xs) if b - a > 4]
 
 

@@ -33,6 +33,7 @@ from services.extractor.table_regions import (
     Word,
     apart,
     drawn_grid,
+    extent,
     post_columns,
     rows_of,
     ruled_regions,
@@ -102,21 +103,27 @@ def find_tables(
     by_middle = sorted(range(len(rows)), key=lambda i: rows[i].middle)
     middles = [rows[i].middle for i in by_middle]
     tables, used = [], set()
+    grids: list[Rect] = []
     stacks = ruled_regions(rules)
     flat = [rule for stack in stacks for rule in stack]
     for region in (part for stack in stacks for part in apart(stack, posts, flat)):
         deadline.check()
-        top, bottom = region[0].y - 1, region[-1].y + 1
+        if _nested(region, grids):
+            continue
+        grid = drawn_grid(region, posts)
+        top, bottom = extent(region, posts) if grid else (region[0].y - 1, region[-1].y + 1)
         between = by_middle[bisect.bisect_left(middles, top) : bisect.bisect_right(middles, bottom)]
         inside = sorted(i for i in between if i not in used)
         x0, x1 = min(r.x0 for r in region), max(r.x1 for r in region)
-        if drawn_grid(region, posts):
-            table = _grid(region, words, loose, rules, posts)
+        if grid:
+            table = _grid(region, (top, bottom), words, loose, rules, posts)
         else:
             table = _table(within([rows[i] for i in inside], x0, x1), [r.y for r in region])
         if table is not None:
             tables.append(table)
             used.update(inside)
+            if grid:
+                grids.append((x0, top, x1, bottom))
     free = [r for i, r in enumerate(rows) if i not in used]
     streams = [free] if gutter is None else split_at(free, gutter)
     found = [_unruled(s, page_width, deadline) for s in streams]
@@ -126,8 +133,20 @@ def find_tables(
     return sorted(tables, key=lambda t: t.bbox[1])
 
 
+def _nested(region: list[Rule], grids: list[Rect]) -> bool:
+    """Whether ``region``'s rules lie inside a drawn grid already read: they are its
+    cells' borders (the rules of cells spanning rows are shorter than the grid), and
+    reading them again would repeat some of its rows as a table of their own."""
+    x0, x1 = min(r.x0 for r in region), max(r.x1 for r in region)
+    return any(
+        gx0 - 2 <= x0 and x1 <= gx1 + 2 and top <= region[0].y and region[-1].y <= bottom
+        for gx0, top, gx1, bottom in grids
+    )
+
+
 def _grid(
     region: list[Rule],
+    span: tuple[float, float],
     words: Sequence[Word],
     loose: Sequence[Word],
     rules: Sequence[Rule],
@@ -136,8 +155,9 @@ def _grid(
     """A drawn grid's table: every word inside it, paragraphs included, and its row
     labels when they are set left of its frame (``stub``; ``loose``: the page's words
     that are not prose). Its vertical lines make its columns, and all its rules, a
-    cell's own borders included, its rows (rows set apart in some columns only)."""
-    top, bottom = region[0].y - 1, region[-1].y + 1
+    cell's own borders included, its rows (rows set apart in some columns only).
+    ``span``: its top and bottom (``extent``)."""
+    top, bottom = span
     x0, x1 = min(r.x0 for r in region), max(r.x1 for r in region)
     inside = [w for w in words if top <= w.middle <= bottom and x0 - 2 <= w.x0 <= x1 + 2]
     labels = stub(loose, inside, posts, x0)

@@ -22,6 +22,7 @@ from tests.bench.real_tables import FOLDER, score
         "twotables_1",  # two drawn grids of one width, one above the other
         "column_span_2",  # a frame drawn as a rectangle, cells spanning rows and columns
         "plumber_issue-53-example",  # one block of lines, a cell each: not a paragraph
+        "looked_puertos1",  # two grids of one width, notes and a heading between them
     ],
 )
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
@@ -90,3 +91,58 @@ def test_a_right_to_left_cell_is_read_right_to_left() -> None:
     (table,) = find_tables(words, 600)
     assert table.rows[1] == ["2.6", "3.2", "סך הכל"]
     assert table.rows[2] == ["0.7", "1.3", "סך הכל לנפש"]
+
+
+def test_two_grids_with_the_page_between_them_are_two_grids() -> None:
+    # Two grids of the same width (rules every 20 points), 140 points apart: notes, a
+    # heading and a banner between them, which no vertical line reaches (the second
+    # grid's lines begin 10 points above its first rule, over its header). A header
+    # spanning the columns of a grid (30 points no vertical line reaches) parts nothing.
+    rules = [Rule(y, 40, 540) for y in (100, 120, 140, 160, 300, 320, 340)]
+    posts = [Post(x, y0, y1) for x in (150, 300) for y0, y1 in ((100, 160), (290, 340))]
+    assert [[r.y for r in part] for part in apart(rules, posts)] == [
+        [100, 120, 140, 160],
+        [300, 320, 340],
+    ]
+    header = [Rule(y, 40, 540) for y in (100, 130, 150, 170)]
+    below = [Post(x, 130, 170) for x in (150, 300)]
+    assert len(apart(header, below)) == 1
+
+
+def _grid_words(rows: list[tuple[float, list[tuple[float, str]]]]) -> list[Word]:
+    return [Word(x, y, x + 8 * len(text), y + 8, text) for y, cells in rows for x, text in cells]
+
+
+def test_a_grid_open_at_its_sides_keeps_its_first_and_last_columns() -> None:
+    # Vertical lines between the columns only (none at the rules' ends, x 40 and 500),
+    # from the header's top (80), above the first rule as wide as the grid (100).
+    rules = [Rule(y, 40, 500) for y in (100, 120, 140)]
+    posts = [Post(x, 80, 140) for x in (150, 250, 350, 420)]
+    rows = [["Rubro", "Mill.", "Part.", "Mill.", "Part."], ["Primarios", "663", "2.5%", "478",
+            "1.9%"], ["MOA", "232", "0.9%", "241", "0.9%"]]  # fmt: skip
+    at = (45, 160, 260, 360, 430)
+    words = _grid_words(
+        [(y, list(zip(at, row, strict=True))) for y, row in zip((86, 106, 126), rows, strict=True)]
+    )
+    (table,) = find_tables(words, 600, rules, posts=posts)
+    assert table.rows == rows
+
+
+def test_the_rules_of_a_cell_spanning_rows_are_not_a_grid_of_their_own() -> None:
+    # A drawn grid whose first column holds a cell spanning four rows: the rules
+    # between those rows stop at its edge (x 150), so they make a narrower stack, with
+    # vertical lines through it. It is the grid's own, and read once, with the grid.
+    rules = [Rule(y, 40, 400) for y in (100, 120, 200)]
+    rules += [Rule(y, 150, 400) for y in (140, 160, 180)]
+    posts = [Post(x, 100, 200) for x in (40, 150, 250, 400)]
+    rows = [["County", "Plan", "Enrolled"], ["", "Kaiser", "50,415"], ["Diego", "Molina",
+            "206,430"], ["", "Net", "72,404"], ["", "Anthem", "164,380"]]  # fmt: skip
+    at = (45, 160, 260)
+    words = _grid_words(
+        [
+            (y, [(x, t) for x, t in zip(at, row, strict=True) if t])
+            for y, row in zip(range(106, 200, 20), rows, strict=True)
+        ]
+    )
+    (table,) = find_tables(words, 600, rules, posts=posts)
+    assert [row[1:] for row in table.rows] == [row[1:] for row in rows]
