@@ -86,15 +86,21 @@ def drawn_grid(region: Sequence[Rule], posts: Sequence[Post]) -> bool:
 
 
 def extent(region: Sequence[Rule], posts: Sequence[Post]) -> tuple[float, float]:
-    """A drawn grid's top and bottom: its rules', or beyond them where its vertical
-    lines go on (a header set above the first rule as wide as the grid, under a
-    shorter one over its figures' columns only)."""
+    """A drawn grid's top and bottom: its rules', or up to ``TALL`` points beyond them
+    where the vertical lines between its columns go on (a header set above the first
+    rule as wide as the grid, under a shorter one over its figures' columns only).
+    Lines at its ends are left out: a page's frame, which its rules may reach, is no
+    grid's."""
     top, bottom = region[0].y - 1, region[-1].y + 1
-    x0, x1 = min(r.x0 for r in region) - 2, max(r.x1 for r in region) + 2
-    crossing = [p for p in posts if x0 <= p.x <= x1 and p.y1 > top + 3 and p.y0 < bottom - 3]
-    if not crossing:
+    x0, x1 = min(r.x0 for r in region) + 2, max(r.x1 for r in region) - 2
+    inner = [p for p in posts if x0 < p.x < x1 and p.y1 > top + 3 and p.y0 < bottom - 3]
+    if not inner:
         return top, bottom
-    return min(top, min(p.y0 for p in crossing) - 1), max(bottom, max(p.y1 for p in crossing) + 1)
+    above, below = min(p.y0 for p in inner) - 1, max(p.y1 for p in inner) + 1
+    return (
+        above if top - TALL <= above < top else top,
+        below if bottom < below <= bottom + TALL else bottom,
+    )
 
 
 MIN_ROWS = 2
@@ -317,6 +323,10 @@ def _prose_columns(row: Row, page_width: float) -> bool:
 APART = 10
 """Points between two rules past which a space no vertical line reaches parts two
 grids (less is the spacing between cells drawn as boxes of their own)."""
+TALL = 5 * APART
+"""Points no vertical line reaches past which two rules of a stack belong to two
+grids, whatever lies between: more than a header spanning a grid's columns takes
+(notes, a heading and a banner between two tables of the same width)."""
 
 
 def apart(
@@ -358,12 +368,6 @@ def _between(above: Rule, below: Rule, posts: Sequence[Post], others: Sequence[R
         gap, y = max(gap, y0 - y), max(y, y1)
     gap = max(gap, below.y - y)
     return gap >= TALL or (wide and gap >= APART)
-
-
-TALL = 5 * APART
-"""Points no vertical line reaches past which two rules of a stack belong to two
-grids, whatever lies between: more than a header spanning a grid's columns takes
-(notes, a heading and a banner between two tables of the same width)."""
 
 
 def post_columns(region: Sequence[Rule], posts: Sequence[Post]) -> list[tuple[float, float]]:

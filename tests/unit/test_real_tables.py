@@ -146,3 +146,20 @@ def test_the_rules_of_a_cell_spanning_rows_are_not_a_grid_of_their_own() -> None
     )
     (table,) = find_tables(words, 600, rules, posts=posts)
     assert [row[1:] for row in table.rows] == [row[1:] for row in rows]
+
+
+def test_a_page_frame_does_not_stretch_a_grid_it_touches() -> None:
+    # A grid whose rules run to the sides of a frame drawn around the whole page: the
+    # frame's sides are no vertical lines of the grid, and the page's text stays out.
+    rules = [Rule(y, 40, 500) for y in (100, 120, 140, 160)]
+    posts = [Post(x, 20, 800) for x in (40, 500)] + [Post(x, 100, 160) for x in (150, 300)]
+    rows = [["Item", "2013", "2014"], ["Cargo", "269", "300"], ["Mail", "32", "36"]]
+    words = _grid_words(
+        [
+            (y, list(zip((45, 160, 310), row, strict=True)))
+            for y, row in zip((106, 126, 146), rows, strict=True)
+        ]
+    )
+    words += _grid_words([(60, [(45, "Annual"), (110, "report")]), (300, [(45, "Notes")])])
+    tables = find_tables(words, 600, rules, posts=posts)
+    assert [t.rows for t in tables] == [rows]
