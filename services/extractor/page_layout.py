@@ -332,9 +332,18 @@ def _prose(block: dict[str, Any], width: float) -> bool:
 
 
 def _side_by_side(lines: list[dict[str, Any]]) -> bool:
-    """Most of the baselines of a block's lines hold two lines or more."""
-    rows = Counter(_baseline(line) for line in lines)
-    return sum(count >= 2 for count in rows.values()) > 0.5 * len(rows)
+    """Most of a block's lines share their baseline with another. Counted by lines,
+    not baselines: a table's cells that wrap (bottom-aligned, as a spreadsheet sets
+    them) put one line on each baseline above its row's. A list's bullets, set apart
+    from their items, do not count."""
+    texts = [line for line in lines if not _bullet(_line_text(line))]
+    rows = Counter(_baseline(line) for line in texts)
+    return sum(count for count in rows.values() if count >= 2) > 0.5 * len(texts)
+
+
+def _bullet(text: str) -> bool:
+    text = text.strip()
+    return len(text) == 1 and not text.isalnum()
 
 
 def _baseline(line: dict[str, Any]) -> int:

@@ -176,7 +176,23 @@ def _unruled(rows: list[Row], page_width: float, deadline: Deadline) -> list[Tab
         deadline.check()
         if (table := _table(run, [])) is not None:
             found.append(table)
+        else:
+            found += [t for part in _parts(run) if (t := _table(part, [])) is not None]
     return found
+
+
+def _parts(run: list[Row]) -> list[list[Row]]:
+    """A run that reads as no table, cut at its rows of one cell: tables set close
+    one under another, each under a title of its own (a report's tables under dark
+    bars), and a page's header of several items above them, whose columns do not
+    line up with each other's."""
+    parts: list[list[Row]] = [[]]
+    for row in run:
+        if len(row.cells) == 1:
+            parts.append([])
+        else:
+            parts[-1].append(row)
+    return [part for part in parts if len(part) >= MIN_ROWS]
 
 
 def _paired(left: list[Table], right: list[Table]) -> list[list[Table]]:

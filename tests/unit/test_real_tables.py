@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.extractor.page_layout import _prose
 from services.extractor.table_regions import Post, Rule, Word, apart
 from services.extractor.table_rows import fill_spans, join_spans
 from services.extractor.tables import find_tables
@@ -23,6 +24,8 @@ from tests.bench.real_tables import FOLDER, score
         "column_span_2",  # a frame drawn as a rectangle, cells spanning rows and columns
         "plumber_issue-53-example",  # one block of lines, a cell each: not a paragraph
         "looked_puertos1",  # two grids of one width, notes and a heading between them
+        "looked_cs-en-us-pbms",  # two tables, each under a title bar, below a page header
+        "looked_should_detect_rulings",  # a spreadsheet: cells wrap upwards, one block
     ],
 )
 def test_each_row_of_a_real_table_is_one_line(name: str) -> None:
@@ -163,3 +166,30 @@ def test_a_page_frame_does_not_stretch_a_grid_it_touches() -> None:
     words += _grid_words([(60, [(45, "Annual"), (110, "report")]), (300, [(45, "Notes")])])
     tables = find_tables(words, 600, rules, posts=posts)
     assert [t.rows for t in tables] == [rows]
+
+
+def _block(lines: list[tuple[float, float, str]]) -> dict[str, object]:
+    """A MuPDF text block of lines (x, baseline's top, text), 10 points high."""
+    made = [
+        {"bbox": (x, y, x + 6 * len(text), y + 10), "spans": [{"text": text}]}
+        for x, y, text in lines
+    ]
+    return {"bbox": (50, 100, 550, 100 + 12 * len(lines)), "lines": made}
+
+
+def test_a_list_with_its_bullets_apart_is_prose_and_wrapped_cells_are_not() -> None:
+    # Bullets set apart from their items share their baselines, as cells of a row do;
+    # a list is still running text. A row whose last cell wraps upward (a spreadsheet
+    # sets its cells at the bottom) leaves lines alone on their baselines: still a table.
+    item = "an item of a list that runs on for a good many words"
+    listed = [(50, 100 + 12 * i, "\u2022") for i in range(4)]
+    listed += [(60, 100 + 12 * i, item) for i in range(4)]
+    listed += [(60, 160 + 12 * i, item) for i in range(3)]
+    assert _prose(_block(listed), 600)
+    rows = []
+    for n in range(4):
+        y = 100 + 36 * n
+        rows += [(300, y, "LONDON EUSTON -"), (300, y + 12, "MANCHESTER")]
+        rows += [(x, y + 24, t) for x, t in ((50, "Helen Boaden Rail"), (400, "02/02/2012"),
+                                               (480, "75.20"), (300, "PICCADILLY"))]  # fmt: skip
+    assert not _prose(_block(rows), 600)
