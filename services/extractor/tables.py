@@ -162,9 +162,13 @@ def _grid(
     inside = [w for w in words if top <= w.middle <= bottom and x0 - 2 <= w.x0 <= x1 + 2]
     labels = stub(loose, inside, posts, x0)
     columns = post_columns(region, posts)
-    if labels:
-        columns = [(min(w.x0 for w in labels), x0), *columns]
     segments = [r for r in rules if top <= r.y <= bottom and x0 - 2 <= r.x0 and r.x1 <= x1 + 2]
+    if labels:
+        left = min(w.x0 for w in labels)
+        columns = [(left, x0), *columns]
+        # Its labels sit on its rows' baselines: a rule from its frame's left edge
+        # parts them too (unruled, they read as one cell spanning every row).
+        segments = [Rule(r.y, left, r.x1) if r.x0 <= x0 + 2 else r for r in segments]
     lines = sorted({float(round(r.y)) for r in segments})
     grid = Drawn(columns, segments, [p for p in posts if top <= p.y1 and p.y0 <= bottom])
     return _table(rows_of([*inside, *labels]), lines, grid)

@@ -193,3 +193,22 @@ def test_a_list_with_its_bullets_apart_is_prose_and_wrapped_cells_are_not() -> N
         rows += [(x, y + 24, t) for x, t in ((50, "Helen Boaden Rail"), (400, "02/02/2012"),
                                                (480, "75.20"), (300, "PICCADILLY"))]  # fmt: skip
     assert not _prose(_block(rows), 600)
+
+
+def test_row_labels_left_of_a_grid_are_parted_by_its_rules() -> None:
+    # The labels of a grid's rows are set left of its frame (x 100), where no rule
+    # runs: the rules that start at the frame's left edge part them as they part its
+    # rows, so that each row keeps its own label, not all of them.
+    rules = [Rule(y, 100, 400) for y in (100, 120, 140, 160)]
+    posts = [Post(x, 100, 160) for x in (100, 175, 250, 400)]
+    rows = [
+        ["Alcona", "963", "439", "55"],
+        ["Curtis", "1026", "349", "30"],
+        ["Gustin", "611", "180", "22"],
+    ]
+    at = (40, 110, 185, 260)
+    words = _grid_words(
+        [(y, list(zip(at, row, strict=True))) for y, row in zip((106, 126, 146), rows, strict=True)]
+    )
+    (table,) = find_tables(words, 600, rules, posts=posts)
+    assert table.rows[-2:] == rows[-2:]
