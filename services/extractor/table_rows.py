@@ -78,8 +78,10 @@ def merge_wrapped(
     rules: list[float],
     columns: list[tuple[float, float]],
     drawn: bool = False,
+    texts: list[list[str]] | None = None,
 ) -> tuple[list[list[str]], list[int]]:
-    """Logical rows, and the band of each one's first line. Rules split the rows into
+    """Logical rows, and the band of each one's first line (``texts``: each line's
+    cell texts to join, when not its cells' own; the cells still decide). Rules split the rows into
     bands, and a row never spans two. The band above the first inner rule is the
     header, one row. In a grid (rules between rows) a band is one row when its lines
     fill different numbers of cells (cells that wrapped), and several when they all
@@ -101,7 +103,8 @@ def merge_wrapped(
     counts = [sum(bool(c.text) for c in cells) for cells in grid]
     full = max(counts)
     even = _even_bands(counts, bands)
-    out: list[list[str]] = [[c.text for c in grid[0]]]
+    texts = texts or [[c.text for c in cells] for cells in grid]
+    out: list[list[str]] = [list(texts[0])]
     firsts = [bands[0]]
     above = grid[0]
     for i in range(1, len(run)):
@@ -122,10 +125,10 @@ def merge_wrapped(
             wraps = all(_wrapped(above[n], cells[n], columns[n]) for n in filled if out[-1][n])
             continues = close and open_row and wraps
         if continues:
-            out[-1] = [f"{a} {b.text}".strip() for a, b in zip(out[-1], cells, strict=True)]
+            out[-1] = [f"{a} {b}".strip() for a, b in zip(out[-1], texts[i], strict=True)]
             above = [b if b.text else a for a, b in zip(above, cells, strict=True)]
         else:
-            out.append([c.text for c in cells])
+            out.append(list(texts[i]))
             firsts.append(bands[i])
             above = cells
     kept = [n for n, r in enumerate(out) if any(r)]

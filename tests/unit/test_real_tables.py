@@ -212,3 +212,19 @@ def test_row_labels_left_of_a_grid_are_parted_by_its_rules() -> None:
     )
     (table,) = find_tables(words, 600, rules, posts=posts)
     assert table.rows[-2:] == rows[-2:]
+
+
+def test_a_sentence_in_a_cell_spanning_columns_keeps_its_word_order() -> None:
+    # The first row's first cell spans two columns (the line at x 150 starts below
+    # it) and wraps: its second line is read after its first, not column by column.
+    rules = [Rule(y, 40, 400) for y in (100, 140, 160)]
+    posts = [Post(x, 100, 160) for x in (40, 250, 400)] + [Post(150, 140, 160)]
+    words = _grid_words(
+        [
+            (106, [(45, "Il presente"), (160, "pertanto la"), (260, "X1")]),
+            (120, [(45, "vita intera.")]),
+            (146, [(45, "Non"), (160, "previste"), (260, "Y2")]),
+        ]
+    )
+    (table,) = find_tables(words, 600, rules, posts=posts)
+    assert table.rows[0][0] == "Il presente pertanto la vita intera."
