@@ -98,8 +98,7 @@ def merge_wrapped(
     # groups' rows are found as an unruled table's are.
     grid_ruled = len(per_band) >= 3 and (drawn or len(run) <= GRID_LINES * len(per_band))
     header_band = per_band[min(bands)] <= HEADER_LINES
-    steps = [b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0]
-    spacing = min(steps, default=0.0)
+    spacing = min((b.y0 - a.y0 for a, b in itertools.pairwise(run) if b.y0 > a.y0), default=0.0)
     counts = [sum(bool(c.text) for c in cells) for cells in grid]
     full = max(counts)
     even = _even_bands(counts, bands)
