@@ -178,19 +178,24 @@ def join_spans(
     """``rows`` with each cell that spans columns (no vertical line between them in its
     row's band) whole in its first column: "All the available individuals", not one
     word a column."""
-    out = []
-    for row, band in zip(rows, bands, strict=True):
-        if not 0 < band < len(ys):
-            out.append(list(row))
-            continue
-        top, bottom = ys[band - 1] + 2, ys[band] - 2
-        joined = list(row)
-        for n in range(len(columns) - 1, 0, -1):
-            x = columns[n][0]
-            if joined[n] and not any(
-                abs(p.x - x) < 3 and p.y0 < bottom and p.y1 > top for p in posts
-            ):
-                joined[n - 1] = f"{joined[n - 1]} {joined[n]}".strip()
-                joined[n] = ""
-        out.append(joined)
+    return [joined(row, band, ys, posts, columns) for row, band in zip(rows, bands, strict=True)]
+
+
+def joined(
+    row: list[str],
+    band: int,
+    ys: Sequence[float],
+    posts: Sequence[Post],
+    columns: Sequence[tuple[float, float]],
+) -> list[str]:
+    """One row's (or line's) cells in band ``band`` between the rules ``ys``, those of
+    columns that no vertical line parts there joined into the first."""
+    out = list(row)
+    if not 0 < band < len(ys):
+        return out
+    top, bottom = ys[band - 1] + 2, ys[band] - 2
+    for n in range(len(columns) - 1, 0, -1):
+        x = columns[n][0]
+        if out[n] and not any(abs(p.x - x) < 3 and p.y0 < bottom and p.y1 > top for p in posts):
+            out[n - 1], out[n] = f"{out[n - 1]} {out[n]}".strip(), ""
     return out

@@ -43,7 +43,7 @@ from services.extractor.table_regions import (
     within,
     without_prose,
 )
-from services.extractor.table_rows import fill_spans, join_spans, merge_wrapped
+from services.extractor.table_rows import fill_spans, join_spans, joined, merge_wrapped
 
 Rect = tuple[float, float, float, float]
 __all__ = ["Post", "Rule", "Table", "Word", "find_tables"]
@@ -265,10 +265,15 @@ def _table(
     if sum(sum(bool(c.text) for c in row) >= 2 for row in cells) < MIN_ROWS:
         return None
     texts = None
-    if drawn:  # a cell spanning columns, line by line: its lines stay in their order
+    if drawn:
+        # Cells spanning columns joined line by line, before the lines merge: joined
+        # after, a wrapped sentence came out a column at a time, its lines' words
+        # interleaved.
         ys = sorted(rules)
         texts = [
-            _spanned(line, bisect.bisect_left(ys, row.middle), ys, drawn.posts, columns)
+            joined(
+                [c.text for c in line], bisect.bisect_left(ys, row.middle), ys, drawn.posts, columns
+            )
             for line, row in zip(cells, run, strict=True)
         ]
     merged, bands = merge_wrapped(run, cells, rules, columns, drawn is not None, texts)
@@ -284,28 +289,6 @@ def _table(
         run[-1].y1,
     )
     return Table(bbox, merged)
-
-
-def _spanned(
-    line: list[Cell],
-    band: int,
-    ys: Sequence[float],
-    posts: Sequence[Post],
-    columns: Sequence[tuple[float, float]],
-) -> list[str]:
-    """One line's cell texts in a drawn grid, those of columns that no vertical line
-    parts in its band joined into the first. Joined after the lines of a cell were
-    merged, a wrapped sentence came out a column at a time, its lines' words
-    interleaved."""
-    out = [c.text for c in line]
-    if not 0 < band < len(ys):
-        return out
-    top, bottom = ys[band - 1] + 2, ys[band] - 2
-    for n in range(len(columns) - 1, 0, -1):
-        x = columns[n][0]
-        if out[n] and not any(abs(p.x - x) < 3 and p.y0 < bottom and p.y1 > top for p in posts):
-            out[n - 1], out[n] = f"{out[n - 1]} {out[n]}".strip(), ""
-    return out
 
 
 def _place(row: Row, columns: list[tuple[float, float]]) -> list[Cell]:
