@@ -93,10 +93,12 @@ async def replace(
 ) -> Presigned:
     """A replacement of a completed document that holds its own chunks: a new row that
     keeps the document's title, tags and metadata and names it in ``replaces``; one
-    open at a time."""
+    open at a time. The document's row is held (``FOR KEY SHARE``) until the new row
+    is in: a deletion meanwhile waits, then takes the replacement with it, and one
+    that came first leaves no row to read (refused, not a foreign-key failure)."""
     doc = await uow.conn.fetchrow(
         "SELECT status, duplicate_of, replaces, title, description, tags, metadata"
-        " FROM documents WHERE id = $1",
+        " FROM documents WHERE id = $1 FOR KEY SHARE",
         cmd.document_id,
     )
     if doc is None:

@@ -162,6 +162,14 @@ async def _settled(pool: asyncpg.Pool, timeout: float = 300) -> None:
             "SELECT (SELECT count(*) FROM documents WHERE status NOT IN"
             " ('completed', 'failed', 'cancelled', 'expired', 'awaiting_upload'))"
             " + (SELECT count(*) FROM index_versions WHERE state = 'building')"
+            # The janitor's repair of a document the active version lacks, in flight:
+            # a replacement that takes over while a build activates can leave one
+            # (its content moves in the old version; the new one is active before its
+            # job is carried forward). Awaited, so that one that never ends fails.
+            " + (SELECT count(*) FROM document_indexes di JOIN index_versions v"
+            " ON v.version = di.index_version AND v.state = 'active'"
+            " JOIN documents d ON d.id = di.document_id AND d.status = 'completed'"
+            " WHERE di.state NOT IN ('done', 'failed'))"
         )
         if busy == 0:
             return
