@@ -5,7 +5,6 @@ waits for the replacement's row and takes it with the document; never a server e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -29,16 +28,14 @@ class RoomForAll:
         return None
 
 
-@pytest.fixture
-async def own(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
-    async with migrated_database(settings) as found:
-        yield found
-
-
 async def test_a_replacement_that_meets_a_deletion_is_refused_not_failed(
-    own: tuple[Settings, asyncpg.Pool], store: ObjectStore
+    settings: Settings, store: ObjectStore
 ) -> None:
-    settings, pool = own
+    async with migrated_database(settings) as (own, pool):
+        await _meet(own, pool, store)
+
+
+async def _meet(settings: Settings, pool: asyncpg.Pool, store: ObjectStore) -> None:
     doc, _ = await document(pool, "completed")
     upload = Upload("v2.pdf", 1000, "application/pdf", Format.PDF)
     async with pool.acquire() as conn:
