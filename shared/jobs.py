@@ -174,12 +174,8 @@ async def carry_forward(conn: asyncpg.Connection, document_ids: list[str]) -> No
     them, an original's content was handed down): each version being built gets a
     fresh job for each of them, ``pending``, and what it had built of them goes. The
     rule that keeps a build complete whatever runs beside it: whatever adds or swaps
-    a document's content calls this in the same transaction. The versions' rows are
-    held (``FOR SHARE``) until it commits: an activation (which takes its version's
-    row ``FOR UPDATE``) waits, then sees the fresh jobs, rather than switching to a
-    version that keeps a job nothing runs and no chunks of the document."""
-    building = "SELECT version FROM index_versions WHERE state = 'building' FOR SHARE"
-    for version in await conn.fetch(building):
+    a document's content calls this in the same transaction."""
+    for version in await conn.fetch("SELECT version FROM index_versions WHERE state = 'building'"):
         number = version["version"]
         for table in ("chunks", "embed_units"):
             await conn.execute(

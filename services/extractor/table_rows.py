@@ -81,8 +81,8 @@ def merge_wrapped(
     texts: list[list[str]] | None = None,
 ) -> tuple[list[list[str]], list[int]]:
     """Logical rows, and the band of each one's first line (``texts``: each line's
-    cell texts to join, when not its cells' own; the cells still decide). Rules split
-    the rows into bands, and a row never spans two. The band above the first inner rule is the
+    cell texts to join, when not its cells' own; the cells still decide). Rules split the rows into
+    bands, and a row never spans two. The band above the first inner rule is the
     header, one row. In a grid (rules between rows) a band is one row when its lines
     fill different numbers of cells (cells that wrapped), and several when they all
     fill as many (groups of rows); elsewhere (no rules, or only a frame above and

@@ -1,7 +1,7 @@
 """Index versions under races: a chunker that chose the active version while a build
 activates, a cancel that meets the activation, a rollback that meets the janitor's drop,
-the sweep that rebuilds a completed document the active version lacks, the sweep
-that meets a vector index being built, and content swapped while a build activates."""
+the sweep that rebuilds a completed document the active version lacks, and the sweep
+that meets a vector index being built."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from services.chunker.chunking import token_counter
 from services.embedder import handler as embedder
 from services.embedder.api_requests import open_batcher
 from services.janitor import handler as janitor
-from shared import indexes, jobs, rebuild, reindex
+from shared import indexes, rebuild, reindex
 from shared.embeddings import open_embeddings
 from shared.events import ChunksStored, DuplicatesChecked, EmbedUnit, Event, ProcessingFinished
 from shared.guard import guarded
@@ -224,39 +224,3 @@ async def test_the_sweep_leaves_a_vector_index_being_built_to_its_builder(
                 await asyncio.wait_for(asyncio.gather(built, again), 30)
     valid = "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = $1"
     assert await pool.fetchval(valid, oid) is True  # the same index, built once
-
-
-async def test_content_swapped_while_a_build_activates_holds_the_activation_back(
-    own: tuple[Settings, asyncpg.Pool],
-) -> None:
-    """A replacement's take-over (or an import) gives the build a fresh job for the
-    document whose content changed; an activation that checked the build before that
-    commits must wait for it, or the new active version would keep a job nothing runs
-    and no chunks for the document."""
-    _, pool = own
-    doc, _ = await document(pool, "completed")
-    version = await building(pool, 200)
-    await pool.execute(
-        "INSERT INTO document_indexes (document_id, index_version, job_id, state)"
-        " VALUES ($1, $2, gen_random_uuid(), 'done')",
-        uuid.UUID(doc),
-        version,
-    )
-    async with pool.acquire() as conn:
-        swap = conn.transaction()
-        await swap.start()
-        await jobs.carry_forward(conn, [doc])
-        async with pool.acquire() as other:
-
-            async def activate() -> bool:
-                async with other.transaction():
-                    return await rebuild.try_activate(other, version)
-
-            activating = asyncio.create_task(activate())
-            await holding(pool, activating)  # type: ignore[arg-type]
-            await swap.commit()
-            assert not await activating  # the build has the fresh job to run first
-    assert (
-        await pool.fetchval("SELECT state FROM index_versions WHERE version = $1", version)
-        == "building"
-    )
